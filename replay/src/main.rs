@@ -1,0 +1,42 @@
+//! The `fdc-replay` command line.
+use clap::{Parser, Subcommand};
+
+/// Replays floppy-controller traces against the QEMU FDC model and reports, at every
+/// migration point, which migration subsections QEMU would send.
+#[derive(Parser, Debug)]
+#[command(name = "fdc-replay", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Drive real QEMU's floppy controller port by port (qtest) and ask it, over QMP,
+    /// which migration subsections it would send.
+    Oracle(fdc_replay::oracle::cli::OracleArgs),
+    /// Import recorded logs into the trace format.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Import QEMU `-trace fdc_*` log output.
+    QemuLog(fdc_replay::trace::import::ImportArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Oracle(args) => fdc_replay::oracle::cli::run(args),
+        Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::trace::import::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("fdc-replay: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Trace format and QEMU-log import (placeholder).
+pub mod import;
