@@ -1,0 +1,801 @@
+//! The controller core (QEMU `FDCtrl`): registers, FIFO, phases, IRQ, READ ID timer.
+//!
+//! `read`/`write` take a register offset like QEMU's core dispatcher (`offset & 7`, all
+//! eight offsets decoded); the PC's ISA decode (offsets 0 and 6 not decoded, 16-bit
+//! splits) and the i8257 live in [`crate::isa`]. Time is an input: [`Fdc::advance_to`]
+//! moves the virtual clock and fires the READ ID timer exactly when QEMU would.
+
+use crate::commands::{Command, Direction};
+use crate::dma::DmaMode;
+use crate::drive::{Drive, DriveConfig};
+use crate::phase::{reconstruct_phase, Phase};
+use crate::registers::{dor, dsr, msr, sra, srb, st, tdr, Register};
+
+/// Size of QEMU's FIFO buffer; every FIFO index is taken modulo this (the VENOM fix).
+pub const FIFO_LEN: usize = 512;
+
+/// The READ ID result latency: QEMU arms its timer for 1/50 s of virtual time.
+pub const READ_ID_DELAY_NS: u64 = 1_000_000_000 / 50;
+
+/// Number of "reset" SENSE INTERRUPT answers after a guest-visible reset.
+pub const RESET_SENSEI_COUNT: i32 = 4;
+
+/// `data_state` bits.
+pub mod data_state {
+    /// MT flag of the current transfer.
+    pub const MULTI: u8 = 0x01;
+    /// Set while FORMAT TRACK runs; only a migration stream can leave it set.
+    pub const FORMAT: u8 = 0x02;
+}
+
+/// A state in which QEMU 7.2 itself would abort (failed assertion or `abort()`).
+///
+/// Port I/O alone never reaches one; only a state loaded without validation can. The model
+/// records the first one and from then on behaves like a dead device (reads 0xFF, writes
+/// ignored), so fuzzers and replays can report it instead of crashing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// FIFO written with a phase other than COMMAND/EXECUTION (spec §5.7 H1/H3).
+    WriteInPhase(u8),
+    /// FIFO read with a phase other than EXECUTION/RESULT (H1/H2).
+    ReadInPhase(u8),
+    /// Execution-phase FIFO access without NONDMA (H4).
+    ExecutionWithoutNonDma,
+    /// Command-phase write with NONDMA set, or result read with NONDMA set (H5).
+    NonDmaOutsideExecution,
+    /// Command-phase write with `data_pos` >= 512 (H6).
+    CommandOverrun,
+}
+
+/// The controller model. Cheap to clone (no heap besides copy-on-write media) and
+/// comparable with `==`, so replays can fork at any point and compare states.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fdc {
+    pub(crate) sra: u8,
+    pub(crate) srb: u8,
+    pub(crate) dor: u8,
+    pub(crate) tdr: u8,
+    pub(crate) dsr: u8,
+    pub(crate) msr: u8,
+    pub(crate) cur_drv: u8,
+    pub(crate) status0: u8,
+    pub(crate) status1: u8,
+    pub(crate) status2: u8,
+    pub(crate) fifo: [u8; FIFO_LEN],
+    pub(crate) data_pos: u32,
+    pub(crate) data_len: u32,
+    pub(crate) data_state: u8,
+    pub(crate) data_dir: u8,
+    pub(crate) eot: u8,
+    pub(crate) timer0: u8,
+    pub(crate) timer1: u8,
+    pub(crate) precomp_trk: u8,
+    pub(crate) config: u8,
+    pub(crate) lock: u8,
+    pub(crate) pwrd: u8,
+    pub(crate) reset_sensei: i32,
+    pub(crate) phase: u8,
+    /// Virtual time at which the READ ID timer fires, if armed.
+    pub(crate) result_timer: Option<u64>,
+    /// Current virtual time (ns).
+    pub(crate) now: u64,
+    pub(crate) drives: [Drive; 2],
+    /// DMA request bit of channel 2 (i8257 state: set by DREQ and by a software request).
+    pub(crate) dreq: bool,
+    /// Transfer mode of channel 2 as last programmed (i8257 state the controller checks).
+    pub(crate) dma_mode: DmaMode,
+    pub(crate) fault: Option<Fault>,
+}
+
+impl Fdc {
+    /// A PC (ISA) controller at power-on, with an ISA DMA channel, drives as configured.
+    pub fn new(drive0: DriveConfig, drive1: DriveConfig) -> Fdc {
+        let mut fdc = Fdc {
+            sra: 0,
+            srb: srb::RESET,
+            dor: dor::NRESET | dor::DMAEN,
+            tdr: 0,
+            dsr: 0,
+            msr: msr::RQM,
+            cur_drv: 0,
+            status0: 0,
+            status1: 0,
+            status2: 0,
+            fifo: [0; FIFO_LEN],
+            data_pos: 0,
+            data_len: 0,
+            data_state: 0,
+            data_dir: Direction::Write as u8,
+            eot: 0,
+            timer0: 0,
+            timer1: 0,
+            precomp_trk: 0,
+            config: 0x60,
+            lock: 0,
+            pwrd: 0,
+            reset_sensei: 0,
+            phase: Phase::Command as u8,
+            result_timer: None,
+            now: 0,
+            drives: [Drive::new(drive0), Drive::new(drive1)],
+            dreq: false,
+            dma_mode: DmaMode::Verify,
+            fault: None,
+        };
+        fdc.reset(false);
+        fdc
+    }
+
+    // ----------------------------------------------------------------- observers
+
+    /// IRQ line level (QEMU keeps it equal to SRA.INTPEND).
+    pub fn irq(&self) -> bool {
+        self.sra & sra::INTPEND != 0
+    }
+
+    /// The explicit phase, `None` if a loaded state holds a byte outside 1..=3.
+    pub fn phase(&self) -> Option<Phase> {
+        Phase::from_byte(self.phase)
+    }
+
+    /// The raw phase byte.
+    pub fn phase_byte(&self) -> u8 {
+        self.phase
+    }
+
+    /// `reconstruct_phase` applied to the current MSR.
+    pub fn reconstructed_phase(&self) -> Phase {
+        reconstruct_phase(self.msr)
+    }
+
+    /// MSR without the side effects of reading it.
+    pub fn msr(&self) -> u8 {
+        self.msr
+    }
+
+    /// DOR as stored (without `cur_drv`).
+    pub fn dor(&self) -> u8 {
+        self.dor
+    }
+
+    pub fn dsr(&self) -> u8 {
+        self.dsr
+    }
+
+    pub fn sra(&self) -> u8 {
+        self.sra
+    }
+
+    pub fn cur_drv(&self) -> u8 {
+        self.cur_drv
+    }
+
+    pub fn data_pos(&self) -> u32 {
+        self.data_pos
+    }
+
+    pub fn data_len(&self) -> u32 {
+        self.data_len
+    }
+
+    pub fn reset_sensei(&self) -> i32 {
+        self.reset_sensei
+    }
+
+    /// The command whose opcode is in `fifo[0]` (meaningful outside the idle state).
+    pub fn command(&self) -> Command {
+        Command::decode(self.fifo[0])
+    }
+
+    /// The command in progress, if any: `None` when idle in the command phase.
+    pub fn command_in_progress(&self) -> Option<Command> {
+        if self.phase == Phase::Command as u8 && self.data_pos == 0 {
+            None
+        } else {
+            Some(self.command())
+        }
+    }
+
+    pub fn fifo(&self) -> &[u8; FIFO_LEN] {
+        &self.fifo
+    }
+
+    /// Expiry time of the READ ID timer, if armed.
+    pub fn result_timer(&self) -> Option<u64> {
+        self.result_timer
+    }
+
+    /// Current virtual time in ns.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    pub fn drive(&self, slot: usize) -> &Drive {
+        &self.drives[slot & 1]
+    }
+
+    pub fn drive_mut(&mut self, slot: usize) -> &mut Drive {
+        &mut self.drives[slot & 1]
+    }
+
+    /// Whether the controller holds (or a guest set) the DMA request of channel 2.
+    pub fn dreq(&self) -> bool {
+        self.dreq
+    }
+
+    /// The first QEMU abort this state would have hit, if any.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault
+    }
+
+    // ----------------------------------------------------------------- environment
+
+    /// Tells the controller the current channel-2 mode (the i8257 mode register).
+    pub fn set_dma_mode(&mut self, mode: DmaMode) {
+        self.dma_mode = mode;
+    }
+
+    /// A guest's software DMA request on channel 2 (i8257 request register): sets or
+    /// clears the same request bit DREQ uses.
+    pub fn set_dma_request(&mut self, on: bool) {
+        self.dreq = on;
+    }
+
+    /// Advances the virtual clock to `t` (never backwards), firing the READ ID timer if it
+    /// expires on the way.
+    pub fn advance_to(&mut self, t: u64) {
+        if let Some(expiry) = self.result_timer {
+            if expiry <= t {
+                self.now = self.now.max(expiry);
+                self.result_timer = None;
+                self.result_timer_fired();
+            }
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Advances the virtual clock by `ns`.
+    pub fn advance_by(&mut self, ns: u64) {
+        self.advance_to(self.now.saturating_add(ns));
+    }
+
+    /// A machine reset (QEMU device reset): controller reset without IRQ.
+    pub fn machine_reset(&mut self) {
+        self.reset(false);
+    }
+
+    // ----------------------------------------------------------------- port I/O
+
+    /// A register read at `offset` (QEMU core dispatcher: `offset & 7`).
+    pub fn read(&mut self, offset: u16) -> u8 {
+        if self.fault.is_some() {
+            return 0xFF;
+        }
+        match Register::from_offset(offset) {
+            Register::Sra => self.sra,
+            Register::Srb => self.srb,
+            Register::Dor => self.dor | self.cur_drv,
+            Register::Tdr => self.tdr,
+            Register::MsrDsr => {
+                self.dsr &= !dsr::PWRDOWN;
+                self.dor |= dor::NRESET;
+                self.msr
+            }
+            Register::Fifo => self.read_fifo(),
+            Register::Unused6 => 0xFF,
+            Register::DirCcr => {
+                let cur = self.cur_drive_slot();
+                if self.drives[cur].media_changed != 0 {
+                    crate::registers::dir::DSKCHG
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// A register write at `offset`.
+    pub fn write(&mut self, offset: u16, value: u8) {
+        if self.fault.is_some() {
+            return;
+        }
+        match Register::from_offset(offset) {
+            Register::Dor => self.write_dor(value),
+            Register::Tdr => {
+                if self.dor & dor::NRESET != 0 {
+                    self.tdr = value & tdr::BOOTSEL;
+                }
+            }
+            Register::MsrDsr => self.write_dsr(value),
+            Register::Fifo => self.write_fifo(value),
+            Register::DirCcr => {
+                if self.dor & dor::NRESET != 0 {
+                    self.dsr = (self.dsr & !dsr::RATE_MASK) | (value & dsr::RATE_MASK);
+                }
+            }
+            Register::Sra | Register::Srb | Register::Unused6 => {}
+        }
+    }
+
+    fn write_dor(&mut self, value: u8) {
+        let set = |srb: &mut u8, bit: u8, on: bool| if on { *srb |= bit } else { *srb &= !bit };
+        set(&mut self.srb, srb::MTR0, value & dor::MOTEN0 != 0);
+        set(&mut self.srb, srb::MTR1, value & dor::MOTEN1 != 0);
+        set(&mut self.srb, srb::DR0, value & dor::SEL != 0);
+        if value & dor::NRESET != 0 && self.dor & dor::NRESET == 0 {
+            self.reset(true);
+            self.dsr &= !dsr::PWRDOWN;
+        }
+        self.cur_drv = value & dor::SEL;
+        self.dor = value;
+    }
+
+    fn write_dsr(&mut self, value: u8) {
+        if self.dor & dor::NRESET == 0 {
+            return;
+        }
+        if value & dsr::SWRESET != 0 {
+            self.dor &= !dor::NRESET;
+            self.reset(true);
+            self.dor |= dor::NRESET;
+        }
+        if value & dsr::PWRDOWN != 0 {
+            self.reset(true);
+        }
+        self.dsr = value;
+    }
+
+    // ----------------------------------------------------------------- drives
+
+    /// Physical slot of the selected logical drive (TDR boot-select swaps them), attaching
+    /// QEMU's placeholder backend to an unconfigured slot (CVE-2021-20196 fix).
+    pub(crate) fn cur_drive_slot(&mut self) -> usize {
+        let slot = self.logical_to_slot(self.cur_drv);
+        let d = &mut self.drives[slot];
+        if d.backend == crate::drive::Backend::None && !cfg!(feature = "bug-cve-2021-20196") {
+            d.backend = crate::drive::Backend::Placeholder;
+        }
+        slot
+    }
+
+    /// Slot of logical unit `unit` without touching backends (`drv0`/`drv1`).
+    pub(crate) fn logical_to_slot(&self, unit: u8) -> usize {
+        let swap = self.tdr & tdr::BOOTSEL != 0;
+        ((unit & 1) ^ swap as u8) as usize
+    }
+
+    // ----------------------------------------------------------------- IRQ and phases
+
+    pub(crate) fn raise_irq(&mut self) {
+        self.sra |= sra::INTPEND;
+        self.reset_sensei = 0;
+    }
+
+    pub(crate) fn lower_irq(&mut self) {
+        self.status0 = 0;
+        self.sra &= !sra::INTPEND;
+    }
+
+    pub(crate) fn enter_command_phase(&mut self) {
+        self.phase = Phase::Command as u8;
+        self.data_dir = Direction::Write as u8;
+        self.data_pos = 0;
+        self.data_len = 1;
+        self.msr &= !(msr::CMDBUSY | msr::DIO);
+        self.msr |= msr::RQM;
+    }
+
+    pub(crate) fn enter_result_phase(&mut self, len: u32) {
+        self.phase = Phase::Result as u8;
+        self.data_dir = Direction::Read as u8;
+        self.data_len = len;
+        self.data_pos = 0;
+        self.msr |= msr::CMDBUSY | msr::RQM | msr::DIO;
+    }
+
+    /// `fdctrl_reset`.
+    pub(crate) fn reset(&mut self, do_irq: bool) {
+        self.lower_irq();
+        self.sra = 0;
+        self.srb = srb::RESET;
+        if !self.drives[1].has_backend() {
+            self.sra |= sra::NDRV2;
+        }
+        self.cur_drv = 0;
+        self.dor = dor::NRESET | dor::DMAEN;
+        self.msr = msr::RQM;
+        self.reset_sensei = 0;
+        self.result_timer = None;
+        self.data_pos = 0;
+        self.data_len = 0;
+        self.data_state = 0;
+        self.data_dir = Direction::Write as u8;
+        for d in self.drives.iter_mut() {
+            d.recalibrate();
+        }
+        self.enter_command_phase();
+        if do_irq {
+            self.status0 |= st::ST0_RDYCHG;
+            self.raise_irq();
+            self.reset_sensei = RESET_SENSEI_COUNT;
+        }
+    }
+
+    /// Completion of any data-type command: 7 result bytes and an IRQ.
+    pub(crate) fn stop_transfer(&mut self, st0: u8, st1: u8, st2: u8) {
+        let slot = self.cur_drive_slot();
+        let (head, track, sect) = self.drives[slot].position();
+        self.status0 &= !(st::ST0_DS | st::ST0_HEAD);
+        self.status0 |= self.cur_drv;
+        if head != 0 {
+            self.status0 |= st::ST0_HEAD;
+        }
+        self.status0 |= st0;
+        self.fifo[..7].copy_from_slice(&[self.status0, st1, st2, track, head, sect, 2]);
+        self.data_dir = Direction::Read as u8;
+        if self.msr & msr::NONDMA == 0 {
+            self.dreq = false;
+        }
+        self.msr |= msr::RQM | msr::DIO;
+        self.msr &= !msr::NONDMA;
+        self.enter_result_phase(7);
+        self.raise_irq();
+    }
+
+    fn result_timer_fired(&mut self) {
+        let slot = self.cur_drive_slot();
+        let d = &mut self.drives[slot];
+        if d.last_sect != 0 {
+            d.sect = (d.sect % d.last_sect) + 1;
+        }
+        if self.dsr & dsr::RATE_MASK != d.media_rate {
+            self.stop_transfer(st::ST0_ABNTERM, st::ST1_MA, 0);
+        } else {
+            self.stop_transfer(0, 0, 0);
+        }
+    }
+
+    // ----------------------------------------------------------------- FIFO
+
+    fn write_fifo(&mut self, value: u8) {
+        if self.dor & dor::NRESET == 0 {
+            return;
+        }
+        if self.msr & msr::RQM == 0 || self.msr & msr::DIO != 0 {
+            return;
+        }
+        self.dsr &= !dsr::PWRDOWN;
+        let pos = self.data_pos % FIFO_LEN as u32;
+        // Before the VENOM fix QEMU indexed the FIFO with the raw data_pos in the command
+        // phase; the canary feature turns that out-of-bounds write into a detected panic.
+        #[cfg(feature = "bug-venom")]
+        if self.phase == Phase::Command as u8 && self.data_pos >= FIFO_LEN as u32 {
+            panic!("VENOM (CVE-2015-3456): FIFO write at index {} beyond the 512-byte buffer", self.data_pos);
+        }
+        self.data_pos = self.data_pos.wrapping_add(1);
+        self.fifo[pos as usize] = value;
+        if self.data_pos == self.data_len {
+            self.msr &= !msr::RQM;
+        }
+        match Phase::from_byte(self.phase) {
+            Some(Phase::Execution) => {
+                if self.msr & msr::NONDMA == 0 {
+                    self.fault = Some(Fault::ExecutionWithoutNonDma);
+                    return;
+                }
+                self.pio_write_byte(pos);
+            }
+            Some(Phase::Command) => {
+                if self.msr & msr::NONDMA != 0 {
+                    self.fault = Some(Fault::NonDmaOutsideExecution);
+                    return;
+                }
+                if self.data_pos >= FIFO_LEN as u32 && !cfg!(feature = "bug-venom") {
+                    self.fault = Some(Fault::CommandOverrun);
+                    return;
+                }
+                if pos == 0 {
+                    let cmd = Command::decode(value);
+                    self.data_len = cmd.parameters() + 1;
+                    if cmd.parameters() > 0 {
+                        self.msr |= msr::RQM;
+                    }
+                    self.msr |= msr::CMDBUSY;
+                }
+                if self.data_pos == self.data_len {
+                    self.phase = Phase::Execution as u8;
+                    if self.data_state & data_state::FORMAT != 0 {
+                        self.format_sector();
+                    } else {
+                        self.run_command();
+                    }
+                }
+            }
+            _ => self.fault = Some(Fault::WriteInPhase(self.phase)),
+        }
+    }
+
+    fn read_fifo(&mut self) -> u8 {
+        let slot = self.cur_drive_slot();
+        self.dsr &= !dsr::PWRDOWN;
+        if self.msr & msr::RQM == 0 || self.msr & msr::DIO == 0 {
+            return 0;
+        }
+        let pos = (self.data_pos % FIFO_LEN as u32) as usize;
+        match Phase::from_byte(self.phase) {
+            Some(Phase::Execution) => {
+                if self.msr & msr::NONDMA == 0 {
+                    self.fault = Some(Fault::ExecutionWithoutNonDma);
+                    return 0xFF;
+                }
+                if !self.pio_read_byte(slot, pos) {
+                    return 0;
+                }
+            }
+            Some(Phase::Result) => {
+                if self.msr & msr::NONDMA != 0 {
+                    self.fault = Some(Fault::NonDmaOutsideExecution);
+                    return 0xFF;
+                }
+                self.data_pos = self.data_pos.wrapping_add(1);
+                if self.data_pos == self.data_len {
+                    self.msr &= !msr::RQM;
+                    self.enter_command_phase();
+                    self.lower_irq();
+                }
+            }
+            _ => {
+                self.fault = Some(Fault::ReadInPhase(self.phase));
+                return 0xFF;
+            }
+        }
+        self.fifo[pos]
+    }
+
+    // ----------------------------------------------------------------- commands
+
+    fn run_command(&mut self) {
+        let cmd = Command::decode(self.fifo[0]);
+        match cmd {
+            Command::ReadData
+            | Command::WriteData
+            | Command::ReadTrack
+            | Command::Verify
+            | Command::ScanEqual
+            | Command::ScanLowOrEqual
+            | Command::ScanHighOrEqual => {
+                if let Some(dir) = cmd.direction() {
+                    self.start_transfer(dir);
+                }
+            }
+            Command::ReadDeleted | Command::WriteDeleted => {
+                // Not implemented by QEMU: immediate abnormal termination.
+                self.stop_transfer(st::ST0_ABNTERM | st::ST0_SEEK, 0, 0);
+            }
+            Command::FormatTrack => self.format_track(),
+            Command::ReadId => {
+                let slot = self.cur_drive_slot();
+                self.drives[slot].head = (self.fifo[1] >> 2) & 1;
+                self.result_timer = Some(self.now.saturating_add(READ_ID_DELAY_NS));
+            }
+            Command::Recalibrate => {
+                self.cur_drv = self.fifo[1] & 1;
+                let slot = self.cur_drive_slot();
+                self.drives[slot].recalibrate();
+                self.enter_command_phase();
+                self.status0 |= st::ST0_SEEK;
+                self.raise_irq();
+            }
+            Command::SenseInterruptStatus => self.sense_interrupt_status(),
+            Command::Specify => {
+                self.timer0 = (self.fifo[1] >> 4) & 0xF;
+                self.timer1 = self.fifo[2] >> 1;
+                if self.fifo[2] & 1 != 0 {
+                    self.dor &= !dor::DMAEN;
+                } else {
+                    self.dor |= dor::DMAEN;
+                }
+                self.enter_command_phase();
+            }
+            Command::SenseDriveStatus => {
+                self.cur_drv = self.fifo[1] & 1;
+                let slot = self.cur_drive_slot();
+                let d = &mut self.drives[slot];
+                d.head = (self.fifo[1] >> 2) & 1;
+                let st3 = ((d.ro as u8) << 6)
+                    | if d.track == 0 { 0x10 } else { 0 }
+                    | (d.head << 2)
+                    | self.cur_drv
+                    | 0x28;
+                self.fifo[0] = st3;
+                self.enter_result_phase(1);
+            }
+            Command::Seek => {
+                self.cur_drv = self.fifo[1] & 1;
+                let slot = self.cur_drive_slot();
+                self.enter_command_phase();
+                let d = &mut self.drives[slot];
+                let (head, sect) = (d.head, d.sect);
+                d.seek(head, self.fifo[2], sect);
+                self.status0 |= st::ST0_SEEK;
+                self.raise_irq();
+            }
+            Command::RelativeSeekOut => {
+                self.cur_drv = self.fifo[1] & 1;
+                let slot = self.cur_drive_slot();
+                let d = &mut self.drives[slot];
+                let (head, track, sect) = d.position();
+                let target = track.saturating_sub(self.fifo[2]);
+                d.seek(head, target, sect);
+                self.enter_command_phase();
+                self.status0 |= st::ST0_SEEK;
+                self.raise_irq();
+            }
+            Command::RelativeSeekIn => {
+                self.cur_drv = self.fifo[1] & 1;
+                let slot = self.cur_drive_slot();
+                let d = &mut self.drives[slot];
+                let (head, track, sect) = d.position();
+                let target = if self.fifo[2] as u32 + track as u32 >= d.max_track as u32 {
+                    d.max_track.wrapping_sub(1)
+                } else {
+                    track + self.fifo[2]
+                };
+                d.seek(head, target, sect);
+                self.enter_command_phase();
+                self.status0 |= st::ST0_SEEK;
+                self.raise_irq();
+            }
+            Command::Dumpreg => {
+                let slot = self.cur_drive_slot();
+                let t0 = self.drives[self.logical_to_slot(0)].track;
+                let t1 = self.drives[self.logical_to_slot(1)].track;
+                let d = &self.drives[slot];
+                self.fifo[..10].copy_from_slice(&[
+                    t0,
+                    t1,
+                    0,
+                    0,
+                    self.timer0,
+                    (self.timer1 << 1) | (self.dor & dor::DMAEN != 0) as u8,
+                    d.last_sect,
+                    (self.lock << 7) | (d.perpendicular << 2),
+                    self.config,
+                    self.precomp_trk,
+                ]);
+                self.enter_result_phase(10);
+            }
+            Command::Version => {
+                self.fifo[0] = 0x90;
+                self.enter_result_phase(1);
+            }
+            Command::PerpendicularMode => {
+                let slot = self.cur_drive_slot();
+                if self.fifo[1] & 0x80 != 0 {
+                    self.drives[slot].perpendicular = self.fifo[1] & 0x07;
+                }
+                self.enter_command_phase();
+            }
+            Command::Configure => {
+                self.config = self.fifo[2];
+                self.precomp_trk = self.fifo[3];
+                self.enter_command_phase();
+            }
+            Command::Lock => {
+                self.lock = (self.fifo[0] & 0x80 != 0) as u8;
+                self.fifo[0] = self.lock << 4;
+                self.enter_result_phase(1);
+            }
+            Command::PowerdownMode => {
+                self.pwrd = self.fifo[1];
+                self.fifo[0] = self.fifo[1];
+                self.enter_result_phase(1);
+            }
+            Command::PartId => {
+                self.fifo[0] = 0x41;
+                self.enter_result_phase(1);
+            }
+            Command::Save => {
+                let slot = self.cur_drive_slot();
+                let t0 = self.drives[self.logical_to_slot(0)].track;
+                let t1 = self.drives[self.logical_to_slot(1)].track;
+                let d = &self.drives[slot];
+                self.fifo[..15].copy_from_slice(&[
+                    0,
+                    0,
+                    t0,
+                    t1,
+                    0,
+                    0,
+                    self.timer0,
+                    self.timer1,
+                    d.last_sect,
+                    (self.lock << 7) | (d.perpendicular << 2),
+                    self.config,
+                    self.precomp_trk,
+                    self.pwrd,
+                    0,
+                    0,
+                ]);
+                self.enter_result_phase(15);
+            }
+            Command::Option => self.enter_command_phase(),
+            Command::Restore => {
+                let slot = self.cur_drive_slot();
+                let s0 = self.logical_to_slot(0);
+                let s1 = self.logical_to_slot(1);
+                self.drives[s0].track = self.fifo[3];
+                self.drives[s1].track = self.fifo[4];
+                self.timer0 = self.fifo[7];
+                self.timer1 = self.fifo[8];
+                self.drives[slot].last_sect = self.fifo[9];
+                self.lock = self.fifo[10] >> 7;
+                self.drives[slot].perpendicular = (self.fifo[10] >> 2) & 0x0F;
+                self.config = self.fifo[11];
+                self.precomp_trk = self.fifo[12];
+                self.pwrd = self.fifo[13];
+                self.enter_command_phase();
+            }
+            Command::DriveSpecification => self.drive_specification(),
+            Command::FormatAndWrite | Command::Invalid => {
+                self.fifo[0] = st::ST0_INVCMD;
+                self.enter_result_phase(1);
+            }
+        }
+    }
+
+    fn sense_interrupt_status(&mut self) {
+        let slot = self.cur_drive_slot();
+        if self.reset_sensei > 0 {
+            self.fifo[0] = (st::ST0_RDYCHG as i32 + RESET_SENSEI_COUNT - self.reset_sensei) as u8;
+            self.reset_sensei -= 1;
+        } else if self.sra & sra::INTPEND == 0 {
+            self.fifo[0] = st::ST0_INVCMD;
+            self.enter_result_phase(1);
+            return;
+        } else {
+            self.fifo[0] = (self.status0 & !(st::ST0_HEAD | st::ST0_DS)) | self.cur_drv;
+        }
+        self.fifo[1] = self.drives[slot].track;
+        self.enter_result_phase(2);
+        self.lower_irq();
+        self.status0 = st::ST0_RDYCHG;
+    }
+
+    fn drive_specification(&mut self) {
+        let slot = self.cur_drive_slot();
+        let pos = (self.data_pos.wrapping_sub(1) % FIFO_LEN as u32) as usize;
+        let last = self.fifo[pos];
+        if last & 0x80 != 0 {
+            if last & 0x40 != 0 {
+                self.fifo[0] = self.fifo[1];
+                self.fifo[2] = 0;
+                self.fifo[3] = 0;
+                self.enter_result_phase(4);
+            } else {
+                self.enter_command_phase();
+            }
+        } else if self.data_len > 7 {
+            self.fifo[0] = 0x80 | (self.drives[slot].head << 2) | self.cur_drv;
+            self.enter_result_phase(1);
+        }
+        // Otherwise QEMU stays in the execution phase with MSR 0x10 until a reset or a
+        // DMA callback (spec §4.7).
+    }
+
+    fn format_track(&mut self) {
+        self.cur_drv = self.fifo[1] & 1;
+        let slot = self.cur_drive_slot();
+        self.data_state |= data_state::FORMAT;
+        if self.fifo[0] & 0x80 != 0 {
+            self.data_state |= data_state::MULTI;
+        } else {
+            self.data_state &= !data_state::MULTI;
+        }
+        let d = &mut self.drives[slot];
+        d.bps = if self.fifo[2] > 7 { 16384 } else { 128 << self.fifo[2] };
+        d.last_sect = self.fifo[3];
+        self.data_state &= !data_state::FORMAT;
+        self.stop_transfer(0, 0, 0);
+    }
+}

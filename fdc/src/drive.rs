@@ -1,0 +1,279 @@
+//! One drive slot: whether a drive (block backend) is attached, its medium, the geometry
+//! QEMU picked for it, the head position and the disk-change latch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::{pick_geometry, DriveType, Medium, ISA_FALLBACK, SECTOR_LEN};
+
+/// How a drive slot is configured at machine creation (the command line).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DriveConfig {
+    /// No drive device for this unit (QEMU's default for drive 1).
+    Absent,
+    /// A drive without a medium (`-drive if=floppy,index=N` without `file=`).
+    Empty,
+    /// A drive with a medium.
+    Medium(Medium),
+}
+
+/// What stands behind a slot, as QEMU's `FDrive.blk` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// No block backend (no drive configured and never selected since the fix below).
+    None,
+    /// A configured drive device.
+    Device,
+    /// The empty backend QEMU attaches on demand to an unconfigured slot as soon as it is
+    /// selected for an access (the CVE-2021-20196 fix, "kludge missing floppy drive").
+    /// QEMU never revalidates it, so the slot keeps the 0/0 geometry of an absent drive.
+    Placeholder,
+}
+
+/// Result of QEMU's `fd_seek`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeekResult {
+    /// Same sector, or a new sector on the same track.
+    Same,
+    /// The track changed.
+    TrackChanged,
+    /// Invalid track or head, or no medium (after the position was updated!).
+    Invalid,
+    /// Sector number beyond the last sector of the track.
+    BadSector,
+}
+
+/// Per-drive state (QEMU `FDrive`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drive {
+    pub(crate) backend: Backend,
+    pub(crate) medium: Option<Medium>,
+    /// Whether an empty backend is writable: decides `ro` after an eject.
+    pub(crate) drive_type: DriveType,
+    pub(crate) disk: DriveType,
+    pub(crate) perpendicular: u8,
+    pub(crate) head: u8,
+    pub(crate) track: u8,
+    pub(crate) sect: u8,
+    pub(crate) dbl_sides: bool,
+    pub(crate) last_sect: u8,
+    pub(crate) max_track: u8,
+    pub(crate) bps: u16,
+    pub(crate) ro: bool,
+    pub(crate) media_changed: u8,
+    pub(crate) media_rate: u8,
+    pub(crate) media_validated: bool,
+}
+
+impl Drive {
+    /// A slot as QEMU creates it: `fd_init`, drive-type resolution ("auto" becomes the type
+    /// of the medium's matched format, else the ISA fallback 2.88 MB) and `fd_revalidate`.
+    pub fn new(config: DriveConfig) -> Drive {
+        let mut d = Drive {
+            backend: Backend::None,
+            medium: None,
+            drive_type: DriveType::None,
+            disk: DriveType::None,
+            perpendicular: 0,
+            head: 0,
+            track: 0,
+            sect: 0,
+            dbl_sides: false,
+            last_sect: 0,
+            max_track: 0,
+            bps: 0,
+            ro: true,
+            media_changed: 1,
+            media_rate: 0,
+            media_validated: false,
+        };
+        match config {
+            DriveConfig::Absent => {}
+            DriveConfig::Empty => {
+                d.backend = Backend::Device;
+                d.drive_type = ISA_FALLBACK;
+                d.ro = false;
+            }
+            DriveConfig::Medium(m) => {
+                d.backend = Backend::Device;
+                d.drive_type = pick_geometry(m.sectors(), ISA_FALLBACK, true)
+                    .map(|f| f.drive)
+                    .unwrap_or(ISA_FALLBACK);
+                d.ro = m.read_only();
+                d.medium = Some(m);
+            }
+        }
+        d.revalidate();
+        d
+    }
+
+    /// QEMU's `fd_revalidate`: recompute `ro`, and the geometry unless already validated.
+    pub(crate) fn revalidate(&mut self) {
+        match self.backend {
+            Backend::None => {
+                self.last_sect = 0;
+                self.max_track = 0;
+                self.dbl_sides = false;
+                self.drive_type = DriveType::None;
+                self.disk = DriveType::None;
+            }
+            Backend::Device | Backend::Placeholder => match &self.medium {
+                None => {
+                    // "Empty seek hack": any track and sector are accepted.
+                    self.disk = DriveType::None;
+                    self.last_sect = 0xFF;
+                    self.max_track = 0xFF;
+                }
+                Some(m) => {
+                    self.ro = m.read_only();
+                    if !self.media_validated {
+                        if let Some(fmt) = pick_geometry(m.sectors(), self.drive_type, false) {
+                            self.dbl_sides = fmt.heads == 2;
+                            self.max_track = fmt.tracks;
+                            self.last_sect = fmt.sectors_per_track;
+                            self.disk = fmt.drive;
+                            self.media_rate = fmt.rate;
+                            self.media_validated = true;
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    /// Ejects the medium (QMP `eject`): the DSKCHG latch is set and the geometry forgotten.
+    /// Returns false when there is no drive device to eject from.
+    pub fn eject(&mut self) -> bool {
+        if self.backend != Backend::Device {
+            return false;
+        }
+        self.medium = None;
+        self.media_changed_cb();
+        true
+    }
+
+    /// Inserts (or replaces) the medium (QMP `blockdev-change-medium`).
+    pub fn insert(&mut self, medium: Medium) -> bool {
+        if self.backend != Backend::Device {
+            return false;
+        }
+        self.medium = Some(medium);
+        self.media_changed_cb();
+        true
+    }
+
+    fn media_changed_cb(&mut self) {
+        self.media_changed = 1;
+        self.media_validated = false;
+        self.revalidate();
+    }
+
+    /// True when a block backend is attached (a drive or the placeholder).
+    pub fn has_backend(&self) -> bool {
+        self.backend != Backend::None
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn medium(&self) -> Option<&Medium> {
+        self.medium.as_ref()
+    }
+
+    pub fn drive_type(&self) -> DriveType {
+        self.drive_type
+    }
+
+    /// Current (head, track, sector).
+    pub fn position(&self) -> (u8, u8, u8) {
+        (self.head, self.track, self.sect)
+    }
+
+    /// Sectors per track and track count currently in use (after FORMAT/RESTORE edits).
+    pub fn geometry(&self) -> (u8, u8, bool) {
+        (self.last_sect, self.max_track, self.dbl_sides)
+    }
+
+    pub fn media_changed(&self) -> u8 {
+        self.media_changed
+    }
+
+    pub fn media_rate(&self) -> u8 {
+        self.media_rate
+    }
+
+    pub fn perpendicular(&self) -> u8 {
+        self.perpendicular
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.ro
+    }
+
+    fn sides(&self) -> i64 {
+        if self.dbl_sides {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn sector_index(&self, head: u8, track: u8, sect: u8) -> i64 {
+        let v = ((track as i64 * self.sides()) + head as i64) * self.last_sect as i64 + sect as i64 - 1;
+        // QEMU computes this in 32 bits; the range here (-1 ..= ~195k) makes that exact.
+        v
+    }
+
+    /// Byte offset of the current sector in the image (`fd_offset`); may be negative.
+    pub(crate) fn offset(&self) -> i64 {
+        self.sector_index(self.head, self.track, self.sect) * SECTOR_LEN as i64
+    }
+
+    /// QEMU's `fd_seek`.
+    pub(crate) fn seek(&mut self, head: u8, track: u8, sect: u8) -> SeekResult {
+        if track > self.max_track || (head != 0 && !self.dbl_sides) {
+            return SeekResult::Invalid;
+        }
+        if sect > self.last_sect {
+            return SeekResult::BadSector;
+        }
+        let mut ret = SeekResult::Same;
+        if self.sector_index(head, track, sect) != self.sector_index(self.head, self.track, self.sect) {
+            self.head = head;
+            if self.track != track {
+                if self.has_backend() && self.medium.is_some() {
+                    self.media_changed = 0;
+                }
+                ret = SeekResult::TrackChanged;
+            }
+            self.track = track;
+            self.sect = sect;
+        }
+        if !self.has_backend() || self.medium.is_none() {
+            ret = SeekResult::Invalid;
+        }
+        ret
+    }
+
+    /// Head to 0, track 0, sector 1 (`fd_recalibrate`).
+    pub(crate) fn recalibrate(&mut self) {
+        self.seek(0, 0, 1);
+    }
+
+    /// Reads the current sector; false on any block-layer failure (QEMU then zero-fills).
+    pub(crate) fn read_current(&self, buf: &mut [u8; SECTOR_LEN]) -> bool {
+        match &self.medium {
+            Some(m) if self.has_backend() => m.read_sector(self.offset(), buf),
+            _ => false,
+        }
+    }
+
+    /// Writes the current sector; false on any failure (no medium, read-only, range).
+    pub(crate) fn write_current(&mut self, buf: &[u8; SECTOR_LEN]) -> bool {
+        let offset = self.offset();
+        match &mut self.medium {
+            Some(m) if self.backend != Backend::None => m.write_sector(offset, buf),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The PC wiring around the controller: QEMU's ISA decode of the FDC ports (offsets 1-5
+//! and 7 only), 16-bit accesses split into byte accesses, and the i8257 channel 2 with
+//! guest memory, so a port-level script drives the model exactly as it drives QEMU.
+
+use std::collections::BTreeMap;
+
+use crate::controller::Fdc;
+use crate::dma::{DmaChannel, DmaMode};
+
+/// The primary floppy controller's I/O base on a PC.
+pub const FDC_BASE: u16 = 0x3F0;
+
+/// Guest physical memory, sparse in 4 KiB pages (DMA buffers are all the model touches).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestMemory {
+    pages: BTreeMap<u64, Box<[u8; 4096]>>,
+}
+
+impl GuestMemory {
+    pub fn read(&self, addr: u64, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let a = addr.wrapping_add(i as u64);
+            *b = self.pages.get(&(a >> 12)).map_or(0, |p| p[(a & 0xFFF) as usize]);
+        }
+    }
+
+    pub fn write(&mut self, addr: u64, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            let a = addr.wrapping_add(i as u64);
+            self.pages.entry(a >> 12).or_insert_with(|| Box::new([0; 4096]))[(a & 0xFFF) as usize] = b;
+        }
+    }
+}
+
+/// The i8257's channel 2 (the floppy channel) as far as the FDC can observe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmaChannel2 {
+    pub base_addr: u16,
+    pub base_count: u16,
+    pub page: u8,
+    pub mode: u8,
+    pub masked: bool,
+    /// The shared low/high byte flip-flop of the first controller.
+    pub flip_flop: bool,
+}
+
+impl Default for DmaChannel2 {
+    fn default() -> Self {
+        DmaChannel2 { base_addr: 0, base_count: 0, page: 0, mode: 0, masked: true, flip_flop: false }
+    }
+}
+
+struct Channel<'a> {
+    regs: &'a DmaChannel2,
+    mem: &'a mut GuestMemory,
+}
+
+impl Channel<'_> {
+    fn addr(&self) -> u64 {
+        ((self.regs.page as u64) << 16) | self.regs.base_addr as u64
+    }
+}
+
+impl DmaChannel for Channel<'_> {
+    fn transfer_len(&self) -> u32 {
+        self.regs.base_count as u32 + 1
+    }
+    fn write_memory(&mut self, pos: u32, data: &[u8]) {
+        let a = self.addr() + pos as u64;
+        self.mem.write(a, data);
+    }
+    fn read_memory(&mut self, pos: u32, buf: &mut [u8]) {
+        let a = self.addr() + pos as u64;
+        self.mem.read(a, buf);
+    }
+}
+
+/// A PC: the floppy controller on ISA, DMA channel 2 and guest memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PcFloppy {
+    pub fdc: Fdc,
+    pub dma: DmaChannel2,
+    pub memory: GuestMemory,
+}
+
+impl PcFloppy {
+    pub fn new(fdc: Fdc) -> PcFloppy {
+        PcFloppy { fdc, dma: DmaChannel2::default(), memory: GuestMemory::default() }
+    }
+
+    /// Whether QEMU's ISA FDC decodes this port (0x3F1-0x3F5, 0x3F7).
+    pub fn fdc_decodes(port: u16) -> bool {
+        matches!(port.wrapping_sub(FDC_BASE), 1..=5 | 7)
+    }
+
+    /// The i8257 runs the transfer handler whenever channel 2 is unmasked and requested.
+    fn run_dma(&mut self) {
+        if self.fdc.dreq() && !self.dma.masked {
+            let mut ch = Channel { regs: &self.dma, mem: &mut self.memory };
+            self.fdc.dma_transfer(&mut ch);
+        }
+    }
+
+    /// A byte write to an I/O port. Ports outside the FDC and DMA channel 2 are ignored.
+    pub fn outb(&mut self, port: u16, value: u8) {
+        match port {
+            p if Self::fdc_decodes(p) => self.fdc.write(p - FDC_BASE, value),
+            0x04 | 0x05 => {
+                let reg = if port == 0x04 { &mut self.dma.base_addr } else { &mut self.dma.base_count };
+                *reg = if self.dma.flip_flop {
+                    (*reg & 0x00FF) | ((value as u16) << 8)
+                } else {
+                    (*reg & 0xFF00) | value as u16
+                };
+                self.dma.flip_flop = !self.dma.flip_flop;
+            }
+            0x81 => self.dma.page = value,
+            0x09 if value & 3 == 2 => self.fdc.set_dma_request(value & 4 != 0),
+            0x0A if value & 3 == 2 => self.dma.masked = value & 4 != 0,
+            0x0B if value & 3 == 2 => {
+                self.dma.mode = value;
+                self.fdc.set_dma_mode(DmaMode::from_mode_register(value));
+            }
+            0x0C => self.dma.flip_flop = false,
+            _ => return,
+        }
+        self.run_dma();
+    }
+
+    /// A byte read from an I/O port; `None` for ports this model does not decode.
+    pub fn inb(&mut self, port: u16) -> Option<u8> {
+        if Self::fdc_decodes(port) {
+            let v = self.fdc.read(port - FDC_BASE);
+            self.run_dma();
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    /// A 16-bit write, split as QEMU's port layer does: low byte to `port`, high byte to
+    /// `port + 1` only if that port is decoded by the same device range.
+    pub fn outw(&mut self, port: u16, value: u16) {
+        self.outb(port, value as u8);
+        if Self::fdc_decodes(port) && Self::same_fdc_range(port) {
+            self.outb(port + 1, (value >> 8) as u8);
+        }
+    }
+
+    /// A 16-bit read, assembled like [`PcFloppy::outw`] (0xFF for a missing high byte).
+    pub fn inw(&mut self, port: u16) -> Option<u16> {
+        let lo = self.inb(port)? as u16;
+        let hi = if Self::same_fdc_range(port) { self.inb(port + 1).unwrap_or(0xFF) as u16 } else { 0xFF };
+        Some(lo | (hi << 8))
+    }
+
+    /// QEMU registers the FDC as two ranges, base+1..=base+5 and base+7: a word access
+    /// continues into port+1 only inside the first one.
+    fn same_fdc_range(port: u16) -> bool {
+        matches!(port.wrapping_sub(FDC_BASE), 1..=4)
+    }
+
+    /// Advances virtual time by `ns` (READ ID timer).
+    pub fn advance_by(&mut self, ns: u64) {
+        self.fdc.advance_by(ns);
+        self.run_dma();
+    }
+}

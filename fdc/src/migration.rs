@@ -1,0 +1,514 @@
+//! The migration state: exactly the fields of QEMU's `fdc` v2 section plus its optional
+//! subsections, `state()` with QEMU's pre_save and `needed()` rules, and `from_state()`
+//! with its pre_load/post_load semantics and the validation QEMU lacks.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::commands::{Command, Direction};
+use crate::controller::{data_state, Fdc, FIFO_LEN, RESET_SENSEI_COUNT};
+use crate::drive::DriveConfig;
+use crate::phase::{reconstruct_phase, Phase};
+use crate::registers::{dor, msr};
+
+/// A migration subsection of the floppy controller, as QEMU names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Subsection {
+    /// `fdc/phase`: sent when `reconstruct_phase(msr) != phase`.
+    Phase,
+    /// `fdc/reset_sensei`: sent while reset SENSE INTERRUPT answers are pending.
+    ResetSensei,
+    /// `fdc/result_timer`: sent while the READ ID timer is armed.
+    ResultTimer,
+    /// `fdrive/media_changed`: sent when a drive with a backend has DSKCHG clear.
+    MediaChanged,
+    /// `fdrive/media_rate`: always sent.
+    MediaRate,
+    /// `fdrive/perpendicular`: sent when a drive's perpendicular mode is non-zero.
+    Perpendicular,
+}
+
+impl Subsection {
+    /// All six, `fdc/phase` first (the order reports use).
+    pub const ALL: [Subsection; 6] = [
+        Subsection::Phase,
+        Subsection::ResetSensei,
+        Subsection::ResultTimer,
+        Subsection::MediaChanged,
+        Subsection::MediaRate,
+        Subsection::Perpendicular,
+    ];
+
+    /// The name exactly as QEMU spells it in the stream.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Subsection::Phase => "fdc/phase",
+            Subsection::ResetSensei => "fdc/reset_sensei",
+            Subsection::ResultTimer => "fdc/result_timer",
+            Subsection::MediaChanged => "fdrive/media_changed",
+            Subsection::MediaRate => "fdrive/media_rate",
+            Subsection::Perpendicular => "fdrive/perpendicular",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Subsection> {
+        Subsection::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Bit used in [`SubsectionSet`].
+    const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// Whether a QEMU 2.3 destination knows this subsection (only the two `fdrive` ones
+    /// older than the 2015 rework).
+    pub const fn known_to_qemu_2_3(self) -> bool {
+        matches!(self, Subsection::MediaChanged | Subsection::MediaRate)
+    }
+}
+
+/// A set of subsection kinds (either drive counts for the `fdrive/*` ones).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SubsectionSet(u8);
+
+impl SubsectionSet {
+    pub fn insert(&mut self, s: Subsection) {
+        self.0 |= s.bit();
+    }
+    pub fn contains(self, s: Subsection) -> bool {
+        self.0 & s.bit() != 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Subsection> {
+        Subsection::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Subsection::name).collect()
+    }
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+/// One `fdrive` (version 1) record and its subsections (`None` = not sent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FdriveState {
+    pub head: u8,
+    pub track: u8,
+    pub sect: u8,
+    pub media_changed: Option<u8>,
+    pub media_rate: Option<u8>,
+    pub perpendicular: Option<u8>,
+}
+
+/// QEMU's `fdc` section (version 2), field for field, with its subsections.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FdcState {
+    pub sra: u8,
+    pub srb: u8,
+    /// DOR with `cur_drv` folded into bit 0 (QEMU's pre_save).
+    pub dor_vmstate: u8,
+    pub tdr: u8,
+    pub dsr: u8,
+    pub msr: u8,
+    pub status0: u8,
+    pub status1: u8,
+    pub status2: u8,
+    #[serde(with = "fifo_bytes")]
+    pub fifo: [u8; FIFO_LEN],
+    pub data_pos: u32,
+    pub data_len: u32,
+    pub data_state: u8,
+    pub data_dir: u8,
+    pub eot: u8,
+    pub timer0: u8,
+    pub timer1: u8,
+    pub precomp_trk: u8,
+    pub config: u8,
+    pub lock: u8,
+    pub pwrd: u8,
+    pub num_floppies: u8,
+    pub drives: [FdriveState; 2],
+    /// `fdc/reset_sensei`.
+    pub reset_sensei: Option<i32>,
+    /// `fdc/result_timer`: absolute virtual-clock expiry in ns (-1 = not armed).
+    pub result_timer: Option<i64>,
+    /// `fdc/phase`.
+    pub phase: Option<u8>,
+}
+
+mod fifo_bytes {
+    use super::FIFO_LEN;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; FIFO_LEN], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; FIFO_LEN], D::Error> {
+        let v: serde_bytes_compat::Bytes = Deserialize::deserialize(d)?;
+        let got = v.0.len();
+        v.0.try_into()
+            .map_err(|_| D::Error::custom(format!("fifo must hold {FIFO_LEN} bytes, got {got}")))
+    }
+
+    /// Accepts both a msgpack bin and an array of integers.
+    mod serde_bytes_compat {
+        use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+        pub struct Bytes(pub Vec<u8>);
+        impl<'de> Deserialize<'de> for Bytes {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Bytes;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("512 bytes")
+                    }
+                    fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                        Ok(Bytes(v.to_vec()))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Bytes, A::Error> {
+                        let mut out = Vec::new();
+                        while let Some(b) = a.next_element::<u8>()? {
+                            if out.len() > super::super::FIFO_LEN {
+                                break;
+                            }
+                            out.push(b);
+                        }
+                        Ok(Bytes(out))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    }
+}
+
+/// Why a state was refused. Each variant says whether real QEMU 7.2 would have accepted it.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum LoadError {
+    #[error("num_floppies is {0}, must be 2 (QEMU refuses this too)")]
+    NumFloppies(u8),
+    #[error("phase byte {0} is not 1..=3 (QEMU 7.2 accepts it and aborts on the next FIFO access)")]
+    PhaseOutOfRange(u8),
+    #[error("phase {phase} with MSR {msr:#04x} is inconsistent: {why} (QEMU 7.2 accepts it; {consequence})")]
+    PhaseMsrMismatch { phase: Phase, msr: u8, why: &'static str, consequence: &'static str },
+    #[error("data_pos {data_pos} / data_len {data_len} impossible in the {phase} phase (QEMU 7.2 accepts it; {consequence})")]
+    DataPosition { phase: Phase, data_pos: u32, data_len: u32, consequence: &'static str },
+    #[error("data_dir {0} is not a transfer direction 0..=5 (QEMU 7.2 accepts it and runs a scan compare)")]
+    DataDir(u8),
+    #[error("data_state {0:#04x} has bits other than MULTI; FORMAT is set only while FORMAT TRACK runs (QEMU 7.2 accepts it and runs its format-sector routine on the next command)")]
+    DataState(u8),
+    #[error("reset_sensei {0} outside 0..=4 (QEMU 7.2 accepts it; SENSE INTERRUPT then answers ST0 values no reset produces)")]
+    ResetSensei(i32),
+    #[error("result_timer {0} is negative but not -1 (QEMU 7.2 accepts it as already expired)")]
+    ResultTimer(i64),
+    #[error("drive {drive}: media_rate {rate} is not a rate code 0..=3 (QEMU 7.2 accepts it; every transfer then fails the rate check)")]
+    MediaRate { drive: usize, rate: u8 },
+    #[error("drive {drive}: perpendicular {value} above 15 (QEMU 7.2 accepts it; DUMPREG then reports shifted-out bits)")]
+    Perpendicular { drive: usize, value: u8 },
+    #[error("MSR {0:#04x} has drive-busy bits set, which QEMU never sets (QEMU 7.2 accepts it)")]
+    DriveBusy(u8),
+}
+
+impl Fdc {
+    /// Which subsections QEMU would send for the current state, evaluating each `needed()`
+    /// exactly as QEMU 7.2 does.
+    pub fn needed_subsections(&self) -> SubsectionSet {
+        let mut set = SubsectionSet::default();
+        if self.phase_needed() {
+            set.insert(Subsection::Phase);
+        }
+        if self.reset_sensei != 0 {
+            set.insert(Subsection::ResetSensei);
+        }
+        if self.result_timer.is_some() {
+            set.insert(Subsection::ResultTimer);
+        }
+        for d in &self.drives {
+            if d.has_backend() && d.media_changed != 1 {
+                set.insert(Subsection::MediaChanged);
+            }
+            set.insert(Subsection::MediaRate);
+            if d.perpendicular != 0 {
+                set.insert(Subsection::Perpendicular);
+            }
+        }
+        set
+    }
+
+    /// `fdc_phase_needed`: the explicit phase differs from what MSR reconstructs.
+    pub fn phase_needed(&self) -> bool {
+        reconstruct_phase(self.msr) as u8 != self.phase
+    }
+
+    /// The migration state QEMU would write now (pre_save folds `cur_drv` into DOR; each
+    /// subsection present iff its `needed()` holds).
+    pub fn state(&self) -> FdcState {
+        let drive = |i: usize| {
+            let d = &self.drives[i];
+            FdriveState {
+                head: d.head,
+                track: d.track,
+                sect: d.sect,
+                media_changed: (d.has_backend() && d.media_changed != 1).then_some(d.media_changed),
+                media_rate: Some(d.media_rate),
+                perpendicular: (d.perpendicular != 0).then_some(d.perpendicular),
+            }
+        };
+        FdcState {
+            sra: self.sra,
+            srb: self.srb,
+            dor_vmstate: self.dor | self.cur_drv,
+            tdr: self.tdr,
+            dsr: self.dsr,
+            msr: self.msr,
+            status0: self.status0,
+            status1: self.status1,
+            status2: self.status2,
+            fifo: self.fifo,
+            data_pos: self.data_pos,
+            data_len: self.data_len,
+            data_state: self.data_state,
+            data_dir: self.data_dir,
+            eot: self.eot,
+            timer0: self.timer0,
+            timer1: self.timer1,
+            precomp_trk: self.precomp_trk,
+            config: self.config,
+            lock: self.lock,
+            pwrd: self.pwrd,
+            num_floppies: 2,
+            drives: [drive(0), drive(1)],
+            reset_sensei: (self.reset_sensei != 0).then_some(self.reset_sensei),
+            result_timer: self.result_timer.map(|t| t.min(i64::MAX as u64) as i64),
+            phase: self.phase_needed().then_some(self.phase),
+        }
+    }
+
+    /// Loads `state` into a fresh destination built with the same drive configuration,
+    /// at virtual time `now`, after validating it.
+    ///
+    /// QEMU validates almost nothing on load; this refuses every state the current code
+    /// cannot reach by itself and that would make it abort or misbehave (spec §5.7). Use
+    /// [`Fdc::from_state_unchecked`] to load exactly what QEMU would accept.
+    pub fn from_state(
+        state: &FdcState,
+        drive0: DriveConfig,
+        drive1: DriveConfig,
+        now: u64,
+    ) -> Result<Fdc, LoadError> {
+        state.validate()?;
+        let fdc = Fdc::from_state_unchecked(state, drive0, drive1, now)?;
+        fdc.validate_loaded()?;
+        Ok(fdc)
+    }
+
+    /// Loads `state` with QEMU's own rules only (num_floppies must be 2). The model never
+    /// panics on the result; a state QEMU would abort on ends in [`Fdc::fault`].
+    pub fn from_state_unchecked(
+        state: &FdcState,
+        drive0: DriveConfig,
+        drive1: DriveConfig,
+        now: u64,
+    ) -> Result<Fdc, LoadError> {
+        if state.num_floppies != 2 {
+            return Err(LoadError::NumFloppies(state.num_floppies));
+        }
+        let mut f = Fdc::new(drive0, drive1);
+        f.now = now;
+        // pre_load: phase = RECONSTRUCT.
+        f.phase = 0;
+        f.sra = state.sra;
+        f.srb = state.srb;
+        f.dor = state.dor_vmstate;
+        f.tdr = state.tdr;
+        f.dsr = state.dsr;
+        f.msr = state.msr;
+        f.status0 = state.status0;
+        f.status1 = state.status1;
+        f.status2 = state.status2;
+        f.fifo = state.fifo;
+        f.data_pos = state.data_pos;
+        f.data_len = state.data_len;
+        f.data_state = state.data_state;
+        f.data_dir = state.data_dir;
+        f.eot = state.eot;
+        f.timer0 = state.timer0;
+        f.timer1 = state.timer1;
+        f.precomp_trk = state.precomp_trk;
+        f.config = state.config;
+        f.lock = state.lock;
+        f.pwrd = state.pwrd;
+        for (d, s) in f.drives.iter_mut().zip(state.drives.iter()) {
+            d.head = s.head;
+            d.track = s.track;
+            d.sect = s.sect;
+            if let Some(v) = s.media_changed {
+                d.media_changed = v;
+            }
+            if let Some(v) = s.media_rate {
+                d.media_rate = v;
+            }
+            if let Some(v) = s.perpendicular {
+                d.perpendicular = v;
+            }
+            d.revalidate();
+        }
+        if let Some(v) = state.reset_sensei {
+            f.reset_sensei = v;
+        }
+        if let Some(t) = state.result_timer {
+            f.result_timer = if t == -1 { None } else { Some(t.max(0) as u64) };
+        }
+        if let Some(p) = state.phase {
+            f.phase = p;
+        }
+        // post_load: cur_drv from DOR bit 0, then phase reconstruction if absent.
+        f.cur_drv = state.dor_vmstate & dor::SEL;
+        f.dor = state.dor_vmstate & !dor::SEL;
+        if f.phase == 0 {
+            f.phase = reconstruct_phase(f.msr) as u8;
+        }
+        Ok(f)
+    }
+
+    /// Consistency of the loaded controller: the relations between phase, MSR and the FIFO
+    /// counters that the current code keeps in every state it reaches (spec §5.2, §5.5).
+    fn validate_loaded(&self) -> Result<(), LoadError> {
+        let Some(phase) = Phase::from_byte(self.phase) else {
+            return Err(LoadError::PhaseOutOfRange(self.phase));
+        };
+        let m = self.msr;
+        let mismatch = |why, consequence| {
+            Err(LoadError::PhaseMsrMismatch { phase, msr: m, why, consequence })
+        };
+        match phase {
+            Phase::Command => {
+                if m & msr::NONDMA != 0 {
+                    return mismatch("NONDMA set in the command phase", "the next FIFO write fails an assertion");
+                }
+                if m & (msr::RQM | msr::DIO) != msr::RQM {
+                    return mismatch("the command phase needs RQM without DIO", "a FIFO read aborts, or writes are refused forever");
+                }
+                let busy = m & msr::CMDBUSY != 0;
+                if busy != (self.data_pos > 0) {
+                    return mismatch("CMDBUSY must be set exactly after the opcode byte", "a data command fails an assertion");
+                }
+                let expected_len = if self.data_pos == 0 { 1 } else { Command::decode(self.fifo[0]).parameters() + 1 };
+                if self.data_pos >= self.data_len || self.data_len != expected_len {
+                    return Err(LoadError::DataPosition {
+                        phase,
+                        data_pos: self.data_pos,
+                        data_len: self.data_len,
+                        consequence: "FIFO writes run past the command (the 2.3 READ ID/DRIVE SPEC hazard) and abort at 512",
+                    });
+                }
+            }
+            Phase::Result => {
+                if m & (msr::NONDMA | msr::RQM | msr::DIO | msr::CMDBUSY) != (msr::RQM | msr::DIO | msr::CMDBUSY) {
+                    return mismatch("the result phase needs CMDBUSY|RQM|DIO without NONDMA", "a FIFO access aborts or the result is never readable");
+                }
+                if self.data_pos >= self.data_len || self.data_len > 15 {
+                    return Err(LoadError::DataPosition {
+                        phase,
+                        data_pos: self.data_pos,
+                        data_len: self.data_len,
+                        consequence: "the result phase never ends",
+                    });
+                }
+            }
+            Phase::Execution => {
+                if m & msr::NONDMA == 0 && m & msr::RQM != 0 {
+                    return mismatch("RQM set in a non-PIO execution phase", "the next FIFO access fails an assertion");
+                }
+                if m & msr::CMDBUSY == 0 {
+                    return mismatch("CMDBUSY clear during execution", "a data command fails an assertion");
+                }
+            }
+        }
+        if m & msr::DRV_BUSY != 0 {
+            return Err(LoadError::DriveBusy(m));
+        }
+        Ok(())
+    }
+}
+
+impl FdcState {
+    /// Field checks that need no model (the ones `from_state` applies first).
+    pub fn validate(&self) -> Result<(), LoadError> {
+        if self.num_floppies != 2 {
+            return Err(LoadError::NumFloppies(self.num_floppies));
+        }
+        if let Some(p) = self.phase {
+            if p > 3 {
+                return Err(LoadError::PhaseOutOfRange(p));
+            }
+        }
+        if Direction::from_byte(self.data_dir).is_none() {
+            return Err(LoadError::DataDir(self.data_dir));
+        }
+        if self.data_state & !data_state::MULTI != 0 {
+            return Err(LoadError::DataState(self.data_state));
+        }
+        if let Some(n) = self.reset_sensei {
+            if !(0..=RESET_SENSEI_COUNT).contains(&n) {
+                return Err(LoadError::ResetSensei(n));
+            }
+        }
+        if let Some(t) = self.result_timer {
+            if t < -1 {
+                return Err(LoadError::ResultTimer(t));
+            }
+        }
+        for (i, d) in self.drives.iter().enumerate() {
+            if let Some(rate) = d.media_rate {
+                if rate > 3 {
+                    return Err(LoadError::MediaRate { drive: i, rate });
+                }
+            }
+            if let Some(value) = d.perpendicular {
+                if value > 15 {
+                    return Err(LoadError::Perpendicular { drive: i, value });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The subsections this state carries.
+    pub fn subsections(&self) -> SubsectionSet {
+        let mut set = SubsectionSet::default();
+        if self.phase.is_some() {
+            set.insert(Subsection::Phase);
+        }
+        if self.reset_sensei.is_some() {
+            set.insert(Subsection::ResetSensei);
+        }
+        if self.result_timer.is_some() {
+            set.insert(Subsection::ResultTimer);
+        }
+        for d in &self.drives {
+            if d.media_changed.is_some() {
+                set.insert(Subsection::MediaChanged);
+            }
+            if d.media_rate.is_some() {
+                set.insert(Subsection::MediaRate);
+            }
+            if d.perpendicular.is_some() {
+                set.insert(Subsection::Perpendicular);
+            }
+        }
+        set
+    }
+
+    /// MessagePack encoding (rmp-serde, named fields).
+    pub fn to_msgpack(&self) -> Vec<u8> {
+        // Serializing plain integers and byte arrays into a Vec cannot fail.
+        rmp_serde::to_vec_named(self).unwrap_or_default()
+    }
+
+    /// Decodes MessagePack; field validation is left to [`Fdc::from_state`].
+    pub fn from_msgpack(bytes: &[u8]) -> Result<FdcState, rmp_serde::decode::Error> {
+        rmp_serde::from_slice(bytes)
+    }
+}
