@@ -218,6 +218,18 @@ impl Fdc {
         &mut self.drives[slot & 1]
     }
 
+    /// The drive configuration a destination QEMU would be started with to receive this
+    /// state: the slot's current medium, an empty drive, or no drive (a placeholder backend
+    /// exists only inside the source process).
+    pub fn destination_config(&self, slot: usize) -> DriveConfig {
+        let d = &self.drives[slot & 1];
+        match (d.backend, &d.medium) {
+            (crate::drive::Backend::Device, Some(m)) => DriveConfig::Medium(m.clone()),
+            (crate::drive::Backend::Device, None) => DriveConfig::Empty,
+            _ => DriveConfig::Absent,
+        }
+    }
+
     /// Whether the controller holds (or a guest set) the DMA request of channel 2.
     pub fn dreq(&self) -> bool {
         self.dreq

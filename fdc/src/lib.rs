@@ -15,6 +15,7 @@ pub mod drive;
 pub mod isa;
 pub mod media;
 pub mod migration;
+pub mod ops;
 pub mod phase;
 pub mod registers;
 mod transfer;

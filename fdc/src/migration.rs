@@ -299,7 +299,7 @@ impl Fdc {
     ) -> Result<Fdc, LoadError> {
         state.validate()?;
         let fdc = Fdc::from_state_unchecked(state, drive0, drive1, now)?;
-        fdc.validate_loaded()?;
+        fdc.check_invariants()?;
         Ok(fdc)
     }
 
@@ -372,9 +372,10 @@ impl Fdc {
         Ok(f)
     }
 
-    /// Consistency of the loaded controller: the relations between phase, MSR and the FIFO
-    /// counters that the current code keeps in every state it reaches (spec §5.2, §5.5).
-    fn validate_loaded(&self) -> Result<(), LoadError> {
+    /// Consistency of the controller: the relations between phase, MSR and the FIFO
+    /// counters that the current code keeps in every state it reaches by itself (spec
+    /// §5.2, §5.5). `from_state` refuses states that break them; fuzzers assert them.
+    pub fn check_invariants(&self) -> Result<(), LoadError> {
         let Some(phase) = Phase::from_byte(self.phase) else {
             return Err(LoadError::PhaseOutOfRange(self.phase));
         };
