@@ -1,2 +1,21 @@
-//! Trace format and QEMU-log import (placeholder).
+//! Recorded floppy-controller traces: the on-disk format ([`format`]), a streaming
+//! [`TraceWriter`] and [`TraceReader`], and the importer of QEMU `-trace fdc_*` logs
+//! ([`import`], the `fdc-replay import qemu-log` subcommand).
+
+pub mod error;
+pub mod format;
+pub mod geometry;
 pub mod import;
+pub mod qemu_log;
+pub mod reader;
+pub mod serial;
+pub mod sidecar;
+pub mod writer;
+
+pub use error::{TraceError, TraceErrorKind};
+pub use format::{
+    Clock, Drive, DriveType, Event, ImageDigest, MediaChange, Medium, PackageVersion, Provenance,
+    ProvenanceKind, TraceHeader, FORMAT_VERSION,
+};
+pub use reader::{read_all, read_all_from, TraceReader};
+pub use writer::{TraceWriter, WriteOptions};
