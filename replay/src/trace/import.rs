@@ -47,7 +47,9 @@ pub enum EmbedArg {
     /// When the log contains a command that reads the medium (read data, read track,
     /// verify, scan...).
     Auto,
+    /// Whenever a drive is given as an image file.
     Always,
+    /// Never: the trace keeps the image's size and digest only.
     Never,
 }
 
@@ -69,7 +71,8 @@ pub struct ImportArgs {
     /// Drive configuration, repeatable: N=SPEC[,ro][,type=auto|144|288|120] with N 0 or 1
     /// and SPEC one of: a size (1.44M, 720K, 2.88M, 1.2M, 360K, 1.68M, 1.72M, 820K, ... or a
     /// byte count), `none` (no drive), `empty` (drive without medium), or an image file
-    /// path. Default: 0=1.44M, 1=none (what `-drive if=floppy` gives).
+    /// path (a size name wins over a file of that name: write `./720K`). Default: 0=1.44M,
+    /// 1=none (what `-drive if=floppy` gives).
     #[arg(long = "drive", value_name = "N=SPEC")]
     pub drives: Vec<String>,
 
