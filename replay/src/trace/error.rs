@@ -33,10 +33,18 @@ pub enum TraceErrorKind {
     /// A length field is larger than any valid trace would use; refused instead of
     /// allocating from it.
     #[error("{what} claims {len} bytes, more than the limit of {cap}")]
-    TooLarge { what: &'static str, len: u64, cap: u64 },
+    TooLarge {
+        what: &'static str,
+        len: u64,
+        cap: u64,
+    },
     /// A block's checksum does not match its content.
     #[error("checksum mismatch in {what} (stored {stored:#010x}, computed {computed:#010x}): the file is corrupt")]
-    Checksum { what: String, stored: u32, computed: u32 },
+    Checksum {
+        what: String,
+        stored: u32,
+        computed: u32,
+    },
     /// The file is structurally broken (unexpected block, bad value, ...).
     #[error("corrupt trace: {0}")]
     Corrupt(String),
@@ -63,11 +71,21 @@ pub struct TraceError {
 
 impl TraceError {
     pub(crate) fn new(kind: TraceErrorKind) -> Self {
-        TraceError { file: None, offset: None, compressed: false, kind }
+        TraceError {
+            file: None,
+            offset: None,
+            compressed: false,
+            kind,
+        }
     }
 
     pub(crate) fn at(kind: TraceErrorKind, offset: u64, compressed: bool) -> Self {
-        TraceError { file: None, offset: Some(offset), compressed, kind }
+        TraceError {
+            file: None,
+            offset: Some(offset),
+            compressed,
+            kind,
+        }
     }
 
     pub(crate) fn with_file(mut self, file: Option<&PathBuf>) -> Self {

@@ -87,7 +87,11 @@ pub enum Event {
     /// A workload stage begins (from a sidecar file or a `MARK` line on the serial port).
     Stage { t_ns: u64, label: String },
     /// A medium was ejected from or inserted into `drive`.
-    Media { t_ns: u64, drive: u8, change: MediaChange },
+    Media {
+        t_ns: u64,
+        drive: u8,
+        change: MediaChange,
+    },
 }
 
 impl Event {
@@ -118,7 +122,9 @@ impl Event {
         match self {
             Event::PortRead { offset, .. } | Event::PortWrite { offset, .. } => {
                 if *offset > MAX_PORT_OFFSET {
-                    return Err(format!("port offset {offset} is out of range 0..={MAX_PORT_OFFSET}"));
+                    return Err(format!(
+                        "port offset {offset} is out of range 0..={MAX_PORT_OFFSET}"
+                    ));
                 }
             }
             Event::Stage { label, .. } => {
@@ -131,11 +137,15 @@ impl Event {
             }
             Event::Media { drive, change, .. } => {
                 if *drive > MAX_DRIVE_UNIT {
-                    return Err(format!("drive {drive} is out of range 0..={MAX_DRIVE_UNIT}"));
+                    return Err(format!(
+                        "drive {drive} is out of range 0..={MAX_DRIVE_UNIT}"
+                    ));
                 }
                 if let MediaChange::Insert { size, .. } = change {
                     if *size > MAX_MEDIUM_BYTES {
-                        return Err(format!("inserted medium of {size} bytes exceeds {MAX_MEDIUM_BYTES}"));
+                        return Err(format!(
+                            "inserted medium of {size} bytes exceeds {MAX_MEDIUM_BYTES}"
+                        ));
                     }
                 }
             }
@@ -320,7 +330,10 @@ impl TraceHeader {
         let mut seen = [false; (MAX_DRIVE_UNIT as usize) + 1];
         for d in &self.drives {
             let Some(slot) = seen.get_mut(usize::from(d.unit)) else {
-                return Err(format!("drive unit {} is out of range 0..={MAX_DRIVE_UNIT}", d.unit));
+                return Err(format!(
+                    "drive unit {} is out of range 0..={MAX_DRIVE_UNIT}",
+                    d.unit
+                ));
             };
             if *slot {
                 return Err(format!("drive unit {} is listed twice", d.unit));
@@ -368,7 +381,11 @@ impl Serialize for WireOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.ev {
             Event::PortRead { offset, value, .. } | Event::PortWrite { offset, value, .. } => {
-                let k = if matches!(self.ev, Event::PortRead { .. }) { K_READ } else { K_WRITE };
+                let k = if matches!(self.ev, Event::PortRead { .. }) {
+                    K_READ
+                } else {
+                    K_WRITE
+                };
                 let mut seq = s.serialize_seq(Some(4))?;
                 seq.serialize_element(&k)?;
                 seq.serialize_element(&self.dt)?;
@@ -383,14 +400,22 @@ impl Serialize for WireOut<'_> {
                 seq.serialize_element(label)?;
                 seq.end()
             }
-            Event::Media { drive, change: MediaChange::Eject, .. } => {
+            Event::Media {
+                drive,
+                change: MediaChange::Eject,
+                ..
+            } => {
                 let mut seq = s.serialize_seq(Some(3))?;
                 seq.serialize_element(&K_EJECT)?;
                 seq.serialize_element(&self.dt)?;
                 seq.serialize_element(drive)?;
                 seq.end()
             }
-            Event::Media { drive, change: MediaChange::Insert { size, read_only }, .. } => {
+            Event::Media {
+                drive,
+                change: MediaChange::Insert { size, read_only },
+                ..
+            } => {
                 let mut seq = s.serialize_seq(Some(5))?;
                 seq.serialize_element(&K_INSERT)?;
                 seq.serialize_element(&self.dt)?;
@@ -433,7 +458,10 @@ impl Serialize for ChunkOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(2))?;
         seq.serialize_element(&self.base)?;
-        seq.serialize_element(&EventsOut { base: self.base, events: self.events })?;
+        seq.serialize_element(&EventsOut {
+            base: self.base,
+            events: self.events,
+        })?;
         seq.end()
     }
 }
@@ -468,12 +496,23 @@ impl<'de> Deserialize<'de> for WireIn {
                         let offset: u8 = next(&mut seq, "port offset")?;
                         let value: u8 = next(&mut seq, "value")?;
                         if kind == K_READ {
-                            Event::PortRead { t_ns: 0, offset, value }
+                            Event::PortRead {
+                                t_ns: 0,
+                                offset,
+                                value,
+                            }
                         } else {
-                            Event::PortWrite { t_ns: 0, offset, value }
+                            Event::PortWrite {
+                                t_ns: 0,
+                                offset,
+                                value,
+                            }
                         }
                     }
-                    K_STAGE => Event::Stage { t_ns: 0, label: next(&mut seq, "label")? },
+                    K_STAGE => Event::Stage {
+                        t_ns: 0,
+                        label: next(&mut seq, "label")?,
+                    },
                     K_EJECT => Event::Media {
                         t_ns: 0,
                         drive: next(&mut seq, "drive")?,
@@ -483,12 +522,18 @@ impl<'de> Deserialize<'de> for WireIn {
                         let drive: u8 = next(&mut seq, "drive")?;
                         let size: u64 = next(&mut seq, "size")?;
                         let read_only: bool = next(&mut seq, "read-only flag")?;
-                        Event::Media { t_ns: 0, drive, change: MediaChange::Insert { size, read_only } }
+                        Event::Media {
+                            t_ns: 0,
+                            drive,
+                            change: MediaChange::Insert { size, read_only },
+                        }
                     }
                     other => return Err(de::Error::custom(format!("unknown event kind {other}"))),
                 };
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom(format!("event of kind {kind} has extra fields")));
+                    return Err(de::Error::custom(format!(
+                        "event of kind {kind} has extra fields"
+                    )));
                 }
                 Ok(WireIn { dt, ev })
             }

@@ -20,28 +20,118 @@ impl Format {
 
 /// The geometry table.
 pub const FORMATS: &[Format] = &[
-    Format { name: "160K", aliases: &[], cylinders: 40, heads: 1, sectors: 8 },
-    Format { name: "180K", aliases: &[], cylinders: 40, heads: 1, sectors: 9 },
-    Format { name: "320K", aliases: &[], cylinders: 40, heads: 2, sectors: 8 },
-    Format { name: "360K", aliases: &[], cylinders: 40, heads: 2, sectors: 9 },
-    Format { name: "720K", aliases: &[], cylinders: 80, heads: 2, sectors: 9 },
-    Format { name: "800K", aliases: &[], cylinders: 80, heads: 2, sectors: 10 },
-    Format { name: "820K", aliases: &[], cylinders: 82, heads: 2, sectors: 10 },
-    Format { name: "1.2M", aliases: &["1200K", "1.2MB"], cylinders: 80, heads: 2, sectors: 15 },
-    Format { name: "1.44M", aliases: &["1440K", "1.44MB"], cylinders: 80, heads: 2, sectors: 18 },
-    Format { name: "1.6M", aliases: &["1600K"], cylinders: 80, heads: 2, sectors: 20 },
-    Format { name: "1.64M", aliases: &["1640K"], cylinders: 82, heads: 2, sectors: 20 },
-    Format { name: "1.68M", aliases: &["1680K", "1.68MB"], cylinders: 80, heads: 2, sectors: 21 },
-    Format { name: "1.72M", aliases: &["1720K", "1.72MB"], cylinders: 82, heads: 2, sectors: 21 },
-    Format { name: "2.88M", aliases: &["2880K", "2.88MB"], cylinders: 80, heads: 2, sectors: 36 },
+    Format {
+        name: "160K",
+        aliases: &[],
+        cylinders: 40,
+        heads: 1,
+        sectors: 8,
+    },
+    Format {
+        name: "180K",
+        aliases: &[],
+        cylinders: 40,
+        heads: 1,
+        sectors: 9,
+    },
+    Format {
+        name: "320K",
+        aliases: &[],
+        cylinders: 40,
+        heads: 2,
+        sectors: 8,
+    },
+    Format {
+        name: "360K",
+        aliases: &[],
+        cylinders: 40,
+        heads: 2,
+        sectors: 9,
+    },
+    Format {
+        name: "720K",
+        aliases: &[],
+        cylinders: 80,
+        heads: 2,
+        sectors: 9,
+    },
+    Format {
+        name: "800K",
+        aliases: &[],
+        cylinders: 80,
+        heads: 2,
+        sectors: 10,
+    },
+    Format {
+        name: "820K",
+        aliases: &[],
+        cylinders: 82,
+        heads: 2,
+        sectors: 10,
+    },
+    Format {
+        name: "1.2M",
+        aliases: &["1200K", "1.2MB"],
+        cylinders: 80,
+        heads: 2,
+        sectors: 15,
+    },
+    Format {
+        name: "1.44M",
+        aliases: &["1440K", "1.44MB"],
+        cylinders: 80,
+        heads: 2,
+        sectors: 18,
+    },
+    Format {
+        name: "1.6M",
+        aliases: &["1600K"],
+        cylinders: 80,
+        heads: 2,
+        sectors: 20,
+    },
+    Format {
+        name: "1.64M",
+        aliases: &["1640K"],
+        cylinders: 82,
+        heads: 2,
+        sectors: 20,
+    },
+    Format {
+        name: "1.68M",
+        aliases: &["1680K", "1.68MB"],
+        cylinders: 80,
+        heads: 2,
+        sectors: 21,
+    },
+    Format {
+        name: "1.72M",
+        aliases: &["1720K", "1.72MB"],
+        cylinders: 82,
+        heads: 2,
+        sectors: 21,
+    },
+    Format {
+        name: "2.88M",
+        aliases: &["2880K", "2.88MB"],
+        cylinders: 80,
+        heads: 2,
+        sectors: 36,
+    },
 ];
 
 /// Looks up a format by name (case-insensitive; `KB`/`MB` suffixes accepted).
 pub fn by_name(name: &str) -> Option<&'static Format> {
     let n = name.trim().to_ascii_uppercase();
-    let n = n.strip_suffix('B').filter(|s| s.ends_with('K') || s.ends_with('M')).unwrap_or(&n);
+    let n = n
+        .strip_suffix('B')
+        .filter(|s| s.ends_with('K') || s.ends_with('M'))
+        .unwrap_or(&n);
     FORMATS.iter().find(|f| {
-        f.name.eq_ignore_ascii_case(n) || f.aliases.iter().any(|a| a.trim_end_matches('B').eq_ignore_ascii_case(n))
+        f.name.eq_ignore_ascii_case(n)
+            || f.aliases
+                .iter()
+                .any(|a| a.trim_end_matches('B').eq_ignore_ascii_case(n))
     })
 }
 

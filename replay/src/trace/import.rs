@@ -47,7 +47,9 @@ pub enum EmbedArg {
     /// When the log contains a command that reads the medium (read data, read track,
     /// verify, scan...).
     Auto,
+    /// Whenever a drive is given as an image file.
     Always,
+    /// Never: the trace keeps the image's size and digest only.
     Never,
 }
 
@@ -69,7 +71,8 @@ pub struct ImportArgs {
     /// Drive configuration, repeatable: N=SPEC[,ro][,type=auto|144|288|120] with N 0 or 1
     /// and SPEC one of: a size (1.44M, 720K, 2.88M, 1.2M, 360K, 1.68M, 1.72M, 820K, ... or a
     /// byte count), `none` (no drive), `empty` (drive without medium), or an image file
-    /// path. Default: 0=1.44M, 1=none (what `-drive if=floppy` gives).
+    /// path (a size name wins over a file of that name: write `./720K`). Default: 0=1.44M,
+    /// 1=none (what `-drive if=floppy` gives).
     #[arg(long = "drive", value_name = "N=SPEC")]
     pub drives: Vec<String>,
 
@@ -128,7 +131,10 @@ log's file name without a `.log` extension.";
 #[derive(Debug, Clone)]
 enum DriveArg {
     Absent,
-    Present { drive_type: DriveType, medium: Option<MediumArg> },
+    Present {
+        drive_type: DriveType,
+        medium: Option<MediumArg>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +171,9 @@ fn parse_drive_arg(arg: &str) -> anyhow::Result<(u8, DriveArg)> {
                     "144" => DriveType::Fd144,
                     "288" => DriveType::Fd288,
                     "120" => DriveType::Fd120,
-                    other => bail!("--drive {arg:?}: unknown drive type {other:?} (auto, 144, 288, 120)"),
+                    other => {
+                        bail!("--drive {arg:?}: unknown drive type {other:?} (auto, 144, 288, 120)")
+                    }
                 }
             }
             _ => break,
@@ -175,28 +183,49 @@ fn parse_drive_arg(arg: &str) -> anyhow::Result<(u8, DriveArg)> {
     let main = main.trim();
     let drive = match main {
         "none" => DriveArg::Absent,
-        "empty" => DriveArg::Present { drive_type, medium: None },
+        "empty" => DriveArg::Present {
+            drive_type,
+            medium: None,
+        },
         _ => {
             let medium = if let Some((size, format)) = geometry::parse_size(main) {
                 if size == 0 || size > MAX_MEDIUM_BYTES {
                     bail!("--drive {arg:?}: size {size} is out of range 1..={MAX_MEDIUM_BYTES}");
                 }
-                MediumArg { format, size, read_only, image: None }
+                MediumArg {
+                    format,
+                    size,
+                    read_only,
+                    image: None,
+                }
             } else {
                 let path = Path::new(main);
-                let meta = std::fs::metadata(path)
-                    .with_context(|| format!("--drive {arg:?}: {main:?} is neither a known size nor a readable file"))?;
+                let meta = std::fs::metadata(path).with_context(|| {
+                    format!("--drive {arg:?}: {main:?} is neither a known size nor a readable file")
+                })?;
                 if meta.len() > MAX_MEDIUM_BYTES {
-                    bail!("--drive {arg:?}: {} is {} bytes, more than {MAX_MEDIUM_BYTES}", path.display(), meta.len());
+                    bail!(
+                        "--drive {arg:?}: {} is {} bytes, more than {MAX_MEDIUM_BYTES}",
+                        path.display(),
+                        meta.len()
+                    );
                 }
                 let data = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
                 if data.is_empty() {
                     bail!("--drive {arg:?}: {} is empty", path.display());
                 }
                 let size = data.len() as u64;
-                MediumArg { format: geometry::by_size(size).map(|f| f.name), size, read_only, image: Some(data) }
+                MediumArg {
+                    format: geometry::by_size(size).map(|f| f.name),
+                    size,
+                    read_only,
+                    image: Some(data),
+                }
             };
-            DriveArg::Present { drive_type, medium: Some(medium) }
+            DriveArg::Present {
+                drive_type,
+                medium: Some(medium),
+            }
         }
     };
     Ok((unit, drive))
@@ -207,7 +236,12 @@ fn drive_table(args: &[String]) -> anyhow::Result<[DriveArg; 2]> {
     let mut table = [
         DriveArg::Present {
             drive_type: DriveType::Auto,
-            medium: Some(MediumArg { format: Some("1.44M"), size: 1_474_560, read_only: false, image: None }),
+            medium: Some(MediumArg {
+                format: Some("1.44M"),
+                size: 1_474_560,
+                read_only: false,
+                image: None,
+            }),
         },
         DriveArg::Absent,
     ];
@@ -221,7 +255,11 @@ fn drive_table(args: &[String]) -> anyhow::Result<[DriveArg; 2]> {
 /// Reads one line into `buf` (without the `\n`), keeping at most `cap` bytes of it.
 /// Returns `None` at end of input, else whether the line was cut. Memory stays bounded
 /// whatever the input's line lengths.
-pub fn read_line_capped<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<Option<bool>> {
+pub fn read_line_capped<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<bool>> {
     let mut any = false;
     let mut truncated = false;
     loop {
@@ -269,8 +307,18 @@ impl CommandTracker {
         match reg {
             // DOR with the reset bit low, or DSR with the software reset bit: the
             // controller starts over.
-            2 if val & 0x04 == 0 => *self = CommandTracker { data_read: self.data_read, ..Default::default() },
-            4 if val & 0x80 != 0 => *self = CommandTracker { data_read: self.data_read, ..Default::default() },
+            2 if val & 0x04 == 0 => {
+                *self = CommandTracker {
+                    data_read: self.data_read,
+                    ..Default::default()
+                }
+            }
+            4 if val & 0x80 != 0 => {
+                *self = CommandTracker {
+                    data_read: self.data_read,
+                    ..Default::default()
+                }
+            }
             5 => {
                 if self.params_left > 0 {
                     self.params_left -= 1;
@@ -370,15 +418,24 @@ fn run_pass(
         emit(ev.with_time(t))
     };
     let sidecar_event = |e: &SidecarEvent| match &e.kind {
-        SidecarKind::Marker(label) => Event::Stage { t_ns: 0, label: label.clone() },
-        SidecarKind::Media { drive, change } => Event::Media { t_ns: 0, drive: *drive, change: change.clone() },
+        SidecarKind::Marker(label) => Event::Stage {
+            t_ns: 0,
+            label: label.clone(),
+        },
+        SidecarKind::Media { drive, change } => Event::Media {
+            t_ns: 0,
+            drive: *drive,
+            change: change.clone(),
+        },
     };
 
     loop {
         buf.clear();
         line_no += 1;
         let at = || format!("{}:{line_no}", log.display());
-        let Some(truncated) = read_line_capped(&mut reader, &mut buf, MAX_LOG_LINE).with_context(at)? else {
+        let Some(truncated) =
+            read_line_capped(&mut reader, &mut buf, MAX_LOG_LINE).with_context(at)?
+        else {
             break;
         };
         let text = String::from_utf8_lossy(&buf);
@@ -418,11 +475,19 @@ fn run_pass(
         let ev = match line.record {
             Record::FdcRead { reg, val } => {
                 cmds.read(reg);
-                Event::PortRead { t_ns: 0, offset: reg, value: val }
+                Event::PortRead {
+                    t_ns: 0,
+                    offset: reg,
+                    value: val,
+                }
             }
             Record::FdcWrite { reg, val } => {
                 cmds.write(reg, val);
-                Event::PortWrite { t_ns: 0, offset: reg, value: val }
+                Event::PortWrite {
+                    t_ns: 0,
+                    offset: reg,
+                    value: val,
+                }
             }
             Record::SerialWrite { addr, val } => match marks.feed(addr, val) {
                 Some(label) => Event::Stage { t_ns: 0, label },
@@ -431,7 +496,9 @@ fn run_pass(
         };
         let t = match line.unix_ns {
             Some(unix) => {
-                let origin = *st.origin.get_or_insert(first_sidecar.map_or(unix, |s| s.min(unix)));
+                let origin = *st
+                    .origin
+                    .get_or_insert(first_sidecar.map_or(unix, |s| s.min(unix)));
                 while let Some(e) = sc.next_if(|e| e.unix_ns <= unix) {
                     put(&mut st, sidecar_event(e), e.unix_ns - origin)?;
                 }
@@ -468,7 +535,11 @@ fn output_path(log: &Path, output: Option<&Path>, several: bool) -> anyhow::Resu
             .ok_or_else(|| anyhow!("{}: not a file name", log.display()))?
             .to_string_lossy()
             .into_owned();
-        let base = name.strip_suffix(".log").filter(|s| !s.is_empty()).unwrap_or(&name).to_string();
+        let base = name
+            .strip_suffix(".log")
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&name)
+            .to_string();
         format!("{base}.{TRACE_EXTENSION}")
     };
     Ok(match output {
@@ -492,7 +563,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     if several {
         if let Some(out) = &args.output {
             if out.exists() && !out.is_dir() {
-                bail!("{}: with several LOGs, -o must be a directory", out.display());
+                bail!(
+                    "{}: with several LOGs, -o must be a directory",
+                    out.display()
+                );
             }
             std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
         }
@@ -501,7 +575,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     for log in &args.logs {
         let out = output_path(log, args.output.as_deref(), several)?;
         if outputs.contains(&out) {
-            bail!("{}: two logs would be written to {}; rename one", log.display(), out.display());
+            bail!(
+                "{}: two logs would be written to {}; rename one",
+                log.display(),
+                out.display()
+            );
         }
         outputs.push(out);
     }
@@ -511,9 +589,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn import_one(args: &ImportArgs, table: &[DriveArg; 2], log: &Path, out: &Path) -> anyhow::Result<()> {
+fn import_one(
+    args: &ImportArgs,
+    table: &[DriveArg; 2],
+    log: &Path,
+    out: &Path,
+) -> anyhow::Result<()> {
     let sc_path = sidecar_path(log);
-    let sidecar = if !args.no_sidecar && sc_path.exists() { read_sidecar(&sc_path)? } else { Vec::new() };
+    let sidecar = if !args.no_sidecar && sc_path.exists() {
+        read_sidecar(&sc_path)?
+    } else {
+        Vec::new()
+    };
     for e in &sidecar {
         if let SidecarKind::Media { drive, .. } = e.kind {
             if matches!(table[usize::from(drive)], DriveArg::Absent) {
@@ -531,32 +618,47 @@ fn import_one(args: &ImportArgs, table: &[DriveArg; 2], log: &Path, out: &Path) 
 
     let mut notes = Vec::new();
     let clock = match (stats.timed, stats.origin) {
-        (Some(true), Some(origin)) => Clock::Host { origin_unix_ns: origin },
+        (Some(true), Some(origin)) => Clock::Host {
+            origin_unix_ns: origin,
+        },
         _ => {
             if stats.timed == Some(false) {
                 notes.push(format!(
                     "the log has no timestamps: events are given synthetic times {SYNTHETIC_STEP_NS} ns apart"
                 ));
             }
-            Clock::Synthetic { step_ns: SYNTHETIC_STEP_NS }
+            Clock::Synthetic {
+                step_ns: SYNTHETIC_STEP_NS,
+            }
         }
     };
     if stats.clamped > 0 {
         notes.push(format!("{} events had times before their predecessor (host clock stepped?) and were held at it", stats.clamped));
     }
     if stats.suspicious > 0 {
-        notes.push(format!("{} lines mention fdc_ioport_ but were not recognised and were skipped", stats.suspicious));
+        notes.push(format!(
+            "{} lines mention fdc_ioport_ but were not recognised and were skipped",
+            stats.suspicious
+        ));
     }
     if stats.serial_divisor_bytes > 0 {
-        notes.push(format!("{} serial bytes written with the divisor latch enabled were skipped", stats.serial_divisor_bytes));
+        notes.push(format!(
+            "{} serial bytes written with the divisor latch enabled were skipped",
+            stats.serial_divisor_bytes
+        ));
     }
     if stats.serial_overlong_lines > 0 {
-        notes.push(format!("{} over-long serial lines were skipped", stats.serial_overlong_lines));
+        notes.push(format!(
+            "{} over-long serial lines were skipped",
+            stats.serial_overlong_lines
+        ));
     }
 
     let mut drives = Vec::new();
     for (unit, d) in table.iter().enumerate() {
-        let DriveArg::Present { drive_type, medium } = d else { continue };
+        let DriveArg::Present { drive_type, medium } = d else {
+            continue;
+        };
         let medium = medium.as_ref().map(|m| {
             let embed = m.image.is_some()
                 && match args.embed {
@@ -565,7 +667,9 @@ fn import_one(args: &ImportArgs, table: &[DriveArg; 2], log: &Path, out: &Path) 
                     EmbedArg::Auto => stats.data_read,
                 };
             if m.image.is_some() && !embed {
-                notes.push(format!("drive {unit}: image content not kept (only its digest)"));
+                notes.push(format!(
+                    "drive {unit}: image content not kept (only its digest)"
+                ));
             }
             Medium {
                 format: m.format.map(str::to_string),
@@ -576,7 +680,11 @@ fn import_one(args: &ImportArgs, table: &[DriveArg; 2], log: &Path, out: &Path) 
                 image: if embed { m.image.clone() } else { None },
             }
         });
-        drives.push(Drive { unit: unit as u8, drive_type: *drive_type, medium });
+        drives.push(Drive {
+            unit: unit as u8,
+            drive_type: *drive_type,
+            medium,
+        });
     }
 
     let header = TraceHeader {
@@ -589,7 +697,10 @@ fn import_one(args: &ImportArgs, table: &[DriveArg; 2], log: &Path, out: &Path) 
                 ProvenanceArg::DriverModel => ProvenanceKind::DriverModel,
             },
             recorder: args.recorder.clone(),
-            packages: vec![PackageVersion { name: "fdc-replay".into(), version: env!("CARGO_PKG_VERSION").into() }],
+            packages: vec![PackageVersion {
+                name: "fdc-replay".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            }],
         },
         qemu_version: args.qemu_version.clone(),
         drives,
@@ -600,19 +711,31 @@ fn import_one(args: &ImportArgs, table: &[DriveArg; 2], log: &Path, out: &Path) 
 
     // Pass 2: write to a temporary file beside the output, renamed into place on success,
     // so a failed import leaves no half-written trace.
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let result = (|| -> anyhow::Result<PassStats> {
-        let opts = WriteOptions { gzip: !args.no_gzip, ..WriteOptions::default() };
+        let opts = WriteOptions {
+            gzip: !args.no_gzip,
+            ..WriteOptions::default()
+        };
         let mut writer = TraceWriter::create(&tmp, &header, opts).map_err(|e| anyhow!("{e}"))?;
         let st = run_pass(log, &sidecar, &sc_path, &mut |ev| {
-            writer.write_event(ev).map_err(|e| anyhow!("{}: {e}", out.display()))
+            writer
+                .write_event(ev)
+                .map_err(|e| anyhow!("{}: {e}", out.display()))
         })?;
-        writer.finish().map_err(|e| anyhow!("{}: {e}", out.display()))?;
+        writer
+            .finish()
+            .map_err(|e| anyhow!("{}: {e}", out.display()))?;
         std::fs::rename(&tmp, out).with_context(|| format!("{}", out.display()))?;
         Ok(st)
     })();
@@ -656,12 +779,23 @@ mod tests {
         assert!(matches!(t[1], DriveArg::Absent));
         let (u, d) = parse_drive_arg("1=720K,ro").unwrap();
         assert_eq!(u, 1);
-        assert!(matches!(d, DriveArg::Present { medium: Some(m), .. } if m.size == 737_280 && m.read_only));
-        assert!(matches!(parse_drive_arg("0=none").unwrap().1, DriveArg::Absent));
-        assert!(matches!(parse_drive_arg("0=empty").unwrap().1, DriveArg::Present { medium: None, .. }));
+        assert!(
+            matches!(d, DriveArg::Present { medium: Some(m), .. } if m.size == 737_280 && m.read_only)
+        );
+        assert!(matches!(
+            parse_drive_arg("0=none").unwrap().1,
+            DriveArg::Absent
+        ));
+        assert!(matches!(
+            parse_drive_arg("0=empty").unwrap().1,
+            DriveArg::Present { medium: None, .. }
+        ));
         assert!(matches!(
             parse_drive_arg("0=2.88M,type=288").unwrap().1,
-            DriveArg::Present { drive_type: DriveType::Fd288, .. }
+            DriveArg::Present {
+                drive_type: DriveType::Fd288,
+                ..
+            }
         ));
         assert!(parse_drive_arg("2=1.44M").is_err());
         assert!(parse_drive_arg("0=/nonexistent/x.img").is_err());

@@ -108,11 +108,17 @@ pub fn parse_line(line: &str) -> Result<Parsed, LineError> {
     let record = match name {
         "fdc_ioport_read" => {
             let (reg, val) = parse_args(name, args, "read", "reg")?;
-            Record::FdcRead { reg: check_reg(reg)?, val: check_val(val)? }
+            Record::FdcRead {
+                reg: check_reg(reg)?,
+                val: check_val(val)?,
+            }
         }
         "fdc_ioport_write" => {
             let (reg, val) = parse_args(name, args, "write", "reg")?;
-            Record::FdcWrite { reg: check_reg(reg)?, val: check_val(val)? }
+            Record::FdcWrite {
+                reg: check_reg(reg)?,
+                val: check_val(val)?,
+            }
         }
         "serial_write" | "serial_ioport_write" => {
             let (addr, val) = parse_args(name, args, "write", "addr")?;
@@ -120,13 +126,23 @@ pub fn parse_line(line: &str) -> Result<Parsed, LineError> {
                 .ok()
                 .filter(|a| *a <= 7)
                 .ok_or_else(|| LineError(format!("{name}: addr {addr:#x} is out of range 0..7")))?;
-            Record::SerialWrite { addr, val: check_val(val)? }
+            Record::SerialWrite {
+                addr,
+                val: check_val(val)?,
+            }
         }
         _ => {
-            return Ok(if line.contains("fdc_ioport_") { Parsed::Suspicious } else { Parsed::Unrelated });
+            return Ok(if line.contains("fdc_ioport_") {
+                Parsed::Suspicious
+            } else {
+                Parsed::Unrelated
+            });
         }
     };
-    Ok(Parsed::Line(LogLine { unix_ns: pid_time.or(iso), record }))
+    Ok(Parsed::Line(LogLine {
+        unix_ns: pid_time.or(iso),
+        record,
+    }))
 }
 
 fn check_reg(reg: u32) -> Result<u8, LineError> {
@@ -149,16 +165,29 @@ fn parse_args(name: &str, args: &str, dir: &str, key: &str) -> Result<(u32, u32)
         ))
     };
     let mut it = args.split_whitespace();
-    let (Some(d), Some(k), Some(a), Some(v), Some(b), None) =
-        (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
-    else {
+    let (Some(d), Some(k), Some(a), Some(v), Some(b), None) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
         return Err(bad());
     };
     if d != dir || k != key || v != "val" {
         return Err(bad());
     }
-    let a = parse_hex(a).ok_or_else(|| LineError(format!("malformed {name} line: bad {key} `{a}` (expected 0xNN)")))?;
-    let b = parse_hex(b).ok_or_else(|| LineError(format!("malformed {name} line: bad val `{b}` (expected 0xNN)")))?;
+    let a = parse_hex(a).ok_or_else(|| {
+        LineError(format!(
+            "malformed {name} line: bad {key} `{a}` (expected 0xNN)"
+        ))
+    })?;
+    let b = parse_hex(b).ok_or_else(|| {
+        LineError(format!(
+            "malformed {name} line: bad val `{b}` (expected 0xNN)"
+        ))
+    })?;
     Ok((a, b))
 }
 
@@ -195,7 +224,11 @@ fn seconds_to_ns(secs: &str, frac: &str) -> Option<u64> {
         return None;
     }
     let s: u64 = secs.parse().ok()?;
-    let mut f: u64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let mut f: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     for _ in frac.len()..9 {
         f *= 10;
     }
@@ -310,6 +343,8 @@ pub fn parse_iso_prefix(s: &str) -> Option<(u64, &str)> {
     Some((ns, rest))
 }
 
+// `is_multiple_of` is newer than the workspace's minimum Rust version.
+#[allow(clippy::manual_is_multiple_of)]
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -336,7 +371,10 @@ mod tests {
 
     #[test]
     fn iso_epoch() {
-        assert_eq!(parse_iso_prefix("1970-01-01T00:00:00Z x").map(|p| p.0), Some(0));
+        assert_eq!(
+            parse_iso_prefix("1970-01-01T00:00:00Z x").map(|p| p.0),
+            Some(0)
+        );
         assert_eq!(
             parse_iso_prefix("2000-03-01T00:00:01.5Z").map(|p| p.0),
             Some(951_868_801_500_000_000)
@@ -352,7 +390,10 @@ mod tests {
     #[test]
     fn program_prefix() {
         assert_eq!(skip_program("qemu-system-x86_64: x"), Some(" x"));
-        assert_eq!(skip_program("qemu-system-x86_64(12:CPU 0/TCG): x"), Some(" x"));
+        assert_eq!(
+            skip_program("qemu-system-x86_64(12:CPU 0/TCG): x"),
+            Some(" x")
+        );
         assert_eq!(skip_program("fdc_ioport_write write"), None);
         assert_eq!(skip_program("a:b"), None);
     }

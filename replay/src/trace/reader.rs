@@ -79,12 +79,15 @@ impl<R: Read> TraceReader<R> {
     pub fn with_name(mut input: R, file: Option<PathBuf>) -> Result<Self, TraceError> {
         let fail = |e: TraceError| e.with_file(file.as_ref());
         let mut pre = [0u8; PREAMBLE_LEN];
-        let got = read_full(&mut input, &mut pre).map_err(|e| fail(TraceError::at(e.into(), 0, false)))?;
+        let got = read_full(&mut input, &mut pre)
+            .map_err(|e| fail(TraceError::at(e.into(), 0, false)))?;
         if got < MAGIC.len() || &pre[..MAGIC.len()] != MAGIC {
             // A short file that starts like a trace is truncated; anything else is not a trace.
             if got < MAGIC.len() && pre[..got] == MAGIC[..got] && got > 0 {
                 return Err(fail(TraceError::at(
-                    TraceErrorKind::Truncated(format!("the file ends after {got} bytes, inside the preamble")),
+                    TraceErrorKind::Truncated(format!(
+                        "the file ends after {got} bytes, inside the preamble"
+                    )),
                     got as u64,
                     false,
                 )));
@@ -93,7 +96,9 @@ impl<R: Read> TraceReader<R> {
         }
         if got < PREAMBLE_LEN {
             return Err(fail(TraceError::at(
-                TraceErrorKind::Truncated(format!("the file ends after {got} bytes, inside the preamble")),
+                TraceErrorKind::Truncated(format!(
+                    "the file ends after {got} bytes, inside the preamble"
+                )),
                 got as u64,
                 false,
             )));
@@ -101,21 +106,35 @@ impl<R: Read> TraceReader<R> {
         let version = u16::from_le_bytes([pre[8], pre[9]]);
         if version != FORMAT_VERSION {
             return Err(fail(TraceError::at(
-                TraceErrorKind::UnsupportedVersion { found: version, supported: FORMAT_VERSION },
+                TraceErrorKind::UnsupportedVersion {
+                    found: version,
+                    supported: FORMAT_VERSION,
+                },
                 8,
                 false,
             )));
         }
         let flags = u16::from_le_bytes([pre[10], pre[11]]);
         if flags & !FLAG_GZIP != 0 {
-            return Err(fail(TraceError::at(TraceErrorKind::UnknownFlags(flags), 10, false)));
+            return Err(fail(TraceError::at(
+                TraceErrorKind::UnknownFlags(flags),
+                10,
+                false,
+            )));
         }
         let compressed = flags & FLAG_GZIP != 0;
-        let body = if compressed { Body::Gz(GzDecoder::new(input)) } else { Body::Plain(input) };
+        let body = if compressed {
+            Body::Gz(GzDecoder::new(input))
+        } else {
+            Body::Plain(input)
+        };
         // Offsets count from the start of the file for plain traces; for gzip ones they
         // count decompressed bytes, continuing after the 12-byte preamble.
         let mut r = TraceReader {
-            body: Counting { inner: body, pos: PREAMBLE_LEN as u64 },
+            body: Counting {
+                inner: body,
+                pos: PREAMBLE_LEN as u64,
+            },
             compressed,
             file,
             header: TraceHeader::default(),
@@ -125,7 +144,8 @@ impl<R: Read> TraceReader<R> {
             count: 0,
             finished: false,
         };
-        r.read_prologue().map_err(|e| e.with_file(r.file.as_ref()))?;
+        r.read_prologue()
+            .map_err(|e| e.with_file(r.file.as_ref()))?;
         Ok(r)
     }
 
@@ -152,22 +172,36 @@ impl<R: Read> TraceReader<R> {
         };
         if block.tag != TAG_HEADER {
             return Err(self.err(
-                TraceErrorKind::Corrupt(format!("expected the header block, found tag {:#04x}", block.tag)),
+                TraceErrorKind::Corrupt(format!(
+                    "expected the header block, found tag {:#04x}",
+                    block.tag
+                )),
                 block.offset,
             ));
         }
         let header: TraceHeader = rmp_serde::from_slice(&block.payload).map_err(|e| {
-            self.err(TraceErrorKind::Decode { what: "the header".into(), msg: e.to_string() }, block.offset)
+            self.err(
+                TraceErrorKind::Decode {
+                    what: "the header".into(),
+                    msg: e.to_string(),
+                },
+                block.offset,
+            )
         })?;
-        header
-            .validate()
-            .map_err(|m| self.err(TraceErrorKind::Corrupt(format!("header: {m}")), block.offset))?;
+        header.validate().map_err(|m| {
+            self.err(
+                TraceErrorKind::Corrupt(format!("header: {m}")),
+                block.offset,
+            )
+        })?;
         self.header = header;
 
         loop {
             let Some(block) = self.read_block()? else {
                 return Err(self.err(
-                    TraceErrorKind::Truncated("the file ends before the first event chunk or end block".into()),
+                    TraceErrorKind::Truncated(
+                        "the file ends before the first event chunk or end block".into(),
+                    ),
                     self.body.pos,
                 ));
             };
@@ -207,14 +241,18 @@ impl<R: Read> TraceReader<R> {
             .and_then(|d| d.medium.as_mut())
         else {
             return Err(TraceError::at(
-                TraceErrorKind::Corrupt(format!("image block for drive {unit}, which has no medium in the header")),
+                TraceErrorKind::Corrupt(format!(
+                    "image block for drive {unit}, which has no medium in the header"
+                )),
                 off,
                 compressed,
             ));
         };
         if !medium.embedded || medium.image.is_some() {
             return Err(TraceError::at(
-                TraceErrorKind::Corrupt(format!("unexpected (or second) image block for drive {unit}")),
+                TraceErrorKind::Corrupt(format!(
+                    "unexpected (or second) image block for drive {unit}"
+                )),
                 off,
                 compressed,
             ));
@@ -227,7 +265,9 @@ impl<R: Read> TraceReader<R> {
             .read_to_end(&mut data)
             .map_err(|e| {
                 TraceError::at(
-                    TraceErrorKind::Corrupt(format!("drive {unit}: cannot decompress the image: {e}")),
+                    TraceErrorKind::Corrupt(format!(
+                        "drive {unit}: cannot decompress the image: {e}"
+                    )),
                     off,
                     compressed,
                 )
@@ -236,7 +276,11 @@ impl<R: Read> TraceReader<R> {
             return Err(TraceError::at(
                 TraceErrorKind::Corrupt(format!(
                     "drive {unit}: image is {}{} bytes, the header says {}",
-                    if data.len() as u64 > medium.size { "more than " } else { "" },
+                    if data.len() as u64 > medium.size {
+                        "more than "
+                    } else {
+                        ""
+                    },
                     data.len().min(medium.size as usize),
                     medium.size
                 )),
@@ -248,7 +292,9 @@ impl<R: Read> TraceReader<R> {
             let got = ImageDigest::of(&data);
             if &got != want {
                 return Err(TraceError::at(
-                    TraceErrorKind::Corrupt(format!("drive {unit}: image digest {got} does not match the header's {want}")),
+                    TraceErrorKind::Corrupt(format!(
+                        "drive {unit}: image digest {got} does not match the header's {want}"
+                    )),
                     off,
                     compressed,
                 ));
@@ -268,7 +314,9 @@ impl<R: Read> TraceReader<R> {
         }
         if got < BLOCK_HEADER_LEN {
             return Err(self.err(
-                TraceErrorKind::Truncated(format!("the stream ends inside a block header ({got} of 9 bytes)")),
+                TraceErrorKind::Truncated(format!(
+                    "the stream ends inside a block header ({got} of 9 bytes)"
+                )),
                 offset,
             ));
         }
@@ -281,11 +329,21 @@ impl<R: Read> TraceReader<R> {
             TAG_EVENTS => ("an event chunk", MAX_CHUNK_BYTES),
             TAG_END => ("the end block", MAX_END_BYTES),
             other => {
-                return Err(self.err(TraceErrorKind::Corrupt(format!("unknown block tag {other:#04x}")), offset));
+                return Err(self.err(
+                    TraceErrorKind::Corrupt(format!("unknown block tag {other:#04x}")),
+                    offset,
+                ));
             }
         };
         if len > cap {
-            return Err(self.err(TraceErrorKind::TooLarge { what, len: u64::from(len), cap: u64::from(cap) }, offset));
+            return Err(self.err(
+                TraceErrorKind::TooLarge {
+                    what,
+                    len: u64::from(len),
+                    cap: u64::from(cap),
+                },
+                offset,
+            ));
         }
         // Grows with the data actually present, so a lying length on a short file
         // costs nothing.
@@ -307,11 +365,19 @@ impl<R: Read> TraceReader<R> {
         crc.update(&payload);
         if crc.sum() != stored {
             return Err(self.err(
-                TraceErrorKind::Checksum { what: what.to_string(), stored, computed: crc.sum() },
+                TraceErrorKind::Checksum {
+                    what: what.to_string(),
+                    stored,
+                    computed: crc.sum(),
+                },
                 offset,
             ));
         }
-        Ok(Some(Block { tag, offset, payload }))
+        Ok(Some(Block {
+            tag,
+            offset,
+            payload,
+        }))
     }
 
     /// Produces the next event, reading blocks as needed.
@@ -339,7 +405,13 @@ impl<R: Read> TraceReader<R> {
                 TAG_EVENTS => self.decode_chunk(block)?,
                 TAG_END => {
                     let total: u64 = rmp_serde::from_slice(&block.payload).map_err(|e| {
-                        self.err(TraceErrorKind::Decode { what: "the end block".into(), msg: e.to_string() }, block.offset)
+                        self.err(
+                            TraceErrorKind::Decode {
+                                what: "the end block".into(),
+                                msg: e.to_string(),
+                            },
+                            block.offset,
+                        )
                     })?;
                     if total != self.count {
                         return Err(self.err(
@@ -354,9 +426,13 @@ impl<R: Read> TraceReader<R> {
                     // trailing garbage.
                     let at = self.body.pos;
                     let mut extra = [0u8; 1];
-                    let n = read_full(&mut self.body, &mut extra).map_err(|e| self.err(e.into(), at))?;
+                    let n = read_full(&mut self.body, &mut extra)
+                        .map_err(|e| self.err(e.into(), at))?;
                     if n != 0 {
-                        return Err(self.err(TraceErrorKind::Corrupt("data after the end block".into()), at));
+                        return Err(self.err(
+                            TraceErrorKind::Corrupt("data after the end block".into()),
+                            at,
+                        ));
                     }
                     return Ok(None);
                 }
@@ -364,13 +440,20 @@ impl<R: Read> TraceReader<R> {
                     return Err(self.err(
                         TraceErrorKind::Corrupt(format!(
                             "{} block after the events started",
-                            if block.tag == TAG_IMAGE { "image" } else { "header" }
+                            if block.tag == TAG_IMAGE {
+                                "image"
+                            } else {
+                                "header"
+                            }
                         )),
                         block.offset,
                     ))
                 }
                 other => {
-                    return Err(self.err(TraceErrorKind::Corrupt(format!("unknown block tag {other:#04x}")), block.offset))
+                    return Err(self.err(
+                        TraceErrorKind::Corrupt(format!("unknown block tag {other:#04x}")),
+                        block.offset,
+                    ))
                 }
             }
         }
@@ -379,11 +462,20 @@ impl<R: Read> TraceReader<R> {
     fn decode_chunk(&mut self, block: Block) -> Result<(), TraceError> {
         let off = block.offset;
         let ChunkIn(base, wire) = rmp_serde::from_slice(&block.payload).map_err(|e| {
-            self.err(TraceErrorKind::Decode { what: "an event chunk".into(), msg: e.to_string() }, off)
+            self.err(
+                TraceErrorKind::Decode {
+                    what: "an event chunk".into(),
+                    msg: e.to_string(),
+                },
+                off,
+            )
         })?;
         if wire.len() > MAX_CHUNK_EVENTS {
             return Err(self.err(
-                TraceErrorKind::Corrupt(format!("chunk holds {} events, the limit is {MAX_CHUNK_EVENTS}", wire.len())),
+                TraceErrorKind::Corrupt(format!(
+                    "chunk holds {} events, the limit is {MAX_CHUNK_EVENTS}",
+                    wire.len()
+                )),
                 off,
             ));
         }
@@ -400,11 +492,18 @@ impl<R: Read> TraceReader<R> {
         let mut events = Vec::with_capacity(wire.len());
         for (i, w) in wire.into_iter().enumerate() {
             t = t.checked_add(w.dt).ok_or_else(|| {
-                self.err(TraceErrorKind::Corrupt(format!("event {} of the chunk: time overflows", i)), off)
+                self.err(
+                    TraceErrorKind::Corrupt(format!("event {} of the chunk: time overflows", i)),
+                    off,
+                )
             })?;
             let ev = w.ev.with_time(t);
-            ev.validate()
-                .map_err(|m| self.err(TraceErrorKind::Corrupt(format!("event {} of the chunk: {m}", i)), off))?;
+            ev.validate().map_err(|m| {
+                self.err(
+                    TraceErrorKind::Corrupt(format!("event {} of the chunk: {m}", i)),
+                    off,
+                )
+            })?;
             events.push(ev);
         }
         self.count += events.len() as u64;

@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn marks_and_divisor() {
         let mut s = SerialMarks::new();
-        assert_eq!(feed_str(&mut s, "hello\r\nMARK boot\r\n  MARK  copy files \nMARK\n"), ["boot", "copy files"]);
+        assert_eq!(
+            feed_str(&mut s, "hello\r\nMARK boot\r\n  MARK  copy files \nMARK\n"),
+            ["boot", "copy files"]
+        );
         s.feed(3, 0x83);
         assert_eq!(feed_str(&mut s, "MARK x\n"), Vec::<String>::new());
         s.feed(3, 0x03);

@@ -62,9 +62,13 @@ pub const MAX_SIDECAR_DRIVE: u8 = 1;
 
 /// Parses one sidecar line (not blank). Errors say what is wrong, not where.
 pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
-    let raw: RawLine = serde_json::from_str(text).map_err(|e| format!("invalid sidecar line: {e}"))?;
+    let raw: RawLine =
+        serde_json::from_str(text).map_err(|e| format!("invalid sidecar line: {e}"))?;
     if !raw.t.is_finite() || raw.t < 0.0 || raw.t > 1e11 {
-        return Err(format!("`t` must be host seconds since the epoch, not {}", raw.t));
+        return Err(format!(
+            "`t` must be host seconds since the epoch, not {}",
+            raw.t
+        ));
     }
     // In range by the check above, so the cast cannot saturate.
     let unix_ns = (raw.t * 1e6).round() as u64 * 1000;
@@ -77,13 +81,18 @@ pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
                 return Err("empty `marker` label".into());
             }
             if label.len() > MAX_LABEL_BYTES {
-                return Err(format!("`marker` label is longer than {MAX_LABEL_BYTES} bytes"));
+                return Err(format!(
+                    "`marker` label is longer than {MAX_LABEL_BYTES} bytes"
+                ));
             }
             SidecarKind::Marker(label)
         }
         (None, Some(m)) => {
             if m.drive > MAX_SIDECAR_DRIVE {
-                return Err(format!("drive {} is out of range 0..={MAX_SIDECAR_DRIVE}", m.drive));
+                return Err(format!(
+                    "drive {} is out of range 0..={MAX_SIDECAR_DRIVE}",
+                    m.drive
+                ));
             }
             let change = match m.action.as_str() {
                 "eject" => {
@@ -94,23 +103,43 @@ pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
                 }
                 "insert" => {
                     let size = match &m.size {
-                        None => return Err("`insert` needs a `size` (e.g. \"1.44M\" or a byte count)".into()),
-                        Some(serde_json::Value::String(s)) => geometry::parse_size(s)
-                            .map(|p| p.0)
-                            .ok_or_else(|| format!("unknown size {s:?} (use e.g. 1.44M, 720K or a byte count)"))?,
-                        Some(serde_json::Value::Number(n)) => {
-                            n.as_u64().ok_or_else(|| format!("size {n} is not a byte count"))?
+                        None => {
+                            return Err(
+                                "`insert` needs a `size` (e.g. \"1.44M\" or a byte count)".into()
+                            )
                         }
-                        Some(other) => return Err(format!("size {other} is neither a format name nor a byte count")),
+                        Some(serde_json::Value::String(s)) => {
+                            geometry::parse_size(s).map(|p| p.0).ok_or_else(|| {
+                                format!("unknown size {s:?} (use e.g. 1.44M, 720K or a byte count)")
+                            })?
+                        }
+                        Some(serde_json::Value::Number(n)) => n
+                            .as_u64()
+                            .ok_or_else(|| format!("size {n} is not a byte count"))?,
+                        Some(other) => {
+                            return Err(format!(
+                                "size {other} is neither a format name nor a byte count"
+                            ))
+                        }
                     };
                     if size == 0 || size > super::format::MAX_MEDIUM_BYTES {
                         return Err(format!("size {size} is out of range"));
                     }
-                    MediaChange::Insert { size, read_only: m.ro.unwrap_or(false) }
+                    MediaChange::Insert {
+                        size,
+                        read_only: m.ro.unwrap_or(false),
+                    }
                 }
-                other => return Err(format!("unknown media action {other:?} (expected \"eject\" or \"insert\")")),
+                other => {
+                    return Err(format!(
+                        "unknown media action {other:?} (expected \"eject\" or \"insert\")"
+                    ))
+                }
             };
-            SidecarKind::Media { drive: m.drive, change }
+            SidecarKind::Media {
+                drive: m.drive,
+                change,
+            }
         }
     };
     Ok((unix_ns, kind))
@@ -138,9 +167,13 @@ pub fn read_sidecar(path: &Path) -> anyhow::Result<Vec<SidecarEvent>> {
         if text.trim().is_empty() {
             continue;
         }
-        let (unix_ns, kind) =
-            parse_sidecar_line(text).map_err(|e| anyhow::anyhow!("{}:{line_no}: {e}", path.display()))?;
-        out.push(SidecarEvent { unix_ns, line: line_no, kind });
+        let (unix_ns, kind) = parse_sidecar_line(text)
+            .map_err(|e| anyhow::anyhow!("{}:{line_no}: {e}", path.display()))?;
+        out.push(SidecarEvent {
+            unix_ns,
+            line: line_no,
+            kind,
+        });
     }
     out.sort_by_key(|e| e.unix_ns);
     Ok(out)

@@ -20,7 +20,10 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { gzip: true, chunk_events: MAX_CHUNK_EVENTS }
+        WriteOptions {
+            gzip: true,
+            chunk_events: MAX_CHUNK_EVENTS,
+        }
     }
 }
 
@@ -64,10 +67,15 @@ pub struct TraceWriter<W: Write> {
 
 impl TraceWriter<BufWriter<File>> {
     /// Creates `path` and starts a trace in it.
-    pub fn create(path: &Path, header: &TraceHeader, opts: WriteOptions) -> Result<Self, TraceError> {
+    pub fn create(
+        path: &Path,
+        header: &TraceHeader,
+        opts: WriteOptions,
+    ) -> Result<Self, TraceError> {
         let pb = path.to_path_buf();
         let f = File::create(path).map_err(|e| TraceError::from(e).with_file(Some(&pb)))?;
-        let mut w = TraceWriter::new(BufWriter::new(f), header, opts).map_err(|e| e.with_file(Some(&pb)))?;
+        let mut w = TraceWriter::new(BufWriter::new(f), header, opts)
+            .map_err(|e| e.with_file(Some(&pb)))?;
         w.file = Some(pb);
         Ok(w)
     }
@@ -77,7 +85,9 @@ impl<W: Write> TraceWriter<W> {
     /// Starts a trace on `out`: writes the preamble, the header and one `'D'` block per
     /// medium that carries its image.
     pub fn new(mut out: W, header: &TraceHeader, opts: WriteOptions) -> Result<Self, TraceError> {
-        header.validate().map_err(|m| TraceError::new(TraceErrorKind::Invalid(m)))?;
+        header
+            .validate()
+            .map_err(|m| TraceError::new(TraceErrorKind::Invalid(m)))?;
         if opts.chunk_events == 0 || opts.chunk_events > MAX_CHUNK_EVENTS {
             return Err(TraceErrorKind::Invalid(format!(
                 "chunk_events must be 1..={MAX_CHUNK_EVENTS}, not {}",
@@ -185,8 +195,11 @@ impl<W: Write> TraceWriter<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let payload = rmp_serde::to_vec(&ChunkOut { base: self.chunk_base, events: &self.pending })
-            .map_err(|e| TraceErrorKind::Invalid(format!("cannot encode an event chunk: {e}")))?;
+        let payload = rmp_serde::to_vec(&ChunkOut {
+            base: self.chunk_base,
+            events: &self.pending,
+        })
+        .map_err(|e| TraceErrorKind::Invalid(format!("cannot encode an event chunk: {e}")))?;
         write_block(&mut self.sink, TAG_EVENTS, &payload)?;
         self.chunk_base = self.last_t;
         self.pending.clear();
@@ -204,7 +217,8 @@ impl<W: Write> TraceWriter<W> {
             Sink::Gz(gz) => gz.finish(),
         };
         let mut out = out.map_err(|e| TraceError::from(e).with_file(file.as_ref()))?;
-        out.flush().map_err(|e| TraceError::from(e).with_file(file.as_ref()))?;
+        out.flush()
+            .map_err(|e| TraceError::from(e).with_file(file.as_ref()))?;
         Ok(out)
     }
 
@@ -217,8 +231,9 @@ impl<W: Write> TraceWriter<W> {
 }
 
 fn write_block<W: Write>(w: &mut W, tag: u8, payload: &[u8]) -> Result<(), TraceError> {
-    let len = u32::try_from(payload.len())
-        .map_err(|_| TraceErrorKind::Invalid(format!("block of {} bytes is too large", payload.len())))?;
+    let len = u32::try_from(payload.len()).map_err(|_| {
+        TraceErrorKind::Invalid(format!("block of {} bytes is too large", payload.len()))
+    })?;
     let mut crc = flate2::Crc::new();
     crc.update(payload);
     let mut head = [0u8; BLOCK_HEADER_LEN];
