@@ -230,6 +230,11 @@ impl Fdc {
         }
     }
 
+    /// The channel-2 transfer mode the controller last saw.
+    pub fn dma_mode(&self) -> DmaMode {
+        self.dma_mode
+    }
+
     /// Whether the controller holds (or a guest set) the DMA request of channel 2.
     pub fn dreq(&self) -> bool {
         self.dreq
@@ -262,6 +267,16 @@ impl Fdc {
                 self.result_timer = None;
                 self.result_timer_fired();
             }
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Advances the virtual clock to `t`, firing the READ ID timer only if it expires
+    /// strictly before `t`: a timer due exactly at `t` stays pending. This is how a QEMU
+    /// stopped by the oracle at `t` behaves (it stops before running timers due then).
+    pub fn advance_to_exclusive(&mut self, t: u64) {
+        if t > 0 {
+            self.advance_to(t - 1);
         }
         self.now = self.now.max(t);
     }

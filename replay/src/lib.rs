@@ -1,5 +1,6 @@
 //! `fdc-replay`: recorded floppy-controller traces, real QEMU as an oracle, and the
 //! prevalent-state analysis built on the `fdc` model.
 
+pub mod conformance;
 pub mod oracle;
 pub mod trace;

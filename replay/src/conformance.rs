@@ -1,0 +1,645 @@
+//! Differential conformance: random but well-formed port-level sequences run on the model
+//! and on real QEMU (through the oracle), comparing every read, the IRQ level after every
+//! operation, and at sampled points the fdc section QEMU really migrates (every field and
+//! the set of subsections) with what the model would send.
+//!
+//! A sequence imitates what drivers and fuzzers do: resets and the four reset polls,
+//! commands with MSR polling between bytes, DMA programmed right or wrong (mode, count,
+//! mask), PIO transfers, READ ID with time steps, media changes, garbage bytes and stray
+//! register accesses. Sequences run back to back on one QEMU (state carries over, as in
+//! QEMU's own fdc-test); a mismatch is shrunk by re-running fresh QEMUs on subsets of the
+//! failing prefix, and reported as the op list that shows it.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use fdc::ops::{medium_size, Answer, Op};
+use fdc::{wire, DriveConfig, Fdc, Medium, PcFloppy};
+
+use crate::oracle::{DriveSpec, Oracle, OracleConfig, OracleError, CLOCK_STEP_NS};
+
+/// A small deterministic generator (xorshift64*), so a seed names a run exactly.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn byte(&mut self) -> u8 {
+        self.next() as u8
+    }
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The drive set-up of one QEMU instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Absent,
+    Empty,
+    /// A blank medium of this many bytes.
+    Blank { bytes: u64, read_only: bool },
+}
+
+const FIFO: u16 = 0x3F5;
+const MSR: u16 = 0x3F4;
+const DMA_BUF: u32 = 0x1_0000;
+
+/// Generates one sequence of operations.
+pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
+    let out_b = |out: &mut Vec<Op>, port: u16, value: u8| out.push(Op::Out { port, value });
+    let send = |rng: &mut Rng, out: &mut Vec<Op>, value: u8| {
+        if rng.chance(70) {
+            out.push(Op::In { port: MSR });
+        }
+        out.push(Op::Out { port: FIFO, value });
+    };
+    let drain = |rng: &mut Rng, out: &mut Vec<Op>, max: u64| {
+        for _ in 0..rng.below(max + 1) {
+            if rng.chance(60) {
+                out.push(Op::In { port: MSR });
+            }
+            out.push(Op::In { port: FIFO });
+        }
+    };
+    // Start of a sequence: often a reset, as drivers do.
+    match rng.below(10) {
+        0..=2 => {
+            out_b(out, 0x3F2, 0x08 | (rng.below(2) as u8));
+            out_b(out, 0x3F2, 0x0C | (rng.below(2) as u8) | if rng.chance(50) { 0x10 } else { 0 });
+            for _ in 0..rng.below(6) {
+                send(rng, out, 0x08);
+                drain(rng, out, 2);
+            }
+        }
+        3 => out_b(out, 0x3F4, 0x80),
+        4 => out_b(out, 0x3F4, rng.pick(&[0x00, 0x01, 0x02, 0x03, 0x40])),
+        _ => {}
+    }
+    let commands = 1 + rng.below(6);
+    for _ in 0..commands {
+        // Stray traffic between commands.
+        if rng.chance(15) {
+            let port = rng.pick(&[0x3F1u16, 0x3F2, 0x3F3, 0x3F4, 0x3F5, 0x3F7, 0x3F0]);
+            if rng.chance(50) {
+                out.push(Op::In { port });
+            } else {
+                let v = if port == 0x3F2 { 0x0C | (rng.byte() & 0xF3) } else { rng.byte() };
+                out_b(out, port, v);
+            }
+        }
+        if rng.chance(5) {
+            out.push(Op::OutW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]), value: rng.next() as u16 });
+        }
+        if rng.chance(5) {
+            out.push(Op::InW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]) });
+        }
+        if rng.chance(4) {
+            let drive = if rng.chance(85) { 0 } else { 1 };
+            if rng.chance(40) {
+                out.push(Op::Eject { drive });
+            } else {
+                let size = if rng.chance(60) { rng.pick(&[0u8, 0, 13, 8, 32, 26]) } else { rng.byte() };
+                out.push(Op::Insert { drive, size, read_only: rng.chance(20) });
+            }
+        }
+        if rng.chance(5) {
+            out.push(Op::Advance { ns: CLOCK_STEP_NS * (1 + rng.below(3_000_000)) });
+        }
+        if rng.chance(4) {
+            out.push(Op::In { port: 0x3F7 });
+        }
+        let drive = if rng.chance(85) { 0 } else { 1 };
+        let head = if rng.chance(70) { 0 } else { 1 };
+        let hds = drive | (head << 2);
+        match rng.below(24) {
+            0..=6 => {
+                // Data transfer: READ/WRITE/VERIFY/SCAN/READ TRACK, DMA or PIO.
+                let op = rng.pick(&[0x06u8, 0xE6, 0x46, 0x45, 0xC5, 0x16, 0x96, 0x11, 0x19, 0x1D, 0x02, 0x25]);
+                let write = op & 0x1F == 0x05;
+                let pio = rng.chance(35);
+                if pio {
+                    out_b(out, 0x3F2, 0x04 | drive | 0x10);
+                } else {
+                    out_b(out, 0x3F2, 0x0C | drive | 0x10);
+                    // DMA channel 2: mode right or wrong, count full or short, mask state.
+                    out_b(out, 0x0A, 0x06);
+                    out_b(out, 0x0C, 0);
+                    let mode = match rng.below(10) {
+                        0 => rng.pick(&[0x42u8, 0x46, 0x4A, 0x4E]),
+                        _ if write => 0x4A,
+                        _ if op & 0x1F == 0x16 || op & 0x1F == 0x11 || op & 0x1F == 0x19 || op & 0x1F == 0x1D => 0x42,
+                        _ => 0x46,
+                    };
+                    out_b(out, 0x0B, mode);
+                    out_b(out, 0x04, (DMA_BUF & 0xFF) as u8);
+                    out_b(out, 0x04, (DMA_BUF >> 8) as u8);
+                    out_b(out, 0x81, (DMA_BUF >> 16) as u8);
+                    let count: u16 = if rng.chance(70) { 511 + 512 * rng.below(4) as u16 } else { rng.below(2048) as u16 };
+                    out_b(out, 0x05, count as u8);
+                    out_b(out, 0x05, (count >> 8) as u8);
+                    if rng.chance(85) {
+                        out_b(out, 0x0A, 0x02);
+                    }
+                }
+                if rng.chance(20) {
+                    out_b(out, 0x3F7, rng.pick(&[0u8, 0, 0, 2, 3, 1]));
+                }
+                let c = if rng.chance(80) { rng.below(3) as u8 } else { rng.pick(&[79u8, 80, 81, 255]) };
+                let r = if rng.chance(85) { 1 + rng.below(18) as u8 } else { rng.pick(&[0u8, 19, 36, 255]) };
+                let n = if rng.chance(85) { 2 } else { rng.pick(&[0u8, 1, 3, 7, 9]) };
+                let eot = if rng.chance(80) { r.saturating_add(rng.below(if pio { 1 } else { 3 }) as u8) } else { rng.byte() };
+                let params = [hds, c, head, r, n, eot, 0x1B, if rng.chance(70) { 0xFF } else { rng.byte() }];
+                send(rng, out, op);
+                for p in params {
+                    send(rng, out, p);
+                }
+                out.push(Op::In { port: MSR });
+                if pio {
+                    let bytes = if rng.chance(70) { 512 } else { rng.below(1100) };
+                    for i in 0..bytes {
+                        if i % 64 == 0 {
+                            out.push(Op::In { port: MSR });
+                        }
+                        if write {
+                            out_b(out, FIFO, rng.byte());
+                        } else {
+                            out.push(Op::In { port: FIFO });
+                        }
+                    }
+                } else if rng.chance(10) {
+                    out_b(out, 0x0A, 0x02);
+                } else if rng.chance(5) {
+                    out_b(out, 0x09, 0x06);
+                }
+                out.push(Op::In { port: MSR });
+                drain(rng, out, 8);
+            }
+            7 => {
+                let v = rng.pick(&[0x0Au8, 0x4A]);
+                send(rng, out, v);
+                send(rng, out, hds);
+                out.push(Op::In { port: MSR });
+                if rng.chance(80) {
+                    let ns = rng.pick(&[20_000_000u64, 20_000_010, 19_999_990, 10_000_000, 25_000_000]);
+                    out.push(Op::Advance { ns });
+                    out.push(Op::In { port: MSR });
+                }
+                if rng.chance(5) {
+                    out_b(out, 0x09, 0x06);
+                }
+                drain(rng, out, 8);
+            }
+            8 | 9 => {
+                send(rng, out, 0x0F);
+                send(rng, out, hds);
+                let v = if rng.chance(85) { rng.below(82) as u8 } else { rng.byte() };
+                send(rng, out, v);
+                send(rng, out, 0x08);
+                drain(rng, out, 3);
+            }
+            10 => {
+                send(rng, out, 0x07);
+                send(rng, out, drive);
+                send(rng, out, 0x08);
+                drain(rng, out, 2);
+            }
+            11 => {
+                let v = rng.pick(&[0x8Fu8, 0xCF]);
+                send(rng, out, v);
+                send(rng, out, hds);
+                let v = rng.byte() % 90;
+                send(rng, out, v);
+                send(rng, out, 0x08);
+                drain(rng, out, 2);
+            }
+            12 => {
+                send(rng, out, 0x03);
+                let v = rng.byte();
+                send(rng, out, v);
+                let v = if rng.chance(50) { 0x02 } else { rng.byte() };
+                send(rng, out, v);
+            }
+            13 => {
+                send(rng, out, 0x04);
+                send(rng, out, hds);
+                drain(rng, out, 2);
+            }
+            14 => {
+                let v = rng.pick(&[0x0Eu8, 0x10, 0x14, 0x94, 0x18, 0x2E]);
+                send(rng, out, v);
+                drain(rng, out, 16);
+            }
+            15 => {
+                send(rng, out, 0x13);
+                send(rng, out, 0);
+                let v = { let r = rng.byte(); rng.pick(&[0x60u8, 0x40, 0x1A, r]) };
+                send(rng, out, v);
+                let v = rng.byte();
+                send(rng, out, v);
+            }
+            16 => {
+                send(rng, out, 0x12);
+                let v = rng.byte();
+                send(rng, out, v);
+            }
+            17 => {
+                send(rng, out, 0x17);
+                let v = rng.byte();
+                send(rng, out, v);
+                let v = rng.byte();
+                send(rng, out, v);
+                drain(rng, out, 2);
+            }
+            18 => {
+                send(rng, out, 0x4E);
+                for _ in 0..17 {
+                    let v = if rng.chance(50) { rng.below(30) as u8 } else { rng.byte() };
+                    send(rng, out, v);
+                }
+            }
+            19 => {
+                send(rng, out, 0x8E);
+                for i in 0..5 {
+                    let v = if i == 4 { { let r = rng.byte(); rng.pick(&[0x80u8, 0xC0, 0x00, r]) } } else { rng.byte() };
+                    send(rng, out, v);
+                }
+                drain(rng, out, 5);
+            }
+            20 => {
+                // FORMAT TRACK
+                let v = rng.pick(&[0x0Du8, 0x4D]);
+                send(rng, out, v);
+                send(rng, out, hds);
+                send(rng, out, 2);
+                let v = { let r = rng.byte(); rng.pick(&[18u8, 9, 36, 21, r]) };
+                send(rng, out, v);
+                send(rng, out, 0x54);
+                send(rng, out, 0xF6);
+                drain(rng, out, 8);
+            }
+            21 => {
+                let v = rng.pick(&[0x0Cu8, 0x4C, 0x09, 0x33, 0xCD]);
+                send(rng, out, v);
+                for _ in 0..rng.below(11) {
+                    let v = rng.byte();
+                    send(rng, out, v);
+                }
+                drain(rng, out, 8);
+            }
+            22 => {
+                // Garbage bytes at the FIFO, whatever the phase.
+                for _ in 0..rng.below(12) {
+                    if rng.chance(50) {
+                        out_b(out, FIFO, rng.byte());
+                    } else {
+                        out.push(Op::In { port: FIFO });
+                    }
+                }
+            }
+            _ => {
+                send(rng, out, 0x08);
+                drain(rng, out, 2);
+            }
+        }
+    }
+}
+
+/// One difference between the model and QEMU.
+#[derive(Clone, Debug)]
+pub struct Mismatch {
+    /// Index of the op after which it showed.
+    pub index: usize,
+    pub what: String,
+}
+
+/// Counters of a conformance run.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub instances: usize,
+    pub sequences: usize,
+    pub ops: usize,
+    pub reads: usize,
+    pub migrations: usize,
+    pub memory_checks: usize,
+}
+
+/// Model and QEMU side by side.
+pub struct Pair {
+    pub model: PcFloppy,
+    pub qemu: Oracle,
+    images: PathBuf,
+    inserted: usize,
+    pub stats: Stats,
+}
+
+fn slot_spec(slot: &Slot, path: PathBuf) -> std::io::Result<(DriveSpec, DriveConfig)> {
+    Ok(match slot {
+        Slot::Absent => (DriveSpec::Absent, DriveConfig::Absent),
+        Slot::Empty => (DriveSpec::Empty, DriveConfig::Empty),
+        Slot::Blank { bytes, read_only } => {
+            std::fs::File::create(&path)?.set_len(*bytes)?;
+            (DriveSpec::Image { path, read_only: *read_only }, DriveConfig::Medium(Medium::blank(*bytes, *read_only)))
+        }
+    })
+}
+
+impl Pair {
+    /// Starts QEMU and the model with the same drives; images live in `images`.
+    pub fn start(slots: &[Slot; 2], images: PathBuf) -> Result<Pair, String> {
+        std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
+        let (s0, c0) = slot_spec(&slots[0], images.join("a.img")).map_err(|e| e.to_string())?;
+        let (s1, c1) = slot_spec(&slots[1], images.join("b.img")).map_err(|e| e.to_string())?;
+        let qemu = Oracle::start(OracleConfig::with_drives([s0, s1])).map_err(|e| e.to_string())?;
+        let mut pair =
+            Pair { model: PcFloppy::new(Fdc::new(c0, c1)), qemu, images, inserted: 0, stats: Stats::default() };
+        let now = pair.qemu.clock_ns().map_err(|e| e.to_string())?;
+        pair.model.fdc.advance_to_exclusive(now);
+        Ok(pair)
+    }
+
+    fn qerr(index: usize, op: &Op, e: OracleError) -> Mismatch {
+        Mismatch { index, what: format!("QEMU failed on {op:?}: {e}") }
+    }
+
+    /// Applies one op to both and compares.
+    pub fn step(&mut self, index: usize, op: &Op) -> Result<(), Mismatch> {
+        self.stats.ops += 1;
+        let qemu_answer = match *op {
+            Op::Out { port, value } => self.qemu.outb(port, value).map(|_| Answer::None),
+            Op::In { port } if PcFloppy::fdc_decodes(port) => self.qemu.inb(port).map(Answer::Byte),
+            Op::In { port } => self.qemu.inb(port).map(|_| Answer::None),
+            Op::OutW { port, value } => self.qemu.outw(port, value).map(|_| Answer::None),
+            Op::InW { port } if PcFloppy::fdc_decodes(port) => self.qemu.inw(port).map(Answer::Word),
+            Op::InW { port } => self.qemu.inw(port).map(|_| Answer::None),
+            Op::Advance { ns } => self.qemu.advance_ns(ns).map(|_| Answer::None),
+            Op::Eject { drive } => {
+                if self.model.fdc.drive(drive as usize).backend() == fdc::Backend::Device {
+                    self.qemu.eject(drive).map(|_| Answer::None)
+                } else {
+                    Ok(Answer::None)
+                }
+            }
+            Op::Insert { drive, size, read_only } => {
+                if self.model.fdc.drive(drive as usize).backend() == fdc::Backend::Device {
+                    self.inserted += 1;
+                    let path = self.images.join(format!("insert-{}.img", self.inserted));
+                    let made = std::fs::File::create(&path).and_then(|f| f.set_len(medium_size(size)));
+                    if let Err(e) = made {
+                        return Err(Mismatch { index, what: format!("creating {}: {e}", path.display()) });
+                    }
+                    self.qemu.change(drive, &path, read_only).map(|_| Answer::None)
+                } else {
+                    Ok(Answer::None)
+                }
+            }
+            Op::Migrate => return self.compare_migration(index),
+        }
+        .map_err(|e| Self::qerr(index, op, e))?;
+        let model_answer = match *op {
+            Op::Advance { ns } => {
+                let t = self.model.fdc.now() + ns;
+                self.model.fdc.advance_to_exclusive(t);
+                Answer::None
+            }
+            _ => self.model.apply(op),
+        };
+        if matches!(model_answer, Answer::Byte(_) | Answer::Word(_)) {
+            self.stats.reads += 1;
+        }
+        if qemu_answer != model_answer {
+            return Err(Mismatch {
+                index,
+                what: format!("{op:?}: QEMU answered {qemu_answer:?}, the model {model_answer:?}"),
+            });
+        }
+        if self.qemu.irq() != self.model.fdc.irq() {
+            return Err(Mismatch {
+                index,
+                what: format!("after {op:?}: QEMU IRQ {}, model IRQ {}", self.qemu.irq(), self.model.fdc.irq()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Migrates QEMU to a file and compares the fdc section with the model's state, then
+    /// compares the DMA buffer. QEMU inactivates its disks after a migration; the 10 ns
+    /// advance that follows (on both sides) resumes it.
+    pub fn compare_migration(&mut self, index: usize) -> Result<(), Mismatch> {
+        let mig = self.qemu.migrate().map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
+        self.stats.migrations += 1;
+        let state = self.model.fdc.state();
+        let ours = wire::encode(&state);
+        let qemu_subs = mig.subsections.join(",");
+        let model_subs = {
+            let mut v = Vec::new();
+            for d in &state.drives {
+                for (name, present) in [
+                    ("fdrive/media_changed", d.media_changed.is_some()),
+                    ("fdrive/media_rate", d.media_rate.is_some()),
+                    ("fdrive/perpendicular", d.perpendicular.is_some()),
+                ] {
+                    if present {
+                        v.push(name);
+                    }
+                }
+            }
+            for (name, present) in [
+                ("fdc/reset_sensei", state.reset_sensei.is_some()),
+                ("fdc/result_timer", state.result_timer.is_some()),
+                ("fdc/phase", state.phase.is_some()),
+            ] {
+                if present {
+                    v.push(name);
+                }
+            }
+            v.join(",")
+        };
+        if qemu_subs != model_subs {
+            return Err(Mismatch { index, what: format!("subsections: QEMU [{qemu_subs}], model [{model_subs}]") });
+        }
+        if ours != mig.fdc_section {
+            let detail = match wire::decode(&mig.fdc_section) {
+                Ok((q, _)) => field_diff(&q, &state),
+                Err(e) => format!("QEMU's section does not decode: {e}"),
+            };
+            return Err(Mismatch { index, what: format!("fdc section differs: {detail}") });
+        }
+        self.qemu.advance_ns(CLOCK_STEP_NS).map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
+        let t = self.model.fdc.now() + CLOCK_STEP_NS;
+        self.model.fdc.advance_to_exclusive(t);
+        let q = self.qemu.read_mem(DMA_BUF as u64, 2048).map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
+        let mut m = vec![0u8; 2048];
+        self.model.memory.read(DMA_BUF as u64, &mut m);
+        self.stats.memory_checks += 1;
+        if q != m {
+            let at = q.iter().zip(&m).position(|(a, b)| a != b).unwrap_or(0);
+            return Err(Mismatch {
+                index,
+                what: format!("DMA buffer differs at +{at}: QEMU {:#04x}, model {:#04x}", q[at], m[at]),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A readable list of the fields that differ.
+pub fn field_diff(q: &fdc::FdcState, m: &fdc::FdcState) -> String {
+    let qs = format!("{q:?}");
+    let ms = format!("{m:?}");
+    let split = |s: &str| s.split(", ").map(str::to_owned).collect::<Vec<_>>();
+    let (qv, mv) = (split(&qs), split(&ms));
+    let mut out = String::new();
+    for (a, b) in qv.iter().zip(mv.iter()) {
+        if a != b {
+            let _ = write!(out, "[QEMU {a} / model {b}] ");
+        }
+    }
+    if out.is_empty() {
+        out = "(same decoded fields, different bytes)".into();
+    }
+    out
+}
+
+/// Runs `ops` on a fresh pair; returns the first mismatch.
+pub fn run_ops(slots: &[Slot; 2], ops: &[Op], images: PathBuf) -> Result<Stats, Mismatch> {
+    let mut pair = Pair::start(slots, images).map_err(|what| Mismatch { index: 0, what })?;
+    for (i, op) in ops.iter().enumerate() {
+        pair.step(i, op)?;
+    }
+    Ok(pair.stats)
+}
+
+/// Shrinks a failing op list by removing chunks while it still fails (ddmin-style), at
+/// most `budget` QEMU runs. Returns the smallest failing list found and its mismatch.
+pub fn shrink(slots: &[Slot; 2], ops: Vec<Op>, first: Mismatch, images: PathBuf, budget: usize) -> (Vec<Op>, Mismatch) {
+    let mut best = ops[..=first.index.min(ops.len().saturating_sub(1))].to_vec();
+    let mut best_m = first;
+    let mut runs = 0;
+    let mut chunk = best.len() / 2;
+    while chunk >= 1 && runs < budget {
+        let mut start = 0;
+        let mut progressed = false;
+        while start < best.len() && runs < budget {
+            let end = (start + chunk).min(best.len());
+            let candidate: Vec<Op> = best[..start].iter().chain(&best[end..]).cloned().collect();
+            runs += 1;
+            if candidate.is_empty() {
+                start = end;
+                continue;
+            }
+            match run_ops(slots, &candidate, images.clone()) {
+                Err(m) if !m.what.starts_with("QEMU failed") => {
+                    best = candidate[..=m.index.min(candidate.len() - 1)].to_vec();
+                    best_m = m;
+                    progressed = true;
+                }
+                _ => start = end,
+            }
+        }
+        if !progressed {
+            chunk /= 2;
+        }
+    }
+    (best, best_m)
+}
+
+/// The drive set-ups instances rotate through.
+pub fn slot_setups() -> Vec<[Slot; 2]> {
+    let b = |bytes, read_only| Slot::Blank { bytes, read_only };
+    vec![
+        [b(1_474_560, false), Slot::Absent],
+        [b(1_474_560, false), b(1_474_560, false)],
+        [Slot::Empty, Slot::Absent],
+        [b(737_280, false), Slot::Empty],
+        [b(2_949_120, false), Slot::Absent],
+        [b(1_474_560, true), b(737_280, false)],
+        [b(368_640, false), Slot::Absent],
+        [b(1_228_800, false), b(1_474_560, true)],
+    ]
+}
+
+/// Parameters of a conformance run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub seed: u64,
+    pub instances: usize,
+    pub sequences_per_instance: usize,
+    /// Migrate after about one op in this many (plus after every sequence with
+    /// probability 1/4).
+    pub migrate_every: usize,
+    pub workdir: PathBuf,
+    pub shrink_budget: usize,
+}
+
+/// Result of a conformance run: counters, and the first mismatch (shrunk) if any.
+pub struct Outcome {
+    pub stats: Stats,
+    pub failure: Option<(usize, [Slot; 2], Vec<Op>, Mismatch)>,
+}
+
+/// Runs one instance of a plan: `plan.sequences_per_instance` sequences on one QEMU.
+pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
+    let setups = slot_setups();
+    let slots = setups[instance % setups.len()].clone();
+    let mut rng = Rng::new(plan.seed ^ (instance as u64).wrapping_mul(0x1234_5678_9ABC));
+    let images = plan.workdir.join(format!("instance-{instance}"));
+    let mut ops = Vec::new();
+    for _ in 0..plan.sequences_per_instance {
+        generate_sequence(&mut rng, &mut ops);
+        if rng.below(4) == 0 || rng.below(plan.migrate_every as u64) < 8 {
+            ops.push(Op::Migrate);
+        }
+    }
+    let mut stats = Stats { instances: 1, sequences: plan.sequences_per_instance, ..Stats::default() };
+    let result = Pair::start(&slots, images.clone()).map_err(|what| Mismatch { index: 0, what }).and_then(|mut pair| {
+        for (i, op) in ops.iter().enumerate() {
+            pair.step(i, op)?;
+        }
+        Ok(pair.stats)
+    });
+    let outcome = match result {
+        Ok(s) => {
+            stats.ops = s.ops;
+            stats.reads = s.reads;
+            stats.migrations = s.migrations;
+            stats.memory_checks = s.memory_checks;
+            Outcome { stats, failure: None }
+        }
+        Err(m) => {
+            let (small, m) = shrink(&slots, ops, m, images.join("shrink"), plan.shrink_budget);
+            Outcome { stats, failure: Some((instance, slots, small, m)) }
+        }
+    };
+    let _ = std::fs::remove_dir_all(&images);
+    outcome
+}
+
+/// Formats a failure so it can be pasted into a test.
+pub fn describe_failure(instance: usize, slots: &[Slot; 2], ops: &[Op], m: &Mismatch) -> String {
+    let mut s = format!("instance {instance}, drives {slots:?}: mismatch after op {}: {}\nops:\n", m.index, m.what);
+    for (i, op) in ops.iter().enumerate() {
+        let _ = writeln!(s, "  {i:4}: {op:?}");
+    }
+    s
+}

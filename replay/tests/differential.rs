@@ -1,0 +1,81 @@
+//! The differential conformance test of issue 2: random well-formed op sequences run on the
+//! model and on real QEMU 7.2; every read, the IRQ after every op, and at sampled points the
+//! migrated fdc section (all fields and subsections) must be equal.
+//!
+//! Needs `qemu-system-x86_64`. Set `FDC_SKIP_QEMU=1` to skip explicitly; without QEMU and
+//! without that variable the test fails and says how to install it. Scale with
+//! `FDC_DIFF_INSTANCES`, `FDC_DIFF_SEQUENCES` (per instance) and `FDC_DIFF_SEED`.
+
+use fdc_replay::conformance::{describe_failure, run_instance, Plan, Stats};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn qemu_available() -> bool {
+    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
+        eprintln!("FDC_SKIP_QEMU=1: differential test against real QEMU skipped");
+        return false;
+    }
+    let qemu = fdc_replay::oracle::default_qemu();
+    if let Err(e) = fdc_replay::oracle::find_qemu(&qemu) {
+        panic!("{e}: the differential test needs real QEMU. Install it with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1 to skip explicitly)");
+    }
+    true
+}
+
+#[test]
+fn model_matches_real_qemu_on_random_sequences() {
+    if !qemu_available() {
+        return;
+    }
+    let instances = env_num("FDC_DIFF_INSTANCES", 24) as usize;
+    let plan = Plan {
+        seed: env_num("FDC_DIFF_SEED", 0x0F1D_2026),
+        instances,
+        sequences_per_instance: env_num("FDC_DIFF_SEQUENCES", 90) as usize,
+        migrate_every: 400,
+        workdir: std::env::temp_dir().join(format!("fdc-differential-{}", std::process::id())),
+        shrink_budget: 150,
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= plan.instances {
+                    break;
+                }
+                let outcome = run_instance(&plan, i);
+                results.lock().map(|mut r| r.push(outcome)).ok();
+            });
+        }
+    });
+    let _ = std::fs::remove_dir_all(&plan.workdir);
+    let results = results.into_inner().unwrap_or_default();
+    let mut total = Stats::default();
+    let mut failures = Vec::new();
+    for o in &results {
+        total.instances += o.stats.instances;
+        total.sequences += o.stats.sequences;
+        total.ops += o.stats.ops;
+        total.reads += o.stats.reads;
+        total.migrations += o.stats.migrations;
+        total.memory_checks += o.stats.memory_checks;
+        if let Some((i, slots, ops, m)) = &o.failure {
+            failures.push(describe_failure(*i, slots, ops, m));
+        }
+    }
+    eprintln!(
+        "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} mismatching instance(s)",
+        total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, failures.len()
+    );
+    assert!(failures.is_empty(), "model and QEMU disagree:\n{}", failures.join("\n"));
+    assert_eq!(total.instances, plan.instances);
+    if plan.instances * plan.sequences_per_instance >= 2000 {
+        assert!(total.ops >= 200_000, "only {} ops compared", total.ops);
+        assert!(total.migrations >= 200, "only {} migration points compared", total.migrations);
+    }
+}
