@@ -49,6 +49,13 @@ pub const FLOPPY_144_BYTES: u64 = 1_474_560;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Environment variable naming the QEMU binary.
 pub const QEMU_ENV: &str = "FDC_QEMU";
+/// Virtual time of a fresh oracle after [`Oracle::start`] (one watchdog tick, see there).
+pub const BOOT_CLOCK_NS: u64 = 960;
+/// Shortest first advance on a destination from [`Oracle::start_incoming`], and on a source
+/// after [`Oracle::migrate`].
+pub const MIN_FIRST_INCOMING_ADVANCE_NS: u64 = 970;
+/// Watchdog tick at its 1 MHz scale (32 PCI clocks of 30 ns).
+const WDT_TICK_NS: u64 = 960;
 /// Granularity of [`Oracle::advance_ns`] (one HPET tick).
 pub const CLOCK_STEP_NS: u64 = 10;
 
@@ -246,6 +253,10 @@ pub struct Oracle {
     timeout: Duration,
     /// Virtual time as last read from the HPET.
     clock: u64,
+    /// True once the VM has been stopped by the watchdog at least once. Before that
+    /// (prelaunch, or a freshly loaded destination) QEMU's virtual clock is still enabled,
+    /// so a timer armed "due now" fires at once as a no-op instead of stopping the next run.
+    clock_gated: bool,
     migrations: u32,
     drives: [DriveSpec; 2],
     // Declared last: dropped after the process is gone.
@@ -452,6 +463,7 @@ impl Oracle {
             qmp,
             timeout: cfg.timeout,
             clock: 0,
+            clock_gated: false,
             migrations: 0,
             drives: cfg.drives.clone(),
             dir,
@@ -472,7 +484,17 @@ impl Oracle {
         self.pci_write(0x10, WDT_BAR, 4)?;
         self.pci_write(0x04, 0x0002, 2)?; // memory space enable
         self.qtest_cmd(&format!("writel {HPET_CONFIG:#x} 0x1"))?;
+        // Boot hop: leave prelaunch with the watchdog one tick (960 ns) ahead, the shortest
+        // deadline that cannot fire before `cont`. The CPU reaches its `hlt`, nothing else is
+        // pending, so the VM stops at exactly BOOT_CLOCK_NS with the virtual clock gated.
+        self.watchdog_hop(1)?;
         self.clock = self.read_clock()?;
+        if self.clock != BOOT_CLOCK_NS {
+            return Err(OracleError::Clock(format!(
+                "boot stopped at {} ns, expected {BOOT_CLOCK_NS} ns",
+                self.clock
+            )));
+        }
         Ok(())
     }
 
@@ -672,7 +694,22 @@ impl Oracle {
         let mut now = start;
         let mut stalls = 0;
         while now < target {
-            self.watchdog_hop()?;
+            let preload = if self.clock_gated {
+                0
+            } else {
+                // Not gated yet: a zero timeout would fire before `cont` (see `clock_gated`),
+                // so the first hop needs the watchdog at least one tick ahead, before target.
+                let ticks = (target - now - 1) / WDT_TICK_NS;
+                if ticks == 0 {
+                    return Err(OracleError::Clock(format!(
+                        "the first advance on a migration destination, or after a migration, \
+                         must be at least \
+                         {MIN_FIRST_INCOMING_ADVANCE_NS} ns, got {ns} ns"
+                    )));
+                }
+                ticks.min(0xf_ffff) as u32
+            };
+            self.watchdog_hop(preload)?;
             let reached = self.read_clock()?;
             if reached > target {
                 self.clock = reached;
@@ -696,13 +733,13 @@ impl Oracle {
         Ok(())
     }
 
-    /// Lets the VM run from the current deadline to the next one and stop there: the
-    /// watchdog, armed with a zero timeout, requests the stop immediately.
-    fn watchdog_hop(&mut self) -> Result<(), OracleError> {
+    /// Lets the VM run until the watchdog fires after `preload` ticks of 960 ns (0: at once),
+    /// then one more warp to the next pending deadline, and stop there.
+    fn watchdog_hop(&mut self, preload: u32) -> Result<(), OracleError> {
         // The watchdog resets itself after acting, so it is programmed from scratch each time.
         // Config: 1 MHz scale (bit 2), output enabled (bit 5 clear), interrupt type 1 (none).
         self.pci_write(0x60, 0x0005, 2)?;
-        for (reg, preload) in [(0x0u32, 0u32), (0x4, 0)] {
+        for (reg, preload) in [(0x0u32, preload), (0x4, 0)] {
             // Preload writes need the unlock sequence each time.
             self.qtest_cmd(&format!("writel {:#x} 0x80", WDT_BAR + 0xc))?;
             self.qtest_cmd(&format!("writel {:#x} 0x86", WDT_BAR + 0xc))?;
@@ -713,7 +750,10 @@ impl Oracle {
         self.pci_write(0x68, 0x02, 1)?;
         self.qmp_exec("cont", None)?;
         match self.qmp.wait_event("STOP", self.timeout) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.clock_gated = true;
+                Ok(())
+            }
             Err(f) => Err(qmp_error(
                 &mut self.child,
                 &self.dir.0.join("qemu.stderr"),
@@ -753,7 +793,9 @@ impl Oracle {
     }
 
     /// Migrates to a file and returns the stream. The VM stays stopped (its run state becomes
-    /// `postmigrate`) and virtual time does not move; port I/O keeps working.
+    /// `postmigrate`) and virtual time does not move; port I/O keeps working. QEMU refuses a
+    /// second migration until time has been advanced (at least
+    /// [`MIN_FIRST_INCOMING_ADVANCE_NS`] for the first advance after a migration).
     pub fn migrate(&mut self) -> Result<Migration, OracleError> {
         self.migrations += 1;
         let done = self.dir.0.join(format!("migration-{}.bin", self.migrations));
@@ -790,7 +832,21 @@ impl Oracle {
         }
         let stream = fs::read(&done).map_err(io_err(format!("reading {}", done.display())))?;
         let _ = fs::remove_file(&done);
-        Migration::from_stream(stream, clock)
+        let migration = Migration::from_stream(stream, clock)?;
+        self.leave_postmigrate(&migration)?;
+        Ok(migration)
+    }
+
+    /// After a migration QEMU sits in `postmigrate` until the next `cont`: it refuses a
+    /// second migration and has deactivated the images (so a guest disk write before the
+    /// next advance is not supported). Measured on QEMU 7.2: after a migration a timer armed
+    /// "due now" sometimes fires while the VM is stopped (the virtual clock is no longer
+    /// reliably gated), so the time-neutral zero-timeout hop that would restore a normal
+    /// stopped state is not safe. The next advance therefore counts as a first hop (at least
+    /// MIN_FIRST_INCOMING_ADVANCE_NS) and `cont`s the VM out of `postmigrate`.
+    fn leave_postmigrate(&mut self, _m: &Migration) -> Result<(), OracleError> {
+        self.clock_gated = false;
+        Ok(())
     }
 
     /// The drives this QEMU was started with.
