@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 RAW=${FDC_RECORD_RAW:-$ROOT/corpora/raw}
 WORK=${FDC_RECORD_WORK:-/tmp/fdc-record}
-ALL="linux-probe linux-install linux-readscan linux-fdformat linux-720k linux-2880k linux-2drives linux-mediachange seabios-int13"
+ALL="linux-probe linux-install linux-readscan linux-fdformat linux-720k linux-2880k linux-2drives linux-mediachange linux-writeprotect seabios-int13 syslinux-memdisk"
 
 if [ $# -eq 0 ]; then echo "usage: $0 NAME... | all | list" >&2; exit 2; fi
 if [ "$1" = list ]; then echo $ALL | tr ' ' '\n'; exit 0; fi
@@ -19,7 +19,7 @@ names=("$@")
 
 ensure_packages() {
     local need=() p
-    for p in qemu-system-x86 seabios linux-image-amd64 busybox-static dosfstools nasm cpio gcc libc6-dev python3 gzip; do
+    for p in qemu-system-x86 seabios linux-image-amd64 busybox-static dosfstools nasm cpio gcc libc6-dev python3 gzip syslinux syslinux-common mtools; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
@@ -71,16 +71,30 @@ build_bootsector() {
     nasm -f bin -o "$WORK/int13.bin" -l "$WORK/int13.lst" "$HERE/seabios/int13.asm"
 }
 
+build_syslinux() {  # FAT12 1.44M floppy: SYSLINUX + memdisk + 720K payload -> $WORK/syslinux/syslinux.img
+    local d=$WORK/syslinux
+    rm -rf "$d"; mkdir -p "$d"
+    nasm -f bin -o "$d/markoff.bin" "$HERE/seabios/markoff.asm"
+    dd if=/dev/zero of="$d/payload.img" bs=1024 count=720 status=none
+    dd if="$d/markoff.bin" of="$d/payload.img" conv=notrunc status=none
+    mkfs.fat -C --invariant -i 1d0c5151 -n SYSLINUX "$d/syslinux.img" 1440 >/dev/null
+    export MTOOLS_SKIP_CHECK=1 SOURCE_DATE_EPOCH=1700000000
+    syslinux --install "$d/syslinux.img"
+    mcopy -m -i "$d/syslinux.img" /usr/lib/syslinux/memdisk "$d/payload.img" "$HERE/seabios/syslinux.cfg" ::/
+    mdir -i "$d/syslinux.img" ::/
+}
+
 ensure_packages
 renice -n 10 $$ >/dev/null   # builds and QEMU share the machine: run them niced
 mkdir -p "$WORK" "$RAW"
-need_linux=0; need_bios=0
+need_linux=0; need_bios=0; need_syslinux=0
 for n in "${names[@]}"; do
-    case "$n" in linux-*) need_linux=1 ;; seabios-*) need_bios=1 ;; *) echo "unknown recording $n" >&2; exit 2 ;; esac
+    case "$n" in linux-*) need_linux=1 ;; seabios-*) need_bios=1 ;; syslinux-*) need_syslinux=1 ;; *) echo "unknown recording $n" >&2; exit 2 ;; esac
 done
 KV=
 if [ $need_linux = 1 ]; then KV=$(kernel_version); build_initramfs "$KV"; fi
 if [ $need_bios = 1 ]; then build_bootsector; fi
+if [ $need_syslinux = 1 ]; then build_syslinux; fi
 
 status=0
 for n in "${names[@]}"; do
@@ -88,6 +102,7 @@ for n in "${names[@]}"; do
     case "$n" in
         linux-*) args+=(--kernel "/boot/vmlinuz-$KV" --initrd "$WORK/initramfs.cpio.gz" --kernel-version "$KV") ;;
         seabios-*) args+=(--bootsector "$WORK/int13.bin") ;;
+        syslinux-*) args+=(--image "$WORK/syslinux/syslinux.img") ;;
     esac
     python3 "$HERE/recorder.py" "${args[@]}" || status=1
 done

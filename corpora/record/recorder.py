@@ -48,8 +48,17 @@ RECORDINGS = {
                               spare=[("pattern", "1440K", 6)],
                               actions={"wait-eject": [("eject", 0), ("sleep", 2.0), ("go",)],
                                        "wait-insert": [("insert", 0, 0), ("sleep", 1.0), ("go",)]}),
+    "linux-writeprotect": dict(guest="linux", wl="writeprotect",
+                               drives=[("fat", "1440K", "1d0c1441", "FDCWP")], readonly=[0]),
     "seabios-int13": dict(guest="seabios", wl="int13",
                           drives=[("int13", "1440K", 7)]),
+    "syslinux-memdisk": dict(guest="syslinux", wl="syslinux-memdisk",
+                             drives=[("file", "1440K")],
+                             # SYSLINUX prints these on COM2 (SERIAL 1); a marker is placed at the
+                             # byte that completes the prefix, i.e. when that stage starts.
+                             line_markers=[("SYSLINUX ", "ldlinux"),
+                                           ("Loading memdisk...", "load-memdisk"),
+                                           ("Loading payload.img...", "load-payload")]),
 }
 
 WORKLOADS = {
@@ -65,9 +74,14 @@ WORKLOADS = {
                "mount both, verify fd1, 4 s idle",
     "mediachange": "read whole disk A, host ejects (HMP eject floppy0), guest reads with no medium (fails), "
                    "host inserts disk B (HMP change floppy0 IMG raw), guest reads whole disk B, 4 s idle",
+    "writeprotect": "write-protected 1.44M FAT medium (-drive readonly=on): whole-disk read, mount rw "
+                    "(refused, busybox retries ro), list, write attempts via dd and fdformat (refused), 4 s idle",
     "int13": "nasm boot sector + stage 2 through SeaBIOS INT 13h: AH=00 reset, AH=08/15/16, read the whole "
              "disk one track per call, a two-head (MT) read, write + AH=04 verify + read back, AH=17/18 + "
              "AH=05 format of 2 tracks, write them, read back, 3 s idle (BIOS motor-off), ACPI poweroff",
+    "syslinux-memdisk": "SeaBIOS boots SYSLINUX 6.04 from a FAT12 1.44M floppy; ldlinux.sys loads ldlinux.c32 and "
+                        "syslinux.cfg (SAY MARK config on COM2), then memdisk and a 720K payload image through "
+                        "INT 13h; memdisk boots the payload from RAM, whose boot sector marks and powers off",
 }
 
 LINE_RE = re.compile(r"^(\d+)@(\d+\.\d+):(\S+) ?(.*)$")
@@ -91,7 +105,7 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def make_image(spec, path, bootsector):
+def make_image(spec, path, bootsector, image=None):
     kind, size = spec[0], SIZES[spec[1]]
     if kind == "zero":
         data = bytes(size)
@@ -100,6 +114,9 @@ def make_image(spec, path, bootsector):
     elif kind == "int13":
         boot = open(bootsector, "rb").read()
         data = boot + pattern_bytes(size - len(boot), spec[2])
+    elif kind == "file":
+        shutil.copy(image, path)
+        return
     elif kind == "fat":
         if os.path.exists(path):
             os.unlink(path)
@@ -161,8 +178,11 @@ def connect_unix(path, timeout=20.0):
             time.sleep(0.05)
 
 
-def parse_log(path):
-    """Return (fdc event count, markers [(t, label)], other counts)."""
+def parse_log(path, line_markers=()):
+    """Return (fdc event count, markers [(t, label)], other counts).
+    Markers: 'MARK <label>' lines written to a UART (time of the line's last
+    byte), plus optional (prefix, label) pairs that fire when a line's text
+    first equals the prefix (time of the byte completing it)."""
     fdc = 0
     markers = []
     counts = {}
@@ -196,6 +216,11 @@ def parse_log(path):
                         buf.append(val)
                         if len(buf) > 4096:
                             buf.clear()
+                        if line_markers:
+                            text = buf.decode("latin-1").strip("\r")
+                            for prefix, label in line_markers:
+                                if text == prefix:
+                                    markers.append((t, label))
     return fdc, markers, counts
 
 
@@ -226,6 +251,7 @@ def main():
     ap.add_argument("--initrd")
     ap.add_argument("--kernel-version")
     ap.add_argument("--bootsector")
+    ap.add_argument("--image", help="prebuilt image for drive kind 'file'")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--compress", default="gzip", choices=["gzip", "none"])
     a = ap.parse_args()
@@ -240,13 +266,14 @@ def main():
     drives = []
     for i, spec in enumerate(rec["drives"]):
         img = os.path.join(w, "fd%d.img" % i)
-        make_image(spec, img, a.bootsector)
-        drives.append({"index": i, "spec": list(spec), "size": spec[1], "ro": False, "file": img,
+        make_image(spec, img, a.bootsector, a.image)
+        drives.append({"index": i, "spec": list(spec), "size": spec[1], "ro": i in rec.get("readonly", []),
+                       "file": img,
                        "sha256_before": sha256_file(img)})
     spares = []
     for i, spec in enumerate(rec.get("spare", [])):
         img = os.path.join(w, "spare%d.img" % i)
-        make_image(spec, img, a.bootsector)
+        make_image(spec, img, a.bootsector, a.image)
         spares.append({"index": i, "spec": list(spec), "size": spec[1], "file": img,
                        "sha256_before": sha256_file(img)})
 
@@ -262,7 +289,8 @@ def main():
             "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
             "-trace", "fdc_*", "-trace", "serial_write", "-D", log, "-msg", "timestamp=on"]
     for d in drives:
-        qemu += ["-drive", "file=%s,format=raw,if=floppy,index=%d" % (d["file"], d["index"])]
+        qemu += ["-drive", "file=%s,format=raw,if=floppy,index=%d%s"
+                 % (d["file"], d["index"], ",readonly=on" if d["ro"] else "")]
     if rec["guest"] == "linux":
         append = "console=ttyS0 quiet loglevel=1 panic=-1 wl=%s" % rec["wl"]
         qemu += ["-kernel", a.kernel, "-initrd", a.initrd, "-append", append]
@@ -336,7 +364,7 @@ def main():
     if rc != 0:
         errors.append("qemu exit status %d (124 = timeout)" % rc)
 
-    fdc, markers, counts = parse_log(log)
+    fdc, markers, counts = parse_log(log, rec.get("line_markers", ()))
     events = [{"t": t, "marker": label} for t, label in markers] + media_events
     events.sort(key=lambda e: e["t"])
     side = os.path.join(a.raw, a.name + ".log.events.jsonl")
@@ -357,7 +385,7 @@ def main():
 
     qv = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
     pkgs = ["qemu-system-x86", "qemu-system-data", "seabios", "busybox-static", "dosfstools",
-            "nasm", "gcc", "libc6-dev", "cpio", "python3"]
+            "nasm", "gcc", "libc6-dev", "cpio", "python3", "syslinux", "syslinux-common", "mtools"]
     if a.kernel_version:
         pkgs += ["linux-image-amd64", "linux-image-" + a.kernel_version]
     meta = {
@@ -366,12 +394,15 @@ def main():
         "guest_version": ({"kernel": a.kernel_version, "kernel_sha256": sha256_file(a.kernel),
                            "initrd_sha256": sha256_file(a.initrd), "bios": seabios_version()}
                           if rec["guest"] == "linux" else
-                          {"bios": seabios_version(), "bootsector_sha256": sha256_file(a.bootsector)}),
+                          {"bios": seabios_version(), "bootsector_sha256": sha256_file(a.bootsector)}
+                          if rec["guest"] == "seabios" else
+                          {"bios": seabios_version(), "syslinux": dpkg_versions(["syslinux", "syslinux-common"])}),
         "workload": rec["wl"],
         "workload_description": WORKLOADS[rec["wl"]],
         "drives": drives,
         "spare_media": spares,
         "qemu_version": qv.splitlines()[0] if qv else None,
+        "recorded_with": "corpora/record/record.sh " + a.name,
         "recorder_command": cmd,
         "packages": dpkg_versions(pkgs),
         "host_time": {"start": t_start, "end": t_end, "seconds": round(t_end - t_start, 3)},

@@ -122,6 +122,21 @@ fdformat)
     mark idle
     sleep 4
     ;;
+writeprotect)
+    mark read
+    readall /dev/fd0 18432
+    mark mount
+    mount -t vfat /dev/fd0 /mnt && echo "mount ok" || echo "mount failed"
+    grep fd0 /proc/mounts
+    ls -l /mnt
+    umount /mnt
+    mark write
+    dd if=/dev/zero of=/dev/fd0 bs=512 count=1 && echo "write: success" || echo "write: refused"
+    mark format
+    fdformat -n /dev/fd0 && echo "format: success" || echo "format: refused"
+    mark idle
+    sleep 4
+    ;;
 mediachange)
     mark read-a
     readall /dev/fd0 18432
