@@ -6,7 +6,6 @@
 //! moves the virtual clock and fires the READ ID timer exactly when QEMU would.
 
 use crate::commands::{Command, Direction};
-use crate::dma::DmaMode;
 use crate::drive::{Drive, DriveConfig};
 use crate::phase::{reconstruct_phase, Phase};
 use crate::registers::{dor, dsr, msr, sra, srb, st, tdr, Register};
@@ -82,8 +81,9 @@ pub struct Fdc {
     pub(crate) drives: [Drive; 2],
     /// DMA request bit of channel 2 (i8257 state: set by DREQ and by a software request).
     pub(crate) dreq: bool,
-    /// Transfer mode of channel 2 as last programmed (i8257 state the controller checks).
-    pub(crate) dma_mode: DmaMode,
+    /// Set when the controller has just asserted DREQ: QEMU's i8257 then runs the channel
+    /// synchronously, inside the same port write (`hold_DREQ`).
+    pub(crate) dreq_asserted: bool,
     pub(crate) fault: Option<Fault>,
 }
 
@@ -119,7 +119,7 @@ impl Fdc {
             now: 0,
             drives: [Drive::new(drive0), Drive::new(drive1)],
             dreq: false,
-            dma_mode: DmaMode::Verify,
+            dreq_asserted: false,
             fault: None,
         };
         fdc.reset(false);
@@ -230,9 +230,9 @@ impl Fdc {
         }
     }
 
-    /// The channel-2 transfer mode the controller last saw.
-    pub fn dma_mode(&self) -> DmaMode {
-        self.dma_mode
+    /// True once after the controller asserted DREQ (the i8257 must run the channel now).
+    pub fn take_dreq_asserted(&mut self) -> bool {
+        std::mem::take(&mut self.dreq_asserted)
     }
 
     /// Whether the controller holds (or a guest set) the DMA request of channel 2.
@@ -246,11 +246,6 @@ impl Fdc {
     }
 
     // ----------------------------------------------------------------- environment
-
-    /// Tells the controller the current channel-2 mode (the i8257 mode register).
-    pub fn set_dma_mode(&mut self, mode: DmaMode) {
-        self.dma_mode = mode;
-    }
 
     /// A guest's software DMA request on channel 2 (i8257 request register): sets or
     /// clears the same request bit DREQ uses.

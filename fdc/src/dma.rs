@@ -9,8 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Transfer type programmed in the i8257 mode register (bits 2-3), as QEMU's controller
-/// checks it before starting a DMA transfer.
+/// Transfer type programmed in the i8257 mode register (bits 2-3). QEMU 7.2's controller
+/// does not check it (2.x fell back to PIO on a mismatch); QEMU's i8257 uses it only to
+/// skip memory accesses in verify mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DmaMode {
     /// 00: verify (no memory access). Also the power-on mode of every channel.
@@ -39,9 +40,12 @@ impl DmaMode {
 pub trait DmaChannel {
     /// Bytes the channel is programmed for (base count + 1).
     fn transfer_len(&self) -> u32;
-    /// Copies `data` to guest memory at channel address + `pos`.
-    fn write_memory(&mut self, pos: u32, data: &[u8]);
-    /// Fills `buf` from guest memory at channel address + `pos`.
+    /// Copies `data` to guest memory at channel address + `pos`. Mutable because QEMU's
+    /// i8257 in address-decrement mode reorders the controller's buffer in place after
+    /// the copy (and the controller migrates that buffer).
+    fn write_memory(&mut self, pos: u32, data: &mut [u8]);
+    /// Fills `buf` from guest memory at channel address + `pos`. A channel in verify mode
+    /// leaves `buf` untouched, as QEMU's i8257 does.
     fn read_memory(&mut self, pos: u32, buf: &mut [u8]);
 }
 
@@ -54,7 +58,7 @@ impl DmaChannel for UnboundedChannel {
     fn transfer_len(&self) -> u32 {
         u32::MAX
     }
-    fn write_memory(&mut self, _pos: u32, _data: &[u8]) {}
+    fn write_memory(&mut self, _pos: u32, _data: &mut [u8]) {}
     fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) {
         buf.fill(0);
     }

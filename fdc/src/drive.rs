@@ -47,7 +47,6 @@ pub enum SeekResult {
 pub struct Drive {
     pub(crate) backend: Backend,
     pub(crate) medium: Option<Medium>,
-    /// Whether an empty backend is writable: decides `ro` after an eject.
     pub(crate) drive_type: DriveType,
     pub(crate) disk: DriveType,
     pub(crate) perpendicular: u8,
@@ -91,7 +90,6 @@ impl Drive {
             DriveConfig::Empty => {
                 d.backend = Backend::Device;
                 d.drive_type = ISA_FALLBACK;
-                d.ro = false;
             }
             DriveConfig::Medium(m) => {
                 d.backend = Backend::Device;
@@ -118,6 +116,9 @@ impl Drive {
             }
             Backend::Device | Backend::Placeholder => match &self.medium {
                 None => {
+                    // QEMU asks the block layer; a backend without medium is never
+                    // writable (checked: empty `-drive`, and after an eject).
+                    self.ro = true;
                     // "Empty seek hack": any track and sector are accepted.
                     self.disk = DriveType::None;
                     self.last_sect = 0xFF;

@@ -61,17 +61,45 @@ impl Channel<'_> {
     }
 }
 
+/// QEMU's i8257 memory accessors, quirks included: in verify mode (mode bits 2-3 = 0)
+/// nothing is read or written; in address-decrement mode (bit 5) the block lands below the
+/// address and the buffer is then "reversed" by a loop that mirrors one half onto the
+/// other instead of swapping (for writes this mutates the controller's FIFO).
 impl DmaChannel for Channel<'_> {
     fn transfer_len(&self) -> u32 {
         self.regs.base_count as u32 + 1
     }
-    fn write_memory(&mut self, pos: u32, data: &[u8]) {
-        let a = self.addr() + pos as u64;
-        self.mem.write(a, data);
+    fn write_memory(&mut self, pos: u32, data: &mut [u8]) {
+        if DmaMode::from_mode_register(self.regs.mode) == DmaMode::Verify {
+            return;
+        }
+        let len = data.len();
+        if self.regs.mode & 0x20 != 0 {
+            let a = self.addr().wrapping_sub(pos as u64 + len as u64);
+            self.mem.write(a, data);
+            #[allow(clippy::needless_range_loop)] // QEMU's in-place loop, reproduced as is
+            for i in 0..len {
+                data[i] = data[len - i - 1];
+            }
+        } else {
+            self.mem.write(self.addr() + pos as u64, data);
+        }
     }
     fn read_memory(&mut self, pos: u32, buf: &mut [u8]) {
-        let a = self.addr() + pos as u64;
-        self.mem.read(a, buf);
+        if DmaMode::from_mode_register(self.regs.mode) == DmaMode::Verify {
+            return;
+        }
+        let len = buf.len();
+        if self.regs.mode & 0x20 != 0 {
+            let a = self.addr().wrapping_sub(pos as u64 + len as u64);
+            self.mem.read(a, buf);
+            #[allow(clippy::needless_range_loop)] // QEMU's in-place loop, reproduced as is
+            for i in 0..len / 2 {
+                buf[i] = buf[len - i - 1];
+            }
+        } else {
+            self.mem.read(self.addr() + pos as u64, buf);
+        }
     }
 }
 
@@ -93,7 +121,11 @@ impl PcFloppy {
         matches!(port.wrapping_sub(FDC_BASE), 1..=5 | 7)
     }
 
-    /// The i8257 runs the transfer handler whenever channel 2 is unmasked and requested.
+    /// The i8257's `dma_run`: calls the transfer handler if channel 2 is unmasked and
+    /// requested. QEMU runs it synchronously when the controller asserts DREQ and on writes
+    /// to the request and mask registers; a run that found the controller not ready is
+    /// repeated by an idle bottom half, i.e. between two guest accesses
+    /// ([`PcFloppy::run_pending_dma`]).
     fn run_dma(&mut self) {
         if self.fdc.dreq() && !self.dma.masked {
             let mut ch = Channel { regs: &self.dma, mem: &mut self.memory };
@@ -101,10 +133,27 @@ impl PcFloppy {
         }
     }
 
+    /// The bottom half QEMU's i8257 schedules while a channel is requested and unmasked:
+    /// it runs between guest accesses. Call it before each access (the [`crate::ops`]
+    /// vocabulary does).
+    pub fn run_pending_dma(&mut self) {
+        self.run_dma();
+    }
+
+    fn after_fdc_access(&mut self) {
+        if self.fdc.take_dreq_asserted() {
+            self.run_dma();
+        }
+    }
+
     /// A byte write to an I/O port. Ports outside the FDC and DMA channel 2 are ignored.
     pub fn outb(&mut self, port: u16, value: u8) {
         match port {
-            p if Self::fdc_decodes(p) => self.fdc.write(p - FDC_BASE, value),
+            p if Self::fdc_decodes(p) => {
+                self.fdc.write(p - FDC_BASE, value);
+                self.after_fdc_access();
+                return;
+            }
             0x04 | 0x05 => {
                 let reg = if port == 0x04 { &mut self.dma.base_addr } else { &mut self.dma.base_count };
                 *reg = if self.dma.flip_flop {
@@ -119,19 +168,25 @@ impl PcFloppy {
             0x0A if value & 3 == 2 => self.dma.masked = value & 4 != 0,
             0x0B if value & 3 == 2 => {
                 self.dma.mode = value;
-                self.fdc.set_dma_mode(DmaMode::from_mode_register(value));
+                return;
             }
-            0x0C => self.dma.flip_flop = false,
+            0x0C => {
+                self.dma.flip_flop = false;
+                return;
+            }
             _ => return,
         }
-        self.run_dma();
+        // Address, count and page writes do not run the channel; request and mask do.
+        if matches!(port, 0x09 | 0x0A) {
+            self.run_dma();
+        }
     }
 
     /// A byte read from an I/O port; `None` for ports this model does not decode.
     pub fn inb(&mut self, port: u16) -> Option<u8> {
         if Self::fdc_decodes(port) {
             let v = self.fdc.read(port - FDC_BASE);
-            self.run_dma();
+            self.after_fdc_access();
             Some(v)
         } else {
             None
@@ -163,6 +218,5 @@ impl PcFloppy {
     /// Advances virtual time by `ns` (READ ID timer).
     pub fn advance_by(&mut self, ns: u64) {
         self.fdc.advance_by(ns);
-        self.run_dma();
     }
 }

@@ -32,8 +32,15 @@ pub enum Op {
     Eject { drive: u8 },
     /// Insert a blank medium (size from [`medium_size`]).
     Insert { drive: u8, size: u8, read_only: bool },
+    /// Fill guest memory with a pattern (see [`fill_pattern`]), e.g. a DMA buffer.
+    Fill { addr: u32, len: u16, seed: u8 },
     /// Save the migration state and continue on a restored copy.
     Migrate,
+}
+
+/// The bytes [`Op::Fill`] writes.
+pub fn fill_pattern(len: u16, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed)).collect()
 }
 
 /// What an operation returned.
@@ -48,6 +55,7 @@ impl PcFloppy {
     /// Applies an operation. `Migrate` is left to the caller (it needs a policy); here it
     /// is a no-op.
     pub fn apply(&mut self, op: &Op) -> Answer {
+        self.run_pending_dma();
         match *op {
             Op::Out { port, value } => {
                 self.outb(port, value);
@@ -69,6 +77,10 @@ impl PcFloppy {
             }
             Op::Insert { drive, size, read_only } => {
                 self.fdc.drive_mut(drive as usize).insert(Medium::blank(medium_size(size), read_only));
+                Answer::None
+            }
+            Op::Fill { addr, len, seed } => {
+                self.memory.write(addr as u64, &fill_pattern(len, seed));
                 Answer::None
             }
             Op::Migrate => Answer::None,

@@ -3,7 +3,7 @@
 
 use crate::commands::Direction;
 use crate::controller::{data_state, Fdc, FIFO_LEN};
-use crate::dma::{DmaChannel, DmaMode};
+use crate::dma::DmaChannel;
 use crate::drive::SeekResult;
 use crate::media::SECTOR_LEN;
 use crate::registers::{dor, msr, st};
@@ -51,7 +51,7 @@ impl Fdc {
             match dir {
                 Some(Direction::Read) => {
                     if let Some(ch) = channel.as_deref_mut() {
-                        ch.write_memory(self.data_pos, &self.fifo[rel..rel + len]);
+                        ch.write_memory(self.data_pos, &mut self.fifo[rel..rel + len]);
                     }
                 }
                 Some(Direction::Write) => {
@@ -212,25 +212,18 @@ impl Fdc {
             self.data_len = unit.wrapping_mul(count as u32);
         }
         self.eot = self.fifo[6];
+        // QEMU 7.2 does not look at the DMA channel's mode here (2.x fell back to PIO on a
+        // mismatch); the mode only decides what the channel's memory accessors do.
         if self.dor & dor::DMAEN != 0 {
-            let mode_ok = match direction {
-                Direction::ScanEqual | Direction::ScanLow | Direction::ScanHigh => {
-                    self.dma_mode == DmaMode::Verify
-                }
-                Direction::Write => self.dma_mode == DmaMode::ReadFromMemory,
-                Direction::Read => self.dma_mode == DmaMode::WriteToMemory,
-                Direction::Verify => true,
-            };
-            if mode_ok {
-                self.msr &= !msr::RQM;
-                if direction != Direction::Verify {
-                    self.dreq = true;
-                } else {
-                    let len = self.data_len;
-                    self.transfer_handler(len, None);
-                }
-                return;
+            self.msr &= !msr::RQM;
+            if direction != Direction::Verify {
+                self.dreq = true;
+                self.dreq_asserted = true;
+            } else {
+                let len = self.data_len;
+                self.transfer_handler(len, None);
             }
+            return;
         }
         // PIO: one IRQ at the start of the execution phase.
         self.msr |= msr::NONDMA | msr::RQM;
