@@ -219,10 +219,10 @@ impl Drive {
         }
     }
 
+    /// Linear sector number (`fd_sector_calc`). QEMU computes it in 32 bits; the range
+    /// here (-1 ..= ~195k) makes that exact.
     fn sector_index(&self, head: u8, track: u8, sect: u8) -> i64 {
-        let v = ((track as i64 * self.sides()) + head as i64) * self.last_sect as i64 + sect as i64 - 1;
-        // QEMU computes this in 32 bits; the range here (-1 ..= ~195k) makes that exact.
-        v
+        ((track as i64 * self.sides()) + head as i64) * self.last_sect as i64 + sect as i64 - 1
     }
 
     /// Byte offset of the current sector in the image (`fd_offset`); may be negative.

@@ -214,9 +214,4 @@ impl PcFloppy {
     fn same_fdc_range(port: u16) -> bool {
         matches!(port.wrapping_sub(FDC_BASE), 1..=4)
     }
-
-    /// Advances virtual time by `ns` (READ ID timer).
-    pub fn advance_by(&mut self, ns: u64) {
-        self.fdc.advance_by(ns);
-    }
 }

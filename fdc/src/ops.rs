@@ -26,7 +26,10 @@ pub enum Op {
     OutW { port: u16, value: u16 },
     /// 16-bit read.
     InW { port: u16 },
-    /// Advance virtual time.
+    /// Advance virtual time by `ns`, running timers due before the new time. A timer due
+    /// exactly at the new time runs at the start of the next advance: that is what a QEMU
+    /// stopped at that instant does (the oracle's convention), and what a running QEMU
+    /// does a moment later.
     Advance { ns: u64 },
     /// Eject the medium of a drive.
     Eject { drive: u8 },
@@ -68,7 +71,8 @@ impl PcFloppy {
             }
             Op::InW { port } => self.inw(port).map_or(Answer::None, Answer::Word),
             Op::Advance { ns } => {
-                self.advance_by(ns);
+                let t = self.fdc.now().saturating_add(ns);
+                self.fdc.advance_to_exclusive(t);
                 Answer::None
             }
             Op::Eject { drive } => {

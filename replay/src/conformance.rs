@@ -26,7 +26,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -38,14 +38,14 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
         }
     }
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
     pub fn byte(&mut self) -> u8 {
-        self.next() as u8
+        self.next_u64() as u8
     }
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len() as u64) as usize]
@@ -112,7 +112,7 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
             }
         }
         if rng.chance(5) {
-            out.push(Op::OutW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]), value: rng.next() as u16 });
+            out.push(Op::OutW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]), value: rng.next_u64() as u16 });
         }
         if rng.chance(5) {
             out.push(Op::InW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]) });
@@ -393,8 +393,8 @@ impl Pair {
         Mismatch { index, what: format!("QEMU failed on {op:?}: {e}") }
     }
 
-    /// Applies one op to both and compares.
-    pub fn step(&mut self, index: usize, op: &Op) -> Result<(), Mismatch> {
+    /// Applies one op to both and compares; returns the (common) answer.
+    pub fn step(&mut self, index: usize, op: &Op) -> Result<Answer, Mismatch> {
         self.stats.ops += 1;
         let qemu_answer = match *op {
             Op::Out { port, value } => self.qemu.outb(port, value).map(|_| Answer::None),
@@ -427,18 +427,10 @@ impl Pair {
             Op::Fill { addr, len, seed } => {
                 self.qemu.write_mem(addr as u64, &fdc::ops::fill_pattern(len, seed)).map(|_| Answer::None)
             }
-            Op::Migrate => return self.compare_migration(index),
+            Op::Migrate => return self.compare_migration(index).map(|_| Answer::None),
         }
         .map_err(|e| Self::qerr(index, op, e))?;
-        let model_answer = match *op {
-            Op::Advance { ns } => {
-                self.model.run_pending_dma();
-                let t = self.model.fdc.now() + ns;
-                self.model.fdc.advance_to_exclusive(t);
-                Answer::None
-            }
-            _ => self.model.apply(op),
-        };
+        let model_answer = self.model.apply(op);
         if matches!(model_answer, Answer::Byte(_) | Answer::Word(_)) {
             self.stats.reads += 1;
         }
@@ -454,7 +446,7 @@ impl Pair {
                 what: format!("after {op:?}: QEMU IRQ {}, model IRQ {}", self.qemu.irq(), self.model.fdc.irq()),
             });
         }
-        Ok(())
+        Ok(model_answer)
     }
 
     /// Migrates QEMU to a file and compares the fdc section with the model's state, then
@@ -658,4 +650,102 @@ pub fn describe_failure(instance: usize, slots: &[Slot; 2], ops: &[Op], m: &Mism
         let _ = writeln!(s, "  {i:4}: {op:?}");
     }
     s
+}
+
+/// `fdc-replay conformance`: the differential test as a command.
+#[derive(clap::Args, Debug)]
+pub struct ConformanceArgs {
+    /// QEMU instances to run (each runs its sequences back to back).
+    #[arg(long, default_value_t = 4)]
+    pub instances: usize,
+    /// Sequences per instance.
+    #[arg(long, default_value_t = 50)]
+    pub sequences: usize,
+    /// Seed of the generator (the same seed gives the same operations).
+    #[arg(long, default_value_t = 0x0F1D_2026)]
+    pub seed: u64,
+    /// QEMU runs the shrinker may spend on a mismatch.
+    #[arg(long, default_value_t = 100)]
+    pub shrink: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Runs a plan with up to `threads` QEMUs at once; results in instance order.
+pub fn run_plan(plan: &Plan, threads: usize) -> Vec<Outcome> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= plan.instances {
+                    break;
+                }
+                let outcome = run_instance(plan, i);
+                if let Ok(mut r) = results.lock() {
+                    r.push((i, outcome));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Entry point of the subcommand: exit code 0 when the model agrees with QEMU everywhere.
+pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
+    crate::oracle::find_qemu(&crate::oracle::default_qemu())?;
+    let plan = Plan {
+        seed: args.seed,
+        instances: args.instances,
+        sequences_per_instance: args.sequences,
+        migrate_every: 400,
+        workdir: std::env::temp_dir().join(format!("fdc-conformance-{}", std::process::id())),
+        shrink_budget: args.shrink,
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let outcomes = run_plan(&plan, threads);
+    let _ = std::fs::remove_dir_all(&plan.workdir);
+    let mut total = Stats::default();
+    let mut failures = Vec::new();
+    for o in &outcomes {
+        total.instances += o.stats.instances;
+        total.sequences += o.stats.sequences;
+        total.ops += o.stats.ops;
+        total.reads += o.stats.reads;
+        total.migrations += o.stats.migrations;
+        total.memory_checks += o.stats.memory_checks;
+        if let Some((i, slots, ops, m)) = &o.failure {
+            failures.push(describe_failure(*i, slots, ops, m));
+        }
+    }
+    match args.format {
+        Format::Text => {
+            println!(
+                "{} QEMU instances, {} sequences, {} ops, {} reads compared, {} migration points compared, {} mismatching instance(s)",
+                total.instances, total.sequences, total.ops, total.reads, total.migrations, failures.len()
+            );
+            for f in &failures {
+                println!("{f}");
+            }
+        }
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "instances": total.instances, "sequences": total.sequences, "ops": total.ops,
+                "reads": total.reads, "migrations": total.migrations,
+                "memory_checks": total.memory_checks, "failures": failures,
+            })
+        ),
+    }
+    Ok(if failures.is_empty() { 0 } else { 1 })
 }

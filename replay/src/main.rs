@@ -15,6 +15,9 @@ enum Command {
     /// Drive real QEMU's floppy controller port by port (qtest) and ask it, over QMP,
     /// which migration subsections it would send.
     Oracle(fdc_replay::oracle::cli::OracleArgs),
+    /// Run random well-formed port-level sequences on the model and on real QEMU side by
+    /// side and report every disagreement (reads, IRQ, migrated fdc section).
+    Conformance(fdc_replay::conformance::ConformanceArgs),
     /// Import recorded logs into the trace format.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -30,6 +33,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Oracle(args) => fdc_replay::oracle::cli::run(args),
+        Command::Conformance(args) => fdc_replay::conformance::run_cli(args),
         Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::trace::import::run(args),
     };
     match result {

@@ -6,7 +6,7 @@
 //! without that variable the test fails and says how to install it. Scale with
 //! `FDC_DIFF_INSTANCES`, `FDC_DIFF_SEQUENCES` (per instance) and `FDC_DIFF_SEED`.
 
-use fdc_replay::conformance::{describe_failure, run_instance, Plan, Stats};
+use fdc_replay::conformance::{describe_failure, run_instance, run_plan, Plan, Stats};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -39,26 +39,13 @@ fn model_matches_real_qemu_on_random_sequences() {
         shrink_budget: env_num("FDC_DIFF_SHRINK", 150) as usize,
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if i >= plan.instances {
-                    break;
-                }
-                // FDC_DIFF_ONLY=N re-runs one instance (to reproduce or shrink a failure).
-                if std::env::var("FDC_DIFF_ONLY").ok().and_then(|v| v.parse::<usize>().ok()).is_some_and(|only| only != i) {
-                    continue;
-                }
-                let outcome = run_instance(&plan, i);
-                results.lock().map(|mut r| r.push(outcome)).ok();
-            });
-        }
-    });
+    let only = std::env::var("FDC_DIFF_ONLY").ok().and_then(|v| v.parse::<usize>().ok());
+    let results: Vec<_> = match only {
+        // FDC_DIFF_ONLY=N re-runs one instance (to reproduce or shrink a failure).
+        Some(i) => vec![run_instance(&plan, i)],
+        None => run_plan(&plan, threads),
+    };
     let _ = std::fs::remove_dir_all(&plan.workdir);
-    let results = results.into_inner().unwrap_or_default();
     let mut total = Stats::default();
     let mut failures = Vec::new();
     for o in &results {
@@ -77,7 +64,7 @@ fn model_matches_real_qemu_on_random_sequences() {
         total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, failures.len()
     );
     assert!(failures.is_empty(), "model and QEMU disagree:\n{}", failures.join("\n"));
-    if std::env::var("FDC_DIFF_ONLY").is_err() {
+    if only.is_none() {
         assert_eq!(total.instances, plan.instances);
     }
     if plan.instances * plan.sequences_per_instance >= 2000 {

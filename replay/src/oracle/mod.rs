@@ -677,7 +677,7 @@ impl Oracle {
         if ns == 0 {
             return Ok(());
         }
-        if ns % CLOCK_STEP_NS != 0 {
+        if !ns.is_multiple_of(CLOCK_STEP_NS) {
             return Err(OracleError::Clock(format!(
                 "cannot advance by {ns} ns: QEMU's HPET, which marks the target, has a \
                  {CLOCK_STEP_NS} ns resolution"

@@ -1,13 +1,38 @@
-//! QEMU's qtest `fdc-test.c` scenarios (spec §8), rewritten against the model.
+//! QEMU's qtest `fdc-test.c` scenarios (spec §8), rewritten as our own tests.
 //!
 //! As in QEMU's harness, the scenarios run in registration order on one machine and
 //! inherit each other's state: drive A is a drive without medium (type auto, so the ISA
 //! fallback 2.88 MB), no drive B; a zero-filled 1.44 MB image is inserted and ejected.
 //! Every expectation is an assertion of the upstream test or a value the spec derives
-//! from the code (§8.2 "derived expectations"), and each was checked against real QEMU by
-//! the oracle tests in `replay/tests`.
+//! from the code (§8.2 "derived expectations").
+//!
+//! Every operation runs on the model and on real QEMU side by side (`Pair`), which
+//! compares each answer and the IRQ level; the assertions then hold for both. With
+//! `FDC_SKIP_QEMU=1` the scenarios run on the model alone.
 
+use fdc::ops::{Answer, Op};
 use fdc::{DriveConfig, DriveType, Fdc, Medium, PcFloppy, READ_ID_DELAY_NS};
+use fdc_replay::conformance::{Pair, Slot};
+
+enum Backend {
+    Model(PcFloppy),
+    Both(Box<Pair>),
+}
+
+/// Starts the backend: QEMU beside the model unless FDC_SKIP_QEMU=1; fails with the
+/// install hint when QEMU is missing.
+fn backend(slots: [Slot; 2], model: PcFloppy) -> Backend {
+    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
+        eprintln!("FDC_SKIP_QEMU=1: scenario runs on the model only");
+        return Backend::Model(model);
+    }
+    if let Err(e) = fdc_replay::oracle::find_qemu(&fdc_replay::oracle::default_qemu()) {
+        panic!("{e}: install QEMU with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1)");
+    }
+    let dir = std::env::temp_dir().join(format!("fdc-qtest-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let pair = Pair::start(&slots, dir).unwrap_or_else(|e| panic!("starting QEMU: {e}"));
+    Backend::Both(Box::new(pair))
+}
 
 const DOR: u16 = 0x3F2;
 const MSR: u16 = 0x3F4;
@@ -15,20 +40,49 @@ const FIFO: u16 = 0x3F5;
 const DIR: u16 = 0x3F7;
 
 struct Harness {
-    pc: PcFloppy,
+    backend: Backend,
+    steps: usize,
 }
 
 impl Harness {
+    fn new(slots: [Slot; 2], model: PcFloppy) -> Harness {
+        Harness { backend: backend(slots, model), steps: 0 }
+    }
+    fn model(&self) -> &PcFloppy {
+        match &self.backend {
+            Backend::Model(m) => m,
+            Backend::Both(p) => &p.model,
+        }
+    }
+    fn op(&mut self, op: Op) -> Answer {
+        self.steps += 1;
+        match &mut self.backend {
+            Backend::Model(m) => m.apply(&op),
+            Backend::Both(p) => p.step(self.steps, &op).unwrap_or_else(|m| panic!("model and QEMU disagree: {}", m.what)),
+        }
+    }
+    fn outb(&mut self, port: u16, value: u8) {
+        self.op(Op::Out { port, value });
+    }
+    fn outw(&mut self, port: u16, value: u16) {
+        self.op(Op::OutW { port, value });
+    }
+    fn advance(&mut self, ns: u64) {
+        self.op(Op::Advance { ns });
+    }
     fn inb(&mut self, port: u16) -> u8 {
-        self.pc.inb(port).expect("decoded port")
+        match self.op(Op::In { port }) {
+            Answer::Byte(b) => b,
+            other => panic!("inb {port:#x}: {other:?}"),
+        }
     }
     fn irq(&self) -> bool {
-        self.pc.fdc.irq()
+        self.model().fdc.irq()
     }
     fn send(&mut self, b: u8) {
         let msr = self.inb(MSR);
         assert_eq!(msr & 0xC0, 0x80, "send: MSR {msr:#04x} must have RQM and not DIO");
-        self.pc.outb(FIFO, b);
+        self.outb(FIFO, b);
     }
     fn recv(&mut self) -> u8 {
         let msr = self.inb(MSR);
@@ -94,7 +148,9 @@ impl Harness {
         self.inb(DIR) & 0x80 != 0
     }
     fn media_insert(&mut self) {
-        assert!(self.pc.fdc.drive_mut(0).insert(Medium::blank(1_474_560, false)));
+        // Size index 0 is the first geometry-table entry: a 1.44 MB medium.
+        self.op(Op::Insert { drive: 0, size: 0, read_only: false });
+        assert_eq!(self.model().fdc.drive(0).medium(), Some(&Medium::blank(1_474_560, false)));
         assert!(self.dskchg());
         assert!(self.dskchg());
         self.send_seek(0);
@@ -108,11 +164,14 @@ impl Harness {
 
 #[test]
 fn upstream_fdc_test_sequence() {
-    let mut h = Harness { pc: PcFloppy::new(Fdc::new(DriveConfig::Empty, DriveConfig::Absent)) };
+    let mut h = Harness::new(
+        [Slot::Empty, Slot::Absent],
+        PcFloppy::new(Fdc::new(DriveConfig::Empty, DriveConfig::Absent)),
+    );
 
     // /fdc/cmos: an empty auto drive resolves to the 2.88 MB fallback (CMOS nibble 5).
-    assert_eq!(h.pc.fdc.drive(0).drive_type(), DriveType::Type288);
-    assert_eq!(h.pc.fdc.drive(0).drive_type().cmos_nibble() << 4, 0x50);
+    assert_eq!(h.model().fdc.drive(0).drive_type(), DriveType::Type288);
+    assert_eq!(h.model().fdc.drive(0).drive_type().cmos_nibble() << 4, 0x50);
 
     // /fdc/no_media_on_start
     assert!(h.dskchg());
@@ -127,7 +186,8 @@ fn upstream_fdc_test_sequence() {
 
     // /fdc/media_change
     h.media_insert();
-    assert!(h.pc.fdc.drive_mut(0).eject());
+    h.op(Op::Eject { drive: 0 });
+    assert_eq!(h.model().fdc.drive(0).medium(), None);
     assert!(h.dskchg());
     assert!(h.dskchg());
     h.send_seek(0);
@@ -170,9 +230,12 @@ fn upstream_fdc_test_sequence() {
     assert!(!h.irq());
     let msr = h.inb(MSR);
     assert_eq!(msr & 0x90, 0x10, "CMDBUSY without RQM while READ ID is pending");
-    h.pc.advance_by(READ_ID_DELAY_NS - 1);
-    assert!(!h.irq(), "not a nanosecond early");
-    h.pc.advance_by(1);
+    h.advance(READ_ID_DELAY_NS - 10);
+    assert!(!h.irq(), "not early");
+    // Due exactly now: QEMU stopped at this instant has not run it yet.
+    h.advance(10);
+    assert!(!h.irq(), "a timer due at the stop instant runs with the next advance");
+    h.advance(10);
     assert!(h.irq());
     assert_eq!(h.inb(MSR) & 0xD0, 0xD0);
     let mut r = [0u8; 7];
@@ -191,7 +254,7 @@ fn upstream_fdc_test_sequence() {
     h.ack_irq();
     h.send(0x0A);
     h.send(0x04);
-    h.pc.advance_by(READ_ID_DELAY_NS);
+    h.advance(READ_ID_DELAY_NS + 10);
     assert!(h.irq());
     for b in r.iter_mut() {
         *b = h.recv();
@@ -207,7 +270,7 @@ fn upstream_fdc_test_sequence() {
 
     // /fdc/read_no_dma_1, _18, _19 (PIO after clearing DMAEN).
     let dor = h.inb(DOR);
-    h.pc.outb(DOR, dor & !0x08);
+    h.outb(DOR, dor & !0x08);
     h.send_seek(0);
     assert_eq!(h.send_read_no_dma_command(1), [0x04, 0, 0, 0, 1, 1, 2]);
     h.send_seek(0);
@@ -221,9 +284,9 @@ fn upstream_fdc_test_sequence() {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let port = 0x3F0 + ((x >> 16) & 7) as u16;
         let val = (x >> 8) as u8;
-        h.pc.outb(port, val);
-        h.pc.inb(port);
-        assert_eq!(h.pc.fdc.fault(), None);
+        h.outb(port, val);
+        h.op(Op::In { port });
+        assert_eq!(h.model().fdc.fault(), None);
     }
 }
 
@@ -232,7 +295,7 @@ fn upstream_fdc_test_sequence() {
 /// in the execution phase with MSR 0x30, no result.
 #[test]
 fn cve_2021_20196_reproducer() {
-    let mut pc = PcFloppy::new(Fdc::new(DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent));
+    let mut pc = Harness::new([blank_144(), Slot::Absent], PcFloppy::new(Fdc::new(medium_144(), DriveConfig::Absent)));
     pc.outw(0x3F4, 0x0500);
     pc.outb(0x3F5, 0x00);
     pc.outb(0x3F5, 0x00);
@@ -243,21 +306,22 @@ fn cve_2021_20196_reproducer() {
     pc.outw(0x3F4, 0x0000);
     pc.outb(0x3F5, 0x00);
     pc.outb(0x3F5, 0x01);
-    assert_eq!(pc.fdc.msr(), 0xB0, "PIO write started");
-    assert!(pc.fdc.irq());
+    assert_eq!(pc.inb(0x3F4), 0xB0, "PIO write started");
+    assert!(pc.irq());
     pc.outw(0x3F1, 0x0500);
     pc.outb(0x3F5, 0x00);
-    assert_eq!(pc.fdc.msr(), 0x30, "stuck: CMDBUSY|NONDMA, no RQM");
-    assert_eq!(pc.fdc.phase(), Some(fdc::Phase::Execution));
-    assert_eq!(pc.fdc.drive(1).backend(), fdc::Backend::Placeholder);
-    assert!(!pc.fdc.phase_needed());
+    assert_eq!(pc.inb(0x3F4), 0x30, "stuck: CMDBUSY|NONDMA, no RQM");
+    let f = &pc.model().fdc;
+    assert_eq!(f.phase(), Some(fdc::Phase::Execution));
+    assert_eq!(f.drive(1).backend(), fdc::Backend::Placeholder);
+    assert!(!f.phase_needed());
 }
 
 /// /fdc/fuzz/cve_2021_3507, decoded (spec §7.3): VERIFY with N=2, R=2, EOT=0 gives a
 /// negative sector count, refused with ST0 0x40 / ST1 0x01 and the requested C/H/R.
 #[test]
 fn cve_2021_3507_reproducer() {
-    let mut pc = PcFloppy::new(Fdc::new(DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent));
+    let mut pc = Harness::new([blank_144(), Slot::Absent], PcFloppy::new(Fdc::new(medium_144(), DriveConfig::Absent)));
     pc.outb(0x09, 0x06);
     pc.outb(0x0A, 0x02);
     pc.outb(0x0B, 0x0A);
@@ -265,10 +329,18 @@ fn cve_2021_3507_reproducer() {
     for w in [0x0000, 0x0000, 0x0000, 0x0200, 0x0200, 0x0000, 0x0000, 0x0000] {
         pc.outw(0x3F4, w);
     }
-    assert_eq!(pc.fdc.msr(), 0xD0);
-    assert!(pc.fdc.irq());
-    let r: Vec<u8> = (0..7).map(|_| pc.inb(0x3F5).unwrap()).collect();
+    assert_eq!(pc.inb(0x3F4), 0xD0);
+    assert!(pc.irq());
+    let r: Vec<u8> = (0..7).map(|_| pc.inb(0x3F5)).collect();
     assert_eq!(r[0] & 0xC0, 0x40);
     assert_eq!(r[1], 0x01);
     assert_eq!(&r[3..6], &[0, 0, 2]);
+}
+
+fn blank_144() -> Slot {
+    Slot::Blank { bytes: 1_474_560, read_only: false }
+}
+
+fn medium_144() -> DriveConfig {
+    DriveConfig::Medium(Medium::blank(1_474_560, false))
 }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs QEMU when missing, then runs every test of the workspace,
+# including the conformance tests against real QEMU. Set FDC_SKIP_QEMU=1 to skip those
+# explicitly (they fail, saying how to install QEMU, when it is missing otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${FDC_SKIP_QEMU:-}" != 1 ]; then
+    bash scripts/install-deps.sh
+fi
+cargo test --workspace --release "$@"
