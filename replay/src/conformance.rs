@@ -353,6 +353,8 @@ pub struct Stats {
     pub reads: usize,
     pub migrations: usize,
     pub memory_checks: usize,
+    /// Oracle time steps whose watchdog stop was lost and that were stopped by hand.
+    pub lost_stops: usize,
 }
 
 /// Model and QEMU side by side.
@@ -624,6 +626,7 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
         for (i, op) in ops.iter().enumerate() {
             pair.step(i, op)?;
         }
+        pair.stats.lost_stops = pair.qemu.lost_stops() as usize;
         Ok(pair.stats)
     });
     let outcome = match result {
@@ -632,6 +635,7 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
             stats.reads = s.reads;
             stats.migrations = s.migrations;
             stats.memory_checks = s.memory_checks;
+            stats.lost_stops = s.lost_stops;
             Outcome { stats, failure: None }
         }
         Err(m) => {
@@ -724,6 +728,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
         total.reads += o.stats.reads;
         total.migrations += o.stats.migrations;
         total.memory_checks += o.stats.memory_checks;
+        total.lost_stops += o.stats.lost_stops;
         if let Some((i, slots, ops, m)) = &o.failure {
             failures.push(describe_failure(*i, slots, ops, m));
         }

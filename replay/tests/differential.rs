@@ -55,13 +55,14 @@ fn model_matches_real_qemu_on_random_sequences() {
         total.reads += o.stats.reads;
         total.migrations += o.stats.migrations;
         total.memory_checks += o.stats.memory_checks;
+        total.lost_stops += o.stats.lost_stops;
         if let Some((i, slots, ops, m)) = &o.failure {
             failures.push(describe_failure(*i, slots, ops, m));
         }
     }
     eprintln!(
-        "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} mismatching instance(s)",
-        total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, failures.len()
+        "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} oracle time steps stopped by hand, {} mismatching instance(s)",
+        total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, total.lost_stops, failures.len()
     );
     assert!(failures.is_empty(), "model and QEMU disagree:\n{}", failures.join("\n"));
     if only.is_none() {
