@@ -49,13 +49,7 @@ fn model_matches_real_qemu_on_random_sequences() {
     let mut total = Stats::default();
     let mut failures = Vec::new();
     for o in &results {
-        total.instances += o.stats.instances;
-        total.sequences += o.stats.sequences;
-        total.ops += o.stats.ops;
-        total.reads += o.stats.reads;
-        total.migrations += o.stats.migrations;
-        total.memory_checks += o.stats.memory_checks;
-        total.lost_stops += o.stats.lost_stops;
+        total.add(&o.stats);
         if let Some((i, slots, ops, m)) = &o.failure {
             failures.push(describe_failure(*i, slots, ops, m));
         }
@@ -64,6 +58,7 @@ fn model_matches_real_qemu_on_random_sequences() {
         "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} oracle time steps stopped by hand, {} mismatching instance(s)",
         total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, total.lost_stops, failures.len()
     );
+    eprintln!("points at which QEMU sent each subsection: {:?}", total.subsections);
     assert!(failures.is_empty(), "model and QEMU disagree:\n{}", failures.join("\n"));
     if only.is_none() {
         assert_eq!(total.instances, plan.instances);
