@@ -450,15 +450,10 @@ impl Pair {
             Op::Migrate => return self.compare_migration(index).map(|_| Answer::None),
         }
         .map_err(|e| Self::qerr(index, op, e))?;
-        let lost_before = self.stats.lost_stops;
-        self.stats.lost_stops = self.qemu.lost_stops() as usize;
         let model_answer = match *op {
-            // A time step whose watchdog stop was lost left QEMU running at the target
-            // instant, so timers due exactly then have run there too.
-            Op::Advance { ns } if self.stats.lost_stops > lost_before => {
+            Op::Advance { ns } => {
                 self.model.run_pending_dma();
-                let t = self.model.fdc.now() + ns;
-                self.model.fdc.advance_to(t);
+                self.advance_model(ns);
                 Answer::None
             }
             _ => self.model.apply(op),
@@ -479,6 +474,20 @@ impl Pair {
             });
         }
         Ok(model_answer)
+    }
+
+    /// Advances the model like the QEMU step that just ran: timers due exactly at the end
+    /// wait for the next step, unless that QEMU step lost its watchdog stop and so sat
+    /// running at the target instant, where they ran.
+    fn advance_model(&mut self, ns: u64) {
+        let lost = self.qemu.lost_stops() as usize;
+        let t = self.model.fdc.now() + ns;
+        if lost > self.stats.lost_stops {
+            self.stats.lost_stops = lost;
+            self.model.fdc.advance_to(t);
+        } else {
+            self.model.fdc.advance_to_exclusive(t);
+        }
     }
 
     /// Migrates QEMU to a file and compares the fdc section with the model's state, then
@@ -531,8 +540,7 @@ impl Pair {
             return Err(Mismatch { index, what: format!("fdc section differs: {detail}") });
         }
         self.qemu.advance_ns(RESUME_NS).map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
-        let t = self.model.fdc.now() + RESUME_NS;
-        self.model.fdc.advance_to_exclusive(t);
+        self.advance_model(RESUME_NS);
         let q = self.qemu.read_mem(DMA_BUF as u64, 2048).map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
         let mut m = vec![0u8; 2048];
         self.model.memory.read(DMA_BUF as u64, &mut m);
