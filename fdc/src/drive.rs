@@ -142,13 +142,17 @@ impl Drive {
     }
 
     /// Ejects the medium (QMP `eject`): the DSKCHG latch is set and the geometry forgotten.
-    /// Returns false when there is no drive device to eject from.
+    /// Ejecting an empty drive does nothing at all: QEMU's block layer only calls the
+    /// controller's media-change callback when a medium is really removed (checked against
+    /// QEMU: a RESTORE-set geometry survives a second eject). Returns false when there is
+    /// no drive device to eject from.
     pub fn eject(&mut self) -> bool {
         if self.backend != Backend::Device {
             return false;
         }
-        self.medium = None;
-        self.media_changed_cb();
+        if self.medium.take().is_some() {
+            self.media_changed_cb();
+        }
         true
     }
 
