@@ -84,6 +84,13 @@ pub struct Fdc {
     /// Set when the controller has just asserted DREQ: QEMU's i8257 then runs the channel
     /// synchronously, inside the same port write (`hold_DREQ`).
     pub(crate) dreq_asserted: bool,
+    /// Channel 2 unmasked (i8257 state, kept in step by the environment).
+    pub(crate) dma_unmasked: bool,
+    /// Bytes channel 2 is programmed for (i8257 state, kept in step by the environment).
+    pub(crate) dma_len: u32,
+    /// True while the transfer handler runs under the i8257's `dma_run` (its `running`
+    /// guard), false when the controller called it itself (VERIFY) or is doing PIO.
+    pub(crate) in_dma_run: bool,
     pub(crate) fault: Option<Fault>,
 }
 
@@ -120,6 +127,9 @@ impl Fdc {
             drives: [Drive::new(drive0), Drive::new(drive1)],
             dreq: false,
             dreq_asserted: false,
+            dma_unmasked: false,
+            dma_len: 0,
+            in_dma_run: false,
             fault: None,
         };
         fdc.reset(false);
@@ -246,6 +256,14 @@ impl Fdc {
     }
 
     // ----------------------------------------------------------------- environment
+
+    /// Keeps the controller informed of channel 2's mask and programmed length: QEMU's
+    /// block I/O runs a nested event loop in which the i8257's bottom half can re-enter the
+    /// transfer handler (see `nested_dma_poll`).
+    pub fn set_dma_channel(&mut self, unmasked: bool, len: u32) {
+        self.dma_unmasked = unmasked;
+        self.dma_len = len;
+    }
 
     /// A guest's software DMA request on channel 2 (i8257 request register): sets or
     /// clears the same request bit DREQ uses.

@@ -126,6 +126,10 @@ impl PcFloppy {
     /// to the request and mask registers; a run that found the controller not ready is
     /// repeated by an idle bottom half, i.e. between two guest accesses
     /// ([`PcFloppy::run_pending_dma`]).
+    fn sync_channel(&mut self) {
+        self.fdc.set_dma_channel(!self.dma.masked, self.dma.base_count as u32 + 1);
+    }
+
     fn run_dma(&mut self) {
         if self.fdc.dreq() && !self.dma.masked {
             let mut ch = Channel { regs: &self.dma, mem: &mut self.memory };
@@ -150,6 +154,7 @@ impl PcFloppy {
     pub fn outb(&mut self, port: u16, value: u8) {
         match port {
             p if Self::fdc_decodes(p) => {
+                self.sync_channel();
                 self.fdc.write(p - FDC_BASE, value);
                 self.after_fdc_access();
                 return;
@@ -185,6 +190,7 @@ impl PcFloppy {
     /// A byte read from an I/O port; `None` for ports this model does not decode.
     pub fn inb(&mut self, port: u16) -> Option<u8> {
         if Self::fdc_decodes(port) {
+            self.sync_channel();
             let v = self.fdc.read(port - FDC_BASE);
             self.after_fdc_access();
             Some(v)

@@ -19,7 +19,28 @@ impl Fdc {
     /// moved. Call it when [`Fdc::dreq`] is set and channel 2 is unmasked.
     pub fn dma_transfer(&mut self, channel: &mut dyn DmaChannel) -> u32 {
         let len = channel.transfer_len();
-        self.transfer_handler(len, Some(channel))
+        let outer = std::mem::replace(&mut self.in_dma_run, true);
+        let done = self.transfer_handler(len, Some(channel));
+        self.in_dma_run = outer;
+        done
+    }
+
+    /// QEMU's block I/O is synchronous for the device but runs a nested event loop while
+    /// it waits, and that loop runs pending bottom halves. If channel 2 is requested and
+    /// unmasked, the i8257's bottom half is pending, and unless the current handler was
+    /// itself called from the i8257 (whose `running` guard then holds) it re-enters the
+    /// transfer handler in the middle of the caller's sector I/O. Checked on QEMU 7.2: a
+    /// DMA VERIFY (which the controller runs itself) with a stale channel-2 request
+    /// advances the head once more than without, exactly as this re-entry predicts,
+    /// including the result phase the inner call enters (`data_pos` back to 0).
+    fn nested_dma_poll(&mut self) {
+        if self.dreq && self.dma_unmasked && !self.in_dma_run && self.fault.is_none() {
+            self.in_dma_run = true;
+            // No memory accessor: the only handler states reachable here (VERIFY, a PIO
+            // write's last sector) move no data through the channel.
+            self.transfer_handler(self.dma_len, None);
+            self.in_dma_run = false;
+        }
     }
 
     fn transfer_handler(&mut self, dma_len: u32, mut channel: Option<&mut dyn DmaChannel>) -> u32 {
@@ -107,6 +128,7 @@ impl Fdc {
             buf.fill(0);
         }
         self.fifo[..SECTOR_LEN].copy_from_slice(&buf);
+        self.nested_dma_poll();
     }
 
     fn write_fifo_sector(&mut self, slot: usize) -> bool {
@@ -116,7 +138,9 @@ impl Fdc {
         }
         let mut buf = [0u8; SECTOR_LEN];
         buf.copy_from_slice(&self.fifo[..SECTOR_LEN]);
-        self.drives[slot].write_current(&buf)
+        let ok = self.drives[slot].write_current(&buf);
+        self.nested_dma_poll();
+        ok
     }
 
     /// `fdctrl_seek_to_next_sect`: returns false at the end of the track (or cylinder).

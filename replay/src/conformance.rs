@@ -409,6 +409,12 @@ impl Pair {
         Ok(pair)
     }
 
+    /// After a QMP command, a harmless qtest round trip collects the IRQ changes QEMU
+    /// reported meanwhile on the qtest channel (e.g. the DMA bottom half ran).
+    fn qemu_sync(&mut self) -> Result<(), OracleError> {
+        self.qemu.read_mem(0, 1).map(drop)
+    }
+
     fn qerr(index: usize, op: &Op, e: OracleError) -> Mismatch {
         Mismatch { index, what: format!("QEMU failed on {op:?}: {e}") }
     }
@@ -429,7 +435,7 @@ impl Pair {
             }
             Op::Eject { drive } => {
                 if self.model.fdc.drive(drive as usize).backend() == fdc::Backend::Device {
-                    self.qemu.eject(drive).map(|_| Answer::None)
+                    self.qemu.eject(drive).and_then(|_| self.qemu_sync()).map(|_| Answer::None)
                 } else {
                     Ok(Answer::None)
                 }
@@ -442,7 +448,7 @@ impl Pair {
                     if let Err(e) = made {
                         return Err(Mismatch { index, what: format!("creating {}: {e}", path.display()) });
                     }
-                    self.qemu.change(drive, &path, read_only).map(|_| Answer::None)
+                    self.qemu.change(drive, &path, read_only).and_then(|_| self.qemu_sync()).map(|_| Answer::None)
                 } else {
                     Ok(Answer::None)
                 }
@@ -479,15 +485,17 @@ impl Pair {
         Ok(model_answer)
     }
 
-    /// A step that would end exactly on the READ ID deadline is lengthened by one clock
-    /// step: whether QEMU, stopped by the watchdog at that very instant, has already run
-    /// the timer is a race (seen both ways), so the boundary is not compared.
+    /// A step that would end on, or one or two clock steps before, the READ ID deadline
+    /// is lengthened to end one clock step after it. At the deadline instant itself,
+    /// whether QEMU stopped by the watchdog has already run the timer is a race (seen both
+    /// ways); just before it, the oracle cannot stop (its HPET marker, rounded up, falls on
+    /// the deadline). Neither boundary is a property of the controller.
     fn step_avoiding_deadline(&self, ns: u64) -> u64 {
         let f = &self.model.fdc;
-        if f.result_timer() == Some(f.now() + ns) {
-            ns + CLOCK_STEP_NS
-        } else {
-            ns
+        let end = f.now() + ns;
+        match f.result_timer() {
+            Some(d) if d >= end && d <= end + 2 * CLOCK_STEP_NS => d - f.now() + CLOCK_STEP_NS,
+            _ => ns,
         }
     }
 
