@@ -91,6 +91,9 @@ pub struct Fdc {
     /// True while the transfer handler runs under the i8257's `dma_run` (its `running`
     /// guard), false when the controller called it itself (VERIFY) or is doing PIO.
     pub(crate) in_dma_run: bool,
+    /// Set when QEMU's outcome depends on memory it never initialised (a DMA SCAN through a
+    /// channel in verify mode); see [`Fdc::take_indeterminate`].
+    pub(crate) indeterminate: bool,
     pub(crate) fault: Option<Fault>,
 }
 
@@ -130,6 +133,7 @@ impl Fdc {
             dma_unmasked: false,
             dma_len: 0,
             in_dma_run: false,
+            indeterminate: false,
             fault: None,
         };
         fdc.reset(false);
@@ -238,6 +242,13 @@ impl Fdc {
             (crate::drive::Backend::Device, None) => DriveConfig::Empty,
             _ => DriveConfig::Absent,
         }
+    }
+
+    /// True once after the model took a path whose outcome in QEMU depends on
+    /// uninitialised memory (a SCAN compared against a verify-mode DMA channel, which QEMU
+    /// leaves as stack garbage). The model's answer then is one possibility among many.
+    pub fn take_indeterminate(&mut self) -> bool {
+        std::mem::take(&mut self.indeterminate)
     }
 
     /// True once after the controller asserted DREQ (the i8257 must run the channel now).

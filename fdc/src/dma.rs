@@ -44,9 +44,10 @@ pub trait DmaChannel {
     /// i8257 in address-decrement mode reorders the controller's buffer in place after
     /// the copy (and the controller migrates that buffer).
     fn write_memory(&mut self, pos: u32, data: &mut [u8]);
-    /// Fills `buf` from guest memory at channel address + `pos`. A channel in verify mode
-    /// leaves `buf` untouched, as QEMU's i8257 does.
-    fn read_memory(&mut self, pos: u32, buf: &mut [u8]);
+    /// Fills `buf` from guest memory at channel address + `pos` and returns true. A
+    /// channel in verify mode leaves `buf` untouched, as QEMU's i8257 does, and returns
+    /// false.
+    fn read_memory(&mut self, pos: u32, buf: &mut [u8]) -> bool;
 }
 
 /// A channel for replaying recorded guests, whose DMA programming is not in the trace:
@@ -59,7 +60,8 @@ impl DmaChannel for UnboundedChannel {
         u32::MAX
     }
     fn write_memory(&mut self, _pos: u32, _data: &mut [u8]) {}
-    fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) {
+    fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) -> bool {
         buf.fill(0);
+        true
     }
 }

@@ -85,9 +85,9 @@ impl DmaChannel for Channel<'_> {
             self.mem.write(self.addr() + pos as u64, data);
         }
     }
-    fn read_memory(&mut self, pos: u32, buf: &mut [u8]) {
+    fn read_memory(&mut self, pos: u32, buf: &mut [u8]) -> bool {
         if DmaMode::from_mode_register(self.regs.mode) == DmaMode::Verify {
-            return;
+            return false;
         }
         let len = buf.len();
         if self.regs.mode & 0x20 != 0 {
@@ -100,6 +100,7 @@ impl DmaChannel for Channel<'_> {
         } else {
             self.mem.read(self.addr() + pos as u64, buf);
         }
+        true
     }
 }
 

@@ -311,11 +311,21 @@ impl Fdc {
         drive1: DriveConfig,
         now: u64,
     ) -> Result<Fdc, LoadError> {
+        let mut f = Fdc::new(drive0, drive1);
+        f.now = now;
+        f.load_state_unchecked(state)?;
+        Ok(f)
+    }
+
+    /// Loads `state` into this device the way QEMU loads a section into an existing one:
+    /// pre_load, every field, the subsections present (absent ones keep this device's
+    /// values), each drive's post_load (revalidation), then post_load. Drive backends,
+    /// media and geometry already validated stay as they are.
+    pub fn load_state_unchecked(&mut self, state: &FdcState) -> Result<(), LoadError> {
         if state.num_floppies != 2 {
             return Err(LoadError::NumFloppies(state.num_floppies));
         }
-        let mut f = Fdc::new(drive0, drive1);
-        f.now = now;
+        let f = self;
         // pre_load: phase = RECONSTRUCT.
         f.phase = 0;
         f.sra = state.sra;
@@ -369,7 +379,7 @@ impl Fdc {
         if f.phase == 0 {
             f.phase = reconstruct_phase(f.msr) as u8;
         }
-        Ok(f)
+        Ok(())
     }
 
     /// Consistency of the controller: the relations between phase, MSR and the FIFO

@@ -93,8 +93,15 @@ impl Fdc {
                 // 0..=5 that only a stream can load.
                 _ => {
                     let mut mem = [0u8; SECTOR_LEN];
-                    if let Some(ch) = channel.as_deref_mut() {
-                        ch.read_memory(self.data_pos, &mut mem[..len]);
+                    let filled = match channel.as_deref_mut() {
+                        Some(ch) => ch.read_memory(self.data_pos, &mut mem[..len]),
+                        None => false,
+                    };
+                    if !filled {
+                        // QEMU compares the sector with an uninitialised stack buffer here
+                        // (its i8257 skips the read in verify mode): no model can know the
+                        // outcome. The model compares zeros and says so.
+                        self.indeterminate = true;
                     }
                     let stop = match mem[..len].cmp(&self.fifo[rel..rel + len]) {
                         std::cmp::Ordering::Equal => true,

@@ -55,8 +55,8 @@ fn model_matches_real_qemu_on_random_sequences() {
         }
     }
     eprintln!(
-        "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} oracle time steps stopped by hand, {} mismatching instance(s)",
-        total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, total.lost_stops, failures.len()
+        "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} oracle time steps stopped by hand, {} oracle retries, {} resyncs after indeterminate scans, {} mismatching instance(s)",
+        total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, total.lost_stops, total.oracle_retries, total.resyncs, failures.len()
     );
     eprintln!("points at which QEMU sent each subsection: {:?}", total.subsections);
     assert!(failures.is_empty(), "model and QEMU disagree:\n{}", failures.join("\n"));
