@@ -313,15 +313,20 @@ impl Fdc {
     ) -> Result<Fdc, LoadError> {
         let mut f = Fdc::new(drive0, drive1);
         f.now = now;
-        f.load_state_unchecked(state)?;
+        f.overwrite_migrated_fields(state)?;
+        // Each fdrive's post_load: fd_revalidate.
+        for d in f.drives.iter_mut() {
+            d.revalidate();
+        }
         Ok(f)
     }
 
-    /// Loads `state` into this device the way QEMU loads a section into an existing one:
-    /// pre_load, every field, the subsections present (absent ones keep this device's
-    /// values), each drive's post_load (revalidation), then post_load. Drive backends,
-    /// media and geometry already validated stay as they are.
-    pub fn load_state_unchecked(&mut self, state: &FdcState) -> Result<(), LoadError> {
+    /// Overwrites everything the `fdc` section carries with `state`, with QEMU's pre_load
+    /// and post_load rules (absent subsections keep this device's values, `cur_drv` from
+    /// DOR bit 0, phase reconstruction), but without revalidating the drives: the result
+    /// is what a source holding `state` looks like, e.g. to re-synchronise a model with
+    /// a running QEMU. Drive backends, media and geometry stay as they are.
+    pub fn overwrite_migrated_fields(&mut self, state: &FdcState) -> Result<(), LoadError> {
         if state.num_floppies != 2 {
             return Err(LoadError::NumFloppies(state.num_floppies));
         }
@@ -362,7 +367,6 @@ impl Fdc {
             if let Some(v) = s.perpendicular {
                 d.perpendicular = v;
             }
-            d.revalidate();
         }
         if let Some(v) = state.reset_sensei {
             f.reset_sensei = v;

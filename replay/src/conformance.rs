@@ -416,8 +416,8 @@ impl Pair {
         Ok(pair)
     }
 
-    /// Loads QEMU's own migrated fdc state into the model (as QEMU would load it into a
-    /// running device), after a step whose outcome QEMU draws from uninitialised memory.
+    /// Overwrites the model with QEMU's own migrated fdc state, after a step whose outcome
+    /// QEMU draws from uninitialised memory.
     fn resync(&mut self, index: usize) -> Result<(), Mismatch> {
         let op = Op::Migrate;
         let mig = self.qemu.migrate().map_err(|e| Self::qerr(index, &op, e))?;
@@ -425,7 +425,7 @@ impl Pair {
             .map_err(|e| Mismatch { index, what: format!("QEMU's fdc section does not decode: {e}") })?;
         self.model
             .fdc
-            .load_state_unchecked(&state)
+            .overwrite_migrated_fields(&state)
             .map_err(|e| Mismatch { index, what: format!("QEMU's fdc state does not load: {e}") })?;
         self.stats.resyncs += 1;
         self.qemu.advance_ns(RESUME_NS).map_err(|e| Self::qerr(index, &op, e))?;
