@@ -230,10 +230,10 @@ fn upstream_fdc_test_sequence() {
     assert!(!h.irq());
     let msr = h.inb(MSR);
     assert_eq!(msr & 0x90, 0x10, "CMDBUSY without RQM while READ ID is pending");
-    h.advance(READ_ID_DELAY_NS - 10);
+    h.advance(READ_ID_DELAY_NS - 1_000);
     assert!(!h.irq(), "not early");
-    h.advance(20);
-    assert!(h.irq());
+    h.advance(1_010);
+    assert!(h.irq(), "the 20 ms READ ID timer has run");
     assert_eq!(h.inb(MSR) & 0xD0, 0xD0);
     let mut r = [0u8; 7];
     for (i, b) in r.iter_mut().enumerate() {
