@@ -16,6 +16,9 @@ pub const FIFO_LEN: usize = 512;
 /// The READ ID result latency: QEMU arms its timer for 1/50 s of virtual time.
 pub const READ_ID_DELAY_NS: u64 = 1_000_000_000 / 50;
 
+/// The end of QEMU's virtual clock (an int64 of nanoseconds): time saturates here.
+pub const MAX_CLOCK_NS: u64 = i64::MAX as u64;
+
 /// Number of "reset" SENSE INTERRUPT answers after a guest-visible reset.
 pub const RESET_SENSEI_COUNT: i32 = 4;
 
@@ -285,6 +288,8 @@ impl Fdc {
     /// Advances the virtual clock to `t` (never backwards), firing the READ ID timer if it
     /// expires on the way.
     pub fn advance_to(&mut self, t: u64) {
+        // QEMU's virtual clock is an int64 of nanoseconds.
+        let t = t.min(MAX_CLOCK_NS);
         if let Some(expiry) = self.result_timer {
             if expiry <= t {
                 self.now = self.now.max(expiry);
@@ -299,6 +304,7 @@ impl Fdc {
     /// strictly before `t`: a timer due exactly at `t` stays pending. This is how a QEMU
     /// stopped by the oracle at `t` behaves (it stops before running timers due then).
     pub fn advance_to_exclusive(&mut self, t: u64) {
+        let t = t.min(MAX_CLOCK_NS);
         if t > 0 {
             self.advance_to(t - 1);
         }
@@ -627,7 +633,7 @@ impl Fdc {
             Command::ReadId => {
                 let slot = self.cur_drive_slot();
                 self.drives[slot].head = (self.fifo[1] >> 2) & 1;
-                self.result_timer = Some(self.now.saturating_add(READ_ID_DELAY_NS));
+                self.result_timer = Some(self.now.saturating_add(READ_ID_DELAY_NS).min(MAX_CLOCK_NS));
             }
             Command::Recalibrate => {
                 self.cur_drv = self.fifo[1] & 1;

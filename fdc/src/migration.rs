@@ -280,7 +280,7 @@ impl Fdc {
             num_floppies: 2,
             drives: [drive(0), drive(1)],
             reset_sensei: (self.reset_sensei != 0).then_some(self.reset_sensei),
-            result_timer: self.result_timer.map(|t| t.min(i64::MAX as u64) as i64),
+            result_timer: self.result_timer.map(|t| t.min(crate::controller::MAX_CLOCK_NS) as i64),
             phase: self.phase_needed().then_some(self.phase),
         }
     }
