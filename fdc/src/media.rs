@@ -151,27 +151,6 @@ pub fn pick_geometry(sectors: u64, drive: DriveType, auto: bool) -> Option<&'sta
     size_match.or(type_match)
 }
 
-/// A common medium size by its usual name (`1.44M`, `720K`, ...), in bytes.
-pub fn size_from_label(label: &str) -> Option<u64> {
-    let bytes = match label.to_ascii_uppercase().as_str() {
-        "160K" => 163_840,
-        "180K" => 184_320,
-        "320K" => 327_680,
-        "360K" => 368_640,
-        "720K" => 737_280,
-        "800K" => 819_200,
-        "820K" => 839_680,
-        "1.2M" => 1_228_800,
-        "1.44M" => 1_474_560,
-        "1.6M" => 1_638_400,
-        "1.68M" => 1_720_320,
-        "1.72M" => 1_763_328,
-        "2.88M" => 2_949_120,
-        _ => return label.parse::<u64>().ok(),
-    };
-    Some(bytes)
-}
-
 /// A diskette image: its size, whether the backend is writable, and its content.
 ///
 /// Content is copy-on-write behind an `Arc` so that cloning a model (to fork a replay or to
@@ -319,7 +298,5 @@ mod tests {
         assert_eq!(buf, [7; 512]);
         let mut ro = Medium::blank(1024, true);
         assert!(!ro.write_sector(0, &[1; 512]));
-        assert_eq!(size_from_label("1.44M"), Some(1_474_560));
-        assert_eq!(size_from_label("720k"), Some(737_280));
     }
 }
