@@ -1,0 +1,360 @@
+//! `fdc-replay bench`: generates a synthetic driver-like trace and measures
+//! decode + replay + analysis throughput on one thread and on all threads, peak memory,
+//! and (with `--oracle`) the speed of real QEMU on the same kind of trace.
+//!
+//! The generated trace is a loop of driver-like command sequences (reset and its four
+//! SENSE INTERRUPTs, SPECIFY, SEEK + SENSE INTERRUPT, READ and WRITE through DMA, READ ID
+//! with its 20 ms wait, DUMPREG, polls of MSR and DIR, stage markers, idle gaps), with
+//! MSR polled before every FIFO byte. Its recorded read values are the model's own, so
+//! `check` passes on it; its provenance is `driver-model`.
+
+use super::replay::{analyze_file, AnalyzeOptions};
+use super::{apply, Ev, Op};
+use crate::trace::{Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter, WriteOptions};
+use clap::Args;
+use fdc::Fdc;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Events in the generated trace.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub events: u64,
+    /// Where to write the trace (default: a temporary file, removed afterwards).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Reuse an existing trace at --trace instead of generating one.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Thread count of the "all threads" run (default: all cores).
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Also replay a shorter trace through real QEMU (oracle) and print the speed ratio.
+    #[arg(long)]
+    pub oracle: bool,
+    /// Events replayed through QEMU with --oracle.
+    #[arg(long, default_value_t = 20_000)]
+    pub oracle_events: u64,
+    /// Write the trace body uncompressed.
+    #[arg(long)]
+    pub no_gzip: bool,
+}
+
+/// Deterministic xorshift64* generator.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const DOR: u8 = 2;
+const MSR: u8 = 4;
+const FIFO: u8 = 5;
+const DIR: u8 = 7;
+
+/// Builds driver-like events, running the model to know what each read returns.
+struct Gen {
+    fdc: Fdc,
+    t: u64,
+    rng: Rng,
+    out: Vec<Event>,
+}
+
+impl Gen {
+    fn step(&mut self) -> u64 {
+        self.t += 500 + self.rng.below(2500);
+        self.t
+    }
+    fn push(&mut self, op: Op) {
+        let t = self.step();
+        let ev = Ev { t, op };
+        let got = apply(&mut self.fdc, &ev).ok().flatten();
+        self.out.push(match op {
+            Op::Read { offset, .. } => Event::PortRead { t_ns: t, offset, value: got.unwrap_or(0xff) },
+            Op::Write { offset, value } => Event::PortWrite { t_ns: t, offset, value },
+            _ => return,
+        });
+    }
+    fn read(&mut self, offset: u8) {
+        self.push(Op::Read { offset, value: 0 });
+    }
+    fn write(&mut self, offset: u8, value: u8) {
+        self.push(Op::Write { offset, value });
+    }
+    fn send(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.read(MSR);
+            self.write(FIFO, b);
+        }
+    }
+    fn results(&mut self) {
+        // Read result bytes while MSR says RQM|DIO.
+        for _ in 0..16 {
+            self.read(MSR);
+            if self.fdc.msr() & 0xc0 != 0xc0 {
+                break;
+            }
+            self.read(FIFO);
+        }
+    }
+    fn sense(&mut self) {
+        self.send(&[0x08]);
+        self.results();
+    }
+    fn gap(&mut self, ns: u64) {
+        self.t += ns;
+    }
+    fn stage(&mut self, label: &str) {
+        let t = self.step();
+        self.out.push(Event::Stage { t_ns: t, label: label.to_string() });
+    }
+
+    fn iteration(&mut self, i: u64) {
+        if i % 256 == 0 {
+            let stages = ["probe", "read", "write", "seek", "idle"];
+            self.stage(stages[((i / 256) % stages.len() as u64) as usize]);
+            self.write(DOR, 0x08);
+            self.write(DOR, 0x0c);
+            for _ in 0..4 {
+                self.sense();
+            }
+            self.send(&[0x03, 0xaf, 0x02]); // SPECIFY, DMA
+        }
+        let track = self.rng.below(80) as u8;
+        let head = self.rng.below(2) as u8;
+        let sector = 1 + self.rng.below(18) as u8;
+        match self.rng.below(100) {
+            0..=44 => {
+                self.write(DOR, 0x1c);
+                self.send(&[0xe6, head << 2, track, head, sector, 2, sector, 0x1b, 0xff]);
+                self.results();
+            }
+            45..=59 => {
+                self.write(DOR, 0x1c);
+                self.send(&[0xc5, head << 2, track, head, sector, 2, sector, 0x1b, 0xff]);
+                self.results();
+            }
+            60..=79 => {
+                self.send(&[0x0f, head << 2, track]);
+                let d = 1_000_000 + self.rng.below(3_000_000);
+                self.gap(d);
+                self.read(MSR);
+                self.sense();
+            }
+            80..=87 => {
+                self.send(&[0x4a, head << 2]);
+                // Poll MSR until the READ ID result is there (20 ms later).
+                for _ in 0..3 {
+                    self.gap(7_000_000);
+                    self.read(MSR);
+                }
+                self.results();
+            }
+            88..=91 => {
+                self.send(&[0x0e]); // DUMPREG
+                self.results();
+            }
+            _ => {
+                self.read(DIR);
+                self.read(MSR);
+                let d = 10_000_000 + self.rng.below(90_000_000);
+                self.gap(d);
+            }
+        }
+    }
+}
+
+/// The header of generated traces.
+pub fn synthetic_header() -> TraceHeader {
+    TraceHeader {
+        guest: Some("synthetic".into()),
+        workload: Some("bench: driver-like command loop".into()),
+        provenance: Provenance { kind: ProvenanceKind::DriverModel, recorder: Some("fdc-replay bench".into()), packages: vec![] },
+        drives: vec![Drive {
+            unit: 0,
+            drive_type: DriveType::Auto,
+            medium: Some(Medium { format: Some("1.44M".into()), size: 1_474_560, ..Medium::default() }),
+        }],
+        ..TraceHeader::default()
+    }
+}
+
+/// Writes a generated trace of exactly `events` events to `path`.
+pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), String> {
+    let header = synthetic_header();
+    let fdc = super::model_from_header(&header)?;
+    let mut w = TraceWriter::create(path, &header, WriteOptions { gzip, ..WriteOptions::default() }).map_err(|e| e.to_string())?;
+    let mut g = Gen { fdc, t: 0, rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1), out: Vec::with_capacity(256) };
+    let mut written = 0u64;
+    let mut i = 0u64;
+    while written < events {
+        g.iteration(i);
+        i += 1;
+        for ev in g.out.drain(..) {
+            if written == events {
+                break;
+            }
+            w.write_event(ev).map_err(|e| e.to_string())?;
+            written += 1;
+        }
+    }
+    w.finish().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Peak resident set size (VmHWM) in kB.
+pub fn peak_rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the peak RSS counter (Linux: `echo 5 > /proc/self/clear_refs`).
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+struct Measure {
+    label: String,
+    secs: f64,
+    events: u64,
+    rss_kb: Option<u64>,
+}
+
+fn measure(label: &str, threads: usize, f: impl FnOnce() -> Result<u64, String> + Send) -> Result<Measure, String> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+    let reset = reset_peak_rss();
+    let start = Instant::now();
+    let events = pool.install(f)?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Measure { label: label.to_string(), secs, events, rss_kb: if reset { peak_rss_kb() } else { None } })
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let tmp;
+    let path = match &args.trace {
+        Some(p) => p.clone(),
+        None => {
+            tmp = tempfile_path("bench");
+            tmp.clone()
+        }
+    };
+    let all = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    if !(args.reuse && path.exists()) {
+        let t0 = Instant::now();
+        generate(&path, args.events, 1, !args.no_gzip).map_err(anyhow::Error::msg)?;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!("generated {} events in {:.2} s: {} ({} bytes)", args.events, t0.elapsed().as_secs_f64(), path.display(), size);
+    }
+    let opts = AnalyzeOptions { parallel_chunks: true };
+    let mut rows = Vec::new();
+    let decode_only = || -> Result<u64, String> {
+        use rayon::prelude::*;
+        let sc = super::decode::ChunkScanner::open(&path)?;
+        let n = std::sync::atomic::AtomicU64::new(0);
+        let err = std::sync::Mutex::new(None);
+        sc.par_bridge().for_each(|c| match c.and_then(|c| super::decode::decode_chunk(&c)) {
+            Ok(c) => {
+                n.fetch_add(c.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Ok(mut g) = err.lock() {
+                    *g = Some(e);
+                }
+            }
+        });
+        if let Ok(Some(e)) = err.into_inner() {
+            return Err(e);
+        }
+        Ok(n.into_inner())
+    };
+    rows.push(measure("decode only, 1 thread", 1, decode_only).map_err(anyhow::Error::msg)?);
+    let mut reports = Vec::new();
+    for (label, threads) in [("decode+replay+analysis, 1 thread".to_string(), 1), (format!("decode+replay+analysis, {all} threads"), all)] {
+        let mut json = String::new();
+        let m = measure(&label, threads, || {
+            let a = analyze_file(&path, &opts)?;
+            let n = a.events;
+            json = super::report::Report::build(&[Ok(a)]).to_json();
+            Ok(n)
+        })
+        .map_err(anyhow::Error::msg)?;
+        reports.push(json);
+        rows.push(m);
+    }
+    let mut t = super::report::Table::new(&["run", "events", "seconds", "events/s", "peak RSS MB"]);
+    for r in &rows {
+        t.row(vec![
+            r.label.clone(),
+            r.events.to_string(),
+            format!("{:.3}", r.secs),
+            format!("{:.2} M", r.events as f64 / r.secs / 1e6),
+            r.rss_kb.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+        ]);
+    }
+    print!("{}", t.render(false));
+    let one = rows.get(1).map_or(0.0, |r| r.events as f64 / r.secs);
+    let many = rows.get(2).map_or(0.0, |r| r.events as f64 / r.secs);
+    println!("speed-up with {all} threads: {:.2}x", many / one);
+    println!("reports identical for 1 and {all} threads: {}", if reports.first() == reports.get(1) { "yes" } else { "NO" });
+    let mut code = if reports.first() == reports.get(1) { 0 } else { 1 };
+    if args.oracle {
+        match oracle_speed(args.oracle_events) {
+            Ok((n, secs)) => {
+                let q = n as f64 / secs;
+                println!("QEMU (oracle, qtest outb/inb): {n} events in {secs:.2} s = {:.0} events/s; model/QEMU speed ratio (1 thread): {:.0}x", q, one / q);
+            }
+            Err(e) => {
+                eprintln!("fdc-replay bench: oracle: {e}");
+                code = 1;
+            }
+        }
+    }
+    if args.trace.is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(code)
+}
+
+fn tempfile_path(what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fdc-replay-{what}-{}.fdctrace", std::process::id()))
+}
+
+/// Replays a generated trace of `events` events port by port through real QEMU; returns
+/// (events, seconds). DMA channel 2 is programmed once (auto-initialising, 64 KiB) so
+/// transfers complete; the run measures speed, not agreement (`check` does that).
+fn oracle_speed(events: u64) -> Result<(u64, f64), String> {
+    use crate::oracle::{Oracle, OracleConfig};
+    let path = tempfile_path("oracle");
+    generate(&path, events, 2, true)?;
+    let (_, evs) = crate::trace::read_all(&path).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&path);
+    let mut q = Oracle::start(OracleConfig::default()).map_err(|e| e.to_string())?;
+    q.dma_program(0x1_0000, 0xffff, 0x56).map_err(|e| e.to_string())?;
+    q.dma_mask(false).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    for ev in &evs {
+        match ev {
+            Event::PortRead { offset, .. } => {
+                q.inb(0x3f0 + u16::from(*offset)).map_err(|e| e.to_string())?;
+            }
+            Event::PortWrite { offset, value, .. } => {
+                q.outb(0x3f0 + u16::from(*offset), *value).map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+        n += 1;
+    }
+    Ok((n, start.elapsed().as_secs_f64()))
+}

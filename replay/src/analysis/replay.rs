@@ -1,0 +1,524 @@
+//! The replay engine behind `report` and `bench`: per-point accounting ([`Part`]) and the
+//! parallel replay of one trace.
+//!
+//! # Parallel replay of one trace
+//!
+//! Event chunks are decoded and replayed on all threads. A chunk's replay must start from
+//! the model state at its start, which is only known once every earlier chunk was
+//! replayed. Each chunk is therefore replayed *speculatively* from a guess (the latest
+//! state known for sure when the chunk is picked up: the end of the last chunk already
+//! resolved), saving a clone of the model every [`SUB_EVENTS`] events together with the
+//! accounting of those events. Chunks are then resolved strictly in order: from the true
+//! start state, sub-blocks are replayed again until the true state equals the saved
+//! speculative state at a sub-block boundary; from there on the speculative results are
+//! exact (the model is deterministic and compared with `==`), so they are taken as they
+//! are. If the states never meet, the whole chunk is replayed again: the result is the
+//! same, only slower. Output therefore never depends on the number of threads or on
+//! scheduling: every number comes from a replay that started from the true state.
+//! With one thread the guess is always the true state, so nothing is replayed twice.
+
+use super::decode::{decode_chunk, Chunk, ChunkScanner};
+use super::{apply, key_of, model_from_header, Ev, Key, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT};
+use crate::trace::{TraceHeader, TraceReader};
+use fdc::Fdc;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Events per sub-block (the granularity of speculative checkpoints).
+pub const SUB_EVENTS: usize = 1024;
+
+/// Point and time counts per key, in first-seen order (a handful of distinct keys).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hist {
+    pub entries: Vec<(Key, u64, u64)>,
+    last: usize,
+}
+
+impl Hist {
+    #[inline]
+    pub fn add(&mut self, key: Key, points: u64, time: u64) {
+        if let Some(e) = self.entries.get_mut(self.last) {
+            if e.0 == key {
+                e.1 += points;
+                e.2 += time;
+                return;
+            }
+        }
+        self.add_slow(key, points, time);
+    }
+
+    #[cold]
+    fn add_slow(&mut self, key: Key, points: u64, time: u64) {
+        match self.entries.iter().position(|e| e.0 == key) {
+            Some(i) => {
+                self.last = i;
+                self.entries[i].1 += points;
+                self.entries[i].2 += time;
+            }
+            None => {
+                self.entries.push((key, points, time));
+                self.last = self.entries.len() - 1;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Hist) {
+        for &(k, p, t) in &other.entries {
+            self.add(k, p, t);
+        }
+    }
+}
+
+/// A run of consecutive points (or gap parts) where a predicate holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Run {
+    pub time: u64,
+    pub points: u64,
+    /// Index of the first point of the run and the time it starts.
+    pub start_index: u64,
+    pub start_t: u64,
+    /// Key of the state the run starts with (for its phase and command).
+    pub start_key: Key,
+    pub started: bool,
+}
+
+impl Run {
+    fn concat(a: &Run, b: &Run) -> Run {
+        if !a.started {
+            return *b;
+        }
+        if !b.started {
+            return *a;
+        }
+        Run { time: a.time + b.time, points: a.points + b.points, ..*a }
+    }
+
+    /// Longer (by time, then points); ties keep `a` (the earlier one).
+    pub fn longer(a: Run, b: Run) -> Run {
+        if (b.time, b.points) > (a.time, a.points) {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+/// Longest-run summary of a contiguous range, mergeable left to right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunTrack {
+    /// The run that starts at the range's start (empty if the first part fails).
+    pub prefix: Run,
+    /// The run that ends at the range's end (the current run while accumulating).
+    pub suffix: Run,
+    pub best: Run,
+    /// The predicate held everywhere in the range (vacuously true when empty).
+    pub all: bool,
+}
+
+impl Default for RunTrack {
+    fn default() -> Self {
+        RunTrack { prefix: Run::default(), suffix: Run::default(), best: Run::default(), all: true }
+    }
+}
+
+impl RunTrack {
+    #[inline]
+    fn push(&mut self, holds: bool, time: u64, points: u64, index: u64, t: u64, key: Key) {
+        if time == 0 && points == 0 {
+            return;
+        }
+        if holds {
+            if !self.suffix.started {
+                self.suffix = Run { time: 0, points: 0, start_index: index, start_t: t, start_key: key, started: true };
+            }
+            self.suffix.time += time;
+            self.suffix.points += points;
+            if self.all {
+                self.prefix = self.suffix;
+            }
+        } else {
+            self.all = false;
+            self.best = Run::longer(self.best, self.suffix);
+            self.suffix = Run::default();
+        }
+    }
+
+    /// The longest run in the range.
+    pub fn longest(&self) -> Run {
+        Run::longer(self.best, self.suffix)
+    }
+
+    /// `self` followed by `next`.
+    pub fn merge(&mut self, next: &RunTrack) {
+        let joined = Run::concat(&self.suffix, &next.prefix);
+        let prefix = if self.all { Run::concat(&self.prefix, &next.prefix) } else { self.prefix };
+        let suffix = if next.all { joined } else { next.suffix };
+        // Runs strictly inside either side, and the one across the boundary.
+        let mut best = Run::longer(self.best, joined);
+        if !self.all {
+            best = Run::longer(self.best, Run::longer(self.prefix, joined));
+        }
+        best = Run::longer(best, next.best);
+        if !next.all {
+            best = Run::longer(best, joined);
+        }
+        *self = RunTrack { prefix, suffix, best, all: self.all && next.all };
+    }
+}
+
+/// Number of run predicates tracked: `fdc/phase`, and "any subsection unknown to 2.3".
+pub const RUNS: usize = 2;
+
+/// Accounting of a contiguous range of points.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Part {
+    /// Per stage (in first-seen order): `None` is the stage inherited from before the
+    /// range, resolved by [`Part::resolve_stage`].
+    pub stages: Vec<(Option<String>, Hist)>,
+    pub runs: [RunTrack; RUNS],
+    pub reads: u64,
+    pub read_mismatches: u64,
+}
+
+impl Part {
+    fn stage_slot(&mut self, label: Option<&str>) -> usize {
+        match self.stages.iter().position(|(l, _)| l.as_deref() == label) {
+            Some(i) => i,
+            None => {
+                self.stages.push((label.map(str::to_string), Hist::default()));
+                self.stages.len() - 1
+            }
+        }
+    }
+
+    /// Replaces the inherited-stage placeholder with `label` (merging it with a stage of
+    /// the same name, at the placeholder's position: the order a replay that knew the
+    /// label would have produced).
+    pub fn resolve_stage(&mut self, label: &str) {
+        if !self.stages.iter().any(|(l, _)| l.is_none()) {
+            return;
+        }
+        if let Some(j) = self.stages.iter().position(|(l, _)| l.as_deref() == Some(label)) {
+            let (_, h) = self.stages.remove(j);
+            if let Some(i) = self.stages.iter().position(|(l, _)| l.is_none()) {
+                self.stages[i].1.merge(&h);
+            }
+        }
+        if let Some(i) = self.stages.iter().position(|(l, _)| l.is_none()) {
+            self.stages[i].0 = Some(label.to_string());
+        }
+    }
+
+    /// Appends `next` (the range right after this one).
+    pub fn merge(&mut self, next: &Part) {
+        for (label, hist) in &next.stages {
+            let i = self.stage_slot(label.as_deref());
+            self.stages[i].1.merge(hist);
+        }
+        for (a, b) in self.runs.iter_mut().zip(next.runs.iter()) {
+            a.merge(b);
+        }
+        self.reads += next.reads;
+        self.read_mismatches += next.read_mismatches;
+    }
+
+    /// All stages' points together.
+    pub fn total(&self) -> Hist {
+        let mut h = Hist::default();
+        for (_, s) in &self.stages {
+            h.merge(s);
+        }
+        h
+    }
+
+    #[inline]
+    fn record(&mut self, slot: usize, key: Key, points: u64, time: u64, index: u64, t: u64) {
+        if let Some((_, h)) = self.stages.get_mut(slot) {
+            h.add(key, points, time);
+        }
+        self.runs[0].push(key & PHASE_BIT != 0, time, points, index, t, key);
+        self.runs[1].push(key & FAIL_MASK != 0, time, points, index, t, key);
+    }
+
+    /// Counts the idle point `index` (after the last event, time weight 0).
+    pub fn record_idle(&mut self, stage: Option<&str>, key: Key, index: u64, t: u64) {
+        let slot = self.stage_slot(stage);
+        self.record(slot, key, 1, 0, index, t);
+    }
+}
+
+/// Where a replay stands between events.
+#[derive(Clone, Debug)]
+pub struct Cursor {
+    /// Index of the next event (= the point about to be finalised).
+    pub index: u64,
+    /// Time of the previous event (start of the current gap).
+    pub prev_t: u64,
+    /// Current stage (`None` = inherited from before the replayed range).
+    pub stage: Option<String>,
+}
+
+/// Replays `events`, finalising one point per event (the point before it), into `part`.
+/// `labels` resolves [`Op::Stage`]. Errors name the event index.
+pub fn run_range(fdc: &mut Fdc, events: &[Ev], labels: &[String], part: &mut Part, cur: &mut Cursor) -> Result<(), String> {
+    let mut slot = part.stage_slot(cur.stage.as_deref());
+    let mut key = key_of(fdc);
+    let mut index = cur.index;
+    let mut prev_t = cur.prev_t;
+    for ev in events {
+        let w = if index == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
+        match fdc.result_timer() {
+            Some(exp) if exp <= ev.t => {
+                // The READ ID timer fires inside the gap: split it at the expiry.
+                let wa = if index == 0 { 0 } else { exp.saturating_sub(prev_t).min(w) };
+                part.record(slot, key, 1, wa, index, prev_t);
+                fdc.advance_to(ev.t);
+                key = key_of(fdc);
+                part.record(slot, key, 0, w - wa, index, exp.max(prev_t));
+            }
+            _ => part.record(slot, key, 1, w, index, prev_t),
+        }
+        let got = apply(fdc, ev).map_err(|m| format!("event {index}: {m}"))?;
+        match ev.op {
+            Op::Read { value, .. } => {
+                part.reads += 1;
+                if got != Some(value) {
+                    part.read_mismatches += 1;
+                }
+            }
+            Op::Stage(l) => {
+                let label = labels.get(l as usize).map(String::as_str).unwrap_or(INITIAL_STAGE);
+                cur.stage = Some(label.to_string());
+                slot = part.stage_slot(Some(label));
+            }
+            _ => {}
+        }
+        key = key_of(fdc);
+        prev_t = ev.t;
+        index += 1;
+    }
+    cur.index = index;
+    cur.prev_t = prev_t;
+    Ok(())
+}
+
+/// The state after the trace, once a pending READ ID timer fired (the idle state).
+pub fn settle(fdc: &Fdc) -> Fdc {
+    let mut f = fdc.clone();
+    if let Some(exp) = f.result_timer() {
+        f.advance_to(exp);
+    }
+    f
+}
+
+/// What the analysis of one trace gives.
+#[derive(Clone, Debug)]
+pub struct TraceAnalysis {
+    pub path: PathBuf,
+    pub header: TraceHeader,
+    pub events: u64,
+    /// Time of the last event.
+    pub duration_ns: u64,
+    /// Every point, idle point included, stages resolved.
+    pub part: Part,
+    /// The model after the last event.
+    pub end: Fdc,
+    /// The idle state (`end` after a pending timer fired).
+    pub idle: Fdc,
+    /// Stage at the end.
+    pub end_stage: String,
+}
+
+struct SubBlock {
+    start: Fdc,
+    /// Index in the chunk's events where it starts.
+    from: usize,
+    prev_t: u64,
+    part: Part,
+}
+
+struct Speculated {
+    chunk: Chunk,
+    first_event: u64,
+    subs: Vec<SubBlock>,
+    end: Fdc,
+    end_stage: Option<String>,
+}
+
+struct Resolver {
+    next: usize,
+    state: Fdc,
+    stage: String,
+    last_t: u64,
+    events: u64,
+    part: Part,
+    pending: BTreeMap<usize, Speculated>,
+    error: Option<(usize, String)>,
+    /// Events replayed again during resolution (a measure of wasted work).
+    replayed_again: u64,
+}
+
+impl Resolver {
+    fn fail(&mut self, k: usize, msg: String) {
+        if self.error.as_ref().map_or(true, |(e, _)| k < *e) {
+            self.error = Some((k, msg));
+        }
+    }
+
+    fn push(&mut self, k: usize, spec: Speculated) {
+        self.pending.insert(k, spec);
+        // Resolve in order, up to the first chunk known to be bad (so that the error
+        // reported is always the earliest one, whatever the scheduling).
+        while self.error.as_ref().map_or(true, |(e, _)| self.next < *e) {
+            let Some(spec) = self.pending.remove(&self.next) else { break };
+            let k = self.next;
+            if let Err(m) = self.resolve(spec) {
+                self.fail(k, m);
+                break;
+            }
+            self.next += 1;
+        }
+    }
+
+    fn resolve(&mut self, spec: Speculated) -> Result<(), String> {
+        if spec.chunk.base != self.last_t {
+            return Err(format!(
+                "event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {} ns",
+                spec.first_event, spec.chunk.base, self.last_t
+            ));
+        }
+        let label = self.stage.clone();
+        let mut state = self.state.clone();
+        let mut cur = Cursor { index: spec.first_event, prev_t: spec.chunk.base, stage: Some(label.clone()) };
+        let mut converged = false;
+        for (j, sub) in spec.subs.iter().enumerate() {
+            if state == sub.start {
+                for s in &spec.subs[j..] {
+                    let mut p = s.part.clone();
+                    p.resolve_stage(&label);
+                    self.part.merge(&p);
+                }
+                state = spec.end.clone();
+                self.stage = spec.end_stage.clone().unwrap_or(label.clone());
+                converged = true;
+                break;
+            }
+            let to = spec.subs.get(j + 1).map_or(spec.chunk.events.len(), |n| n.from);
+            let evs = spec.chunk.events.get(sub.from..to).unwrap_or(&[]);
+            let mut p = Part::default();
+            debug_assert_eq!(cur.prev_t, sub.prev_t);
+            run_range(&mut state, evs, &spec.chunk.labels, &mut p, &mut cur)?;
+            self.replayed_again += evs.len() as u64;
+            self.part.merge(&p);
+        }
+        if !converged {
+            self.stage = cur.stage.clone().unwrap_or(label);
+        }
+        self.state = state;
+        self.last_t = spec.chunk.events.last().map_or(spec.chunk.base, |e| e.t);
+        self.events += spec.chunk.events.len() as u64;
+        Ok(())
+    }
+}
+
+/// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
+fn speculate(mut fdc: Fdc, chunk: Chunk, first_event: u64) -> Result<Speculated, String> {
+    let mut cur = Cursor { index: first_event, prev_t: chunk.base, stage: None };
+    let mut subs = Vec::with_capacity(chunk.events.len().div_ceil(SUB_EVENTS));
+    for (i, evs) in chunk.events.chunks(SUB_EVENTS).enumerate() {
+        let start = fdc.clone();
+        let prev_t = cur.prev_t;
+        let mut part = Part::default();
+        run_range(&mut fdc, evs, &chunk.labels, &mut part, &mut cur)?;
+        subs.push(SubBlock { start, from: i * SUB_EVENTS, prev_t, part });
+    }
+    Ok(Speculated { end_stage: cur.stage, chunk, first_event, subs, end: fdc })
+}
+
+/// Options of a trace analysis.
+#[derive(Clone, Debug, Default)]
+pub struct AnalyzeOptions {
+    /// Replay chunks of one trace in parallel (on the current rayon pool).
+    pub parallel_chunks: bool,
+}
+
+/// Analyses one trace file. Errors name the file (and the event, where there is one).
+pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, String> {
+    let header = TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let model = model_from_header(&header).map_err(|m| format!("{}: {m}", path.display()))?;
+    let scanner = ChunkScanner::open(path)?;
+    let resolver = Mutex::new(Resolver {
+        next: 0,
+        state: model,
+        stage: INITIAL_STAGE.to_string(),
+        last_t: 0,
+        events: 0,
+        part: Part::default(),
+        pending: BTreeMap::new(),
+        error: None,
+        replayed_again: 0,
+    });
+    let work = |(k, item): (usize, Result<super::decode::RawChunk, String>)| {
+        let raw = match item {
+            Ok(r) => r,
+            Err(e) => {
+                if let Ok(mut r) = resolver.lock() {
+                    r.fail(k, e);
+                }
+                return;
+            }
+        };
+        let decoded = decode_chunk(&raw).map_err(|m| format!("{}: {m}", path.display()));
+        let first = raw.first_event;
+        drop(raw);
+        let guess = match resolver.lock() {
+            Ok(r) if r.error.as_ref().map_or(true, |(e, _)| k < *e) => r.state.clone(),
+            _ => return,
+        };
+        let spec = decoded.and_then(|c| speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display())));
+        if let Ok(mut r) = resolver.lock() {
+            match spec {
+                Ok(s) => r.push(k, s),
+                Err(m) => r.fail(k, m),
+            }
+        }
+    };
+    if opts.parallel_chunks {
+        scanner.enumerate().par_bridge().for_each(work);
+    } else {
+        scanner.enumerate().for_each(work);
+    }
+    let mut r = resolver.into_inner().map_err(|_| format!("{}: internal error (poisoned lock)", path.display()))?;
+    if let Some((_, m)) = r.error.take() {
+        return Err(m);
+    }
+    if !r.pending.is_empty() {
+        return Err(format!("{}: internal error: unresolved chunks", path.display()));
+    }
+    let idle = settle(&r.state);
+    let stage = r.stage.clone();
+    r.part.record_idle(Some(&stage), key_of(&r.state), r.events, r.last_t);
+    Ok(TraceAnalysis {
+        path: path.to_path_buf(),
+        header,
+        events: r.events,
+        duration_ns: r.last_t,
+        part: r.part,
+        end: r.state,
+        idle,
+        end_stage: stage,
+    })
+}
+
+/// Sequential reference analysis of in-memory events (tests and small traces): the same
+/// accounting without chunks or speculation.
+pub fn analyze_events(mut fdc: Fdc, events: &[Ev], labels: &[String]) -> Result<(Part, Fdc), String> {
+    let mut part = Part::default();
+    let mut cur = Cursor { index: 0, prev_t: 0, stage: Some(INITIAL_STAGE.to_string()) };
+    run_range(&mut fdc, events, labels, &mut part, &mut cur)?;
+    let last_t = events.last().map_or(0, |e| e.t);
+    part.record_idle(cur.stage.as_deref(), key_of(&fdc), events.len() as u64, last_t);
+    Ok((part, fdc))
+}
