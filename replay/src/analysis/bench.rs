@@ -12,7 +12,6 @@ use super::replay::{analyze_file, AnalyzeOptions};
 use super::{apply, Ev, Op};
 use crate::trace::{Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter, WriteOptions};
 use clap::Args;
-use fdc::Fdc;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -64,7 +63,7 @@ const DIR: u8 = 7;
 
 /// Builds driver-like events, running the model to know what each read returns.
 struct Gen {
-    fdc: Fdc,
+    fdc: super::Machine,
     t: u64,
     rng: Rng,
     out: Vec<Event>,
@@ -78,7 +77,7 @@ impl Gen {
     fn push(&mut self, op: Op) {
         let t = self.step();
         let ev = Ev { t, op };
-        let got = apply(&mut self.fdc, &ev).ok().flatten();
+        let got = apply(&mut self.fdc, &ev, &[]).ok().flatten();
         self.out.push(match op {
             Op::Read { offset, .. } => Event::PortRead { t_ns: t, offset, value: got.unwrap_or(0xff) },
             Op::Write { offset, value } => Event::PortWrite { t_ns: t, offset, value },
@@ -101,7 +100,7 @@ impl Gen {
         // Read result bytes while MSR says RQM|DIO.
         for _ in 0..16 {
             self.read(MSR);
-            if self.fdc.msr() & 0xc0 != 0xc0 {
+            if self.fdc.fdc.msr() & 0xc0 != 0xc0 {
                 break;
             }
             self.read(FIFO);
@@ -192,7 +191,7 @@ pub fn synthetic_header() -> TraceHeader {
 /// Writes a generated trace of exactly `events` events to `path`.
 pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), String> {
     let header = synthetic_header();
-    let fdc = super::model_from_header(&header)?;
+    let fdc = super::machine_from_header(&header)?;
     let mut w = TraceWriter::create(path, &header, WriteOptions { gzip, ..WriteOptions::default() }).map_err(|e| e.to_string())?;
     let mut g = Gen { fdc, t: 0, rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1), out: Vec::with_capacity(256) };
     let mut written = 0u64;

@@ -1,8 +1,7 @@
 //! `fdc-replay check`: replays each trace and compares every recorded port read with the
 //! value the model gives.
 
-use super::{apply, key_command, key_of, op_from_event, Ev, Op};
-use crate::trace::TraceReader;
+use super::{apply, key_command, key_of, Ev, Op};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -34,6 +33,8 @@ pub struct CheckResult {
     pub mismatches: u64,
     /// The first `keep` mismatches, with context.
     pub first: Vec<Mismatch>,
+    /// How the DMA transfers' byte counts were chosen.
+    pub dma: super::DmaStats,
 }
 
 pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) -> String {
@@ -61,44 +62,49 @@ pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, String> {
 
 /// [`check_file`] with `context` preceding events per mismatch.
 pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<CheckResult, String> {
-    let mut reader = TraceReader::open(path).map_err(|e| e.to_string())?;
-    let mut fdc = super::model_from_header(reader.header()).map_err(|m| format!("{}: {m}", path.display()))?;
-    let mut labels = Vec::new();
+    let header = crate::trace::TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let mut m = super::machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult::default();
-    for (i, item) in (&mut reader).enumerate() {
-        let i = i as u64;
-        let event = item.map_err(|e| format!("{e} (after {i} events)"))?;
-        let ev = op_from_event(&event, &mut labels);
-        let before = (fdc.phase().map_or_else(|| format!("invalid({})", fdc.phase_byte()), |p| p.name().to_string()), fdc.msr(), key_command(key_of(&fdc)));
-        let got = apply(&mut fdc, &ev).map_err(|m| format!("{}: event {i}: {m}", path.display()))?;
-        res.events += 1;
-        if let (Op::Read { offset, value }, Some(model)) = (ev.op, got) {
-            res.reads += 1;
-            if model != value {
-                res.mismatches += 1;
-                if res.first.len() < keep {
-                    res.first.push(Mismatch {
-                        index: i,
-                        t_ns: ev.t,
-                        offset,
-                        recorded: value,
-                        model,
-                        phase: before.0.clone(),
-                        msr: before.1,
-                        command: before.2,
-                        context: ctx.iter().cloned().collect(),
-                    });
+    super::decode::for_each_chunk(path, |chunk, first| {
+        for (j, ev) in chunk.events.iter().enumerate() {
+            let i = first + j as u64;
+            let before = (
+                m.fdc.phase().map_or_else(|| format!("invalid({})", m.fdc.phase_byte()), |p| p.name().to_string()),
+                m.fdc.msr(),
+                key_command(key_of(&m)),
+            );
+            let got = apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|msg| format!("{}: event {i}: {msg}", path.display()))?;
+            res.events += 1;
+            if let (Op::Read { offset, value }, Some(model)) = (ev.op, got) {
+                res.reads += 1;
+                if model != value {
+                    res.mismatches += 1;
+                    if res.first.len() < keep {
+                        res.first.push(Mismatch {
+                            index: i,
+                            t_ns: ev.t,
+                            offset,
+                            recorded: value,
+                            model,
+                            phase: before.0.clone(),
+                            msr: before.1,
+                            command: before.2,
+                            context: ctx.iter().cloned().collect(),
+                        });
+                    }
                 }
             }
-        }
-        if keep > 0 && context > 0 {
-            if ctx.len() >= context {
-                ctx.pop_front();
+            if keep > 0 && context > 0 {
+                if ctx.len() >= context {
+                    ctx.pop_front();
+                }
+                ctx.push_back(describe(i, ev, &chunk.labels, got));
             }
-            ctx.push_back(describe(i, &ev, &labels, got));
         }
-    }
+        Ok(())
+    })?;
+    res.dma = m.dma;
     Ok(res)
 }
 

@@ -232,15 +232,16 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
             Ok(c) => {
                 reads += c.reads;
                 if c.mismatches == 0 {
-                    out.push_str(&format!("{}: ok: {} events, {} reads checked, all match\n", p.display(), c.events, c.reads));
+                    out.push_str(&format!("{}: ok: {} events, {} reads checked, all match{}\n", p.display(), c.events, c.reads, dma_note(&c.dma)));
                 } else {
                     mismatched += 1;
                     out.push_str(&format!(
-                        "{}: MISMATCH: {} of {} reads differ ({} events); first {}:\n",
+                        "{}: MISMATCH: {} of {} reads differ ({} events{}); first {}:\n",
                         p.display(),
                         c.mismatches,
                         c.reads,
                         c.events,
+                        dma_note(&c.dma),
                         c.first.len()
                     ));
                     for m in &c.first {
@@ -264,6 +265,17 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
     ));
     write_out(None, &out)?;
     Ok(if bad + mismatched == 0 { 0 } else { 1 })
+}
+
+fn dma_note(d: &super::DmaStats) -> String {
+    let n = d.whole + d.shortened + d.no_result + d.no_match;
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "; {n} DMA transfers: {} whole, {} shortened to the recorded result, {} without result ahead, {} unmatched",
+        d.whole, d.shortened, d.no_result, d.no_match
+    )
 }
 
 pub fn run_points(args: PointsArgs) -> anyhow::Result<i32> {

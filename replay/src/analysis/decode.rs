@@ -412,3 +412,30 @@ fn check_drive(drive: u8) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Reads a whole trace chunk by chunk, in order, calling `f(chunk, index of its first
+/// event)`; checks that each chunk continues the previous one's time. The header comes
+/// from the ordinary reader (which validates it and loads images).
+pub fn for_each_chunk(
+    path: &Path,
+    mut f: impl FnMut(&Chunk, u64) -> Result<(), String>,
+) -> Result<crate::trace::TraceHeader, String> {
+    let header = crate::trace::TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let mut scanner = ChunkScanner::open(path)?;
+    let mut last_t = 0u64;
+    let mut chunk = Chunk::default();
+    while let Some(raw) = scanner.next_chunk()? {
+        decode_into(&raw.payload, raw.first_event, &mut chunk).map_err(|m| format!("{}: {m}", path.display()))?;
+        if chunk.base != last_t {
+            return Err(format!(
+                "{}: event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {last_t} ns",
+                path.display(),
+                raw.first_event,
+                chunk.base
+            ));
+        }
+        f(&chunk, raw.first_event)?;
+        last_t = chunk.events.last().map_or(last_t, |e| e.t);
+    }
+    Ok(header)
+}

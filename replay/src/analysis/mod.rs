@@ -11,12 +11,14 @@
 //! * Events are applied in order. Before an event at time `t` the model is advanced to `t`
 //!   ([`fdc::Fdc::advance_to`], which fires the READ ID timer when due).
 //! * Port reads and writes go to `Fdc::read` / `Fdc::write` (offset = port & 7). After each
-//!   port access a pending DMA request is served at once with an
-//!   [`fdc::UnboundedChannel`]: a recorded trace does not hold the i8257 programming, so
-//!   replay assumes the guest programmed channel 2 for the whole transfer. That channel
-//!   discards what the controller writes to memory and reads zeros, so a DMA WRITE writes
-//!   zeros to the (replayed) medium; data the controller reads still comes from the
-//!   embedded image, if the trace has one.
+//!   port access a pending DMA request is served at once (QEMU's i8257 runs the channel
+//!   inside the port access that raised DREQ). A recorded trace does not hold the i8257
+//!   programming, so replay assumes channel 2 was programmed and unmasked, and infers its
+//!   byte count from the result bytes the guest reads next ([`service_dma`]): the whole
+//!   transfer when nothing better is known. The channel discards what the controller
+//!   writes to memory and reads zeros, so a DMA WRITE writes zeros to the (replayed)
+//!   medium; data the controller reads still comes from the embedded image, if the trace
+//!   has one.
 //! * A stage marker sets the current stage label; before the first marker the stage is
 //!   [`INITIAL_STAGE`].
 //! * A media event ejects or inserts (a blank medium of the given size) in the drive.
@@ -90,6 +92,11 @@ pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
     Ev { t: ev.time_ns(), op }
 }
 
+/// The machine a trace starts from.
+pub fn machine_from_header(h: &TraceHeader) -> Result<Machine, String> {
+    model_from_header(h).map(Machine::new)
+}
+
 /// The model a trace starts from.
 pub fn model_from_header(h: &TraceHeader) -> Result<Fdc, String> {
     let mut cfg = [DriveConfig::Absent, DriveConfig::Absent];
@@ -112,40 +119,179 @@ pub fn model_from_header(h: &TraceHeader) -> Result<Fdc, String> {
     Ok(Fdc::new(a, b))
 }
 
-/// Serves a pending DMA request (see the module docs).
-#[inline]
-pub fn service_dma(fdc: &mut Fdc) {
-    if fdc.take_dreq_asserted() || fdc.dreq() {
-        fdc.dma_transfer(&mut UnboundedChannel);
+/// How far [`apply`] looks ahead for the result bytes of a DMA transfer.
+pub const DMA_LOOKAHEAD: usize = 64;
+
+/// A DMA channel programmed for `len` bytes that discards what it is given and reads
+/// zeros (like [`UnboundedChannel`], with a terminal count).
+#[derive(Clone, Copy, Debug)]
+pub struct CountedChannel(pub u32);
+
+impl fdc::DmaChannel for CountedChannel {
+    fn transfer_len(&self) -> u32 {
+        self.0
+    }
+    fn write_memory(&mut self, _pos: u32, _data: &mut [u8]) {}
+    fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) {
+        buf.fill(0);
     }
 }
 
-/// Applies one event (after advancing the clock to its time). Returns the value the model
-/// gave for a port read. Media changes on units 2 and 3 (which the format allows but the
-/// model has no slot for) are refused.
+/// The model plus what the replay tracks beside it: the command whose opcode was
+/// accepted last (the FIFO holds result bytes, not the opcode, in the result phase).
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub fdc: Fdc,
+    /// Discriminant + 1 of the last command whose opcode the controller accepted.
+    pub cmd: u8,
+    /// How DMA transfers were served (statistics only: not part of the state, ignored
+    /// by `==`).
+    pub dma: DmaStats,
+}
+
+/// How the DMA byte count of each transfer was chosen ([`service_dma`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DmaStats {
+    /// The whole transfer reproduced the recorded result bytes.
+    pub whole: u64,
+    /// A count of whole sectors shorter than the transfer reproduced them.
+    pub shortened: u64,
+    /// No result bytes were found ahead: the whole transfer was assumed.
+    pub no_result: u64,
+    /// No count reproduced the recorded result bytes: the whole transfer was assumed.
+    pub no_match: u64,
+}
+
+impl PartialEq for Machine {
+    fn eq(&self, other: &Machine) -> bool {
+        self.cmd == other.cmd && self.fdc == other.fdc
+    }
+}
+
+impl Machine {
+    pub fn new(fdc: Fdc) -> Machine {
+        Machine { fdc, cmd: 0, dma: DmaStats::default() }
+    }
+
+    /// The command in progress, `None` when idle in the command phase.
+    pub fn command(&self) -> Option<Command> {
+        self.fdc.command_in_progress()?;
+        if self.cmd == 0 {
+            return self.fdc.command_in_progress();
+        }
+        command_from_index(u16::from(self.cmd))
+    }
+}
+
+fn command_from_index(idx: u16) -> Option<Command> {
+    (0..=255u8).map(Command::decode).find(|c| *c as u16 + 1 == idx)
+}
+
+/// The result bytes the guest reads after a transfer: the next 7 FIFO reads in
+/// `ahead`, if no FIFO or DOR write, DSR write or media change comes first.
+fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
+    let mut out = [0u8; 7];
+    let mut n = 0;
+    for ev in ahead.iter().take(DMA_LOOKAHEAD) {
+        match ev.op {
+            Op::Read { offset: 5, value } => {
+                out[n] = value;
+                n += 1;
+                if n == 7 {
+                    return Some(out);
+                }
+            }
+            Op::Write { offset: 2 | 4 | 5, .. } | Op::Eject(_) | Op::Insert { .. } => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Serves a pending DMA request. The trace does not hold the i8257 programming, so the
+/// channel's byte count is unknown. It is inferred from the recording: when the guest
+/// reads the transfer's 7 result bytes within the next [`DMA_LOOKAHEAD`] events, the
+/// replay uses the first count (the whole transfer, then 1, 2, ... sectors) with which
+/// the model produces those bytes; otherwise, and when none does, the whole transfer.
 #[inline]
-pub fn apply(fdc: &mut Fdc, ev: &Ev) -> Result<Option<u8>, String> {
-    fdc.advance_to(ev.t);
+pub fn service_dma(m: &mut Machine, ahead: &[Ev]) {
+    if m.fdc.take_dreq_asserted() || m.fdc.dreq() {
+        serve_dma_slow(&mut m.fdc, &mut m.dma, ahead);
+    }
+}
+
+#[cold]
+fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
+    if fdc.msr() & 0x80 != 0 || fdc.fault().is_some() {
+        // RQM set: the transfer handler does nothing (a software request, or PIO).
+        fdc.dma_transfer(&mut UnboundedChannel);
+        return;
+    }
+    let Some(want) = recorded_result(ahead) else {
+        stats.no_result += 1;
+        fdc.dma_transfer(&mut UnboundedChannel);
+        return;
+    };
+    let result_ok = |f: &Fdc| f.phase() == Some(fdc::Phase::Result) && f.fifo()[..7] == want;
+    let mut whole = fdc.clone();
+    whole.dma_transfer(&mut UnboundedChannel);
+    if result_ok(&whole) {
+        stats.whole += 1;
+        *fdc = whole;
+        return;
+    }
+    let sectors = fdc.data_len().div_ceil(512).min(256);
+    for k in 1..=sectors {
+        let mut f = fdc.clone();
+        f.dma_transfer(&mut CountedChannel(k * 512));
+        if result_ok(&f) {
+            stats.shortened += 1;
+            *fdc = f;
+            return;
+        }
+    }
+    stats.no_match += 1;
+    *fdc = whole;
+}
+
+/// Applies one event (after advancing the clock to its time). `ahead` are the events
+/// that follow it (for [`service_dma`]). Returns the value the model gave for a port
+/// read. Media changes on units 2 and 3 (which the format allows but the model has no
+/// slot for) are refused.
+#[inline]
+pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, String> {
+    m.fdc.advance_to(ev.t);
     match ev.op {
         Op::Read { offset, .. } => {
-            let v = fdc.read(u16::from(offset));
-            service_dma(fdc);
+            let v = m.fdc.read(u16::from(offset));
+            service_dma(m, ahead);
             Ok(Some(v))
         }
         Op::Write { offset, value } => {
+            let fdc = &mut m.fdc;
+            // An opcode: the first byte the FIFO accepts in the command phase.
+            let opcode = offset == 5
+                && fdc.phase_byte() == 1
+                && fdc.data_pos() == 0
+                && fdc.dor() & 0x04 != 0
+                && fdc.msr() & 0xc0 == 0x80
+                && fdc.fault().is_none();
             fdc.write(u16::from(offset), value);
-            service_dma(fdc);
+            if opcode {
+                m.cmd = Command::decode(value) as u8 + 1;
+            }
+            service_dma(m, ahead);
             Ok(None)
         }
         Op::Stage(_) => Ok(None),
         Op::Eject(d) => {
             check_unit(d)?;
-            fdc.drive_mut(usize::from(d)).eject();
+            m.fdc.drive_mut(usize::from(d)).eject();
             Ok(None)
         }
         Op::Insert { drive, read_only, size } => {
             check_unit(drive)?;
-            fdc.drive_mut(usize::from(drive)).insert(fdc::Medium::blank(size, read_only));
+            m.fdc.drive_mut(usize::from(drive)).insert(fdc::Medium::blank(size, read_only));
             Ok(None)
         }
     }
@@ -181,9 +327,10 @@ pub const PHASE_BIT: u16 = 1 << (Subsection::Phase as u8);
 /// bits 8-13 the command in progress (0 = none, else discriminant + 1).
 pub type Key = u16;
 
-/// The key of the model's current state.
+/// The key of the machine's current state.
 #[inline]
-pub fn key_of(fdc: &Fdc) -> Key {
+pub fn key_of(m: &Machine) -> Key {
+    let fdc = &m.fdc;
     let needed = u16::from(fdc.needed_subsections().bits()) & 0x3f;
     let phase = match fdc.phase_byte() {
         b @ 1..=3 => u16::from(b),
@@ -191,7 +338,8 @@ pub fn key_of(fdc: &Fdc) -> Key {
     };
     let cmd = match fdc.command_in_progress() {
         None => 0,
-        Some(c) => c as u16 + 1,
+        Some(c) if m.cmd == 0 => c as u16 + 1,
+        Some(_) => u16::from(m.cmd),
     };
     needed | (phase << 6) | (cmd << 8)
 }
@@ -217,14 +365,7 @@ pub fn key_command(k: Key) -> &'static str {
     if idx == 0 {
         return "none";
     }
-    // Every command is some opcode's decode; find its name through the table.
-    for op in 0..=255u8 {
-        let c = Command::decode(op);
-        if c as u16 + 1 == idx {
-            return c.name();
-        }
-    }
-    "unknown"
+    command_from_index(idx).map_or("unknown", Command::name)
 }
 
 /// Names of the subsections in a bit set, in [`Subsection::ALL`] order.

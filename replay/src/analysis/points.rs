@@ -1,7 +1,6 @@
 //! `fdc-replay points`: one line per migration point.
 
-use super::{apply, key_command, key_of, model_from_header, needed_names, op_from_event, Op, INITIAL_STAGE};
-use crate::trace::TraceReader;
+use super::{apply, key_command, key_of, machine_from_header, needed_names, Op, INITIAL_STAGE};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -23,8 +22,9 @@ pub struct PointRecord<'a> {
     pub stage: &'a str,
 }
 
-fn record<'a>(fdc: &fdc::Fdc, index: u64, t_ns: u64, weight_ns: u64, stage: &'a str) -> PointRecord<'a> {
-    let k = key_of(fdc);
+fn record<'a>(m: &super::Machine, index: u64, t_ns: u64, weight_ns: u64, stage: &'a str) -> PointRecord<'a> {
+    let k = key_of(m);
+    let fdc = &m.fdc;
     PointRecord {
         index,
         t_ns,
@@ -39,34 +39,37 @@ fn record<'a>(fdc: &fdc::Fdc, index: u64, t_ns: u64, weight_ns: u64, stage: &'a 
 }
 
 /// Writes every point of `path` as JSON lines to `out`; returns the number of points.
+///
+/// Point `i` is the state at the start of its gap (after event `i - 1`); when the READ ID
+/// timer fires inside the gap, the state after it is the next point's concern only
+/// through event `i` (the report splits the gap's time exactly, see the module docs).
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
-    let mut reader = TraceReader::open(path).map_err(|e| e.to_string())?;
-    let mut fdc = model_from_header(reader.header()).map_err(|m| format!("{}: {m}", path.display()))?;
-    let io = |e: std::io::Error| format!("writing the points: {e}");
-    let mut labels = Vec::new();
+    let header = crate::trace::TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let mut m = machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
     let mut stage = INITIAL_STAGE.to_string();
     let mut prev_t = 0u64;
     let mut index = 0u64;
     let mut line = Vec::with_capacity(256);
     // Point i is printed when event i arrives (its weight needs event i's time).
-    for item in &mut reader {
-        let event = item.map_err(|e| format!("{e} (after {index} events)"))?;
-        let ev = op_from_event(&event, &mut labels);
-        let w = if index == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
-        line.clear();
-        serde_json::to_writer(&mut line, &record(&fdc, index, prev_t, w, &stage)).map_err(|e| e.to_string())?;
-        line.push(b'\n');
-        out.write_all(&line).map_err(io)?;
-        apply(&mut fdc, &ev).map_err(|m| format!("{}: event {index}: {m}", path.display()))?;
-        if let Op::Stage(l) = ev.op {
-            stage = labels.get(l as usize).cloned().unwrap_or_default();
+    super::decode::for_each_chunk(path, |chunk, _| {
+        for (j, ev) in chunk.events.iter().enumerate() {
+            let w = if index == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
+            line.clear();
+            serde_json::to_writer(&mut line, &record(&m, index, prev_t, w, &stage)).map_err(|e| e.to_string())?;
+            line.push(b'\n');
+            out.write_all(&line).map_err(|e| format!("writing the points: {e}"))?;
+            apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|msg| format!("{}: event {index}: {msg}", path.display()))?;
+            if let Op::Stage(l) = ev.op {
+                stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
+            }
+            prev_t = ev.t;
+            index += 1;
         }
-        prev_t = ev.t;
-        index += 1;
-    }
+        Ok(())
+    })?;
     line.clear();
-    serde_json::to_writer(&mut line, &record(&fdc, index, prev_t, 0, &stage)).map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut line, &record(&m, index, prev_t, 0, &stage)).map_err(|e| e.to_string())?;
     line.push(b'\n');
-    out.write_all(&line).map_err(io)?;
+    out.write_all(&line).map_err(|e| format!("writing the points: {e}"))?;
     Ok(index + 1)
 }

@@ -18,9 +18,8 @@
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
 use super::decode::{decode_chunk, Chunk, ChunkScanner};
-use super::{apply, key_of, model_from_header, Ev, Key, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT};
+use super::{apply, key_of, machine_from_header, Ev, Key, Machine, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT};
 use crate::trace::{TraceHeader, TraceReader};
-use fdc::Fdc;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -260,27 +259,37 @@ pub struct Cursor {
     pub stage: Option<String>,
 }
 
-/// Replays `events`, finalising one point per event (the point before it), into `part`.
-/// `labels` resolves [`Op::Stage`]. Errors name the event index.
-pub fn run_range(fdc: &mut Fdc, events: &[Ev], labels: &[String], part: &mut Part, cur: &mut Cursor) -> Result<(), String> {
+/// Replays `events[range]`, finalising one point per event (the point before it), into
+/// `part`. Events after the range (up to the end of `events`) serve as look-ahead for
+/// DMA transfers. `labels` resolves [`Op::Stage`]. Errors name the event index.
+pub fn run_range(
+    m: &mut Machine,
+    events: &[Ev],
+    range: std::ops::Range<usize>,
+    labels: &[String],
+    part: &mut Part,
+    cur: &mut Cursor,
+) -> Result<(), String> {
     let mut slot = part.stage_slot(cur.stage.as_deref());
-    let mut key = key_of(fdc);
+    let mut key = key_of(m);
     let mut index = cur.index;
     let mut prev_t = cur.prev_t;
-    for ev in events {
+    let end = range.end.min(events.len());
+    for i in range.start..end {
+        let ev = &events[i];
         let w = if index == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
-        match fdc.result_timer() {
+        match m.fdc.result_timer() {
             Some(exp) if exp <= ev.t => {
                 // The READ ID timer fires inside the gap: split it at the expiry.
                 let wa = if index == 0 { 0 } else { exp.saturating_sub(prev_t).min(w) };
                 part.record(slot, key, 1, wa, index, prev_t);
-                fdc.advance_to(ev.t);
-                key = key_of(fdc);
+                m.fdc.advance_to(ev.t);
+                key = key_of(m);
                 part.record(slot, key, 0, w - wa, index, exp.max(prev_t));
             }
             _ => part.record(slot, key, 1, w, index, prev_t),
         }
-        let got = apply(fdc, ev).map_err(|m| format!("event {index}: {m}"))?;
+        let got = apply(m, ev, &events[i + 1..]).map_err(|msg| format!("event {index}: {msg}"))?;
         match ev.op {
             Op::Read { value, .. } => {
                 part.reads += 1;
@@ -295,7 +304,7 @@ pub fn run_range(fdc: &mut Fdc, events: &[Ev], labels: &[String], part: &mut Par
             }
             _ => {}
         }
-        key = key_of(fdc);
+        key = key_of(m);
         prev_t = ev.t;
         index += 1;
     }
@@ -305,10 +314,10 @@ pub fn run_range(fdc: &mut Fdc, events: &[Ev], labels: &[String], part: &mut Par
 }
 
 /// The state after the trace, once a pending READ ID timer fired (the idle state).
-pub fn settle(fdc: &Fdc) -> Fdc {
-    let mut f = fdc.clone();
-    if let Some(exp) = f.result_timer() {
-        f.advance_to(exp);
+pub fn settle(m: &Machine) -> Machine {
+    let mut f = m.clone();
+    if let Some(exp) = f.fdc.result_timer() {
+        f.fdc.advance_to(exp);
     }
     f
 }
@@ -324,15 +333,15 @@ pub struct TraceAnalysis {
     /// Every point, idle point included, stages resolved.
     pub part: Part,
     /// The model after the last event.
-    pub end: Fdc,
+    pub end: Machine,
     /// The idle state (`end` after a pending timer fired).
-    pub idle: Fdc,
+    pub idle: Machine,
     /// Stage at the end.
     pub end_stage: String,
 }
 
 struct SubBlock {
-    start: Fdc,
+    start: Machine,
     /// Index in the chunk's events where it starts.
     from: usize,
     prev_t: u64,
@@ -343,13 +352,13 @@ struct Speculated {
     chunk: Chunk,
     first_event: u64,
     subs: Vec<SubBlock>,
-    end: Fdc,
+    end: Machine,
     end_stage: Option<String>,
 }
 
 struct Resolver {
     next: usize,
-    state: Fdc,
+    state: Machine,
     stage: String,
     last_t: u64,
     events: u64,
@@ -406,11 +415,10 @@ impl Resolver {
                 break;
             }
             let to = spec.subs.get(j + 1).map_or(spec.chunk.events.len(), |n| n.from);
-            let evs = spec.chunk.events.get(sub.from..to).unwrap_or(&[]);
             let mut p = Part::default();
             debug_assert_eq!(cur.prev_t, sub.prev_t);
-            run_range(&mut state, evs, &spec.chunk.labels, &mut p, &mut cur)?;
-            self.replayed_again += evs.len() as u64;
+            run_range(&mut state, &spec.chunk.events, sub.from..to, &spec.chunk.labels, &mut p, &mut cur)?;
+            self.replayed_again += (to - sub.from) as u64;
             self.part.merge(&p);
         }
         if !converged {
@@ -424,17 +432,21 @@ impl Resolver {
 }
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
-fn speculate(mut fdc: Fdc, chunk: Chunk, first_event: u64) -> Result<Speculated, String> {
+fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculated, String> {
     let mut cur = Cursor { index: first_event, prev_t: chunk.base, stage: None };
-    let mut subs = Vec::with_capacity(chunk.events.len().div_ceil(SUB_EVENTS));
-    for (i, evs) in chunk.events.chunks(SUB_EVENTS).enumerate() {
-        let start = fdc.clone();
+    let n = chunk.events.len();
+    let mut subs = Vec::with_capacity(n.div_ceil(SUB_EVENTS));
+    let mut from = 0;
+    while from < n {
+        let to = (from + SUB_EVENTS).min(n);
+        let start = m.clone();
         let prev_t = cur.prev_t;
         let mut part = Part::default();
-        run_range(&mut fdc, evs, &chunk.labels, &mut part, &mut cur)?;
-        subs.push(SubBlock { start, from: i * SUB_EVENTS, prev_t, part });
+        run_range(&mut m, &chunk.events, from..to, &chunk.labels, &mut part, &mut cur)?;
+        subs.push(SubBlock { start, from, prev_t, part });
+        from = to;
     }
-    Ok(Speculated { end_stage: cur.stage, chunk, first_event, subs, end: fdc })
+    Ok(Speculated { end_stage: cur.stage, chunk, first_event, subs, end: m })
 }
 
 /// Options of a trace analysis.
@@ -447,7 +459,7 @@ pub struct AnalyzeOptions {
 /// Analyses one trace file. Errors name the file (and the event, where there is one).
 pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, String> {
     let header = TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
-    let model = model_from_header(&header).map_err(|m| format!("{}: {m}", path.display()))?;
+    let model = machine_from_header(&header).map_err(|m| format!("{}: {m}", path.display()))?;
     let scanner = ChunkScanner::open(path)?;
     let resolver = Mutex::new(Resolver {
         next: 0,
@@ -514,11 +526,11 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
 
 /// Sequential reference analysis of in-memory events (tests and small traces): the same
 /// accounting without chunks or speculation.
-pub fn analyze_events(mut fdc: Fdc, events: &[Ev], labels: &[String]) -> Result<(Part, Fdc), String> {
+pub fn analyze_events(mut m: Machine, events: &[Ev], labels: &[String]) -> Result<(Part, Machine), String> {
     let mut part = Part::default();
     let mut cur = Cursor { index: 0, prev_t: 0, stage: Some(INITIAL_STAGE.to_string()) };
-    run_range(&mut fdc, events, labels, &mut part, &mut cur)?;
+    run_range(&mut m, events, 0..events.len(), labels, &mut part, &mut cur)?;
     let last_t = events.last().map_or(0, |e| e.t);
-    part.record_idle(cur.stage.as_deref(), key_of(&fdc), events.len() as u64, last_t);
-    Ok((part, fdc))
+    part.record_idle(cur.stage.as_deref(), key_of(&m), events.len() as u64, last_t);
+    Ok((part, m))
 }

@@ -171,8 +171,9 @@ pub struct Report {
     pub bad_files: Vec<BadFile>,
 }
 
-fn idle_of(f: &fdc::Fdc) -> Idle {
-    let k = super::key_of(f);
+fn idle_of(m: &super::Machine) -> Idle {
+    let k = super::key_of(m);
+    let f = &m.fdc;
     Idle {
         phase: f.phase().map_or_else(|| format!("invalid({})", f.phase_byte()), |p| p.name().to_string()),
         reconstructed: f.reconstructed_phase().name(),
