@@ -223,9 +223,21 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// CPU time (user + system) of the whole process so far, in seconds.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 struct Measure {
     label: String,
     secs: f64,
+    cpu: f64,
     events: u64,
     rss_kb: Option<u64>,
 }
@@ -233,10 +245,12 @@ struct Measure {
 fn measure(label: &str, threads: usize, f: impl FnOnce() -> Result<u64, String> + Send) -> Result<Measure, String> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let reset = reset_peak_rss();
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     let events = pool.install(f)?;
     let secs = start.elapsed().as_secs_f64();
-    Ok(Measure { label: label.to_string(), secs, events, rss_kb: if reset { peak_rss_kb() } else { None } })
+    let cpu = cpu_seconds() - cpu0;
+    Ok(Measure { label: label.to_string(), secs, cpu, events, rss_kb: if reset { peak_rss_kb() } else { None } })
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
@@ -284,6 +298,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         let m = measure(&label, threads, || {
             let a = analyze_file(&path, &opts)?;
             let n = a.events;
+            eprintln!("  ({label}: {} events replayed twice)", a.replayed_again);
             json = super::report::Report::build(&[Ok(a)]).to_json();
             Ok(n)
         })
@@ -291,13 +306,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         reports.push(json);
         rows.push(m);
     }
-    let mut t = super::report::Table::new(&["run", "events", "seconds", "events/s", "peak RSS MB"]);
+    let mut t = super::report::Table::new(&["run", "events", "wall s", "events/s", "CPU s", "events per CPU s", "peak RSS MB"]);
     for r in &rows {
         t.row(vec![
             r.label.clone(),
             r.events.to_string(),
             format!("{:.3}", r.secs),
             format!("{:.2} M", r.events as f64 / r.secs / 1e6),
+            format!("{:.3}", r.cpu),
+            format!("{:.2} M", r.events as f64 / r.cpu.max(1e-9) / 1e6),
             r.rss_kb.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
         ]);
     }

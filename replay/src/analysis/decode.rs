@@ -353,8 +353,47 @@ pub fn decode_into(payload: &[u8], first_event: u64, chunk: &mut Chunk) -> Resul
     Ok(())
 }
 
+/// The common case, a port access `[0|1, dt, offset, value]` with small integers, read
+/// straight from the bytes; `None` sends anything else to the general decoder.
+#[inline(always)]
+fn fast_port_event(r: &mut Reader, t: &mut u64) -> Option<Ev> {
+    let b = r.b;
+    let p = r.p;
+    let head = b.get(p..p + 2)?;
+    if head[0] != 0x94 || head[1] > 1 {
+        return None;
+    }
+    let (dt, q) = match *b.get(p + 2)? {
+        x @ 0..=0x7f => (u64::from(x), p + 3),
+        0xcc => (u64::from(*b.get(p + 3)?), p + 4),
+        0xcd => (u64::from(u16::from_be_bytes([*b.get(p + 3)?, *b.get(p + 4)?])), p + 5),
+        0xce => {
+            let s = b.get(p + 3..p + 7)?;
+            (u64::from(u32::from_be_bytes([s[0], s[1], s[2], s[3]])), p + 7)
+        }
+        _ => return None,
+    };
+    let offset = *b.get(q)?;
+    if offset > MAX_PORT_OFFSET {
+        return None;
+    }
+    let (value, end) = match *b.get(q + 1)? {
+        x @ 0..=0x7f => (x, q + 2),
+        0xcc => (*b.get(q + 2)?, q + 3),
+        _ => return None,
+    };
+    let nt = t.checked_add(dt)?;
+    *t = nt;
+    r.p = end;
+    let op = if head[1] == 0 { Op::Read { offset, value } } else { Op::Write { offset, value } };
+    Some(Ev { t: nt, op })
+}
+
 #[inline]
 fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result<Ev, String> {
+    if let Some(ev) = fast_port_event(r, t) {
+        return Ok(ev);
+    }
     let fields = r.array()?;
     let kind = r.u8("event kind")?;
     let dt = r.uint()?;

@@ -274,6 +274,9 @@ pub fn run_range(
     let mut key = key_of(m);
     let mut index = cur.index;
     let mut prev_t = cur.prev_t;
+    // Consecutive segments with the same key are counted together (the same totals and
+    // runs as one by one, at a fraction of the cost).
+    let mut acc = Acc { key, points: 0, time: 0, index, t: prev_t };
     let end = range.end.min(events.len());
     for i in range.start..end {
         let ev = &events[i];
@@ -282,12 +285,12 @@ pub fn run_range(
             Some(exp) if exp <= ev.t => {
                 // The READ ID timer fires inside the gap: split it at the expiry.
                 let wa = if index == 0 { 0 } else { exp.saturating_sub(prev_t).min(w) };
-                part.record(slot, key, 1, wa, index, prev_t);
+                acc.add(part, slot, key, 1, wa, index, prev_t);
                 m.fdc.advance_to(ev.t);
                 key = key_of(m);
-                part.record(slot, key, 0, w - wa, index, exp.max(prev_t));
+                acc.add(part, slot, key, 0, w - wa, index, exp.max(prev_t));
             }
-            _ => part.record(slot, key, 1, w, index, prev_t),
+            _ => acc.add(part, slot, key, 1, w, index, prev_t),
         }
         let got = apply(m, ev, &events[i + 1..]).map_err(|msg| format!("event {index}: {msg}"))?;
         match ev.op {
@@ -298,6 +301,7 @@ pub fn run_range(
                 }
             }
             Op::Stage(l) => {
+                acc.flush(part, slot);
                 let label = labels.get(l as usize).map(String::as_str).unwrap_or(INITIAL_STAGE);
                 cur.stage = Some(label.to_string());
                 slot = part.stage_slot(Some(label));
@@ -308,9 +312,42 @@ pub fn run_range(
         prev_t = ev.t;
         index += 1;
     }
+    acc.flush(part, slot);
     cur.index = index;
     cur.prev_t = prev_t;
     Ok(())
+}
+
+/// A batch of consecutive segments with the same key.
+struct Acc {
+    key: Key,
+    points: u64,
+    time: u64,
+    index: u64,
+    t: u64,
+}
+
+impl Acc {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn add(&mut self, part: &mut Part, slot: usize, key: Key, points: u64, time: u64, index: u64, t: u64) {
+        if key == self.key {
+            self.points += points;
+            self.time += time;
+        } else {
+            self.flush(part, slot);
+            *self = Acc { key, points, time, index, t };
+        }
+    }
+
+    #[inline]
+    fn flush(&mut self, part: &mut Part, slot: usize) {
+        if self.points != 0 || self.time != 0 {
+            part.record(slot, self.key, self.points, self.time, self.index, self.t);
+        }
+        self.points = 0;
+        self.time = 0;
+    }
 }
 
 /// The state after the trace, once a pending READ ID timer fired (the idle state).
@@ -338,6 +375,9 @@ pub struct TraceAnalysis {
     pub idle: Machine,
     /// Stage at the end.
     pub end_stage: String,
+    /// Events replayed a second time because a speculative replay had not yet met the
+    /// true state (0 on one thread; a cost measure, no effect on results).
+    pub replayed_again: u64,
 }
 
 struct SubBlock {
@@ -521,6 +561,7 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         end: r.state,
         idle,
         end_stage: stage,
+        replayed_again: r.replayed_again,
     })
 }
 

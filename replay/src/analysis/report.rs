@@ -128,6 +128,8 @@ pub struct TraceReport {
     pub stages: Vec<StageSummary>,
     pub longest_phase: Option<Longest>,
     pub longest_unknown_to_qemu_2_3: Option<Longest>,
+    /// Stage at the end of the trace.
+    pub end_stage: String,
     pub idle: Idle,
 }
 
@@ -256,6 +258,7 @@ impl Report {
                 stages: trace_stages,
                 longest_phase: lp,
                 longest_unknown_to_qemu_2_3: lu,
+                end_stage: a.end_stage.clone(),
                 idle: idle_of(&a.idle),
             });
         }
@@ -465,10 +468,10 @@ are consecutive states of one run, not independent draws: read the interval as a
 
         h(&mut o, "Idle state after each trace");
         let mut t = Table::new(&["trace", "stage", "phase", "reconstructed", "MSR", "command", "needed", "verdict", "backward to 2.3"]);
-        for (tr, _) in self.per_trace.iter().zip(0..) {
+        for tr in &self.per_trace {
             t.row(vec![
                 tr.name.clone(),
-                tr.stages.last().map_or(String::new(), |s| s.stage.clone()),
+                tr.end_stage.clone(),
                 tr.idle.phase.clone(),
                 tr.idle.reconstructed.to_string(),
                 format!("{:#04x}", tr.idle.msr),
