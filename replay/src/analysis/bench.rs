@@ -190,9 +190,14 @@ pub fn synthetic_header() -> TraceHeader {
 
 /// Writes a generated trace of exactly `events` events to `path`.
 pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), String> {
+    generate_with(path, events, seed, WriteOptions { gzip, ..WriteOptions::default() })
+}
+
+/// [`generate`] with explicit writer options (e.g. small chunks for tests).
+pub fn generate_with(path: &Path, events: u64, seed: u64, opts: WriteOptions) -> Result<(), String> {
     let header = synthetic_header();
     let fdc = super::machine_from_header(&header)?;
-    let mut w = TraceWriter::create(path, &header, WriteOptions { gzip, ..WriteOptions::default() }).map_err(|e| e.to_string())?;
+    let mut w = TraceWriter::create(path, &header, opts).map_err(|e| e.to_string())?;
     let mut g = Gen { fdc, t: 0, rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1), out: Vec::with_capacity(256) };
     let mut written = 0u64;
     let mut i = 0u64;
