@@ -298,12 +298,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     };
     rows.push(measure("decode only, 1 thread", 1, decode_only).map_err(anyhow::Error::msg)?);
     let mut reports = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for (label, threads) in [("decode+replay+analysis, 1 thread".to_string(), 1), (format!("decode+replay+analysis, {all} threads"), all)] {
         let mut json = String::new();
         let m = measure(&label, threads, || {
             let a = analyze_file(&path, &opts)?;
             let n = a.events;
-            eprintln!("  ({label}: {} events replayed twice)", a.replayed_again);
+            let tm = a.timing;
+            let (sc, pa, re) = (tm.scan_ns as f64 / 1e9, tm.parallel_ns as f64 / 1e9, tm.resolve_ns as f64 / 1e9);
+            let total = sc + pa + re;
+            let bound = total / sc.max(re).max(total / threads as f64).max(1e-12);
+            notes.push(format!(
+                "{label}: thread CPU s: read+inflate {sc:.3} (sequential), decode+replay+analysis {pa:.3} (parallel), \
+in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bound on {threads} idle cores: {bound:.2}x",
+                a.replayed_again
+            ));
             json = super::report::Report::build(&[Ok(a)]).to_json();
             Ok(n)
         })
@@ -324,6 +333,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         ]);
     }
     print!("{}", t.render(false));
+    for n in &notes {
+        println!("{n}");
+    }
     let one = rows.get(1).map_or(0.0, |r| r.events as f64 / r.secs);
     let many = rows.get(2).map_or(0.0, |r| r.events as f64 / r.secs);
     println!("speed-up with {all} threads: {:.2}x", many / one);

@@ -336,10 +336,14 @@ pub fn key_of(m: &Machine) -> Key {
         b @ 1..=3 => u16::from(b),
         _ => 0,
     };
-    let cmd = match fdc.command_in_progress() {
-        None => 0,
-        Some(c) if m.cmd == 0 => c as u16 + 1,
-        Some(_) => u16::from(m.cmd),
+    // `command_in_progress` decodes fifo[0]; the tracked opcode saves that.
+    let idle = fdc.phase_byte() == 1 && fdc.data_pos() == 0;
+    let cmd = if idle {
+        0
+    } else if m.cmd != 0 {
+        u16::from(m.cmd)
+    } else {
+        fdc.command_in_progress().map_or(0, |c| c as u16 + 1)
     };
     needed | (phase << 6) | (cmd << 8)
 }

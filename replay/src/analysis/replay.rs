@@ -23,10 +23,11 @@ use crate::trace::{TraceHeader, TraceReader};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Events per sub-block (the granularity of speculative checkpoints).
-pub const SUB_EVENTS: usize = 1024;
+pub const SUB_EVENTS: usize = 256;
 
 /// Point and time counts per key, in first-seen order (a handful of distinct keys).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -378,6 +379,44 @@ pub struct TraceAnalysis {
     /// Events replayed a second time because a speculative replay had not yet met the
     /// true state (0 on one thread; a cost measure, no effect on results).
     pub replayed_again: u64,
+    /// Thread CPU time spent in each part of the work (for `bench`).
+    pub timing: Timing,
+}
+
+/// Thread CPU time (ns) of the parts of a trace analysis: reading and inflating blocks
+/// (sequential: one reader), decoding and speculative replay (parallel), and in-order
+/// resolution (sequential: under one lock).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    pub scan_ns: u64,
+    pub parallel_ns: u64,
+    pub resolve_ns: u64,
+}
+
+/// CPU time of the calling thread in ns.
+pub fn thread_cpu_ns() -> u64 {
+    // SAFETY: clock_gettime only writes the struct it is given.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// An iterator wrapper that adds the CPU time of each `next` to a counter.
+struct Timed<I> {
+    inner: I,
+    ns: std::sync::Arc<AtomicU64>,
+}
+
+impl<I: Iterator> Iterator for Timed<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let t0 = thread_cpu_ns();
+        let r = self.inner.next();
+        self.ns.fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
+        r
+    }
 }
 
 struct SubBlock {
@@ -512,7 +551,12 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         error: None,
         replayed_again: 0,
     });
+    let scan_ns = std::sync::Arc::new(AtomicU64::new(0));
+    let par_ns = AtomicU64::new(0);
+    let res_ns = AtomicU64::new(0);
+    let scanner = Timed { inner: scanner, ns: scan_ns.clone() };
     let work = |(k, item): (usize, Result<super::decode::RawChunk, String>)| {
+        let t0 = thread_cpu_ns();
         let raw = match item {
             Ok(r) => r,
             Err(e) => {
@@ -530,12 +574,16 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
             _ => return,
         };
         let spec = decoded.and_then(|c| speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display())));
+        let t1 = thread_cpu_ns();
         if let Ok(mut r) = resolver.lock() {
             match spec {
                 Ok(s) => r.push(k, s),
                 Err(m) => r.fail(k, m),
             }
         }
+        let t2 = thread_cpu_ns();
+        par_ns.fetch_add(t1.saturating_sub(t0), Ordering::Relaxed);
+        res_ns.fetch_add(t2.saturating_sub(t1), Ordering::Relaxed);
     };
     if opts.parallel_chunks {
         scanner.enumerate().par_bridge().for_each(work);
@@ -562,6 +610,11 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         idle,
         end_stage: stage,
         replayed_again: r.replayed_again,
+        timing: Timing {
+            scan_ns: scan_ns.load(Ordering::Relaxed),
+            parallel_ns: par_ns.into_inner(),
+            resolve_ns: res_ns.into_inner(),
+        },
     })
 }
 

@@ -416,7 +416,7 @@ are consecutive states of one run, not independent draws: read the interval as a
                 tr.read_mismatches.to_string(),
             ]);
         }
-        o.push_str(if markdown { "\n" } else { "\n" });
+        o.push('\n');
         o.push_str(&t.render(markdown));
 
         h(&mut o, "Per stage (all traces)");
