@@ -49,7 +49,8 @@ fn reset_then_sense_interrupt_point_by_point() {
     let rate = "fdrive/media_rate";
     let sensei = "fdc/reset_sensei";
     // (phase, reconstructed, msr, needed, command, stage, t_ns, weight)
-    let expect: [(&str, &str, u64, Vec<&str>, &str, &str, u64, u64); 9] = [
+    type Row<'a> = (&'a str, &'a str, u64, Vec<&'a str>, &'a str, &'a str, u64, u64);
+    let expect: [Row; 9] = [
         ("command", "command", 0x80, vec![rate], "none", "start", 0, 0),
         ("command", "command", 0x80, vec![rate], "none", "start", 0, 1000),
         ("command", "command", 0x80, vec![sensei, rate], "none", "start", 1000, 1000),

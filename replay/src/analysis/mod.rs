@@ -36,6 +36,20 @@
 //! no end). When the READ ID timer fires inside a gap, the gap is split exactly: the part
 //! before the expiry is counted with the state at the start of the gap, the part after
 //! with the state after the timer fired (which adds time but no event weight).
+//!
+//! # Report
+//!
+//! `fdc-replay report` ([`report`]) gives, for each of the six subsections (`fdc/phase`
+//! first) and for "any subsection unknown to QEMU 2.3" ([`FAIL_MASK`]), the event- and
+//! time-weighted share of points where QEMU would send it: overall, per guest OS, per
+//! trace, per stage label (all traces together), per phase and per command in progress
+//! (the command whose opcode the controller accepted last, see [`Machine`]). It shows
+//! the longest run of consecutive points needing `fdc/phase`, and needing any subsection
+//! 2.3 lacks; the idle state after each trace (the state after the last event once a
+//! pending READ ID timer fired); and per guest the probability that a backward migration
+//! at a random point fails: failing points / points with a 95 % Wilson interval (the rule
+//! of three, [0, 3/n], when none fails), plus the time-weighted share. Driver-model traces
+//! are marked. Exit codes are described in [`cli`].
 
 pub mod check;
 pub mod cli;
