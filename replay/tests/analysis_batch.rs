@@ -12,13 +12,25 @@ use fdc_replay::trace::WriteOptions;
 use std::path::Path;
 
 fn pool(n: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .unwrap()
 }
 
 /// Many small chunks, so that speculation and resolution are exercised.
 fn synthetic(dir: &Path, name: &str, events: u64, chunk: usize, seed: u64) -> std::path::PathBuf {
     let p = dir.join(name);
-    generate_with(&p, events, seed, WriteOptions { gzip: true, chunk_events: chunk }).unwrap();
+    generate_with(
+        &p,
+        events,
+        seed,
+        WriteOptions {
+            gzip: true,
+            chunk_events: chunk,
+        },
+    )
+    .unwrap();
     p
 }
 
@@ -46,12 +58,26 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     })
     .unwrap();
     assert_eq!(events.len(), 40_000);
-    let (part, end) = analyze_events(machine_from_header(&header).unwrap(), &events, &labels).unwrap();
+    let (part, end) =
+        analyze_events(machine_from_header(&header).unwrap(), &events, &labels).unwrap();
     let want = serde_json::to_string(&Summary::of(&part.total())).unwrap();
     for threads in [1, 2, 4] {
-        let a = pool(threads).install(|| analyze_file(&p, &AnalyzeOptions { parallel_chunks: true })).unwrap();
+        let a = pool(threads)
+            .install(|| {
+                analyze_file(
+                    &p,
+                    &AnalyzeOptions {
+                        parallel_chunks: true,
+                    },
+                )
+            })
+            .unwrap();
         assert_eq!(a.events, 40_000);
-        assert_eq!(serde_json::to_string(&Summary::of(&a.part.total())).unwrap(), want, "{threads} threads");
+        assert_eq!(
+            serde_json::to_string(&Summary::of(&a.part.total())).unwrap(),
+            want,
+            "{threads} threads"
+        );
         assert_eq!(a.part.runs, part.runs, "{threads} threads");
         assert_eq!(a.part.read_mismatches, 0);
         assert_eq!(a.part.reads, part.reads);
@@ -66,7 +92,13 @@ fn chunk_parallel_replay_equals_sequential_replay() {
 fn report_is_byte_identical_for_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     for (i, seed) in [1u64, 2, 3].iter().enumerate() {
-        synthetic(dir.path(), &format!("t{i}.fdctrace"), 15_000 + 5_000 * i as u64, 1000, *seed);
+        synthetic(
+            dir.path(),
+            &format!("t{i}.fdctrace"),
+            15_000 + 5_000 * i as u64,
+            1000,
+            *seed,
+        );
     }
     let d = dir.path().to_str().unwrap();
     let mut outs = Vec::new();
@@ -74,13 +106,19 @@ fn report_is_byte_identical_for_any_thread_count() {
         for fmt in ["table", "json", "markdown"] {
             let o = run(&["report", d, "-j", j, "--format", fmt, "--quiet"]);
             assert!(o.status.success(), "{}", stderr(&o));
-            assert!(stderr(&o).is_empty(), "quiet and not a terminal: nothing on stderr");
+            assert!(
+                stderr(&o).is_empty(),
+                "quiet and not a terminal: nothing on stderr"
+            );
             outs.push((j, fmt, o.stdout));
         }
     }
     for (j, fmt, out) in &outs[3..] {
         let (_, _, first) = outs.iter().find(|(_, f, _)| f == fmt).unwrap();
-        assert!(out == first, "report --format {fmt} -j {j} differs from -j 1");
+        assert!(
+            out == first,
+            "report --format {fmt} -j {j} differs from -j 1"
+        );
     }
     let json: serde_json::Value = serde_json::from_slice(&outs[1].2).unwrap();
     assert_eq!(json["per_trace"].as_array().unwrap().len(), 3);
@@ -108,7 +146,11 @@ fn bad_files_are_reported_and_the_others_finish() {
         &header(),
         &[
             rd(0, 4, 0x80),
-            fdc_replay::trace::Event::Media { t_ns: 10, drive: 2, change: fdc_replay::trace::MediaChange::Eject },
+            fdc_replay::trace::Event::Media {
+                t_ns: 10,
+                drive: 2,
+                change: fdc_replay::trace::MediaChange::Eject,
+            },
         ],
     );
     let d = dir.path().to_str().unwrap();
@@ -123,8 +165,14 @@ fn bad_files_are_reported_and_the_others_finish() {
         assert_eq!(bad.len(), 3);
         let err = stderr(&o);
         assert!(err.contains("b-damaged.fdctrace"), "{err}");
-        assert!(err.contains("c-text.fdctrace") && err.contains("bad magic"), "{err}");
-        assert!(err.contains("d-drive2.fdctrace") && err.contains("event 1") && err.contains("drive 2"), "{err}");
+        assert!(
+            err.contains("c-text.fdctrace") && err.contains("bad magic"),
+            "{err}"
+        );
+        assert!(
+            err.contains("d-drive2.fdctrace") && err.contains("event 1") && err.contains("drive 2"),
+            "{err}"
+        );
     }
     // check: the same files, same verdicts.
     let o = run(&["check", d, "--quiet"]);
@@ -132,7 +180,10 @@ fn bad_files_are_reported_and_the_others_finish() {
     let out = stdout(&o);
     assert!(out.contains("a-good.fdctrace: ok: 5000 events"), "{out}");
     assert!(out.contains("b-damaged.fdctrace: BAD FILE"), "{out}");
-    assert!(out.contains("4 traces: 1 match, 0 with mismatches, 3 bad"), "{out}");
+    assert!(
+        out.contains("4 traces: 1 match, 0 with mismatches, 3 bad"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -140,7 +191,16 @@ fn damaged_traces_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     for gzip in [false, true] {
         let p = dir.path().join(format!("g{gzip}.fdctrace"));
-        generate_with(&p, 3_000, 4, WriteOptions { gzip, chunk_events: 500 }).unwrap();
+        generate_with(
+            &p,
+            3_000,
+            4,
+            WriteOptions {
+                gzip,
+                chunk_events: 500,
+            },
+        )
+        .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         let q = dir.path().join("damaged.fdctrace");
         let mut seen_err = 0;
@@ -152,7 +212,12 @@ fn damaged_traces_never_panic() {
                 b.truncate(at);
             }
             std::fs::write(&q, &b).unwrap();
-            match analyze_file(&q, &AnalyzeOptions { parallel_chunks: true }) {
+            match analyze_file(
+                &q,
+                &AnalyzeOptions {
+                    parallel_chunks: true,
+                },
+            ) {
                 Ok(a) => assert_eq!(a.events, 3_000, "an accepted file is whole"),
                 Err(e) => {
                     seen_err += 1;

@@ -21,7 +21,10 @@ fn recorded_linux_and_bios_logs_check_clean() {
         let o = run(&["check", t.to_str().unwrap(), "--quiet"]);
         let out = stdout(&o);
         assert!(o.status.success(), "{name}: {out}");
-        assert!(out.contains(&format!("{reads} reads checked, all match")), "{name}: {out}");
+        assert!(
+            out.contains(&format!("{reads} reads checked, all match")),
+            "{name}: {out}"
+        );
     }
     // Two drives: drive 1 must be configured as recorded.
     let t = import_recording(dir.path(), "linux-2drives", &["1=1.44M"]);
@@ -36,7 +39,10 @@ fn chunk_decoder_agrees_with_the_trace_reader() {
         let t = import_recording(dir.path(), name, &[]);
         let (header, events) = read_all(&t).unwrap();
         let mut labels = Vec::new();
-        let want: Vec<Ev> = events.iter().map(|e| op_from_event(e, &mut labels)).collect();
+        let want: Vec<Ev> = events
+            .iter()
+            .map(|e| op_from_event(e, &mut labels))
+            .collect();
         let mut got = Vec::new();
         let mut got_labels: Vec<String> = Vec::new();
         let h2 = for_each_chunk(&t, |c, first| {
@@ -60,15 +66,26 @@ fn linux_probe_points_and_report() {
     let t = import_recording(dir.path(), "linux-probe", &[]);
     let o = run(&["points", t.to_str().unwrap(), "--format", "jsonl"]);
     assert!(o.status.success());
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let (_, events) = read_all(&t).unwrap();
     assert_eq!(lines.len(), events.len() + 1);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["index"], i as u64);
         // The phase subsection is sent exactly when the phase differs from MSR's.
-        let phase_sent = l["needed"].as_array().unwrap().iter().any(|n| n == "fdc/phase");
+        let phase_sent = l["needed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "fdc/phase");
         assert_eq!(phase_sent, l["phase"] != l["reconstructed"], "point {i}");
-        assert!(l["needed"].as_array().unwrap().iter().any(|n| n == "fdrive/media_rate"));
+        assert!(l["needed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "fdrive/media_rate"));
     }
     let o = run(&["report", t.to_str().unwrap(), "--format", "markdown"]);
     assert!(o.status.success());

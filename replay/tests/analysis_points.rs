@@ -14,11 +14,19 @@ const FIFO: u8 = 5;
 fn points(path: &std::path::Path) -> Vec<Value> {
     let o = run(&["points", path.to_str().unwrap(), "--format", "jsonl"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn names(v: &Value) -> Vec<String> {
-    v["needed"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v["needed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// DOR reset, then one SENSE INTERRUPT: point by point.
@@ -49,17 +57,107 @@ fn reset_then_sense_interrupt_point_by_point() {
     let rate = "fdrive/media_rate";
     let sensei = "fdc/reset_sensei";
     // (phase, reconstructed, msr, needed, command, stage, t_ns, weight)
-    type Row<'a> = (&'a str, &'a str, u64, Vec<&'a str>, &'a str, &'a str, u64, u64);
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        u64,
+        Vec<&'a str>,
+        &'a str,
+        &'a str,
+        u64,
+        u64,
+    );
     let expect: [Row; 9] = [
-        ("command", "command", 0x80, vec![rate], "none", "start", 0, 0),
-        ("command", "command", 0x80, vec![rate], "none", "start", 0, 1000),
-        ("command", "command", 0x80, vec![sensei, rate], "none", "start", 1000, 1000),
-        ("command", "command", 0x80, vec![sensei, rate], "none", "start", 2000, 1000),
-        ("result", "result", 0xd0, vec![sensei, rate], "SENSE INTERRUPT STATUS", "start", 3000, 1000),
-        ("result", "result", 0xd0, vec![sensei, rate], "SENSE INTERRUPT STATUS", "start", 4000, 1000),
-        ("result", "result", 0xd0, vec![sensei, rate], "SENSE INTERRUPT STATUS", "start", 5000, 1000),
-        ("command", "command", 0x80, vec![sensei, rate], "none", "start", 6000, 1000),
-        ("command", "command", 0x80, vec![sensei, rate], "none", "x", 7000, 0),
+        (
+            "command",
+            "command",
+            0x80,
+            vec![rate],
+            "none",
+            "start",
+            0,
+            0,
+        ),
+        (
+            "command",
+            "command",
+            0x80,
+            vec![rate],
+            "none",
+            "start",
+            0,
+            1000,
+        ),
+        (
+            "command",
+            "command",
+            0x80,
+            vec![sensei, rate],
+            "none",
+            "start",
+            1000,
+            1000,
+        ),
+        (
+            "command",
+            "command",
+            0x80,
+            vec![sensei, rate],
+            "none",
+            "start",
+            2000,
+            1000,
+        ),
+        (
+            "result",
+            "result",
+            0xd0,
+            vec![sensei, rate],
+            "SENSE INTERRUPT STATUS",
+            "start",
+            3000,
+            1000,
+        ),
+        (
+            "result",
+            "result",
+            0xd0,
+            vec![sensei, rate],
+            "SENSE INTERRUPT STATUS",
+            "start",
+            4000,
+            1000,
+        ),
+        (
+            "result",
+            "result",
+            0xd0,
+            vec![sensei, rate],
+            "SENSE INTERRUPT STATUS",
+            "start",
+            5000,
+            1000,
+        ),
+        (
+            "command",
+            "command",
+            0x80,
+            vec![sensei, rate],
+            "none",
+            "start",
+            6000,
+            1000,
+        ),
+        (
+            "command",
+            "command",
+            0x80,
+            vec![sensei, rate],
+            "none",
+            "x",
+            7000,
+            0,
+        ),
     ];
     for (i, (p, e)) in pts.iter().zip(expect.iter()).enumerate() {
         assert_eq!(p["index"], i as u64, "point {i}");
@@ -78,7 +176,13 @@ fn reset_then_sense_interrupt_point_by_point() {
 #[test]
 fn reset_trace_report_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let a = analyze_file(&reset_trace(dir.path()), &AnalyzeOptions { parallel_chunks: true }).unwrap();
+    let a = analyze_file(
+        &reset_trace(dir.path()),
+        &AnalyzeOptions {
+            parallel_chunks: true,
+        },
+    )
+    .unwrap();
     assert_eq!(a.events, 8);
     let r = Report::build(&[Ok(a)]);
     let s = &r.overall;
@@ -95,21 +199,41 @@ fn reset_trace_report_numbers() {
     // Backward migration: 7 of 9 points fail; Wilson 95 % by hand: [0.4526, 0.9368].
     let b = r.backward_failure.unwrap();
     assert_eq!((b.k, b.n), (7, 9));
-    assert!((b.low - 0.452_589).abs() < 1e-5 && (b.high - 0.936_775).abs() < 1e-5, "{b:?}");
+    assert!(
+        (b.low - 0.452_589).abs() < 1e-5 && (b.high - 0.936_775).abs() < 1e-5,
+        "{b:?}"
+    );
     // The longest stretch needing a subsection 2.3 lacks: points 2..=8, 6 us.
     let l = r.longest_unknown_to_qemu_2_3.unwrap();
-    assert_eq!((l.start_index, l.points, l.time_ns, l.start_t_ns), (2, 7, 6000, 1000));
+    assert_eq!(
+        (l.start_index, l.points, l.time_ns, l.start_t_ns),
+        (2, 7, 6000, 1000)
+    );
     assert!(r.longest_phase.is_none());
     // Per stage: "start" holds points 0..=7, "x" the idle point.
     assert_eq!(r.per_stage.len(), 2);
-    assert_eq!((r.per_stage[0].name.as_str(), r.per_stage[0].summary.points), ("start", 8));
-    assert_eq!((r.per_stage[1].name.as_str(), r.per_stage[1].summary.points), ("x", 1));
+    assert_eq!(
+        (r.per_stage[0].name.as_str(), r.per_stage[0].summary.points),
+        ("start", 8)
+    );
+    assert_eq!(
+        (r.per_stage[1].name.as_str(), r.per_stage[1].summary.points),
+        ("x", 1)
+    );
     let idle = &r.per_trace[0].idle;
     assert!(idle.prevalent && idle.fails_backward);
     assert_eq!(idle.needed, vec!["fdc/reset_sensei", "fdrive/media_rate"]);
     // By phase: 3 result points (4, 5, 6), 6 command points.
-    let phase = |n: &str| r.by_phase.iter().find(|g| g.name == n).map(|g| g.summary.points);
-    assert_eq!((phase("command"), phase("result"), phase("execution")), (Some(6), Some(3), None));
+    let phase = |n: &str| {
+        r.by_phase
+            .iter()
+            .find(|g| g.name == n)
+            .map(|g| g.summary.points)
+    };
+    assert_eq!(
+        (phase("command"), phase("result"), phase("execution")),
+        (Some(6), Some(3), None)
+    );
 }
 
 /// READ ID arms the 20 ms timer; the gap in which it fires is split at the expiry.
@@ -121,31 +245,49 @@ fn read_id_timer_splits_the_gap() {
         &p,
         &header(),
         &[
-            wr(0, FIFO, 0x4a),           // READ ID opcode
-            wr(1000, FIFO, 0x00),        // its parameter: timer armed for 1000 + 20 ms
-            rd(50_000_000, MSR, 0xd0),   // 50 ms: the result is there
+            wr(0, FIFO, 0x4a),         // READ ID opcode
+            wr(1000, FIFO, 0x00),      // its parameter: timer armed for 1000 + 20 ms
+            rd(50_000_000, MSR, 0xd0), // 50 ms: the result is there
         ],
     );
     let pts = points(&p);
     assert_eq!(pts.len(), 4);
-    assert_eq!((pts[1]["phase"].as_str(), pts[1]["msr"].as_u64()), (Some("command"), Some(0x90)));
+    assert_eq!(
+        (pts[1]["phase"].as_str(), pts[1]["msr"].as_u64()),
+        (Some("command"), Some(0x90))
+    );
     assert_eq!(pts[1]["command"], "READ ID");
     assert_eq!(pts[2]["phase"], "execution");
     assert_eq!(pts[2]["reconstructed"], "execution");
     assert_eq!(pts[2]["msr"], 0x10);
-    assert_eq!(names(&pts[2]), vec!["fdc/result_timer", "fdrive/media_rate"]);
+    assert_eq!(
+        names(&pts[2]),
+        vec!["fdc/result_timer", "fdrive/media_rate"]
+    );
     assert_eq!(pts[3]["phase"], "result");
     assert_eq!(names(&pts[3]), vec!["fdrive/media_rate"]);
 
-    let a = analyze_file(&p, &AnalyzeOptions { parallel_chunks: false }).unwrap();
+    let a = analyze_file(
+        &p,
+        &AnalyzeOptions {
+            parallel_chunks: false,
+        },
+    )
+    .unwrap();
     let r = Report::build(&[Ok(a)]);
     let timer = &r.overall.subsections[2];
     assert_eq!(timer.subsection, "fdc/result_timer");
     // One point of four; 20 ms of the 50 ms (the rest of the gap is after the expiry).
-    assert_eq!((timer.points, timer.time_ns, r.overall.time_ns), (1, 20_000_000, 50_000_000));
+    assert_eq!(
+        (timer.points, timer.time_ns, r.overall.time_ns),
+        (1, 20_000_000, 50_000_000)
+    );
     assert_eq!(timer.time_share, Some(0.4));
     let l = r.longest_unknown_to_qemu_2_3.unwrap();
-    assert_eq!((l.start_index, l.points, l.time_ns, l.phase, l.command), (2, 1, 20_000_000, "execution", "READ ID"));
+    assert_eq!(
+        (l.start_index, l.points, l.time_ns, l.phase, l.command),
+        (2, 1, 20_000_000, "execution", "READ ID")
+    );
 }
 
 /// A trace with no event still has its one (idle) point.

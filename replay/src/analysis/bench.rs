@@ -43,7 +43,10 @@
 
 use super::replay::{analyze_file, AnalyzeOptions};
 use super::{apply, Ev, Op};
-use crate::trace::{Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter, WriteOptions};
+use crate::trace::{
+    Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter,
+    WriteOptions,
+};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -112,8 +115,16 @@ impl Gen {
         let ev = Ev { t, op };
         let got = apply(&mut self.fdc, &ev, &[]).ok().flatten();
         self.out.push(match op {
-            Op::Read { offset, .. } => Event::PortRead { t_ns: t, offset, value: got.unwrap_or(0xff) },
-            Op::Write { offset, value } => Event::PortWrite { t_ns: t, offset, value },
+            Op::Read { offset, .. } => Event::PortRead {
+                t_ns: t,
+                offset,
+                value: got.unwrap_or(0xff),
+            },
+            Op::Write { offset, value } => Event::PortWrite {
+                t_ns: t,
+                offset,
+                value,
+            },
             _ => return,
         });
     }
@@ -148,7 +159,10 @@ impl Gen {
     }
     fn stage(&mut self, label: &str) {
         let t = self.step();
-        self.out.push(Event::Stage { t_ns: t, label: label.to_string() });
+        self.out.push(Event::Stage {
+            t_ns: t,
+            label: label.to_string(),
+        });
     }
 
     fn iteration(&mut self, i: u64) {
@@ -211,11 +225,19 @@ pub fn synthetic_header() -> TraceHeader {
     TraceHeader {
         guest: Some("synthetic".into()),
         workload: Some("bench: driver-like command loop".into()),
-        provenance: Provenance { kind: ProvenanceKind::DriverModel, recorder: Some("fdc-replay bench".into()), packages: vec![] },
+        provenance: Provenance {
+            kind: ProvenanceKind::DriverModel,
+            recorder: Some("fdc-replay bench".into()),
+            packages: vec![],
+        },
         drives: vec![Drive {
             unit: 0,
             drive_type: DriveType::Auto,
-            medium: Some(Medium { format: Some("1.44M".into()), size: 1_474_560, ..Medium::default() }),
+            medium: Some(Medium {
+                format: Some("1.44M".into()),
+                size: 1_474_560,
+                ..Medium::default()
+            }),
         }],
         ..TraceHeader::default()
     }
@@ -223,15 +245,33 @@ pub fn synthetic_header() -> TraceHeader {
 
 /// Writes a generated trace of exactly `events` events to `path`.
 pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), String> {
-    generate_with(path, events, seed, WriteOptions { gzip, ..WriteOptions::default() })
+    generate_with(
+        path,
+        events,
+        seed,
+        WriteOptions {
+            gzip,
+            ..WriteOptions::default()
+        },
+    )
 }
 
 /// [`generate`] with explicit writer options (e.g. small chunks for tests).
-pub fn generate_with(path: &Path, events: u64, seed: u64, opts: WriteOptions) -> Result<(), String> {
+pub fn generate_with(
+    path: &Path,
+    events: u64,
+    seed: u64,
+    opts: WriteOptions,
+) -> Result<(), String> {
     let header = synthetic_header();
     let fdc = super::machine_from_header(&header)?;
     let mut w = TraceWriter::create(path, &header, opts).map_err(|e| e.to_string())?;
-    let mut g = Gen { fdc, t: 0, rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1), out: Vec::with_capacity(256) };
+    let mut g = Gen {
+        fdc,
+        t: 0,
+        rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        out: Vec::with_capacity(256),
+    };
     let mut written = 0u64;
     let mut i = 0u64;
     while written < events {
@@ -280,15 +320,28 @@ struct Measure {
     rss_kb: Option<u64>,
 }
 
-fn measure(label: &str, threads: usize, f: impl FnOnce() -> Result<u64, String> + Send) -> Result<Measure, String> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+fn measure(
+    label: &str,
+    threads: usize,
+    f: impl FnOnce() -> Result<u64, String> + Send,
+) -> Result<Measure, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| e.to_string())?;
     let reset = reset_peak_rss();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
     let events = pool.install(f)?;
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    Ok(Measure { label: label.to_string(), secs, cpu, events, rss_kb: if reset { peak_rss_kb() } else { None } })
+    Ok(Measure {
+        label: label.to_string(),
+        secs,
+        cpu,
+        events,
+        rss_kb: if reset { peak_rss_kb() } else { None },
+    })
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
@@ -300,30 +353,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             tmp.clone()
         }
     };
-    let all = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let all = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
         generate(&path, args.events, 1, !args.no_gzip).map_err(anyhow::Error::msg)?;
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!("generated {} events in {:.2} s: {} ({} bytes)", args.events, t0.elapsed().as_secs_f64(), path.display(), size);
+        println!(
+            "generated {} events in {:.2} s: {} ({} bytes)",
+            args.events,
+            t0.elapsed().as_secs_f64(),
+            path.display(),
+            size
+        );
     }
-    let opts = AnalyzeOptions { parallel_chunks: true };
+    let opts = AnalyzeOptions {
+        parallel_chunks: true,
+    };
     let mut rows = Vec::new();
     let decode_only = || -> Result<u64, String> {
         use rayon::prelude::*;
         let sc = super::decode::ChunkScanner::open(&path)?;
         let n = std::sync::atomic::AtomicU64::new(0);
         let err = std::sync::Mutex::new(None);
-        sc.par_bridge().for_each(|c| match c.and_then(|c| super::decode::decode_chunk(&c)) {
-            Ok(c) => {
-                n.fetch_add(c.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            Err(e) => {
-                if let Ok(mut g) = err.lock() {
-                    *g = Some(e);
+        sc.par_bridge()
+            .for_each(|c| match c.and_then(|c| super::decode::decode_chunk(&c)) {
+                Ok(c) => {
+                    n.fetch_add(c.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 }
-            }
-        });
+                Err(e) => {
+                    if let Ok(mut g) = err.lock() {
+                        *g = Some(e);
+                    }
+                }
+            });
         if let Ok(Some(e)) = err.into_inner() {
             return Err(e);
         }
@@ -332,7 +397,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     rows.push(measure("decode only, 1 thread", 1, decode_only).map_err(anyhow::Error::msg)?);
     let mut reports = Vec::new();
     let mut notes: Vec<String> = Vec::new();
-    for (label, threads) in [("decode+replay+analysis, 1 thread".to_string(), 1), (format!("decode+replay+analysis, {all} threads"), all)] {
+    for (label, threads) in [
+        ("decode+replay+analysis, 1 thread".to_string(), 1),
+        (format!("decode+replay+analysis, {all} threads"), all),
+    ] {
         let mut json = String::new();
         let m = measure(&label, threads, || {
             let a = analyze_file(&path, &opts)?;
@@ -353,7 +421,15 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
         reports.push(json);
         rows.push(m);
     }
-    let mut t = super::report::Table::new(&["run", "events", "wall s", "events/s", "CPU s", "events per CPU s", "peak RSS MB"]);
+    let mut t = super::report::Table::new(&[
+        "run",
+        "events",
+        "wall s",
+        "events/s",
+        "CPU s",
+        "events per CPU s",
+        "peak RSS MB",
+    ]);
     for r in &rows {
         t.row(vec![
             r.label.clone(),
@@ -362,7 +438,8 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
             format!("{:.2} M", r.events as f64 / r.secs / 1e6),
             format!("{:.3}", r.cpu),
             format!("{:.2} M", r.events as f64 / r.cpu.max(1e-9) / 1e6),
-            r.rss_kb.map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+            r.rss_kb
+                .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
         ]);
     }
     print!("{}", t.render(false));
@@ -372,8 +449,19 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
     let one = rows.get(1).map_or(0.0, |r| r.events as f64 / r.secs);
     let many = rows.get(2).map_or(0.0, |r| r.events as f64 / r.secs);
     println!("speed-up with {all} threads: {:.2}x", many / one);
-    println!("reports identical for 1 and {all} threads: {}", if reports.first() == reports.get(1) { "yes" } else { "NO" });
-    let mut code = if reports.first() == reports.get(1) { 0 } else { 1 };
+    println!(
+        "reports identical for 1 and {all} threads: {}",
+        if reports.first() == reports.get(1) {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
+    let mut code = if reports.first() == reports.get(1) {
+        0
+    } else {
+        1
+    };
     if args.oracle {
         match oracle_speed(args.oracle_events) {
             Ok((n, secs)) => {
@@ -406,17 +494,20 @@ fn oracle_speed(events: u64) -> Result<(u64, f64), String> {
     let (_, evs) = crate::trace::read_all(&path).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&path);
     let mut q = Oracle::start(OracleConfig::default()).map_err(|e| e.to_string())?;
-    q.dma_program(0x1_0000, 0xffff, 0x56).map_err(|e| e.to_string())?;
+    q.dma_program(0x1_0000, 0xffff, 0x56)
+        .map_err(|e| e.to_string())?;
     q.dma_mask(false).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut n = 0u64;
     for ev in &evs {
         match ev {
             Event::PortRead { offset, .. } => {
-                q.inb(0x3f0 + u16::from(*offset)).map_err(|e| e.to_string())?;
+                q.inb(0x3f0 + u16::from(*offset))
+                    .map_err(|e| e.to_string())?;
             }
             Event::PortWrite { offset, value, .. } => {
-                q.outb(0x3f0 + u16::from(*offset), *value).map_err(|e| e.to_string())?;
+                q.outb(0x3f0 + u16::from(*offset), *value)
+                    .map_err(|e| e.to_string())?;
             }
             _ => {}
         }

@@ -38,7 +38,9 @@ pub struct CheckResult {
 }
 
 pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) -> String {
-    const REG: [&str; 8] = ["SRA", "SRB", "DOR", "TDR", "MSR/DSR", "FIFO", "-", "DIR/CCR"];
+    const REG: [&str; 8] = [
+        "SRA", "SRB", "DOR", "TDR", "MSR/DSR", "FIFO", "-", "DIR/CCR",
+    ];
     let what = match ev.op {
         Op::Read { offset, value } => {
             let m = match model_read {
@@ -47,12 +49,28 @@ pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) 
             };
             format!("read  {} -> {value:#04x}{m}", REG[usize::from(offset & 7)])
         }
-        Op::Write { offset, value } => format!("write {} <- {value:#04x}", REG[usize::from(offset & 7)]),
-        Op::Stage(l) => format!("stage {:?}", labels.get(l as usize).map_or("?", String::as_str)),
+        Op::Write { offset, value } => {
+            format!("write {} <- {value:#04x}", REG[usize::from(offset & 7)])
+        }
+        Op::Stage(l) => format!(
+            "stage {:?}",
+            labels.get(l as usize).map_or("?", String::as_str)
+        ),
         Op::Eject(d) => format!("eject drive {d}"),
-        Op::Insert { drive, read_only, size } => format!("insert drive {drive}: {size} bytes{}", if read_only { ", ro" } else { "" }),
+        Op::Insert {
+            drive,
+            read_only,
+            size,
+        } => format!(
+            "insert drive {drive}: {size} bytes{}",
+            if read_only { ", ro" } else { "" }
+        ),
     };
-    format!("#{index} @{}.{:09}s {what}", ev.t / 1_000_000_000, ev.t % 1_000_000_000)
+    format!(
+        "#{index} @{}.{:09}s {what}",
+        ev.t / 1_000_000_000,
+        ev.t % 1_000_000_000
+    )
 }
 
 /// Checks a trace; `keep` = how many mismatches to keep with context.
@@ -62,19 +80,27 @@ pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, String> {
 
 /// [`check_file`] with `context` preceding events per mismatch.
 pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<CheckResult, String> {
-    let header = crate::trace::TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
-    let mut m = super::machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
+    let header = crate::trace::TraceReader::open(path)
+        .map_err(|e| e.to_string())?
+        .header()
+        .clone();
+    let mut m =
+        super::machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult::default();
     super::decode::for_each_chunk(path, |chunk, first| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let i = first + j as u64;
             let before = (
-                m.fdc.phase().map_or_else(|| format!("invalid({})", m.fdc.phase_byte()), |p| p.name().to_string()),
+                m.fdc.phase().map_or_else(
+                    || format!("invalid({})", m.fdc.phase_byte()),
+                    |p| p.name().to_string(),
+                ),
                 m.fdc.msr(),
                 key_command(key_of(&m)),
             );
-            let got = apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|msg| format!("{}: event {i}: {msg}", path.display()))?;
+            let got = apply(&mut m, ev, &chunk.events[j + 1..])
+                .map_err(|msg| format!("{}: event {i}: {msg}", path.display()))?;
             res.events += 1;
             if let (Op::Read { offset, value }, Some(model)) = (ev.op, got) {
                 res.reads += 1;

@@ -82,7 +82,9 @@ pub fn default_corpora() -> PathBuf {
     if here.is_dir() {
         return here;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("corpora")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("corpora")
 }
 
 /// Expands paths: files as given, directories searched recursively for `*.fdctrace`
@@ -103,13 +105,18 @@ pub fn collect_traces(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         let Ok(ft) = e.file_type() else { continue };
         if ft.is_dir() {
             walk(&p, out);
-        } else if p.extension().is_some_and(|x| x == crate::trace::import::TRACE_EXTENSION) {
+        } else if p
+            .extension()
+            .is_some_and(|x| x == crate::trace::import::TRACE_EXTENSION)
+        {
             out.push(p);
         }
     }
@@ -117,7 +124,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// A rayon pool of `jobs` threads (default: all cores).
 pub fn pool(jobs: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
-    let n = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let n = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     Ok(rayon::ThreadPoolBuilder::new().num_threads(n).build()?)
 }
 
@@ -139,7 +148,14 @@ fn inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, String) {
         let shown = d.display().to_string();
         (collect_traces(&[d]), shown)
     } else {
-        (collect_traces(paths), paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "))
+        (
+            collect_traces(paths),
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 }
 
@@ -161,7 +177,9 @@ pub fn analyze_all(
     pool: &rayon::ThreadPool,
     pb: Option<&ProgressBar>,
 ) -> Vec<Result<super::replay::TraceAnalysis, (String, String)>> {
-    let opts = AnalyzeOptions { parallel_chunks: true };
+    let opts = AnalyzeOptions {
+        parallel_chunks: true,
+    };
     pool.install(|| {
         paths
             .par_iter()
@@ -232,7 +250,13 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
             Ok(c) => {
                 reads += c.reads;
                 if c.mismatches == 0 {
-                    out.push_str(&format!("{}: ok: {} events, {} reads checked, all match{}\n", p.display(), c.events, c.reads, dma_note(&c.dma)));
+                    out.push_str(&format!(
+                        "{}: ok: {} events, {} reads checked, all match{}\n",
+                        p.display(),
+                        c.events,
+                        c.reads,
+                        dma_note(&c.dma)
+                    ));
                 } else {
                     mismatched += 1;
                     out.push_str(&format!(
@@ -282,7 +306,8 @@ pub fn run_points(args: PointsArgs) -> anyhow::Result<i32> {
     let PointsFormat::Jsonl = args.format;
     let r = match &args.output {
         Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let f =
+                std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
             let mut w = std::io::BufWriter::new(f);
             let r = super::points::write_points(&args.trace, &mut w);
             w.flush()?;

@@ -57,7 +57,10 @@ impl ChunkScanner {
             .read_exact(&mut pre)
             .map_err(|e| format!("{}: cannot read the preamble: {e}", path.display()))?;
         if &pre[..8] != MAGIC || u16::from_le_bytes([pre[8], pre[9]]) != FORMAT_VERSION {
-            return Err(format!("{}: not a trace of format version {FORMAT_VERSION}", path.display()));
+            return Err(format!(
+                "{}: not a trace of format version {FORMAT_VERSION}",
+                path.display()
+            ));
         }
         let flags = u16::from_le_bytes([pre[10], pre[11]]);
         let compressed = flags & FLAG_GZIP != 0;
@@ -79,7 +82,10 @@ impl ChunkScanner {
 
     fn err(&self, offset: u64, msg: impl std::fmt::Display) -> String {
         if self.compressed {
-            format!("{}: at byte {offset} of the decompressed stream: {msg}", self.file.display())
+            format!(
+                "{}: at byte {offset} of the decompressed stream: {msg}",
+                self.file.display()
+            )
         } else {
             format!("{}: at byte {offset}: {msg}", self.file.display())
         }
@@ -95,7 +101,10 @@ impl ChunkScanner {
             return Ok(None);
         }
         if got < BLOCK_HEADER_LEN {
-            return Err(self.err(offset, "truncated trace: the stream ends inside a block header"));
+            return Err(self.err(
+                offset,
+                "truncated trace: the stream ends inside a block header",
+            ));
         }
         let tag = head[0];
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
@@ -105,10 +114,18 @@ impl ChunkScanner {
             TAG_IMAGE => MAX_IMAGE_BLOCK_BYTES,
             TAG_EVENTS => MAX_CHUNK_BYTES,
             TAG_END => MAX_END_BYTES,
-            other => return Err(self.err(offset, format!("corrupt trace: unknown block tag {other:#04x}"))),
+            other => {
+                return Err(self.err(
+                    offset,
+                    format!("corrupt trace: unknown block tag {other:#04x}"),
+                ))
+            }
         };
         if len > cap {
-            return Err(self.err(offset, format!("block claims {len} bytes, more than the limit of {cap}")));
+            return Err(self.err(
+                offset,
+                format!("block claims {len} bytes, more than the limit of {cap}"),
+            ));
         }
         let mut payload = Vec::new();
         (&mut self.body)
@@ -117,7 +134,13 @@ impl ChunkScanner {
             .map_err(|e| self.err(offset, e))?;
         self.pos += payload.len() as u64;
         if payload.len() != len as usize {
-            return Err(self.err(offset, format!("truncated trace: the stream ends inside a block ({} of {len} bytes)", payload.len())));
+            return Err(self.err(
+                offset,
+                format!(
+                    "truncated trace: the stream ends inside a block ({} of {len} bytes)",
+                    payload.len()
+                ),
+            ));
         }
         let mut crc = flate2::Crc::new();
         crc.update(&payload);
@@ -135,18 +158,34 @@ impl ChunkScanner {
         loop {
             let Some((tag, offset, payload)) = self.block()? else {
                 self.done = true;
-                return Err(self.err(self.pos, format!("truncated trace: the stream ends after {} events without an end block", self.events)));
+                return Err(self.err(
+                    self.pos,
+                    format!(
+                        "truncated trace: the stream ends after {} events without an end block",
+                        self.events
+                    ),
+                ));
             };
             match tag {
                 TAG_HEADER | TAG_IMAGE if self.next_index == 0 => continue,
                 TAG_HEADER | TAG_IMAGE => {
                     self.done = true;
-                    return Err(self.err(offset, "corrupt trace: header or image block after the events started"));
+                    return Err(self.err(
+                        offset,
+                        "corrupt trace: header or image block after the events started",
+                    ));
                 }
                 TAG_EVENTS => {
-                    let n = chunk_event_count(&payload)
-                        .map_err(|m| self.err(offset, format!("cannot decode an event chunk: {m}")))?;
-                    let chunk = RawChunk { index: self.next_index, first_event: self.events, events: n, offset, payload };
+                    let n = chunk_event_count(&payload).map_err(|m| {
+                        self.err(offset, format!("cannot decode an event chunk: {m}"))
+                    })?;
+                    let chunk = RawChunk {
+                        index: self.next_index,
+                        first_event: self.events,
+                        events: n,
+                        offset,
+                        payload,
+                    };
                     self.next_index += 1;
                     self.events += n;
                     return Ok(Some(chunk));
@@ -154,7 +193,9 @@ impl ChunkScanner {
                 _ => {
                     self.done = true;
                     let mut r = Reader { b: &payload, p: 0 };
-                    let total = r.uint().map_err(|m| self.err(offset, format!("cannot decode the end block: {m}")))?;
+                    let total = r.uint().map_err(|m| {
+                        self.err(offset, format!("cannot decode the end block: {m}"))
+                    })?;
                     if r.p != payload.len() || total != self.events {
                         return Err(self.err(offset, format!("corrupt trace: the end block counts {total} events but {} were read", self.events)));
                     }
@@ -215,7 +256,11 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.p.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("unexpected end of data")?;
+        let end = self
+            .p
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or("unexpected end of data")?;
         let s = &self.b[self.p..end];
         self.p = end;
         Ok(s)
@@ -223,7 +268,10 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn be(&mut self, n: usize) -> Result<u64, String> {
-        Ok(self.take(n)?.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |a, &b| (a << 8) | u64::from(b)))
     }
 
     #[inline]
@@ -300,7 +348,9 @@ fn chunk_event_count(payload: &[u8]) -> Result<u64, String> {
     r.uint()?;
     let n = r.array()?;
     if n > MAX_CHUNK_EVENTS as u64 {
-        return Err(format!("chunk holds {n} events, the limit is {MAX_CHUNK_EVENTS}"));
+        return Err(format!(
+            "chunk holds {n} events, the limit is {MAX_CHUNK_EVENTS}"
+        ));
     }
     Ok(n)
 }
@@ -317,7 +367,10 @@ pub struct Chunk {
 
 /// Decodes a chunk payload. Errors name the event (index in the trace).
 pub fn decode_chunk(raw: &RawChunk) -> Result<Chunk, String> {
-    let mut chunk = Chunk { events: Vec::with_capacity(raw.events as usize), ..Chunk::default() };
+    let mut chunk = Chunk {
+        events: Vec::with_capacity(raw.events as usize),
+        ..Chunk::default()
+    };
     decode_into(&raw.payload, raw.first_event, &mut chunk)?;
     Ok(chunk)
 }
@@ -348,7 +401,10 @@ pub fn decode_into(payload: &[u8], first_event: u64, chunk: &mut Chunk) -> Resul
         chunk.events.push(ev);
     }
     if r.p != payload.len() {
-        return Err(format!("the chunk starting at event {first_event} has {} bytes after its last event", payload.len() - r.p));
+        return Err(format!(
+            "the chunk starting at event {first_event} has {} bytes after its last event",
+            payload.len() - r.p
+        ));
     }
     Ok(())
 }
@@ -366,10 +422,16 @@ fn fast_port_event(r: &mut Reader, t: &mut u64) -> Option<Ev> {
     let (dt, q) = match *b.get(p + 2)? {
         x @ 0..=0x7f => (u64::from(x), p + 3),
         0xcc => (u64::from(*b.get(p + 3)?), p + 4),
-        0xcd => (u64::from(u16::from_be_bytes([*b.get(p + 3)?, *b.get(p + 4)?])), p + 5),
+        0xcd => (
+            u64::from(u16::from_be_bytes([*b.get(p + 3)?, *b.get(p + 4)?])),
+            p + 5,
+        ),
         0xce => {
             let s = b.get(p + 3..p + 7)?;
-            (u64::from(u32::from_be_bytes([s[0], s[1], s[2], s[3]])), p + 7)
+            (
+                u64::from(u32::from_be_bytes([s[0], s[1], s[2], s[3]])),
+                p + 7,
+            )
         }
         _ => return None,
     };
@@ -385,7 +447,11 @@ fn fast_port_event(r: &mut Reader, t: &mut u64) -> Option<Ev> {
     let nt = t.checked_add(dt)?;
     *t = nt;
     r.p = end;
-    let op = if head[1] == 0 { Op::Read { offset, value } } else { Op::Write { offset, value } };
+    let op = if head[1] == 0 {
+        Op::Read { offset, value }
+    } else {
+        Op::Write { offset, value }
+    };
     Some(Ev { t: nt, op })
 }
 
@@ -403,14 +469,26 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
             let offset = r.u8("port offset")?;
             let value = r.u8("value")?;
             if offset > MAX_PORT_OFFSET {
-                return Err(format!("port offset {offset} is out of range 0..={MAX_PORT_OFFSET}"));
+                return Err(format!(
+                    "port offset {offset} is out of range 0..={MAX_PORT_OFFSET}"
+                ));
             }
-            (4, if kind == 0 { Op::Read { offset, value } } else { Op::Write { offset, value } })
+            (
+                4,
+                if kind == 0 {
+                    Op::Read { offset, value }
+                } else {
+                    Op::Write { offset, value }
+                },
+            )
         }
         2 => {
             let s = r.string()?;
             if s.len() > MAX_LABEL_BYTES {
-                return Err(format!("stage label is {} bytes long, the limit is {MAX_LABEL_BYTES}", s.len()));
+                return Err(format!(
+                    "stage label is {} bytes long, the limit is {MAX_LABEL_BYTES}",
+                    s.len()
+                ));
             }
             let label = std::str::from_utf8(s).map_err(|_| "stage label is not UTF-8")?;
             let idx = match labels.iter().position(|l| l == label) {
@@ -433,21 +511,34 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
             let read_only = r.boolean()?;
             check_drive(drive)?;
             if size > MAX_MEDIUM_BYTES {
-                return Err(format!("inserted medium of {size} bytes exceeds {MAX_MEDIUM_BYTES}"));
+                return Err(format!(
+                    "inserted medium of {size} bytes exceeds {MAX_MEDIUM_BYTES}"
+                ));
             }
-            (5, Op::Insert { drive, read_only, size })
+            (
+                5,
+                Op::Insert {
+                    drive,
+                    read_only,
+                    size,
+                },
+            )
         }
         other => return Err(format!("unknown event kind {other}")),
     };
     if fields != want {
-        return Err(format!("event of kind {kind} has {fields} fields, expected {want}"));
+        return Err(format!(
+            "event of kind {kind} has {fields} fields, expected {want}"
+        ));
     }
     Ok(Ev { t: *t, op })
 }
 
 fn check_drive(drive: u8) -> Result<(), String> {
     if drive > MAX_DRIVE_UNIT {
-        return Err(format!("drive {drive} is out of range 0..={MAX_DRIVE_UNIT}"));
+        return Err(format!(
+            "drive {drive} is out of range 0..={MAX_DRIVE_UNIT}"
+        ));
     }
     Ok(())
 }
@@ -459,12 +550,16 @@ pub fn for_each_chunk(
     path: &Path,
     mut f: impl FnMut(&Chunk, u64) -> Result<(), String>,
 ) -> Result<crate::trace::TraceHeader, String> {
-    let header = crate::trace::TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let header = crate::trace::TraceReader::open(path)
+        .map_err(|e| e.to_string())?
+        .header()
+        .clone();
     let mut scanner = ChunkScanner::open(path)?;
     let mut last_t = 0u64;
     let mut chunk = Chunk::default();
     while let Some(raw) = scanner.next_chunk()? {
-        decode_into(&raw.payload, raw.first_event, &mut chunk).map_err(|m| format!("{}: {m}", path.display()))?;
+        decode_into(&raw.payload, raw.first_event, &mut chunk)
+            .map_err(|m| format!("{}: {m}", path.display()))?;
         if chunk.base != last_t {
             return Err(format!(
                 "{}: event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {last_t} ns",

@@ -51,6 +51,7 @@
 //! of three, [0, 3/n], when none fails), plus the time-weighted share. Driver-model traces
 //! are marked. Exit codes are described in [`cli`].
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod decode;
@@ -58,7 +59,6 @@ pub mod points;
 pub mod replay;
 pub mod report;
 pub mod stats;
-pub mod bench;
 
 use crate::trace::{Event, MediaChange, TraceHeader};
 use fdc::{Command, DriveConfig, Fdc, Subsection, UnboundedChannel};
@@ -76,18 +76,34 @@ pub struct Ev {
 /// What an event does; stage labels are indices into a label table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    Read { offset: u8, value: u8 },
-    Write { offset: u8, value: u8 },
+    Read {
+        offset: u8,
+        value: u8,
+    },
+    Write {
+        offset: u8,
+        value: u8,
+    },
     Stage(u32),
     Eject(u8),
-    Insert { drive: u8, read_only: bool, size: u64 },
+    Insert {
+        drive: u8,
+        read_only: bool,
+        size: u64,
+    },
 }
 
 /// Converts a reader event, interning its label in `labels`.
 pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
     let op = match ev {
-        Event::PortRead { offset, value, .. } => Op::Read { offset: *offset, value: *value },
-        Event::PortWrite { offset, value, .. } => Op::Write { offset: *offset, value: *value },
+        Event::PortRead { offset, value, .. } => Op::Read {
+            offset: *offset,
+            value: *value,
+        },
+        Event::PortWrite { offset, value, .. } => Op::Write {
+            offset: *offset,
+            value: *value,
+        },
         Event::Stage { label, .. } => {
             let idx = match labels.iter().position(|l| l == label) {
                 Some(i) => i,
@@ -98,12 +114,25 @@ pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
             };
             Op::Stage(idx as u32)
         }
-        Event::Media { drive, change: MediaChange::Eject, .. } => Op::Eject(*drive),
-        Event::Media { drive, change: MediaChange::Insert { size, read_only }, .. } => {
-            Op::Insert { drive: *drive, read_only: *read_only, size: *size }
-        }
+        Event::Media {
+            drive,
+            change: MediaChange::Eject,
+            ..
+        } => Op::Eject(*drive),
+        Event::Media {
+            drive,
+            change: MediaChange::Insert { size, read_only },
+            ..
+        } => Op::Insert {
+            drive: *drive,
+            read_only: *read_only,
+            size: *size,
+        },
     };
-    Ev { t: ev.time_ns(), op }
+    Ev {
+        t: ev.time_ns(),
+        op,
+    }
 }
 
 /// The machine a trace starts from.
@@ -184,7 +213,11 @@ impl PartialEq for Machine {
 
 impl Machine {
     pub fn new(fdc: Fdc) -> Machine {
-        Machine { fdc, cmd: 0, dma: DmaStats::default() }
+        Machine {
+            fdc,
+            cmd: 0,
+            dma: DmaStats::default(),
+        }
     }
 
     /// The command in progress, `None` when idle in the command phase.
@@ -198,7 +231,9 @@ impl Machine {
 }
 
 fn command_from_index(idx: u16) -> Option<Command> {
-    (0..=255u8).map(Command::decode).find(|c| *c as u16 + 1 == idx)
+    (0..=255u8)
+        .map(Command::decode)
+        .find(|c| *c as u16 + 1 == idx)
 }
 
 /// The result bytes the guest reads after a transfer: the next 7 FIFO reads in
@@ -215,7 +250,11 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
                     return Some(out);
                 }
             }
-            Op::Write { offset: 2 | 4 | 5, .. } | Op::Eject(_) | Op::Insert { .. } => return None,
+            Op::Write {
+                offset: 2 | 4 | 5, ..
+            }
+            | Op::Eject(_)
+            | Op::Insert { .. } => return None,
             _ => {}
         }
     }
@@ -303,9 +342,15 @@ pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Strin
             m.fdc.drive_mut(usize::from(d)).eject();
             Ok(None)
         }
-        Op::Insert { drive, read_only, size } => {
+        Op::Insert {
+            drive,
+            read_only,
+            size,
+        } => {
             check_unit(drive)?;
-            m.fdc.drive_mut(usize::from(drive)).insert(fdc::Medium::blank(size, read_only));
+            m.fdc
+                .drive_mut(usize::from(drive))
+                .insert(fdc::Medium::blank(size, read_only));
             Ok(None)
         }
     }
@@ -313,7 +358,9 @@ pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Strin
 
 fn check_unit(d: u8) -> Result<(), String> {
     if d > 1 {
-        Err(format!("media change on drive {d}, which the model does not have (units 0 and 1 only)"))
+        Err(format!(
+            "media change on drive {d}, which the model does not have (units 0 and 1 only)"
+        ))
     } else {
         Ok(())
     }

@@ -22,14 +22,23 @@ pub struct PointRecord<'a> {
     pub stage: &'a str,
 }
 
-fn record<'a>(m: &super::Machine, index: u64, t_ns: u64, weight_ns: u64, stage: &'a str) -> PointRecord<'a> {
+fn record<'a>(
+    m: &super::Machine,
+    index: u64,
+    t_ns: u64,
+    weight_ns: u64,
+    stage: &'a str,
+) -> PointRecord<'a> {
     let k = key_of(m);
     let fdc = &m.fdc;
     PointRecord {
         index,
         t_ns,
         weight_ns,
-        phase: fdc.phase().map_or_else(|| format!("invalid({})", fdc.phase_byte()), |p| p.name().to_string()),
+        phase: fdc.phase().map_or_else(
+            || format!("invalid({})", fdc.phase_byte()),
+            |p| p.name().to_string(),
+        ),
         reconstructed: fdc.reconstructed_phase().name(),
         msr: fdc.msr(),
         needed: needed_names(super::key_needed(k)),
@@ -44,7 +53,10 @@ fn record<'a>(m: &super::Machine, index: u64, t_ns: u64, weight_ns: u64, stage: 
 /// timer fires inside the gap, the state after it is the next point's concern only
 /// through event `i` (the report splits the gap's time exactly, see the module docs).
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
-    let header = crate::trace::TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let header = crate::trace::TraceReader::open(path)
+        .map_err(|e| e.to_string())?
+        .header()
+        .clone();
     let mut m = machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
     let mut stage = INITIAL_STAGE.to_string();
     let mut prev_t = 0u64;
@@ -53,12 +65,19 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
     // Point i is printed when event i arrives (its weight needs event i's time).
     super::decode::for_each_chunk(path, |chunk, _| {
         for (j, ev) in chunk.events.iter().enumerate() {
-            let w = if index == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
+            let w = if index == 0 {
+                0
+            } else {
+                ev.t.saturating_sub(prev_t)
+            };
             line.clear();
-            serde_json::to_writer(&mut line, &record(&m, index, prev_t, w, &stage)).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut line, &record(&m, index, prev_t, w, &stage))
+                .map_err(|e| e.to_string())?;
             line.push(b'\n');
-            out.write_all(&line).map_err(|e| format!("writing the points: {e}"))?;
-            apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|msg| format!("{}: event {index}: {msg}", path.display()))?;
+            out.write_all(&line)
+                .map_err(|e| format!("writing the points: {e}"))?;
+            apply(&mut m, ev, &chunk.events[j + 1..])
+                .map_err(|msg| format!("{}: event {index}: {msg}", path.display()))?;
             if let Op::Stage(l) = ev.op {
                 stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
             }
@@ -68,8 +87,10 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
         Ok(())
     })?;
     line.clear();
-    serde_json::to_writer(&mut line, &record(&m, index, prev_t, 0, &stage)).map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut line, &record(&m, index, prev_t, 0, &stage))
+        .map_err(|e| e.to_string())?;
     line.push(b'\n');
-    out.write_all(&line).map_err(|e| format!("writing the points: {e}"))?;
+    out.write_all(&line)
+        .map_err(|e| format!("writing the points: {e}"))?;
     Ok(index + 1)
 }

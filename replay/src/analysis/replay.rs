@@ -18,7 +18,9 @@
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
 use super::decode::{decode_chunk, Chunk, ChunkScanner};
-use super::{apply, key_of, machine_from_header, Ev, Key, Machine, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT};
+use super::{
+    apply, key_of, machine_from_header, Ev, Key, Machine, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
+};
 use crate::trace::{TraceHeader, TraceReader};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -92,7 +94,11 @@ impl Run {
         if !b.started {
             return *a;
         }
-        Run { time: a.time + b.time, points: a.points + b.points, ..*a }
+        Run {
+            time: a.time + b.time,
+            points: a.points + b.points,
+            ..*a
+        }
     }
 
     /// Longer (by time, then points); ties keep `a` (the earlier one).
@@ -119,7 +125,12 @@ pub struct RunTrack {
 
 impl Default for RunTrack {
     fn default() -> Self {
-        RunTrack { prefix: Run::default(), suffix: Run::default(), best: Run::default(), all: true }
+        RunTrack {
+            prefix: Run::default(),
+            suffix: Run::default(),
+            best: Run::default(),
+            all: true,
+        }
     }
 }
 
@@ -131,7 +142,14 @@ impl RunTrack {
         }
         if holds {
             if !self.suffix.started {
-                self.suffix = Run { time: 0, points: 0, start_index: index, start_t: t, start_key: key, started: true };
+                self.suffix = Run {
+                    time: 0,
+                    points: 0,
+                    start_index: index,
+                    start_t: t,
+                    start_key: key,
+                    started: true,
+                };
             }
             self.suffix.time += time;
             self.suffix.points += points;
@@ -153,7 +171,11 @@ impl RunTrack {
     /// `self` followed by `next`.
     pub fn merge(&mut self, next: &RunTrack) {
         let joined = Run::concat(&self.suffix, &next.prefix);
-        let prefix = if self.all { Run::concat(&self.prefix, &next.prefix) } else { self.prefix };
+        let prefix = if self.all {
+            Run::concat(&self.prefix, &next.prefix)
+        } else {
+            self.prefix
+        };
         let suffix = if next.all { joined } else { next.suffix };
         // Runs strictly inside either side, and the one across the boundary.
         let mut best = Run::longer(self.best, joined);
@@ -164,7 +186,12 @@ impl RunTrack {
         if !next.all {
             best = Run::longer(best, joined);
         }
-        *self = RunTrack { prefix, suffix, best, all: self.all && next.all };
+        *self = RunTrack {
+            prefix,
+            suffix,
+            best,
+            all: self.all && next.all,
+        };
     }
 }
 
@@ -187,7 +214,8 @@ impl Part {
         match self.stages.iter().position(|(l, _)| l.as_deref() == label) {
             Some(i) => i,
             None => {
-                self.stages.push((label.map(str::to_string), Hist::default()));
+                self.stages
+                    .push((label.map(str::to_string), Hist::default()));
                 self.stages.len() - 1
             }
         }
@@ -200,7 +228,11 @@ impl Part {
         if !self.stages.iter().any(|(l, _)| l.is_none()) {
             return;
         }
-        if let Some(j) = self.stages.iter().position(|(l, _)| l.as_deref() == Some(label)) {
+        if let Some(j) = self
+            .stages
+            .iter()
+            .position(|(l, _)| l.as_deref() == Some(label))
+        {
             let (_, h) = self.stages.remove(j);
             if let Some(i) = self.stages.iter().position(|(l, _)| l.is_none()) {
                 self.stages[i].1.merge(&h);
@@ -277,15 +309,29 @@ pub fn run_range(
     let mut prev_t = cur.prev_t;
     // Consecutive segments with the same key are counted together (the same totals and
     // runs as one by one, at a fraction of the cost).
-    let mut acc = Acc { key, points: 0, time: 0, index, t: prev_t };
+    let mut acc = Acc {
+        key,
+        points: 0,
+        time: 0,
+        index,
+        t: prev_t,
+    };
     let end = range.end.min(events.len());
     for i in range.start..end {
         let ev = &events[i];
-        let w = if index == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
+        let w = if index == 0 {
+            0
+        } else {
+            ev.t.saturating_sub(prev_t)
+        };
         match m.fdc.result_timer() {
             Some(exp) if exp <= ev.t => {
                 // The READ ID timer fires inside the gap: split it at the expiry.
-                let wa = if index == 0 { 0 } else { exp.saturating_sub(prev_t).min(w) };
+                let wa = if index == 0 {
+                    0
+                } else {
+                    exp.saturating_sub(prev_t).min(w)
+                };
                 acc.add(part, slot, key, 1, wa, index, prev_t);
                 m.fdc.advance_to(ev.t);
                 key = key_of(m);
@@ -303,7 +349,10 @@ pub fn run_range(
             }
             Op::Stage(l) => {
                 acc.flush(part, slot);
-                let label = labels.get(l as usize).map(String::as_str).unwrap_or(INITIAL_STAGE);
+                let label = labels
+                    .get(l as usize)
+                    .map(String::as_str)
+                    .unwrap_or(INITIAL_STAGE);
                 cur.stage = Some(label.to_string());
                 slot = part.stage_slot(Some(label));
             }
@@ -331,13 +380,28 @@ struct Acc {
 impl Acc {
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn add(&mut self, part: &mut Part, slot: usize, key: Key, points: u64, time: u64, index: u64, t: u64) {
+    fn add(
+        &mut self,
+        part: &mut Part,
+        slot: usize,
+        key: Key,
+        points: u64,
+        time: u64,
+        index: u64,
+        t: u64,
+    ) {
         if key == self.key {
             self.points += points;
             self.time += time;
         } else {
             self.flush(part, slot);
-            *self = Acc { key, points, time, index, t };
+            *self = Acc {
+                key,
+                points,
+                time,
+                index,
+                t,
+            };
         }
     }
 
@@ -414,7 +478,8 @@ impl<I: Iterator> Iterator for Timed<I> {
     fn next(&mut self) -> Option<I::Item> {
         let t0 = thread_cpu_ns();
         let r = self.inner.next();
-        self.ns.fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
+        self.ns
+            .fetch_add(thread_cpu_ns().saturating_sub(t0), Ordering::Relaxed);
         r
     }
 }
@@ -460,7 +525,9 @@ impl Resolver {
         // Resolve in order, up to the first chunk known to be bad (so that the error
         // reported is always the earliest one, whatever the scheduling).
         while self.error.as_ref().map_or(true, |(e, _)| self.next < *e) {
-            let Some(spec) = self.pending.remove(&self.next) else { break };
+            let Some(spec) = self.pending.remove(&self.next) else {
+                break;
+            };
             let k = self.next;
             if let Err(m) = self.resolve(spec) {
                 self.fail(k, m);
@@ -479,7 +546,11 @@ impl Resolver {
         }
         let label = self.stage.clone();
         let mut state = self.state.clone();
-        let mut cur = Cursor { index: spec.first_event, prev_t: spec.chunk.base, stage: Some(label.clone()) };
+        let mut cur = Cursor {
+            index: spec.first_event,
+            prev_t: spec.chunk.base,
+            stage: Some(label.clone()),
+        };
         let mut converged = false;
         for (j, sub) in spec.subs.iter().enumerate() {
             if state == sub.start {
@@ -493,10 +564,20 @@ impl Resolver {
                 converged = true;
                 break;
             }
-            let to = spec.subs.get(j + 1).map_or(spec.chunk.events.len(), |n| n.from);
+            let to = spec
+                .subs
+                .get(j + 1)
+                .map_or(spec.chunk.events.len(), |n| n.from);
             let mut p = Part::default();
             debug_assert_eq!(cur.prev_t, sub.prev_t);
-            run_range(&mut state, &spec.chunk.events, sub.from..to, &spec.chunk.labels, &mut p, &mut cur)?;
+            run_range(
+                &mut state,
+                &spec.chunk.events,
+                sub.from..to,
+                &spec.chunk.labels,
+                &mut p,
+                &mut cur,
+            )?;
             self.replayed_again += (to - sub.from) as u64;
             self.part.merge(&p);
         }
@@ -512,7 +593,11 @@ impl Resolver {
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
 fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculated, String> {
-    let mut cur = Cursor { index: first_event, prev_t: chunk.base, stage: None };
+    let mut cur = Cursor {
+        index: first_event,
+        prev_t: chunk.base,
+        stage: None,
+    };
     let n = chunk.events.len();
     let mut subs = Vec::with_capacity(n.div_ceil(SUB_EVENTS));
     let mut from = 0;
@@ -521,11 +606,29 @@ fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculate
         let start = m.clone();
         let prev_t = cur.prev_t;
         let mut part = Part::default();
-        run_range(&mut m, &chunk.events, from..to, &chunk.labels, &mut part, &mut cur)?;
-        subs.push(SubBlock { start, from, prev_t, part });
+        run_range(
+            &mut m,
+            &chunk.events,
+            from..to,
+            &chunk.labels,
+            &mut part,
+            &mut cur,
+        )?;
+        subs.push(SubBlock {
+            start,
+            from,
+            prev_t,
+            part,
+        });
         from = to;
     }
-    Ok(Speculated { end_stage: cur.stage, chunk, first_event, subs, end: m })
+    Ok(Speculated {
+        end_stage: cur.stage,
+        chunk,
+        first_event,
+        subs,
+        end: m,
+    })
 }
 
 /// Options of a trace analysis.
@@ -537,7 +640,10 @@ pub struct AnalyzeOptions {
 
 /// Analyses one trace file. Errors name the file (and the event, where there is one).
 pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, String> {
-    let header = TraceReader::open(path).map_err(|e| e.to_string())?.header().clone();
+    let header = TraceReader::open(path)
+        .map_err(|e| e.to_string())?
+        .header()
+        .clone();
     let model = machine_from_header(&header).map_err(|m| format!("{}: {m}", path.display()))?;
     let scanner = ChunkScanner::open(path)?;
     let resolver = Mutex::new(Resolver {
@@ -554,7 +660,10 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
     let scan_ns = std::sync::Arc::new(AtomicU64::new(0));
     let par_ns = AtomicU64::new(0);
     let res_ns = AtomicU64::new(0);
-    let scanner = Timed { inner: scanner, ns: scan_ns.clone() };
+    let scanner = Timed {
+        inner: scanner,
+        ns: scan_ns.clone(),
+    };
     let work = |(k, item): (usize, Result<super::decode::RawChunk, String>)| {
         let t0 = thread_cpu_ns();
         let raw = match item {
@@ -573,7 +682,9 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
             Ok(r) if r.error.as_ref().map_or(true, |(e, _)| k < *e) => r.state.clone(),
             _ => return,
         };
-        let spec = decoded.and_then(|c| speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display())));
+        let spec = decoded.and_then(|c| {
+            speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display()))
+        });
         let t1 = thread_cpu_ns();
         if let Ok(mut r) = resolver.lock() {
             match spec {
@@ -590,16 +701,22 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
     } else {
         scanner.enumerate().for_each(work);
     }
-    let mut r = resolver.into_inner().map_err(|_| format!("{}: internal error (poisoned lock)", path.display()))?;
+    let mut r = resolver
+        .into_inner()
+        .map_err(|_| format!("{}: internal error (poisoned lock)", path.display()))?;
     if let Some((_, m)) = r.error.take() {
         return Err(m);
     }
     if !r.pending.is_empty() {
-        return Err(format!("{}: internal error: unresolved chunks", path.display()));
+        return Err(format!(
+            "{}: internal error: unresolved chunks",
+            path.display()
+        ));
     }
     let idle = settle(&r.state);
     let stage = r.stage.clone();
-    r.part.record_idle(Some(&stage), key_of(&r.state), r.events, r.last_t);
+    r.part
+        .record_idle(Some(&stage), key_of(&r.state), r.events, r.last_t);
     Ok(TraceAnalysis {
         path: path.to_path_buf(),
         header,
@@ -620,11 +737,24 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
 
 /// Sequential reference analysis of in-memory events (tests and small traces): the same
 /// accounting without chunks or speculation.
-pub fn analyze_events(mut m: Machine, events: &[Ev], labels: &[String]) -> Result<(Part, Machine), String> {
+pub fn analyze_events(
+    mut m: Machine,
+    events: &[Ev],
+    labels: &[String],
+) -> Result<(Part, Machine), String> {
     let mut part = Part::default();
-    let mut cur = Cursor { index: 0, prev_t: 0, stage: Some(INITIAL_STAGE.to_string()) };
+    let mut cur = Cursor {
+        index: 0,
+        prev_t: 0,
+        stage: Some(INITIAL_STAGE.to_string()),
+    };
     run_range(&mut m, events, 0..events.len(), labels, &mut part, &mut cur)?;
     let last_t = events.last().map_or(0, |e| e.t);
-    part.record_idle(cur.stage.as_deref(), key_of(&m), events.len() as u64, last_t);
+    part.record_idle(
+        cur.stage.as_deref(),
+        key_of(&m),
+        events.len() as u64,
+        last_t,
+    );
     Ok((part, m))
 }

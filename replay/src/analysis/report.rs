@@ -46,12 +46,19 @@ impl Summary {
     fn of_entries(entries: impl Iterator<Item = (Key, u64, u64)> + Clone) -> Summary {
         let (points, time_ns) = entries.clone().fold((0, 0), |(p, t), e| (p + e.1, t + e.2));
         let share = |name: &'static str, pred: &dyn Fn(Key) -> bool| {
-            let (p, t) = entries.clone().filter(|e| pred(e.0)).fold((0, 0), |(p, t), e| (p + e.1, t + e.2));
+            let (p, t) = entries
+                .clone()
+                .filter(|e| pred(e.0))
+                .fold((0, 0), |(p, t), e| (p + e.1, t + e.2));
             Share {
                 subsection: name,
                 points: p,
                 time_ns: t,
-                event_share: if points == 0 { 0.0 } else { p as f64 / points as f64 },
+                event_share: if points == 0 {
+                    0.0
+                } else {
+                    p as f64 / points as f64
+                },
                 time_share: (time_ns > 0).then(|| t as f64 / time_ns as f64),
             }
         };
@@ -60,7 +67,12 @@ impl Summary {
             .map(|s| share(s.name(), &move |k: Key| k & (1 << (s as u8)) != 0))
             .collect();
         let unknown = share(UNKNOWN_2_3, &|k: Key| k & FAIL_MASK != 0);
-        Summary { points, time_ns, subsections, unknown_to_qemu_2_3: unknown }
+        Summary {
+            points,
+            time_ns,
+            subsections,
+            unknown_to_qemu_2_3: unknown,
+        }
     }
 }
 
@@ -177,7 +189,10 @@ fn idle_of(m: &super::Machine) -> Idle {
     let k = super::key_of(m);
     let f = &m.fdc;
     Idle {
-        phase: f.phase().map_or_else(|| format!("invalid({})", f.phase_byte()), |p| p.name().to_string()),
+        phase: f.phase().map_or_else(
+            || format!("invalid({})", f.phase_byte()),
+            |p| p.name().to_string(),
+        ),
         reconstructed: f.reconstructed_phase().name(),
         msr: f.msr(),
         command: key_command(k),
@@ -196,7 +211,11 @@ fn provenance_name(p: ProvenanceKind) -> &'static str {
 
 fn longer(a: Option<Longest>, b: Option<Longest>) -> Option<Longest> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if (b.time_ns, b.points) > (a.time_ns, a.points) { b } else { a }),
+        (Some(a), Some(b)) => Some(if (b.time_ns, b.points) > (a.time_ns, a.points) {
+            b
+        } else {
+            a
+        }),
         (a, b) => a.or(b),
     }
 }
@@ -214,13 +233,20 @@ impl Report {
             let a = match r {
                 Ok(a) => a,
                 Err((path, error)) => {
-                    bad_files.push(BadFile { path: path.clone(), error: error.clone() });
+                    bad_files.push(BadFile {
+                        path: path.clone(),
+                        error: error.clone(),
+                    });
                     continue;
                 }
             };
             let total = a.part.total();
             overall.merge(&total);
-            let guest = a.header.guest.clone().unwrap_or_else(|| "unknown".to_string());
+            let guest = a
+                .header
+                .guest
+                .clone()
+                .unwrap_or_else(|| "unknown".to_string());
             let driver = a.header.provenance.kind == ProvenanceKind::DriverModel;
             match guests.iter_mut().find(|g| g.0 == guest) {
                 Some(g) => {
@@ -232,14 +258,22 @@ impl Report {
             }
             let mut trace_stages = Vec::new();
             for (label, h) in &a.part.stages {
-                let label = label.clone().unwrap_or_else(|| super::INITIAL_STAGE.to_string());
+                let label = label
+                    .clone()
+                    .unwrap_or_else(|| super::INITIAL_STAGE.to_string());
                 match stages.iter_mut().find(|s| s.0 == label) {
                     Some(s) => s.1.merge(h),
                     None => stages.push((label.clone(), h.clone())),
                 }
-                trace_stages.push(StageSummary { stage: label, summary: Summary::of(h) });
+                trace_stages.push(StageSummary {
+                    stage: label,
+                    summary: Summary::of(h),
+                });
             }
-            let name = a.path.file_name().map_or_else(|| a.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = a.path.file_name().map_or_else(
+                || a.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             let lp = Longest::of(&name, &a.part.runs[0].longest());
             let lu = Longest::of(&name, &a.part.runs[1].longest());
             longest_phase = longer(longest_phase, lp.clone());
@@ -264,7 +298,10 @@ impl Report {
         }
         let backward = |h: &Hist| {
             let s = Summary::of(h);
-            (proportion(s.unknown_to_qemu_2_3.points, s.points), s.unknown_to_qemu_2_3.time_share)
+            (
+                proportion(s.unknown_to_qemu_2_3.points, s.points),
+                s.unknown_to_qemu_2_3.time_share,
+            )
         };
         let per_guest = guests
             .iter()
@@ -292,10 +329,17 @@ impl Report {
                 .into_iter()
                 .map(|n| GroupSummary {
                     name: n.to_string(),
-                    summary: Summary::of_entries(overall.entries.iter().copied().filter(move |e| f(e.0) == n)),
+                    summary: Summary::of_entries(
+                        overall.entries.iter().copied().filter(move |e| f(e.0) == n),
+                    ),
                 })
                 .collect();
-            out.sort_by(|a, b| b.summary.points.cmp(&a.summary.points).then_with(|| a.name.cmp(&b.name)));
+            out.sort_by(|a, b| {
+                b.summary
+                    .points
+                    .cmp(&a.summary.points)
+                    .then_with(|| a.name.cmp(&b.name))
+            });
             out
         };
         let mut by_phase = group(key_phase);
@@ -306,7 +350,13 @@ impl Report {
             backward_failure: backward(&overall).0,
             per_guest,
             per_trace,
-            per_stage: stages.into_iter().map(|(name, h)| GroupSummary { name, summary: Summary::of(&h) }).collect(),
+            per_stage: stages
+                .into_iter()
+                .map(|(name, h)| GroupSummary {
+                    name,
+                    summary: Summary::of(&h),
+                })
+                .collect(),
             by_phase,
             by_command: group(key_command),
             longest_phase,
@@ -316,7 +366,8 @@ impl Report {
     }
 
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         s.push('\n');
         s
     }
@@ -336,7 +387,11 @@ impl Report {
         } else {
             o.push_str("fdc-replay report\n");
         }
-        let recorded = self.per_trace.iter().filter(|t| t.provenance == "recorded").count();
+        let recorded = self
+            .per_trace
+            .iter()
+            .filter(|t| t.provenance == "recorded")
+            .count();
         let events: u64 = self.per_trace.iter().map(|t| t.events).sum();
         let _ = writeln!(
             o,
@@ -358,20 +413,64 @@ has n+1 points) and time-weighted (each point weighs the gap until the next even
 
         h(&mut o, "Overall");
         let mut t = Table::new(&["subsection", "points sent", "event share", "time share"]);
-        for s in self.overall.subsections.iter().chain(std::iter::once(&self.overall.unknown_to_qemu_2_3)) {
-            t.row(vec![s.subsection.to_string(), s.points.to_string(), pct(s.event_share), opt_pct(s.time_share)]);
+        for s in self
+            .overall
+            .subsections
+            .iter()
+            .chain(std::iter::once(&self.overall.unknown_to_qemu_2_3))
+        {
+            t.row(vec![
+                s.subsection.to_string(),
+                s.points.to_string(),
+                pct(s.event_share),
+                opt_pct(s.time_share),
+            ]);
         }
         o.push_str(&t.render(markdown));
 
-        h(&mut o, "Backward migration to QEMU 2.3 at a random instant, per guest");
-        let mut t = Table::new(&["guest", "traces", "points (n)", "failing (k)", "P(fail), event-weighted", "95% interval", "method", "time-weighted"]);
+        h(
+            &mut o,
+            "Backward migration to QEMU 2.3 at a random instant, per guest",
+        );
+        let mut t = Table::new(&[
+            "guest",
+            "traces",
+            "points (n)",
+            "failing (k)",
+            "P(fail), event-weighted",
+            "95% interval",
+            "method",
+            "time-weighted",
+        ]);
         for g in &self.per_guest {
             let (k, n, p, ci, m) = prop_cells(g.backward_failure.as_ref(), g.summary.points);
-            let traces = if g.driver_model_traces > 0 { format!("{} ({} driver-model)", g.traces, g.driver_model_traces) } else { g.traces.to_string() };
-            t.row(vec![g.guest.clone(), traces, n, k, p, ci, m, opt_pct(g.backward_failure_time_share)]);
+            let traces = if g.driver_model_traces > 0 {
+                format!("{} ({} driver-model)", g.traces, g.driver_model_traces)
+            } else {
+                g.traces.to_string()
+            };
+            t.row(vec![
+                g.guest.clone(),
+                traces,
+                n,
+                k,
+                p,
+                ci,
+                m,
+                opt_pct(g.backward_failure_time_share),
+            ]);
         }
         let (k, n, p, ci, m) = prop_cells(self.backward_failure.as_ref(), self.overall.points);
-        t.row(vec!["all".into(), self.per_trace.len().to_string(), n, k, p, ci, m, opt_pct(self.overall.unknown_to_qemu_2_3.time_share)]);
+        t.row(vec![
+            "all".into(),
+            self.per_trace.len().to_string(),
+            n,
+            k,
+            p,
+            ci,
+            m,
+            opt_pct(self.overall.unknown_to_qemu_2_3.time_share),
+        ]);
         o.push_str(&t.render(markdown));
         o.push_str(
             "Wilson score interval (rule of three, [0, 3/n], when no failing point is seen). The points of one trace \
@@ -386,7 +485,12 @@ are consecutive states of one run, not independent draws: read the interval as a
         };
         let share_row = |name: String, s: &Summary| {
             let mut v = vec![name, s.points.to_string(), secs(s.time_ns)];
-            v.extend(s.subsections.iter().chain(std::iter::once(&s.unknown_to_qemu_2_3)).map(|x| format!("{} / {}", pct(x.event_share), opt_pct(x.time_share))));
+            v.extend(
+                s.subsections
+                    .iter()
+                    .chain(std::iter::once(&s.unknown_to_qemu_2_3))
+                    .map(|x| format!("{} / {}", pct(x.event_share), opt_pct(x.time_share))),
+            );
             v
         };
 
@@ -400,11 +504,23 @@ are consecutive states of one run, not independent draws: read the interval as a
         h(&mut o, "Per trace");
         let mut t = Table::from_strings(share_headers("trace"));
         for tr in &self.per_trace {
-            let mark = if tr.provenance == "driver-model" { " [driver-model]" } else { "" };
+            let mark = if tr.provenance == "driver-model" {
+                " [driver-model]"
+            } else {
+                ""
+            };
             t.row(share_row(format!("{}{mark}", tr.name), &tr.summary));
         }
         o.push_str(&t.render(markdown));
-        let mut t = Table::new(&["trace", "guest", "workload", "provenance", "events", "reads", "reads ≠ model"]);
+        let mut t = Table::new(&[
+            "trace",
+            "guest",
+            "workload",
+            "provenance",
+            "events",
+            "reads",
+            "reads ≠ model",
+        ]);
         for tr in &self.per_trace {
             t.row(vec![
                 tr.name.clone(),
@@ -443,7 +559,15 @@ are consecutive states of one run, not independent draws: read the interval as a
         h(&mut o, "Longest non-prevalent intervals");
         o.push_str("Longest run of consecutive points where fdc/phase would be sent, and where any subsection unknown to QEMU 2.3 would be.\n");
         o.push_str(if markdown { "\n" } else { "" });
-        let mut t = Table::new(&["trace", "predicate", "duration ms", "points", "from point", "at s", "starts in"]);
+        let mut t = Table::new(&[
+            "trace",
+            "predicate",
+            "duration ms",
+            "points",
+            "from point",
+            "at s",
+            "starts in",
+        ]);
         let run_row = |t: &mut Table, trace: &str, what: &str, l: &Option<Longest>| match l {
             Some(l) => t.row(vec![
                 trace.to_string(),
@@ -454,20 +578,54 @@ are consecutive states of one run, not independent draws: read the interval as a
                 secs(l.start_t_ns),
                 format!("{} / {}", l.phase, l.command),
             ]),
-            None => t.row(vec![trace.to_string(), what.to_string(), "-".into(), "0".into(), "-".into(), "-".into(), "never".into()]),
+            None => t.row(vec![
+                trace.to_string(),
+                what.to_string(),
+                "-".into(),
+                "0".into(),
+                "-".into(),
+                "-".into(),
+                "never".into(),
+            ]),
         };
         for tr in &self.per_trace {
             run_row(&mut t, &tr.name, "fdc/phase", &tr.longest_phase);
-            run_row(&mut t, &tr.name, UNKNOWN_2_3, &tr.longest_unknown_to_qemu_2_3);
+            run_row(
+                &mut t,
+                &tr.name,
+                UNKNOWN_2_3,
+                &tr.longest_unknown_to_qemu_2_3,
+            );
         }
-        let all_p = self.longest_phase.as_ref().map_or("all".to_string(), |l| format!("all: {}", l.trace));
+        let all_p = self
+            .longest_phase
+            .as_ref()
+            .map_or("all".to_string(), |l| format!("all: {}", l.trace));
         run_row(&mut t, &all_p, "fdc/phase", &self.longest_phase);
-        let all_u = self.longest_unknown_to_qemu_2_3.as_ref().map_or("all".to_string(), |l| format!("all: {}", l.trace));
-        run_row(&mut t, &all_u, UNKNOWN_2_3, &self.longest_unknown_to_qemu_2_3);
+        let all_u = self
+            .longest_unknown_to_qemu_2_3
+            .as_ref()
+            .map_or("all".to_string(), |l| format!("all: {}", l.trace));
+        run_row(
+            &mut t,
+            &all_u,
+            UNKNOWN_2_3,
+            &self.longest_unknown_to_qemu_2_3,
+        );
         o.push_str(&t.render(markdown));
 
         h(&mut o, "Idle state after each trace");
-        let mut t = Table::new(&["trace", "stage", "phase", "reconstructed", "MSR", "command", "needed", "verdict", "backward to 2.3"]);
+        let mut t = Table::new(&[
+            "trace",
+            "stage",
+            "phase",
+            "reconstructed",
+            "MSR",
+            "command",
+            "needed",
+            "verdict",
+            "backward to 2.3",
+        ]);
         for tr in &self.per_trace {
             t.row(vec![
                 tr.name.clone(),
@@ -477,8 +635,16 @@ are consecutive states of one run, not independent draws: read the interval as a
                 format!("{:#04x}", tr.idle.msr),
                 tr.idle.command.to_string(),
                 tr.idle.needed.join(" "),
-                if tr.idle.prevalent { "prevalent (no fdc/phase)".into() } else { "fdc/phase sent".to_string() },
-                if tr.idle.fails_backward { "fails".into() } else { "ok".to_string() },
+                if tr.idle.prevalent {
+                    "prevalent (no fdc/phase)".into()
+                } else {
+                    "fdc/phase sent".to_string()
+                },
+                if tr.idle.fails_backward {
+                    "fails".into()
+                } else {
+                    "ok".to_string()
+                },
             ]);
         }
         o.push_str(&t.render(markdown));
@@ -505,7 +671,13 @@ fn prop_cells(p: Option<&Proportion>, n: u64) -> (String, String, String, String
                 super::stats::Method::RuleOfThree => "rule of three".into(),
             },
         ),
-        None => ("0".into(), n.to_string(), "-".into(), "-".into(), "-".into()),
+        None => (
+            "0".into(),
+            n.to_string(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ),
     }
 }
 
@@ -534,11 +706,17 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Table {
-        Table { headers: headers.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            headers: headers.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn from_strings(headers: Vec<String>) -> Table {
-        Table { headers, rows: Vec::new() }
+        Table {
+            headers,
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, r: Vec<String>) {
@@ -548,12 +726,29 @@ impl Table {
     pub fn render(&self, markdown: bool) -> String {
         let mut o = String::new();
         if markdown {
-            let line = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+            let line = |cells: &[String]| {
+                format!(
+                    "| {} |\n",
+                    cells
+                        .iter()
+                        .map(|c| c.replace('|', "\\|"))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )
+            };
             o.push_str(&line(&self.headers));
-            o.push_str(&format!("|{}\n", self.headers.iter().enumerate().map(|(i, _)| if i == 0 { "---|" } else { "--:|" }).collect::<String>()));
+            o.push_str(&format!(
+                "|{}\n",
+                self.headers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| if i == 0 { "---|" } else { "--:|" })
+                    .collect::<String>()
+            ));
             for r in &self.rows {
                 o.push_str(&line(r));
             }
+            o.push('\n');
             return o;
         }
         let n = self.headers.len();

@@ -57,14 +57,35 @@ pub fn proportion(k: u64, n: u64) -> Option<Proportion> {
     let estimate = k as f64 / n as f64;
     if k == 0 {
         let high = rule_of_three(n)?;
-        return Some(Proportion { k, n, estimate, low: 0.0, high, method: Method::RuleOfThree });
+        return Some(Proportion {
+            k,
+            n,
+            estimate,
+            low: 0.0,
+            high,
+            method: Method::RuleOfThree,
+        });
     }
     if k == n {
         let low = 1.0 - rule_of_three(n)?;
-        return Some(Proportion { k, n, estimate, low, high: 1.0, method: Method::RuleOfThree });
+        return Some(Proportion {
+            k,
+            n,
+            estimate,
+            low,
+            high: 1.0,
+            method: Method::RuleOfThree,
+        });
     }
     let (low, high) = wilson(k, n, Z95)?;
-    Some(Proportion { k, n, estimate, low, high, method: Method::Wilson })
+    Some(Proportion {
+        k,
+        n,
+        estimate,
+        low,
+        high,
+        method: Method::Wilson,
+    })
 }
 
 #[cfg(test)]

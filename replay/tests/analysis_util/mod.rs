@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 pub const BIN: &str = env!("CARGO_BIN_EXE_fdc-replay");
 
 pub fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run fdc-replay")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run fdc-replay")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -27,7 +30,11 @@ pub fn header() -> TraceHeader {
         drives: vec![Drive {
             unit: 0,
             drive_type: DriveType::Auto,
-            medium: Some(Medium { format: Some("1.44M".into()), size: 1_474_560, ..Medium::default() }),
+            medium: Some(Medium {
+                format: Some("1.44M".into()),
+                size: 1_474_560,
+                ..Medium::default()
+            }),
         }],
         ..TraceHeader::default()
     }
@@ -42,15 +49,26 @@ pub fn write_trace(path: &Path, header: &TraceHeader, events: &[Event]) {
 }
 
 pub fn rd(t: u64, offset: u8, value: u8) -> Event {
-    Event::PortRead { t_ns: t, offset, value }
+    Event::PortRead {
+        t_ns: t,
+        offset,
+        value,
+    }
 }
 
 pub fn wr(t: u64, offset: u8, value: u8) -> Event {
-    Event::PortWrite { t_ns: t, offset, value }
+    Event::PortWrite {
+        t_ns: t,
+        offset,
+        value,
+    }
 }
 
 pub fn stage(t: u64, label: &str) -> Event {
-    Event::Stage { t_ns: t, label: label.into() }
+    Event::Stage {
+        t_ns: t,
+        label: label.into(),
+    }
 }
 
 /// The recorded QEMU log `name` (from corpora/raw) imported with its sidecar into `dir`;
@@ -67,7 +85,16 @@ pub fn import_recording(dir: &Path, name: &str, drives: &[&str]) -> PathBuf {
         std::fs::copy(&side, dir.join(format!("{name}.log.events.jsonl"))).unwrap();
     }
     let out = dir.join(format!("{name}.fdctrace"));
-    let mut args = vec!["import", "qemu-log", log.to_str().unwrap(), "-o", out.to_str().unwrap(), "--guest", "linux", "-q"];
+    let mut args = vec![
+        "import",
+        "qemu-log",
+        log.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--guest",
+        "linux",
+        "-q",
+    ];
     for d in drives {
         args.push("--drive");
         args.push(d);
