@@ -301,3 +301,48 @@ fn empty_trace_has_one_point() {
     assert_eq!(pts[0]["index"], 0);
     assert_eq!(names(&pts[0]), vec!["fdrive/media_rate"]);
 }
+
+/// The trace holds no i8257 programming: the DMA byte count is inferred from the result
+/// bytes the guest reads. READ DATA of sectors 1..=3 (EOT 3) on track 0, head 0.
+#[test]
+fn dma_count_is_inferred_from_the_recorded_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = [0x06u8, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x1b, 0xff];
+    let trace = |name: &str, result: [u8; 7]| {
+        let p = dir.path().join(name);
+        let mut evs = vec![wr(0, DOR, 0x1c)];
+        let mut t = 1000;
+        for b in cmd {
+            evs.push(wr(t, FIFO, b));
+            t += 1000;
+        }
+        for r in result {
+            evs.push(rd(t, FIFO, r));
+            t += 1000;
+        }
+        write_trace(&p, &header(), &evs);
+        p
+    };
+    // Channel programmed for one sector: the transfer stops after sector 1, at sector 2.
+    let short = trace("short.fdctrace", [0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02]);
+    // Programmed for the whole transfer: past EOT the controller moves to track 1,
+    // sector 1, and ST0 says SEEK END.
+    let whole = trace("whole.fdctrace", [0x20, 0x00, 0x00, 0x01, 0x00, 0x01, 0x02]);
+    let o = run(&["check", short.to_str().unwrap(), whole.to_str().unwrap(), "--quiet"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("short.fdctrace: ok: 17 events, 7 reads checked, all match; 1 DMA transfers: 0 whole, 1 shortened"), "{out}");
+    assert!(out.contains("whole.fdctrace: ok: 17 events, 7 reads checked, all match; 1 DMA transfers: 1 whole, 0 shortened"), "{out}");
+    // The points: after the last command byte the transfer is done and the result waits.
+    let pts = points(&short);
+    assert_eq!(pts[10]["phase"], "result");
+    assert_eq!(pts[10]["msr"], 0xd0);
+    assert_eq!(pts[10]["command"], "READ DATA");
+    assert_eq!(pts[17]["phase"], "command");
+    assert_eq!(pts[17]["command"], "none");
+    // A result the model cannot produce with any count is a mismatch.
+    let bad = trace("bad.fdctrace", [0x40, 0x10, 0x00, 0x00, 0x00, 0x02, 0x02]);
+    let o = run(&["check", bad.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("1 unmatched"), "{}", stdout(&o));
+}
