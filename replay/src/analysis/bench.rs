@@ -31,7 +31,7 @@
 //! Thread CPU time by part (gzip, 1 thread): reading + inflating 0.26 s (sequential),
 //! decoding + replay + analysis 0.65 s (parallel), in-order resolution 0.03 s
 //! (sequential), so on two idle cores the pipeline allows up to 2x; with two threads
-//! 4-5 % of the events were replayed twice (speculation that had to be redone). The
+//! 2-5 % of the events were replayed twice (speculation that had to be redone). The
 //! machine gave the 2-thread runs about one core, so the measured speed-up (1.2x gzip,
 //! 1.0x plain) says little. Real QEMU through the oracle (qtest `outb`/`inb`): 14 100
 //! events/s, about 900 times slower than the model on one thread.

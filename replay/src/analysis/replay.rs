@@ -12,7 +12,9 @@
 //! start state, sub-blocks are replayed again until the true state equals the saved
 //! speculative state at a sub-block boundary; from there on the speculative results are
 //! exact (the model is deterministic and compared with `==`), so they are taken as they
-//! are. If the states never meet, the whole chunk is replayed again: the result is the
+//! are. Resolution runs on one thread at a time but outside the lock the other threads
+//! use, so speculation goes on meanwhile. If the states never meet, the whole chunk is
+//! replayed again: the result is the
 //! same, only slower. Output therefore never depends on the number of threads or on
 //! scheduling: every number comes from a replay that started from the true state.
 //! With one thread the guess is always the true state, so nothing is replayed twice.
@@ -511,6 +513,8 @@ struct Resolver {
     error: Option<(usize, String)>,
     /// Events replayed again during resolution (a measure of wasted work).
     replayed_again: u64,
+    /// A thread is resolving (outside the lock).
+    resolving: bool,
 }
 
 impl Resolver {
@@ -519,75 +523,125 @@ impl Resolver {
             self.error = Some((k, msg));
         }
     }
+}
 
-    fn push(&mut self, k: usize, spec: Speculated) {
-        self.pending.insert(k, spec);
+/// What resolving one chunk gives: its exact accounting and the state after it.
+struct Resolved {
+    part: Part,
+    state: Machine,
+    stage: String,
+    last_t: u64,
+    events: u64,
+    replayed_again: u64,
+}
+
+/// Resolves chunk `spec` given the true state, stage and time before it (see the module
+/// docs). Runs outside the resolver's lock.
+fn resolve_chunk(
+    mut state: Machine,
+    label: String,
+    last_t: u64,
+    spec: Speculated,
+) -> Result<Resolved, String> {
+    if spec.chunk.base != last_t {
+        return Err(format!(
+            "event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {} ns",
+            spec.first_event, spec.chunk.base, last_t
+        ));
+    }
+    let mut part = Part::default();
+    let mut replayed_again = 0;
+    let mut cur = Cursor {
+        index: spec.first_event,
+        prev_t: spec.chunk.base,
+        stage: Some(label.clone()),
+    };
+    let mut stage = None;
+    for (j, sub) in spec.subs.iter().enumerate() {
+        if state == sub.start {
+            for s in &spec.subs[j..] {
+                let mut p = s.part.clone();
+                p.resolve_stage(&label);
+                part.merge(&p);
+            }
+            state = spec.end.clone();
+            stage = Some(spec.end_stage.clone().unwrap_or(label.clone()));
+            break;
+        }
+        let to = spec
+            .subs
+            .get(j + 1)
+            .map_or(spec.chunk.events.len(), |n| n.from);
+        let mut p = Part::default();
+        debug_assert_eq!(cur.prev_t, sub.prev_t);
+        run_range(
+            &mut state,
+            &spec.chunk.events,
+            sub.from..to,
+            &spec.chunk.labels,
+            &mut p,
+            &mut cur,
+        )?;
+        replayed_again += (to - sub.from) as u64;
+        part.merge(&p);
+    }
+    Ok(Resolved {
+        part,
+        state,
+        stage: stage.unwrap_or_else(|| cur.stage.clone().unwrap_or(label)),
+        last_t: spec.chunk.events.last().map_or(spec.chunk.base, |e| e.t),
+        events: spec.chunk.events.len() as u64,
+        replayed_again,
+    })
+}
+
+/// Hands chunk `k` to the resolver and resolves every chunk that is next in order. Only
+/// one thread resolves at a time (the `resolving` flag); it does the work outside the
+/// lock, so the other threads keep speculating and pushing meanwhile.
+fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
+    let Ok(mut g) = resolver.lock() else { return };
+    g.pending.insert(k, spec);
+    if g.resolving {
+        return;
+    }
+    g.resolving = true;
+    loop {
         // Resolve in order, up to the first chunk known to be bad (so that the error
         // reported is always the earliest one, whatever the scheduling).
-        while self.error.as_ref().map_or(true, |(e, _)| self.next < *e) {
-            let Some(spec) = self.pending.remove(&self.next) else {
-                break;
-            };
-            let k = self.next;
-            if let Err(m) = self.resolve(spec) {
-                self.fail(k, m);
-                break;
-            }
-            self.next += 1;
-        }
-    }
-
-    fn resolve(&mut self, spec: Speculated) -> Result<(), String> {
-        if spec.chunk.base != self.last_t {
-            return Err(format!(
-                "event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {} ns",
-                spec.first_event, spec.chunk.base, self.last_t
-            ));
-        }
-        let label = self.stage.clone();
-        let mut state = self.state.clone();
-        let mut cur = Cursor {
-            index: spec.first_event,
-            prev_t: spec.chunk.base,
-            stage: Some(label.clone()),
+        let allowed = g.error.as_ref().map_or(true, |(e, _)| g.next < *e);
+        let next = g.next;
+        let item = if allowed {
+            g.pending.remove(&next)
+        } else {
+            None
         };
-        let mut converged = false;
-        for (j, sub) in spec.subs.iter().enumerate() {
-            if state == sub.start {
-                for s in &spec.subs[j..] {
-                    let mut p = s.part.clone();
-                    p.resolve_stage(&label);
-                    self.part.merge(&p);
-                }
-                state = spec.end.clone();
-                self.stage = spec.end_stage.clone().unwrap_or(label.clone());
-                converged = true;
-                break;
+        let Some(spec) = item else {
+            g.resolving = false;
+            return;
+        };
+        let (state, label, last_t) = (g.state.clone(), g.stage.clone(), g.last_t);
+        drop(g);
+        let out = resolve_chunk(state, label, last_t, spec);
+        g = match resolver.lock() {
+            Ok(g) => g,
+            Err(_) => return,
+        };
+        match out {
+            Ok(o) => {
+                g.part.merge(&o.part);
+                g.state = o.state;
+                g.stage = o.stage;
+                g.last_t = o.last_t;
+                g.events += o.events;
+                g.replayed_again += o.replayed_again;
+                g.next += 1;
             }
-            let to = spec
-                .subs
-                .get(j + 1)
-                .map_or(spec.chunk.events.len(), |n| n.from);
-            let mut p = Part::default();
-            debug_assert_eq!(cur.prev_t, sub.prev_t);
-            run_range(
-                &mut state,
-                &spec.chunk.events,
-                sub.from..to,
-                &spec.chunk.labels,
-                &mut p,
-                &mut cur,
-            )?;
-            self.replayed_again += (to - sub.from) as u64;
-            self.part.merge(&p);
+            Err(m) => {
+                g.fail(next, m);
+                g.resolving = false;
+                return;
+            }
         }
-        if !converged {
-            self.stage = cur.stage.clone().unwrap_or(label);
-        }
-        self.state = state;
-        self.last_t = spec.chunk.events.last().map_or(spec.chunk.base, |e| e.t);
-        self.events += spec.chunk.events.len() as u64;
-        Ok(())
     }
 }
 
@@ -656,6 +710,7 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         pending: BTreeMap::new(),
         error: None,
         replayed_again: 0,
+        resolving: false,
     });
     let scan_ns = std::sync::Arc::new(AtomicU64::new(0));
     let par_ns = AtomicU64::new(0);
@@ -686,10 +741,12 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
             speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display()))
         });
         let t1 = thread_cpu_ns();
-        if let Ok(mut r) = resolver.lock() {
-            match spec {
-                Ok(s) => r.push(k, s),
-                Err(m) => r.fail(k, m),
+        match spec {
+            Ok(s) => push_and_resolve(&resolver, k, s),
+            Err(m) => {
+                if let Ok(mut r) = resolver.lock() {
+                    r.fail(k, m);
+                }
             }
         }
         let t2 = thread_cpu_ns();
