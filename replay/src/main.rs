@@ -21,6 +21,14 @@ enum Command {
     /// Import recorded logs into the trace format.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Replay traces against the model and compare every recorded port read.
+    Check(fdc_replay::analysis::cli::CheckArgs),
+    /// Print every migration point of a trace (phase, MSR, needed subsections).
+    Points(fdc_replay::analysis::cli::PointsArgs),
+    /// Report which migration subsections QEMU would send, per trace, stage, guest and overall.
+    Report(fdc_replay::analysis::cli::ReportArgs),
+    /// Measure decode+replay+analysis throughput and memory on a generated trace.
+    Bench(fdc_replay::analysis::bench::BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -35,6 +43,10 @@ fn main() {
         Command::Oracle(args) => fdc_replay::oracle::cli::run(args),
         Command::Conformance(args) => fdc_replay::conformance::run_cli(args),
         Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::trace::import::run(args),
+        Command::Check(args) => fdc_replay::analysis::cli::run_check(args),
+        Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
+        Command::Report(args) => fdc_replay::analysis::cli::run_report(args),
+        Command::Bench(args) => fdc_replay::analysis::bench::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,443 @@
+//! Replay and analysis: replays traces against the `fdc` model and reports, at every
+//! migration point, which migration subsections QEMU would send.
+//!
+//! # Replay semantics
+//!
+//! * The model starts as the header's drives give it: units 0 and 1 (a unit 2 or 3 is an
+//!   error: the PC controller QEMU emulates has two drive slots), each absent, empty, or
+//!   with a medium that is either the embedded image or a blank one of the declared size.
+//!   A non-`auto` drive type in the header is not modelled (the drive type is picked from
+//!   the medium, as QEMU's default does).
+//! * Events are applied in order. Before an event at time `t` the model is advanced to `t`
+//!   ([`fdc::Fdc::advance_to`], which fires the READ ID timer when due).
+//! * Port reads and writes go to `Fdc::read` / `Fdc::write` (offset = port & 7). After each
+//!   port access a pending DMA request is served at once (QEMU's i8257 runs the channel
+//!   inside the port access that raised DREQ). A recorded trace does not hold the i8257
+//!   programming, so replay assumes channel 2 was programmed and unmasked, and infers its
+//!   byte count from the result bytes the guest reads next ([`service_dma`]): the whole
+//!   transfer when nothing better is known. The channel discards what the controller
+//!   writes to memory and reads zeros, so a DMA WRITE writes zeros to the (replayed)
+//!   medium; data the controller reads still comes from the embedded image, if the trace
+//!   has one.
+//! * A stage marker sets the current stage label; before the first marker the stage is
+//!   [`INITIAL_STAGE`].
+//! * A media event ejects or inserts (a blank medium of the given size) in the drive.
+//!
+//! # Migration points
+//!
+//! A trace of `n` events has `n + 1` points: point `i` is the state after the first `i`
+//! events were applied, i.e. the gap between event `i - 1` and event `i` (point 0: before
+//! the first event; point `n`: the idle state after the last). Its time `t_ns` is the start
+//! of the gap: the time of event `i - 1` (0 for point 0).
+//!
+//! Weights: every point has event weight 1. The time weight of point `i` (0 < i < n) is
+//! the length of its gap, `t(event i) - t(event i-1)`; points 0 and `n` have time weight 0
+//! (there is no gap before the first event, and the idle state after the last event has
+//! no end). When the READ ID timer fires inside a gap, the gap is split exactly: the part
+//! before the expiry is counted with the state at the start of the gap, the part after
+//! with the state after the timer fired (which adds time but no event weight).
+//!
+//! # Report
+//!
+//! `fdc-replay report` ([`report`]) gives, for each of the six subsections (`fdc/phase`
+//! first) and for "any subsection unknown to QEMU 2.3" ([`FAIL_MASK`]), the event- and
+//! time-weighted share of points where QEMU would send it: overall, per guest OS, per
+//! trace, per stage label (all traces together), per phase and per command in progress
+//! (the command whose opcode the controller accepted last, see [`Machine`]). It shows
+//! the longest run of consecutive points needing `fdc/phase`, and needing any subsection
+//! 2.3 lacks; the idle state after each trace (the state after the last event once a
+//! pending READ ID timer fired); and per guest the probability that a backward migration
+//! at a random point fails: failing points / points with a 95 % Wilson interval (the rule
+//! of three, [0, 3/n], when none fails), plus the time-weighted share. Driver-model traces
+//! are marked. Exit codes are described in [`cli`].
+
+pub mod bench;
+pub mod check;
+pub mod cli;
+pub mod decode;
+pub mod points;
+pub mod replay;
+pub mod report;
+pub mod stats;
+
+use crate::trace::{Event, MediaChange, TraceHeader};
+use fdc::{Command, DriveConfig, Fdc, Subsection, UnboundedChannel};
+
+/// Stage label of the points before the first stage marker.
+pub const INITIAL_STAGE: &str = "start";
+
+/// A compact event (24 bytes) for the replay hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ev {
+    pub t: u64,
+    pub op: Op,
+}
+
+/// What an event does; stage labels are indices into a label table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Read {
+        offset: u8,
+        value: u8,
+    },
+    Write {
+        offset: u8,
+        value: u8,
+    },
+    Stage(u32),
+    Eject(u8),
+    Insert {
+        drive: u8,
+        read_only: bool,
+        size: u64,
+    },
+}
+
+/// Converts a reader event, interning its label in `labels`.
+pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
+    let op = match ev {
+        Event::PortRead { offset, value, .. } => Op::Read {
+            offset: *offset,
+            value: *value,
+        },
+        Event::PortWrite { offset, value, .. } => Op::Write {
+            offset: *offset,
+            value: *value,
+        },
+        Event::Stage { label, .. } => {
+            let idx = match labels.iter().position(|l| l == label) {
+                Some(i) => i,
+                None => {
+                    labels.push(label.clone());
+                    labels.len() - 1
+                }
+            };
+            Op::Stage(idx as u32)
+        }
+        Event::Media {
+            drive,
+            change: MediaChange::Eject,
+            ..
+        } => Op::Eject(*drive),
+        Event::Media {
+            drive,
+            change: MediaChange::Insert { size, read_only },
+            ..
+        } => Op::Insert {
+            drive: *drive,
+            read_only: *read_only,
+            size: *size,
+        },
+    };
+    Ev {
+        t: ev.time_ns(),
+        op,
+    }
+}
+
+/// The machine a trace starts from.
+pub fn machine_from_header(h: &TraceHeader) -> Result<Machine, String> {
+    model_from_header(h).map(Machine::new)
+}
+
+/// The model a trace starts from.
+pub fn model_from_header(h: &TraceHeader) -> Result<Fdc, String> {
+    let mut cfg = [DriveConfig::Absent, DriveConfig::Absent];
+    for d in &h.drives {
+        let Some(slot) = cfg.get_mut(usize::from(d.unit)) else {
+            return Err(format!(
+                "drive unit {} cannot be replayed: the PC floppy controller model has units 0 and 1 only",
+                d.unit
+            ));
+        };
+        *slot = match &d.medium {
+            None => DriveConfig::Empty,
+            Some(m) => DriveConfig::Medium(match &m.image {
+                Some(img) => fdc::Medium::from_image(img.clone(), m.read_only),
+                None => fdc::Medium::blank(m.size, m.read_only),
+            }),
+        };
+    }
+    let [a, b] = cfg;
+    Ok(Fdc::new(a, b))
+}
+
+/// How far [`apply`] looks ahead for the result bytes of a DMA transfer.
+pub const DMA_LOOKAHEAD: usize = 64;
+
+/// A DMA channel programmed for `len` bytes that discards what it is given and reads
+/// zeros (like [`UnboundedChannel`], with a terminal count).
+#[derive(Clone, Copy, Debug)]
+pub struct CountedChannel(pub u32);
+
+impl fdc::DmaChannel for CountedChannel {
+    fn transfer_len(&self) -> u32 {
+        self.0
+    }
+    fn write_memory(&mut self, _pos: u32, _data: &mut [u8]) {}
+    fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) {
+        buf.fill(0);
+    }
+}
+
+/// The model plus what the replay tracks beside it: the command whose opcode was
+/// accepted last (the FIFO holds result bytes, not the opcode, in the result phase).
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub fdc: Fdc,
+    /// Discriminant + 1 of the last command whose opcode the controller accepted.
+    pub cmd: u8,
+    /// How DMA transfers were served (statistics only: not part of the state, ignored
+    /// by `==`).
+    pub dma: DmaStats,
+}
+
+/// How the DMA byte count of each transfer was chosen ([`service_dma`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DmaStats {
+    /// The whole transfer reproduced the recorded result bytes.
+    pub whole: u64,
+    /// A count of whole sectors shorter than the transfer reproduced them.
+    pub shortened: u64,
+    /// No result bytes were found ahead: the whole transfer was assumed.
+    pub no_result: u64,
+    /// No count reproduced the recorded result bytes: the whole transfer was assumed.
+    pub no_match: u64,
+}
+
+impl PartialEq for Machine {
+    fn eq(&self, other: &Machine) -> bool {
+        self.cmd == other.cmd && self.fdc == other.fdc
+    }
+}
+
+impl Machine {
+    pub fn new(fdc: Fdc) -> Machine {
+        Machine {
+            fdc,
+            cmd: 0,
+            dma: DmaStats::default(),
+        }
+    }
+
+    /// The command in progress, `None` when idle in the command phase.
+    pub fn command(&self) -> Option<Command> {
+        self.fdc.command_in_progress()?;
+        if self.cmd == 0 {
+            return self.fdc.command_in_progress();
+        }
+        command_from_index(u16::from(self.cmd))
+    }
+}
+
+fn command_from_index(idx: u16) -> Option<Command> {
+    (0..=255u8)
+        .map(Command::decode)
+        .find(|c| *c as u16 + 1 == idx)
+}
+
+/// The result bytes the guest reads after a transfer: the next 7 FIFO reads in
+/// `ahead`, if no FIFO or DOR write, DSR write or media change comes first.
+fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
+    let mut out = [0u8; 7];
+    let mut n = 0;
+    for ev in ahead.iter().take(DMA_LOOKAHEAD) {
+        match ev.op {
+            Op::Read { offset: 5, value } => {
+                out[n] = value;
+                n += 1;
+                if n == 7 {
+                    return Some(out);
+                }
+            }
+            Op::Write {
+                offset: 2 | 4 | 5, ..
+            }
+            | Op::Eject(_)
+            | Op::Insert { .. } => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Serves a pending DMA request. The trace does not hold the i8257 programming, so the
+/// channel's byte count is unknown. It is inferred from the recording: when the guest
+/// reads the transfer's 7 result bytes within the next [`DMA_LOOKAHEAD`] events, the
+/// replay uses the first count (the whole transfer, then 1, 2, ... sectors) with which
+/// the model produces those bytes; otherwise, and when none does, the whole transfer.
+#[inline]
+pub fn service_dma(m: &mut Machine, ahead: &[Ev]) {
+    if m.fdc.take_dreq_asserted() || m.fdc.dreq() {
+        serve_dma_slow(&mut m.fdc, &mut m.dma, ahead);
+    }
+}
+
+#[cold]
+fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
+    if fdc.msr() & 0x80 != 0 || fdc.fault().is_some() {
+        // RQM set: the transfer handler does nothing (a software request, or PIO).
+        fdc.dma_transfer(&mut UnboundedChannel);
+        return;
+    }
+    let Some(want) = recorded_result(ahead) else {
+        stats.no_result += 1;
+        fdc.dma_transfer(&mut UnboundedChannel);
+        return;
+    };
+    let result_ok = |f: &Fdc| f.phase() == Some(fdc::Phase::Result) && f.fifo()[..7] == want;
+    let mut whole = fdc.clone();
+    whole.dma_transfer(&mut UnboundedChannel);
+    if result_ok(&whole) {
+        stats.whole += 1;
+        *fdc = whole;
+        return;
+    }
+    let sectors = fdc.data_len().div_ceil(512).min(256);
+    for k in 1..=sectors {
+        let mut f = fdc.clone();
+        f.dma_transfer(&mut CountedChannel(k * 512));
+        if result_ok(&f) {
+            stats.shortened += 1;
+            *fdc = f;
+            return;
+        }
+    }
+    stats.no_match += 1;
+    *fdc = whole;
+}
+
+/// Applies one event (after advancing the clock to its time). `ahead` are the events
+/// that follow it (for [`service_dma`]). Returns the value the model gave for a port
+/// read. Media changes on units 2 and 3 (which the format allows but the model has no
+/// slot for) are refused.
+#[inline]
+pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, String> {
+    m.fdc.advance_to(ev.t);
+    match ev.op {
+        Op::Read { offset, .. } => {
+            let v = m.fdc.read(u16::from(offset));
+            service_dma(m, ahead);
+            Ok(Some(v))
+        }
+        Op::Write { offset, value } => {
+            let fdc = &mut m.fdc;
+            // An opcode: the first byte the FIFO accepts in the command phase.
+            let opcode = offset == 5
+                && fdc.phase_byte() == 1
+                && fdc.data_pos() == 0
+                && fdc.dor() & 0x04 != 0
+                && fdc.msr() & 0xc0 == 0x80
+                && fdc.fault().is_none();
+            fdc.write(u16::from(offset), value);
+            if opcode {
+                m.cmd = Command::decode(value) as u8 + 1;
+            }
+            service_dma(m, ahead);
+            Ok(None)
+        }
+        Op::Stage(_) => Ok(None),
+        Op::Eject(d) => {
+            check_unit(d)?;
+            m.fdc.drive_mut(usize::from(d)).eject();
+            Ok(None)
+        }
+        Op::Insert {
+            drive,
+            read_only,
+            size,
+        } => {
+            check_unit(drive)?;
+            m.fdc
+                .drive_mut(usize::from(drive))
+                .insert(fdc::Medium::blank(size, read_only));
+            Ok(None)
+        }
+    }
+}
+
+fn check_unit(d: u8) -> Result<(), String> {
+    if d > 1 {
+        Err(format!(
+            "media change on drive {d}, which the model does not have (units 0 and 1 only)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Bits of [`fdc::SubsectionSet::bits`] for the subsections a QEMU 2.3 destination does
+/// not know: a migration that sends one of them fails there.
+pub const FAIL_MASK: u16 = {
+    let mut m = 0u16;
+    let mut i = 0;
+    while i < Subsection::ALL.len() {
+        if !Subsection::ALL[i].known_to_qemu_2_3() {
+            m |= 1 << (Subsection::ALL[i] as u8);
+        }
+        i += 1;
+    }
+    m
+};
+
+/// Bit of `fdc/phase` in a key.
+pub const PHASE_BIT: u16 = 1 << (Subsection::Phase as u8);
+
+/// Everything the analysis keeps of a point, packed: bits 0-5 the needed subsections
+/// (bit = `Subsection as u8`), bits 6-7 the phase byte (0 = a byte outside 1..=3),
+/// bits 8-13 the command in progress (0 = none, else discriminant + 1).
+pub type Key = u16;
+
+/// The key of the machine's current state.
+#[inline]
+pub fn key_of(m: &Machine) -> Key {
+    let fdc = &m.fdc;
+    let needed = u16::from(fdc.needed_subsections().bits()) & 0x3f;
+    let phase = match fdc.phase_byte() {
+        b @ 1..=3 => u16::from(b),
+        _ => 0,
+    };
+    // `command_in_progress` decodes fifo[0]; the tracked opcode saves that.
+    let idle = fdc.phase_byte() == 1 && fdc.data_pos() == 0;
+    let cmd = if idle {
+        0
+    } else if m.cmd != 0 {
+        u16::from(m.cmd)
+    } else {
+        fdc.command_in_progress().map_or(0, |c| c as u16 + 1)
+    };
+    needed | (phase << 6) | (cmd << 8)
+}
+
+/// Needed-subsection bits of a key.
+pub fn key_needed(k: Key) -> u8 {
+    (k & 0x3f) as u8
+}
+
+/// Phase name of a key.
+pub fn key_phase(k: Key) -> &'static str {
+    match (k >> 6) & 3 {
+        1 => "command",
+        2 => "execution",
+        3 => "result",
+        _ => "invalid",
+    }
+}
+
+/// Command name of a key ("none" when idle).
+pub fn key_command(k: Key) -> &'static str {
+    let idx = (k >> 8) & 0x3f;
+    if idx == 0 {
+        return "none";
+    }
+    command_from_index(idx).map_or("unknown", Command::name)
+}
+
+/// Names of the subsections in a bit set, in [`Subsection::ALL`] order.
+pub fn needed_names(bits: u8) -> Vec<&'static str> {
+    Subsection::ALL
+        .into_iter()
+        .filter(|s| bits & (1 << (*s as u8)) != 0)
+        .map(Subsection::name)
+        .collect()
+}

@@ -1,0 +1,779 @@
+//! The prevalent-state report: aggregation of trace analyses and its three renderings
+//! (plain table, Markdown, JSON). Every number is computed from integer counts merged in
+//! path order, so the output is byte-identical whatever the number of threads.
+
+use super::replay::{Hist, Run, TraceAnalysis};
+use super::stats::{proportion, Proportion};
+use super::{key_command, key_needed, key_phase, needed_names, Key, FAIL_MASK};
+use crate::trace::ProvenanceKind;
+use fdc::Subsection;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Name used for the "any subsection unknown to QEMU 2.3" column.
+pub const UNKNOWN_2_3: &str = "unknown-to-2.3";
+
+/// Counts of one subsection (or of the "unknown to 2.3" predicate).
+#[derive(Clone, Debug, Serialize)]
+pub struct Share {
+    pub subsection: &'static str,
+    /// Points where it would be sent (event weight).
+    pub points: u64,
+    /// Time during which it would be sent (ns).
+    pub time_ns: u64,
+    /// `points / total points`.
+    pub event_share: f64,
+    /// `time_ns / total time`; `None` when the total time is 0.
+    pub time_share: Option<f64>,
+}
+
+/// Totals and shares of a set of points.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub points: u64,
+    pub time_ns: u64,
+    /// The six subsections, `fdc/phase` first.
+    pub subsections: Vec<Share>,
+    /// Points that need any subsection a QEMU 2.3 destination does not know.
+    pub unknown_to_qemu_2_3: Share,
+}
+
+impl Summary {
+    pub fn of(h: &Hist) -> Summary {
+        Self::of_entries(h.entries.iter().copied())
+    }
+
+    fn of_entries(entries: impl Iterator<Item = (Key, u64, u64)> + Clone) -> Summary {
+        let (points, time_ns) = entries.clone().fold((0, 0), |(p, t), e| (p + e.1, t + e.2));
+        let share = |name: &'static str, pred: &dyn Fn(Key) -> bool| {
+            let (p, t) = entries
+                .clone()
+                .filter(|e| pred(e.0))
+                .fold((0, 0), |(p, t), e| (p + e.1, t + e.2));
+            Share {
+                subsection: name,
+                points: p,
+                time_ns: t,
+                event_share: if points == 0 {
+                    0.0
+                } else {
+                    p as f64 / points as f64
+                },
+                time_share: (time_ns > 0).then(|| t as f64 / time_ns as f64),
+            }
+        };
+        let subsections = Subsection::ALL
+            .into_iter()
+            .map(|s| share(s.name(), &move |k: Key| k & (1 << (s as u8)) != 0))
+            .collect();
+        let unknown = share(UNKNOWN_2_3, &|k: Key| k & FAIL_MASK != 0);
+        Summary {
+            points,
+            time_ns,
+            subsections,
+            unknown_to_qemu_2_3: unknown,
+        }
+    }
+}
+
+/// A longest run, located.
+#[derive(Clone, Debug, Serialize)]
+pub struct Longest {
+    pub trace: String,
+    pub time_ns: u64,
+    pub points: u64,
+    /// First point of the run (index, time).
+    pub start_index: u64,
+    pub start_t_ns: u64,
+    /// Phase and command of the state the run starts with.
+    pub phase: &'static str,
+    pub command: &'static str,
+}
+
+impl Longest {
+    fn of(trace: &str, r: &Run) -> Option<Longest> {
+        r.started.then(|| Longest {
+            trace: trace.to_string(),
+            time_ns: r.time,
+            points: r.points,
+            start_index: r.start_index,
+            start_t_ns: r.start_t,
+            phase: key_phase(r.start_key),
+            command: key_command(r.start_key),
+        })
+    }
+}
+
+/// The idle state after a trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct Idle {
+    pub phase: String,
+    pub reconstructed: &'static str,
+    pub msr: u8,
+    pub command: &'static str,
+    pub needed: Vec<&'static str>,
+    /// `fdc/phase` is not sent: the state is the prevalent one.
+    pub prevalent: bool,
+    /// A migration to QEMU 2.3 from this state fails (it needs a subsection 2.3 lacks).
+    pub fails_backward: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StageSummary {
+    pub stage: String,
+    pub summary: Summary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceReport {
+    pub path: String,
+    pub name: String,
+    pub guest: String,
+    pub workload: Option<String>,
+    pub provenance: &'static str,
+    pub events: u64,
+    pub duration_ns: u64,
+    pub reads: u64,
+    /// Recorded reads the model answers differently (see `fdc-replay check`).
+    pub read_mismatches: u64,
+    pub summary: Summary,
+    pub stages: Vec<StageSummary>,
+    pub longest_phase: Option<Longest>,
+    pub longest_unknown_to_qemu_2_3: Option<Longest>,
+    /// Stage at the end of the trace.
+    pub end_stage: String,
+    pub idle: Idle,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GuestReport {
+    pub guest: String,
+    pub traces: usize,
+    pub driver_model_traces: usize,
+    pub summary: Summary,
+    /// Probability that a backward migration (to QEMU 2.3) at a random point fails:
+    /// failing points / points, with its 95 % interval.
+    pub backward_failure: Option<Proportion>,
+    /// The same, weighted by time (no interval: time is not a count of trials).
+    pub backward_failure_time_share: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupSummary {
+    pub name: String,
+    pub summary: Summary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BadFile {
+    pub path: String,
+    pub error: String,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub overall: Summary,
+    pub backward_failure: Option<Proportion>,
+    pub per_guest: Vec<GuestReport>,
+    pub per_trace: Vec<TraceReport>,
+    pub per_stage: Vec<GroupSummary>,
+    pub by_phase: Vec<GroupSummary>,
+    pub by_command: Vec<GroupSummary>,
+    pub longest_phase: Option<Longest>,
+    pub longest_unknown_to_qemu_2_3: Option<Longest>,
+    pub bad_files: Vec<BadFile>,
+}
+
+fn idle_of(m: &super::Machine) -> Idle {
+    let k = super::key_of(m);
+    let f = &m.fdc;
+    Idle {
+        phase: f.phase().map_or_else(
+            || format!("invalid({})", f.phase_byte()),
+            |p| p.name().to_string(),
+        ),
+        reconstructed: f.reconstructed_phase().name(),
+        msr: f.msr(),
+        command: key_command(k),
+        needed: needed_names(key_needed(k)),
+        prevalent: !f.phase_needed(),
+        fails_backward: k & FAIL_MASK != 0,
+    }
+}
+
+fn provenance_name(p: ProvenanceKind) -> &'static str {
+    match p {
+        ProvenanceKind::Recorded => "recorded",
+        ProvenanceKind::DriverModel => "driver-model",
+    }
+}
+
+fn longer(a: Option<Longest>, b: Option<Longest>) -> Option<Longest> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if (b.time_ns, b.points) > (a.time_ns, a.points) {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Report {
+    /// Builds the report from analyses in path order (`Err` = a bad file: path, reason).
+    pub fn build(results: &[Result<TraceAnalysis, (String, String)>]) -> Report {
+        let mut overall = Hist::default();
+        let mut guests: Vec<(String, Hist, usize, usize)> = Vec::new();
+        let mut stages: Vec<(String, Hist)> = Vec::new();
+        let mut per_trace = Vec::new();
+        let mut bad_files = Vec::new();
+        let (mut longest_phase, mut longest_unknown) = (None, None);
+        for r in results {
+            let a = match r {
+                Ok(a) => a,
+                Err((path, error)) => {
+                    bad_files.push(BadFile {
+                        path: path.clone(),
+                        error: error.clone(),
+                    });
+                    continue;
+                }
+            };
+            let total = a.part.total();
+            overall.merge(&total);
+            let guest = a
+                .header
+                .guest
+                .clone()
+                .unwrap_or_else(|| "unknown".to_string());
+            let driver = a.header.provenance.kind == ProvenanceKind::DriverModel;
+            match guests.iter_mut().find(|g| g.0 == guest) {
+                Some(g) => {
+                    g.1.merge(&total);
+                    g.2 += 1;
+                    g.3 += driver as usize;
+                }
+                None => guests.push((guest.clone(), total.clone(), 1, driver as usize)),
+            }
+            let mut trace_stages = Vec::new();
+            for (label, h) in &a.part.stages {
+                let label = label
+                    .clone()
+                    .unwrap_or_else(|| super::INITIAL_STAGE.to_string());
+                match stages.iter_mut().find(|s| s.0 == label) {
+                    Some(s) => s.1.merge(h),
+                    None => stages.push((label.clone(), h.clone())),
+                }
+                trace_stages.push(StageSummary {
+                    stage: label,
+                    summary: Summary::of(h),
+                });
+            }
+            let name = a.path.file_name().map_or_else(
+                || a.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let lp = Longest::of(&name, &a.part.runs[0].longest());
+            let lu = Longest::of(&name, &a.part.runs[1].longest());
+            longest_phase = longer(longest_phase, lp.clone());
+            longest_unknown = longer(longest_unknown, lu.clone());
+            per_trace.push(TraceReport {
+                path: a.path.display().to_string(),
+                name,
+                guest,
+                workload: a.header.workload.clone(),
+                provenance: provenance_name(a.header.provenance.kind),
+                events: a.events,
+                duration_ns: a.duration_ns,
+                reads: a.part.reads,
+                read_mismatches: a.part.read_mismatches,
+                summary: Summary::of(&total),
+                stages: trace_stages,
+                longest_phase: lp,
+                longest_unknown_to_qemu_2_3: lu,
+                end_stage: a.end_stage.clone(),
+                idle: idle_of(&a.idle),
+            });
+        }
+        let backward = |h: &Hist| {
+            let s = Summary::of(h);
+            (
+                proportion(s.unknown_to_qemu_2_3.points, s.points),
+                s.unknown_to_qemu_2_3.time_share,
+            )
+        };
+        let per_guest = guests
+            .iter()
+            .map(|(g, h, n, d)| {
+                let (p, ts) = backward(h);
+                GuestReport {
+                    guest: g.clone(),
+                    traces: *n,
+                    driver_model_traces: *d,
+                    summary: Summary::of(h),
+                    backward_failure: p,
+                    backward_failure_time_share: ts,
+                }
+            })
+            .collect();
+        let group = |f: fn(Key) -> &'static str| {
+            let mut names: Vec<&'static str> = Vec::new();
+            for e in &overall.entries {
+                let n = f(e.0);
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            let mut out: Vec<GroupSummary> = names
+                .into_iter()
+                .map(|n| GroupSummary {
+                    name: n.to_string(),
+                    summary: Summary::of_entries(
+                        overall.entries.iter().copied().filter(move |e| f(e.0) == n),
+                    ),
+                })
+                .collect();
+            out.sort_by(|a, b| {
+                b.summary
+                    .points
+                    .cmp(&a.summary.points)
+                    .then_with(|| a.name.cmp(&b.name))
+            });
+            out
+        };
+        let mut by_phase = group(key_phase);
+        let order = ["command", "execution", "result", "invalid"];
+        by_phase.sort_by_key(|g| order.iter().position(|o| *o == g.name));
+        Report {
+            overall: Summary::of(&overall),
+            backward_failure: backward(&overall).0,
+            per_guest,
+            per_trace,
+            per_stage: stages
+                .into_iter()
+                .map(|(name, h)| GroupSummary {
+                    name,
+                    summary: Summary::of(&h),
+                })
+                .collect(),
+            by_phase,
+            by_command: group(key_command),
+            longest_phase,
+            longest_unknown_to_qemu_2_3: longest_unknown,
+            bad_files,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    /// Plain-text (`markdown = false`) or Markdown rendering.
+    pub fn render(&self, markdown: bool) -> String {
+        let mut o = String::new();
+        let h = |o: &mut String, title: &str| {
+            if markdown {
+                let _ = writeln!(o, "\n## {title}\n");
+            } else {
+                let _ = writeln!(o, "\n{title}\n{}", "=".repeat(title.len()));
+            }
+        };
+        if markdown {
+            o.push_str("# fdc-replay report\n\n");
+        } else {
+            o.push_str("fdc-replay report\n");
+        }
+        let recorded = self
+            .per_trace
+            .iter()
+            .filter(|t| t.provenance == "recorded")
+            .count();
+        let events: u64 = self.per_trace.iter().map(|t| t.events).sum();
+        let _ = writeln!(
+            o,
+            "{} traces ({} recorded, {} driver-model), {} bad files; {} events, {} points, {} s of trace time.",
+            self.per_trace.len(),
+            recorded,
+            self.per_trace.len() - recorded,
+            self.bad_files.len(),
+            events,
+            self.overall.points,
+            secs(self.overall.time_ns)
+        );
+        o.push_str(if markdown { "\n" } else { "" });
+        o.push_str(
+            "Shares are \"event % / time %\": event-weighted (every migration point counts 1; a trace of n events \
+has n+1 points) and time-weighted (each point weighs the gap until the next event). \
+\"unknown-to-2.3\" = the point needs a subsection QEMU 2.3 does not know, so a backward migration from it fails.\n",
+        );
+
+        h(&mut o, "Overall");
+        let mut t = Table::new(&["subsection", "points sent", "event share", "time share"]);
+        for s in self
+            .overall
+            .subsections
+            .iter()
+            .chain(std::iter::once(&self.overall.unknown_to_qemu_2_3))
+        {
+            t.row(vec![
+                s.subsection.to_string(),
+                s.points.to_string(),
+                pct(s.event_share),
+                opt_pct(s.time_share),
+            ]);
+        }
+        o.push_str(&t.render(markdown));
+
+        h(
+            &mut o,
+            "Backward migration to QEMU 2.3 at a random instant, per guest",
+        );
+        let mut t = Table::new(&[
+            "guest",
+            "traces",
+            "points (n)",
+            "failing (k)",
+            "P(fail), event-weighted",
+            "95% interval",
+            "method",
+            "time-weighted",
+        ]);
+        for g in &self.per_guest {
+            let (k, n, p, ci, m) = prop_cells(g.backward_failure.as_ref(), g.summary.points);
+            let traces = if g.driver_model_traces > 0 {
+                format!("{} ({} driver-model)", g.traces, g.driver_model_traces)
+            } else {
+                g.traces.to_string()
+            };
+            t.row(vec![
+                g.guest.clone(),
+                traces,
+                n,
+                k,
+                p,
+                ci,
+                m,
+                opt_pct(g.backward_failure_time_share),
+            ]);
+        }
+        let (k, n, p, ci, m) = prop_cells(self.backward_failure.as_ref(), self.overall.points);
+        t.row(vec![
+            "all".into(),
+            self.per_trace.len().to_string(),
+            n,
+            k,
+            p,
+            ci,
+            m,
+            opt_pct(self.overall.unknown_to_qemu_2_3.time_share),
+        ]);
+        o.push_str(&t.render(markdown));
+        o.push_str(
+            "Wilson score interval (rule of three, [0, 3/n], when no failing point is seen). The points of one trace \
+are consecutive states of one run, not independent draws: read the interval as a lower bound on the uncertainty.\n",
+        );
+
+        let share_headers = |first: &str| {
+            let mut v = vec![first.to_string(), "points".into(), "time s".into()];
+            v.extend(Subsection::ALL.iter().map(|s| s.name().to_string()));
+            v.push(UNKNOWN_2_3.into());
+            v
+        };
+        let share_row = |name: String, s: &Summary| {
+            let mut v = vec![name, s.points.to_string(), secs(s.time_ns)];
+            v.extend(
+                s.subsections
+                    .iter()
+                    .chain(std::iter::once(&s.unknown_to_qemu_2_3))
+                    .map(|x| format!("{} / {}", pct(x.event_share), opt_pct(x.time_share))),
+            );
+            v
+        };
+
+        h(&mut o, "Per guest OS");
+        let mut t = Table::from_strings(share_headers("guest"));
+        for g in &self.per_guest {
+            t.row(share_row(g.guest.clone(), &g.summary));
+        }
+        o.push_str(&t.render(markdown));
+
+        h(&mut o, "Per trace");
+        let mut t = Table::from_strings(share_headers("trace"));
+        for tr in &self.per_trace {
+            let mark = if tr.provenance == "driver-model" {
+                " [driver-model]"
+            } else {
+                ""
+            };
+            t.row(share_row(format!("{}{mark}", tr.name), &tr.summary));
+        }
+        o.push_str(&t.render(markdown));
+        let mut t = Table::new(&[
+            "trace",
+            "guest",
+            "workload",
+            "provenance",
+            "events",
+            "reads",
+            "reads ≠ model",
+        ]);
+        for tr in &self.per_trace {
+            t.row(vec![
+                tr.name.clone(),
+                tr.guest.clone(),
+                tr.workload.clone().unwrap_or_default(),
+                tr.provenance.to_string(),
+                tr.events.to_string(),
+                tr.reads.to_string(),
+                tr.read_mismatches.to_string(),
+            ]);
+        }
+        o.push('\n');
+        o.push_str(&t.render(markdown));
+
+        h(&mut o, "Per stage (all traces)");
+        let mut t = Table::from_strings(share_headers("stage"));
+        for s in &self.per_stage {
+            t.row(share_row(s.name.clone(), &s.summary));
+        }
+        o.push_str(&t.render(markdown));
+
+        h(&mut o, "By phase (all traces)");
+        let mut t = Table::from_strings(share_headers("phase"));
+        for s in &self.by_phase {
+            t.row(share_row(s.name.clone(), &s.summary));
+        }
+        o.push_str(&t.render(markdown));
+
+        h(&mut o, "By command in progress (all traces)");
+        let mut t = Table::from_strings(share_headers("command"));
+        for s in &self.by_command {
+            t.row(share_row(s.name.clone(), &s.summary));
+        }
+        o.push_str(&t.render(markdown));
+
+        h(&mut o, "Longest non-prevalent intervals");
+        o.push_str("Longest run of consecutive points where fdc/phase would be sent, and where any subsection unknown to QEMU 2.3 would be.\n");
+        o.push_str(if markdown { "\n" } else { "" });
+        let mut t = Table::new(&[
+            "trace",
+            "predicate",
+            "duration ms",
+            "points",
+            "from point",
+            "at s",
+            "starts in",
+        ]);
+        let run_row = |t: &mut Table, trace: &str, what: &str, l: &Option<Longest>| match l {
+            Some(l) => t.row(vec![
+                trace.to_string(),
+                what.to_string(),
+                ms(l.time_ns),
+                l.points.to_string(),
+                l.start_index.to_string(),
+                secs(l.start_t_ns),
+                format!("{} / {}", l.phase, l.command),
+            ]),
+            None => t.row(vec![
+                trace.to_string(),
+                what.to_string(),
+                "-".into(),
+                "0".into(),
+                "-".into(),
+                "-".into(),
+                "never".into(),
+            ]),
+        };
+        for tr in &self.per_trace {
+            run_row(&mut t, &tr.name, "fdc/phase", &tr.longest_phase);
+            run_row(
+                &mut t,
+                &tr.name,
+                UNKNOWN_2_3,
+                &tr.longest_unknown_to_qemu_2_3,
+            );
+        }
+        let all_p = self
+            .longest_phase
+            .as_ref()
+            .map_or("all".to_string(), |l| format!("all: {}", l.trace));
+        run_row(&mut t, &all_p, "fdc/phase", &self.longest_phase);
+        let all_u = self
+            .longest_unknown_to_qemu_2_3
+            .as_ref()
+            .map_or("all".to_string(), |l| format!("all: {}", l.trace));
+        run_row(
+            &mut t,
+            &all_u,
+            UNKNOWN_2_3,
+            &self.longest_unknown_to_qemu_2_3,
+        );
+        o.push_str(&t.render(markdown));
+
+        h(&mut o, "Idle state after each trace");
+        let mut t = Table::new(&[
+            "trace",
+            "stage",
+            "phase",
+            "reconstructed",
+            "MSR",
+            "command",
+            "needed",
+            "verdict",
+            "backward to 2.3",
+        ]);
+        for tr in &self.per_trace {
+            t.row(vec![
+                tr.name.clone(),
+                tr.end_stage.clone(),
+                tr.idle.phase.clone(),
+                tr.idle.reconstructed.to_string(),
+                format!("{:#04x}", tr.idle.msr),
+                tr.idle.command.to_string(),
+                tr.idle.needed.join(" "),
+                if tr.idle.prevalent {
+                    "prevalent (no fdc/phase)".into()
+                } else {
+                    "fdc/phase sent".to_string()
+                },
+                if tr.idle.fails_backward {
+                    "fails".into()
+                } else {
+                    "ok".to_string()
+                },
+            ]);
+        }
+        o.push_str(&t.render(markdown));
+
+        if !self.bad_files.is_empty() {
+            h(&mut o, "Bad files");
+            for b in &self.bad_files {
+                let _ = writeln!(o, "{}{}", if markdown { "- " } else { "" }, b.error);
+            }
+        }
+        o
+    }
+}
+
+fn prop_cells(p: Option<&Proportion>, n: u64) -> (String, String, String, String, String) {
+    match p {
+        Some(p) => (
+            p.k.to_string(),
+            p.n.to_string(),
+            pct(p.estimate),
+            format!("[{}, {}]", pct(p.low), pct(p.high)),
+            match p.method {
+                super::stats::Method::Wilson => "Wilson".into(),
+                super::stats::Method::RuleOfThree => "rule of three".into(),
+            },
+        ),
+        None => (
+            "0".into(),
+            n.to_string(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ),
+    }
+}
+
+/// A percentage with two decimals.
+pub fn pct(x: f64) -> String {
+    format!("{:.2}%", x * 100.0)
+}
+
+fn opt_pct(x: Option<f64>) -> String {
+    x.map_or("-".to_string(), pct)
+}
+
+fn secs(ns: u64) -> String {
+    format!("{}.{:03}", ns / 1_000_000_000, (ns / 1_000_000) % 1000)
+}
+
+fn ms(ns: u64) -> String {
+    format!("{}.{:03}", ns / 1_000_000, (ns / 1_000) % 1000)
+}
+
+/// A table rendered either padded (plain text) or as Markdown.
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn from_strings(headers: Vec<String>) -> Table {
+        Table {
+            headers,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, r: Vec<String>) {
+        self.rows.push(r);
+    }
+
+    pub fn render(&self, markdown: bool) -> String {
+        let mut o = String::new();
+        if markdown {
+            let line = |cells: &[String]| {
+                format!(
+                    "| {} |\n",
+                    cells
+                        .iter()
+                        .map(|c| c.replace('|', "\\|"))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )
+            };
+            o.push_str(&line(&self.headers));
+            o.push_str(&format!(
+                "|{}\n",
+                self.headers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| if i == 0 { "---|" } else { "--:|" })
+                    .collect::<String>()
+            ));
+            for r in &self.rows {
+                o.push_str(&line(r));
+            }
+            o.push('\n');
+            return o;
+        }
+        let n = self.headers.len();
+        let mut w = vec![0usize; n];
+        for r in std::iter::once(&self.headers).chain(self.rows.iter()) {
+            for (i, c) in r.iter().enumerate().take(n) {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        for r in std::iter::once(&self.headers).chain(self.rows.iter()) {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate().take(n) {
+                let pad = w[i] - c.chars().count();
+                if i == 0 {
+                    line.push_str(c);
+                    line.push_str(&" ".repeat(pad));
+                } else {
+                    line.push_str("  ");
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(c);
+                }
+            }
+            o.push_str(line.trim_end());
+            o.push('\n');
+        }
+        o
+    }
+}
