@@ -175,8 +175,9 @@ impl fdc::DmaChannel for CountedChannel {
         self.0
     }
     fn write_memory(&mut self, _pos: u32, _data: &mut [u8]) {}
-    fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) {
+    fn read_memory(&mut self, _pos: u32, buf: &mut [u8]) -> bool {
         buf.fill(0);
+        true
     }
 }
 

@@ -392,6 +392,7 @@ fn run_pass(
     let mut reader = BufReader::new(f);
     let mut st = PassStats::default();
     let mut marks = SerialMarks::new();
+    let sidecar_has_markers = sidecar.iter().any(|e| matches!(e.kind, SidecarKind::Marker(_)));
     let mut cmds = CommandTracker::default();
     let mut sc = sidecar.iter().peekable();
     let first_sidecar = sidecar.first().map(|e| e.unix_ns);
@@ -489,9 +490,12 @@ fn run_pass(
                     value: val,
                 }
             }
+            // A sidecar that carries markers is the recorder's own account of the stages
+            // (the recorders derive it from these very serial lines): the serial MARK lines
+            // are then not turned into markers a second time.
             Record::SerialWrite { addr, val } => match marks.feed(addr, val) {
-                Some(label) => Event::Stage { t_ns: 0, label },
-                None => continue,
+                Some(label) if !sidecar_has_markers => Event::Stage { t_ns: 0, label },
+                _ => continue,
             },
         };
         let t = match line.unix_ns {

@@ -36,8 +36,9 @@ pub struct SidecarEvent {
     pub kind: SidecarKind,
 }
 
+/// Unknown fields are ignored: recorders add their own (e.g. `image_sha256` of an
+/// inserted image), and an importer should not refuse them.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawLine {
     t: f64,
     #[serde(default)]
@@ -47,7 +48,6 @@ struct RawLine {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMedia {
     drive: u8,
     action: String,
