@@ -98,6 +98,9 @@ pub struct Fdc {
     /// channel in verify mode); see [`Fdc::take_indeterminate`].
     pub(crate) indeterminate: bool,
     pub(crate) fault: Option<Fault>,
+    /// The opcode the controller accepted last (not migrated: QEMU keeps it only in
+    /// `fifo[0]`, which results overwrite).
+    pub(crate) opcode: Option<u8>,
 }
 
 impl Fdc {
@@ -138,6 +141,7 @@ impl Fdc {
             in_dma_run: false,
             indeterminate: false,
             fault: None,
+            opcode: None,
         };
         fdc.reset(false);
         fdc
@@ -199,17 +203,20 @@ impl Fdc {
         self.reset_sensei
     }
 
-    /// The command whose opcode is in `fifo[0]` (meaningful outside the idle state).
+    /// The command whose opcode is in `fifo[0]`: only meaningful while its parameters are
+    /// being written (results and PIO data overwrite `fifo[0]`).
     pub fn command(&self) -> Command {
         Command::decode(self.fifo[0])
     }
 
-    /// The command in progress, if any: `None` when idle in the command phase.
+    /// The command in progress, if any: `None` when idle in the command phase, and after a
+    /// load from a migration state that is not in its command phase (QEMU does not migrate
+    /// the opcode; the FIFO then holds result or sector bytes).
     pub fn command_in_progress(&self) -> Option<Command> {
         if self.phase == Phase::Command as u8 && self.data_pos == 0 {
             None
         } else {
-            Some(self.command())
+            self.opcode.map(Command::decode)
         }
     }
 
@@ -552,6 +559,7 @@ impl Fdc {
                     return;
                 }
                 if pos == 0 {
+                    self.opcode = Some(value);
                     let cmd = Command::decode(value);
                     self.data_len = cmd.parameters() + 1;
                     if cmd.parameters() > 0 {

@@ -377,6 +377,9 @@ impl Fdc {
         if let Some(p) = state.phase {
             f.phase = p;
         }
+        // Not migrated: the opcode survives only in fifo[0] while parameters are written.
+        f.opcode = (f.data_pos > 0 && state.phase.unwrap_or(0) <= 1 && reconstruct_phase(f.msr) == Phase::Command)
+            .then_some(f.fifo[0]);
         // post_load: cur_drv from DOR bit 0, then phase reconstruction if absent.
         f.cur_drv = state.dor_vmstate & dor::SEL;
         f.dor = state.dor_vmstate & !dor::SEL;
