@@ -8,3 +8,5 @@ if [ "${FDC_SKIP_QEMU:-}" != 1 ]; then
     bash scripts/install-deps.sh
 fi
 cargo test --workspace --release "$@"
+# Regression replay of the recorded corpus against its baseline (issue 4).
+target/release/fdc-replay regress -q --baseline corpora/baseline.json corpora/traces

@@ -27,6 +27,9 @@ enum Command {
     Points(fdc_replay::analysis::cli::PointsArgs),
     /// Report which migration subsections QEMU would send, per trace, stage, guest and overall.
     Report(fdc_replay::analysis::cli::ReportArgs),
+    /// Replay the corpus and fail with a readable diff if any report statistic or
+    /// conformance figure moved against the stored baseline (`--update` rewrites it).
+    Regress(fdc_replay::analysis::regress::RegressArgs),
     /// Measure decode+replay+analysis throughput and memory on a generated trace.
     Bench(fdc_replay::analysis::bench::BenchArgs),
 }
@@ -47,6 +50,7 @@ fn main() {
         Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
         Command::Report(args) => fdc_replay::analysis::cli::run_report(args),
         Command::Bench(args) => fdc_replay::analysis::bench::run(args),
+        Command::Regress(args) => fdc_replay::analysis::regress::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

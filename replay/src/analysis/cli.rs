@@ -130,7 +130,7 @@ pub fn pool(jobs: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     Ok(rayon::ThreadPoolBuilder::new().num_threads(n).build()?)
 }
 
-fn progress(n: usize, quiet: bool, what: &str) -> Option<ProgressBar> {
+pub(crate) fn progress(n: usize, quiet: bool, what: &str) -> Option<ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
     }
@@ -142,7 +142,7 @@ fn progress(n: usize, quiet: bool, what: &str) -> Option<ProgressBar> {
     Some(pb)
 }
 
-fn inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, String) {
+pub(crate) fn inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, String) {
     if paths.is_empty() {
         let d = default_corpora();
         let shown = d.display().to_string();

@@ -56,6 +56,7 @@ pub mod check;
 pub mod cli;
 pub mod decode;
 pub mod points;
+pub mod regress;
 pub mod replay;
 pub mod report;
 pub mod stats;
