@@ -525,17 +525,16 @@ impl Fdc {
         if self.dor & dor::NRESET == 0 {
             return;
         }
+        #[cfg(feature = "bug-venom")]
+        if self.venom_accepts_write() {
+            self.venom_write(value);
+            return;
+        }
         if self.msr & msr::RQM == 0 || self.msr & msr::DIO != 0 {
             return;
         }
         self.dsr &= !dsr::PWRDOWN;
         let pos = self.data_pos % FIFO_LEN as u32;
-        // Before the VENOM fix QEMU indexed the FIFO with the raw data_pos in the command
-        // phase; the canary feature turns that out-of-bounds write into a detected panic.
-        #[cfg(feature = "bug-venom")]
-        if self.phase == Phase::Command as u8 && self.data_pos >= FIFO_LEN as u32 {
-            panic!("VENOM (CVE-2015-3456): FIFO write at index {} beyond the 512-byte buffer", self.data_pos);
-        }
         self.data_pos = self.data_pos.wrapping_add(1);
         self.fifo[pos as usize] = value;
         if self.data_pos == self.data_len {
@@ -578,6 +577,32 @@ impl Fdc {
             }
             _ => self.fault = Some(Fault::WriteInPhase(self.phase)),
         }
+    }
+
+    /// Canary `bug-venom` (CVE-2015-3456): before QEMU 2.4, READ ID (until its timer
+    /// fired) and a DRIVE SPECIFICATION whose last byte lacked bit 7 left RQM set, so the
+    /// guest kept writing "parameters", stored at `fifo[data_pos++]` with no bound. The
+    /// feature re-opens exactly those two states to FIFO writes and turns the write past
+    /// the 512-byte buffer into a detected panic.
+    #[cfg(feature = "bug-venom")]
+    fn venom_accepts_write(&self) -> bool {
+        let waiting = self.phase == Phase::Execution as u8
+            && self.msr & (msr::RQM | msr::NONDMA) == 0
+            && self.msr & msr::CMDBUSY != 0;
+        let cmd = self.opcode.map(Command::decode);
+        waiting
+            && ((cmd == Some(Command::ReadId) && self.result_timer.is_some())
+                || cmd == Some(Command::DriveSpecification))
+    }
+
+    #[cfg(feature = "bug-venom")]
+    fn venom_write(&mut self, value: u8) {
+        let index = self.data_pos as usize;
+        if index >= FIFO_LEN {
+            panic!("VENOM (CVE-2015-3456): FIFO write at index {index} beyond the 512-byte buffer");
+        }
+        self.fifo[index] = value;
+        self.data_pos += 1;
     }
 
     fn read_fifo(&mut self) -> u8 {

@@ -194,6 +194,7 @@ fn sidecar_lines() {
     for bad in [
         r#"{"t": 1}"#,
         r#"{"t": -1, "marker": "x"}"#,
+        r#"{"t": 20000000000, "marker": "x"}"#,
         r#"{"marker": "x"}"#,
         r#"{"t": 1, "marker": "x", "media": {"drive": 0, "action": "eject"}}"#,
         r#"{"t": 1, "media": {"drive": 0, "action": "insert"}}"#,

@@ -57,6 +57,9 @@ struct RawMedia {
     ro: Option<bool>,
 }
 
+/// Largest sidecar time in host seconds: its nanoseconds must fit in a u64.
+pub const MAX_SIDECAR_T: f64 = 1.8e10;
+
 /// Highest drive unit a sidecar may name: QEMU's floppy controller has drives 0 and 1.
 pub const MAX_SIDECAR_DRIVE: u8 = 1;
 
@@ -64,13 +67,15 @@ pub const MAX_SIDECAR_DRIVE: u8 = 1;
 pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
     let raw: RawLine =
         serde_json::from_str(text).map_err(|e| format!("invalid sidecar line: {e}"))?;
-    if !raw.t.is_finite() || raw.t < 0.0 || raw.t > 1e11 {
+    // Nanoseconds since the epoch must fit in u64: up to ~1.8e10 s (year 2554); a larger
+    // `t` once overflowed the multiplication below (found by the trace_decode fuzzer).
+    if !raw.t.is_finite() || raw.t < 0.0 || raw.t > MAX_SIDECAR_T {
         return Err(format!(
-            "`t` must be host seconds since the epoch, not {}",
+            "`t` must be host seconds since the epoch (at most {MAX_SIDECAR_T:e}), not {}",
             raw.t
         ));
     }
-    // In range by the check above, so the cast cannot saturate.
+    // In range by the check above, so neither the cast nor the product can overflow.
     let unix_ns = (raw.t * 1e6).round() as u64 * 1000;
     let kind = match (raw.marker, raw.media) {
         (Some(_), Some(_)) => return Err("a line has either `marker` or `media`, not both".into()),
