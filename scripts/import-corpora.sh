@@ -39,3 +39,33 @@ PY
     "$bin" import qemu-log "$work/$name.log" -o "$out/$name.fdctrace" --quiet "${args[@]}"
 done
 echo "imported $(ls "$out"/*.fdctrace | wc -l) traces into $out"
+# The manifest: one entry per recorded trace, from the recorders' metadata.
+python3 - corpora/raw "$out" > corpora/manifest.json <<'PY'
+import json, os, sys, glob
+raw, out = sys.argv[1], sys.argv[2]
+entries = []
+for meta in sorted(glob.glob(os.path.join(raw, "*.meta.json"))):
+    m = json.load(open(meta))
+    name = m["name"]
+    trace = os.path.join(out, name + ".fdctrace")
+    entries.append({
+        "trace": trace,
+        "guest": m.get("guest"),
+        "guest_version": m.get("guest_version"),
+        "workload": m.get("workload"),
+        "description": m.get("workload_description"),
+        "provenance": "recorded",
+        "media": [{"drive": d["index"], "size": d.get("size"), "read_only": d.get("ro", False),
+                   "sha256_before": d.get("sha256_before")} for d in m.get("drives", [])],
+        "fdc_events": m.get("fdc_ioport_events"),
+        "markers": m.get("markers"),
+        "media_events": m.get("media_events"),
+        "trace_bytes": os.path.getsize(trace) if os.path.exists(trace) else None,
+        "qemu_version": m.get("qemu_version"),
+        "recorder": m.get("recorded_with"),
+        "recorder_command": m.get("recorder_command"),
+        "packages": m.get("packages"),
+    })
+print(json.dumps({"traces": entries}, indent=1))
+PY
+echo "wrote corpora/manifest.json"
