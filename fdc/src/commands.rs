@@ -32,7 +32,10 @@ impl Direction {
     }
 
     pub fn is_scan(self) -> bool {
-        matches!(self, Direction::ScanEqual | Direction::ScanLow | Direction::ScanHigh)
+        matches!(
+            self,
+            Direction::ScanEqual | Direction::ScanLow | Direction::ScanHigh
+        )
     }
 }
 
@@ -236,15 +239,36 @@ mod tests {
     #[test]
     fn decode_table_matches_the_spec() {
         let table: &[(Command, &[u8])] = &[
-            (Command::ReadData, &[0x06, 0x26, 0x46, 0x66, 0x86, 0xA6, 0xC6, 0xE6]),
-            (Command::WriteData, &[0x05, 0x45, 0x85, 0xC5, 0x25, 0x65, 0xA5, 0xE5]),
+            (
+                Command::ReadData,
+                &[0x06, 0x26, 0x46, 0x66, 0x86, 0xA6, 0xC6, 0xE6],
+            ),
+            (
+                Command::WriteData,
+                &[0x05, 0x45, 0x85, 0xC5, 0x25, 0x65, 0xA5, 0xE5],
+            ),
             (Command::ReadTrack, &[0x02, 0x42]),
-            (Command::ReadDeleted, &[0x0C, 0x2C, 0x4C, 0x6C, 0x8C, 0xAC, 0xCC, 0xEC]),
+            (
+                Command::ReadDeleted,
+                &[0x0C, 0x2C, 0x4C, 0x6C, 0x8C, 0xAC, 0xCC, 0xEC],
+            ),
             (Command::WriteDeleted, &[0x09, 0x49, 0x89, 0xC9]),
-            (Command::Verify, &[0x16, 0x36, 0x56, 0x76, 0x96, 0xB6, 0xD6, 0xF6]),
-            (Command::ScanEqual, &[0x11, 0x31, 0x51, 0x71, 0x91, 0xB1, 0xD1, 0xF1]),
-            (Command::ScanLowOrEqual, &[0x19, 0x39, 0x59, 0x79, 0x99, 0xB9, 0xD9, 0xF9]),
-            (Command::ScanHighOrEqual, &[0x1D, 0x3D, 0x5D, 0x7D, 0x9D, 0xBD, 0xDD, 0xFD]),
+            (
+                Command::Verify,
+                &[0x16, 0x36, 0x56, 0x76, 0x96, 0xB6, 0xD6, 0xF6],
+            ),
+            (
+                Command::ScanEqual,
+                &[0x11, 0x31, 0x51, 0x71, 0x91, 0xB1, 0xD1, 0xF1],
+            ),
+            (
+                Command::ScanLowOrEqual,
+                &[0x19, 0x39, 0x59, 0x79, 0x99, 0xB9, 0xD9, 0xF9],
+            ),
+            (
+                Command::ScanHighOrEqual,
+                &[0x1D, 0x3D, 0x5D, 0x7D, 0x9D, 0xBD, 0xDD, 0xFD],
+            ),
             (Command::FormatTrack, &[0x0D, 0x4D]),
             (Command::ReadId, &[0x0A, 0x4A]),
             (Command::Recalibrate, &[0x07]),
@@ -274,7 +298,9 @@ mod tests {
                 seen[op as usize] = true;
             }
         }
-        let invalid = (0..=255u8).filter(|&op| !seen[op as usize]).collect::<Vec<_>>();
+        let invalid = (0..=255u8)
+            .filter(|&op| !seen[op as usize])
+            .collect::<Vec<_>>();
         assert_eq!(invalid.len(), 170, "170 opcodes are invalid");
         for op in invalid {
             assert_eq!(Command::decode(op), Command::Invalid, "opcode {op:#04x}");

@@ -666,7 +666,8 @@ impl Fdc {
             Command::ReadId => {
                 let slot = self.cur_drive_slot();
                 self.drives[slot].head = (self.fifo[1] >> 2) & 1;
-                self.result_timer = Some(self.now.saturating_add(READ_ID_DELAY_NS).min(MAX_CLOCK_NS));
+                self.result_timer =
+                    Some(self.now.saturating_add(READ_ID_DELAY_NS).min(MAX_CLOCK_NS));
             }
             Command::Recalibrate => {
                 self.cur_drv = self.fifo[1] & 1;
@@ -883,7 +884,11 @@ impl Fdc {
             self.data_state &= !data_state::MULTI;
         }
         let d = &mut self.drives[slot];
-        d.bps = if self.fifo[2] > 7 { 16384 } else { 128 << self.fifo[2] };
+        d.bps = if self.fifo[2] > 7 {
+            16384
+        } else {
+            128 << self.fifo[2]
+        };
         d.last_sect = self.fifo[3];
         self.data_state &= !data_state::FORMAT;
         self.stop_transfer(0, 0, 0);

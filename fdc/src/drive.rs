@@ -243,7 +243,9 @@ impl Drive {
             return SeekResult::BadSector;
         }
         let mut ret = SeekResult::Same;
-        if self.sector_index(head, track, sect) != self.sector_index(self.head, self.track, self.sect) {
+        if self.sector_index(head, track, sect)
+            != self.sector_index(self.head, self.track, self.sect)
+        {
             self.head = head;
             if self.track != track {
                 if self.has_backend() && self.medium.is_some() {

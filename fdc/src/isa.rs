@@ -20,14 +20,19 @@ impl GuestMemory {
     pub fn read(&self, addr: u64, buf: &mut [u8]) {
         for (i, b) in buf.iter_mut().enumerate() {
             let a = addr.wrapping_add(i as u64);
-            *b = self.pages.get(&(a >> 12)).map_or(0, |p| p[(a & 0xFFF) as usize]);
+            *b = self
+                .pages
+                .get(&(a >> 12))
+                .map_or(0, |p| p[(a & 0xFFF) as usize]);
         }
     }
 
     pub fn write(&mut self, addr: u64, data: &[u8]) {
         for (i, &b) in data.iter().enumerate() {
             let a = addr.wrapping_add(i as u64);
-            self.pages.entry(a >> 12).or_insert_with(|| Box::new([0; 4096]))[(a & 0xFFF) as usize] = b;
+            self.pages
+                .entry(a >> 12)
+                .or_insert_with(|| Box::new([0; 4096]))[(a & 0xFFF) as usize] = b;
         }
     }
 }
@@ -46,7 +51,14 @@ pub struct DmaChannel2 {
 
 impl Default for DmaChannel2 {
     fn default() -> Self {
-        DmaChannel2 { base_addr: 0, base_count: 0, page: 0, mode: 0, masked: true, flip_flop: false }
+        DmaChannel2 {
+            base_addr: 0,
+            base_count: 0,
+            page: 0,
+            mode: 0,
+            masked: true,
+            flip_flop: false,
+        }
     }
 }
 
@@ -114,7 +126,11 @@ pub struct PcFloppy {
 
 impl PcFloppy {
     pub fn new(fdc: Fdc) -> PcFloppy {
-        PcFloppy { fdc, dma: DmaChannel2::default(), memory: GuestMemory::default() }
+        PcFloppy {
+            fdc,
+            dma: DmaChannel2::default(),
+            memory: GuestMemory::default(),
+        }
     }
 
     /// Whether QEMU's ISA FDC decodes this port (0x3F1-0x3F5, 0x3F7).
@@ -128,12 +144,16 @@ impl PcFloppy {
     /// repeated by an idle bottom half, i.e. between two guest accesses
     /// ([`PcFloppy::run_pending_dma`]).
     fn sync_channel(&mut self) {
-        self.fdc.set_dma_channel(!self.dma.masked, self.dma.base_count as u32 + 1);
+        self.fdc
+            .set_dma_channel(!self.dma.masked, self.dma.base_count as u32 + 1);
     }
 
     fn run_dma(&mut self) {
         if self.fdc.dreq() && !self.dma.masked {
-            let mut ch = Channel { regs: &self.dma, mem: &mut self.memory };
+            let mut ch = Channel {
+                regs: &self.dma,
+                mem: &mut self.memory,
+            };
             self.fdc.dma_transfer(&mut ch);
         }
     }
@@ -161,7 +181,11 @@ impl PcFloppy {
                 return;
             }
             0x04 | 0x05 => {
-                let reg = if port == 0x04 { &mut self.dma.base_addr } else { &mut self.dma.base_count };
+                let reg = if port == 0x04 {
+                    &mut self.dma.base_addr
+                } else {
+                    &mut self.dma.base_count
+                };
                 *reg = if self.dma.flip_flop {
                     (*reg & 0x00FF) | ((value as u16) << 8)
                 } else {
@@ -212,7 +236,11 @@ impl PcFloppy {
     /// A 16-bit read, assembled like [`PcFloppy::outw`] (0xFF for a missing high byte).
     pub fn inw(&mut self, port: u16) -> Option<u16> {
         let lo = self.inb(port)? as u16;
-        let hi = if Self::same_fdc_range(port) { self.inb(port + 1).unwrap_or(0xFF) as u16 } else { 0xFF };
+        let hi = if Self::same_fdc_range(port) {
+            self.inb(port + 1).unwrap_or(0xFF) as u16
+        } else {
+            0xFF
+        };
         Some(lo | (hi << 8))
     }
 

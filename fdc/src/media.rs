@@ -78,7 +78,13 @@ impl Format {
 }
 
 const fn f(drive: DriveType, spt: u8, tracks: u8, heads: u8, rate: u8) -> Format {
-    Format { drive, sectors_per_track: spt, tracks, heads, rate }
+    Format {
+        drive,
+        sectors_per_track: spt,
+        tracks,
+        heads,
+        rate,
+    }
 }
 
 use rate::*;
@@ -144,7 +150,9 @@ pub fn pick_geometry(sectors: u64, drive: DriveType, auto: bool) -> Option<&'sta
             } else if fmt.drive.size_class() == drive.size_class() {
                 size_match = size_match.or(Some(fmt));
             }
-        } else if type_match.is_none() && (fmt.drive == drive || (auto && fmt.drive == ISA_FALLBACK)) {
+        } else if type_match.is_none()
+            && (fmt.drive == drive || (auto && fmt.drive == ISA_FALLBACK))
+        {
             type_match = Some(fmt);
         }
     }
@@ -180,14 +188,22 @@ impl Medium {
     /// A zero-filled medium of `bytes` bytes (rounded up to whole sectors, as the block
     /// layer reports sizes).
     pub fn blank(bytes: u64, read_only: bool) -> Medium {
-        Medium { sectors: bytes.div_ceil(SECTOR_LEN as u64), read_only, data: None }
+        Medium {
+            sectors: bytes.div_ceil(SECTOR_LEN as u64),
+            read_only,
+            data: None,
+        }
     }
 
     /// A medium holding `image` (rounded up to whole sectors with zeros).
     pub fn from_image(mut image: Vec<u8>, read_only: bool) -> Medium {
         let sectors = (image.len() as u64).div_ceil(SECTOR_LEN as u64);
         image.resize(sectors as usize * SECTOR_LEN, 0);
-        Medium { sectors, read_only, data: Some(Arc::new(image)) }
+        Medium {
+            sectors,
+            read_only,
+            data: Some(Arc::new(image)),
+        }
     }
 
     /// Size in 512-byte sectors.
@@ -220,7 +236,9 @@ impl Medium {
     /// Reads the 512 bytes at `offset`; fails (like QEMU's block layer) when the range is
     /// negative or beyond the end.
     pub fn read_sector(&self, offset: i64, buf: &mut [u8; SECTOR_LEN]) -> bool {
-        let Some(range) = self.byte_range(offset) else { return false };
+        let Some(range) = self.byte_range(offset) else {
+            return false;
+        };
         match &self.data {
             Some(d) => buf.copy_from_slice(&d[range]),
             None => buf.fill(0),
@@ -233,7 +251,9 @@ impl Medium {
         if self.read_only {
             return false;
         }
-        let Some(range) = self.byte_range(offset) else { return false };
+        let Some(range) = self.byte_range(offset) else {
+            return false;
+        };
         if self.data.is_none() {
             // A whole-buffer compare (memcmp), not a byte loop: replays write a lot of zeros.
             if *buf == [0u8; SECTOR_LEN] {

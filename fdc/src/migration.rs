@@ -68,7 +68,9 @@ impl Subsection {
 }
 
 /// A set of subsection kinds (either drive counts for the `fdrive/*` ones).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct SubsectionSet(u8);
 
 impl SubsectionSet {
@@ -79,7 +81,9 @@ impl SubsectionSet {
         self.0 & s.bit() != 0
     }
     pub fn iter(self) -> impl Iterator<Item = Subsection> {
-        Subsection::ALL.into_iter().filter(move |s| self.contains(*s))
+        Subsection::ALL
+            .into_iter()
+            .filter(move |s| self.contains(*s))
     }
     pub fn names(self) -> Vec<&'static str> {
         self.iter().map(Subsection::name).collect()
@@ -188,12 +192,24 @@ mod fifo_bytes {
 pub enum LoadError {
     #[error("num_floppies is {0}, must be 2 (QEMU refuses this too)")]
     NumFloppies(u8),
-    #[error("phase byte {0} is not 1..=3 (QEMU 7.2 accepts it and aborts on the next FIFO access)")]
+    #[error(
+        "phase byte {0} is not 1..=3 (QEMU 7.2 accepts it and aborts on the next FIFO access)"
+    )]
     PhaseOutOfRange(u8),
     #[error("phase {phase} with MSR {msr:#04x} is inconsistent: {why} (QEMU 7.2 accepts it; {consequence})")]
-    PhaseMsrMismatch { phase: Phase, msr: u8, why: &'static str, consequence: &'static str },
+    PhaseMsrMismatch {
+        phase: Phase,
+        msr: u8,
+        why: &'static str,
+        consequence: &'static str,
+    },
     #[error("data_pos {data_pos} / data_len {data_len} impossible in the {phase} phase (QEMU 7.2 accepts it; {consequence})")]
-    DataPosition { phase: Phase, data_pos: u32, data_len: u32, consequence: &'static str },
+    DataPosition {
+        phase: Phase,
+        data_pos: u32,
+        data_len: u32,
+        consequence: &'static str,
+    },
     #[error("data_dir {0} is not a transfer direction 0..=5 (QEMU 7.2 accepts it and runs a scan compare)")]
     DataDir(u8),
     #[error("data_state {0:#04x} has bits other than MULTI; FORMAT is set only while FORMAT TRACK runs (QEMU 7.2 accepts it and runs its format-sector routine on the next command)")]
@@ -280,7 +296,9 @@ impl Fdc {
             num_floppies: 2,
             drives: [drive(0), drive(1)],
             reset_sensei: (self.reset_sensei != 0).then_some(self.reset_sensei),
-            result_timer: self.result_timer.map(|t| t.min(crate::controller::MAX_CLOCK_NS) as i64),
+            result_timer: self
+                .result_timer
+                .map(|t| t.min(crate::controller::MAX_CLOCK_NS) as i64),
             phase: self.phase_needed().then_some(self.phase),
         }
     }
@@ -378,7 +396,9 @@ impl Fdc {
             f.phase = p;
         }
         // Not migrated: the opcode survives only in fifo[0] while parameters are written.
-        f.opcode = (f.data_pos > 0 && state.phase.unwrap_or(0) <= 1 && reconstruct_phase(f.msr) == Phase::Command)
+        f.opcode = (f.data_pos > 0
+            && state.phase.unwrap_or(0) <= 1
+            && reconstruct_phase(f.msr) == Phase::Command)
             .then_some(f.fifo[0]);
         // post_load: cur_drv from DOR bit 0, then phase reconstruction if absent.
         f.cur_drv = state.dor_vmstate & dor::SEL;
@@ -398,21 +418,39 @@ impl Fdc {
         };
         let m = self.msr;
         let mismatch = |why, consequence| {
-            Err(LoadError::PhaseMsrMismatch { phase, msr: m, why, consequence })
+            Err(LoadError::PhaseMsrMismatch {
+                phase,
+                msr: m,
+                why,
+                consequence,
+            })
         };
         match phase {
             Phase::Command => {
                 if m & msr::NONDMA != 0 {
-                    return mismatch("NONDMA set in the command phase", "the next FIFO write fails an assertion");
+                    return mismatch(
+                        "NONDMA set in the command phase",
+                        "the next FIFO write fails an assertion",
+                    );
                 }
                 if m & (msr::RQM | msr::DIO) != msr::RQM {
-                    return mismatch("the command phase needs RQM without DIO", "a FIFO read aborts, or writes are refused forever");
+                    return mismatch(
+                        "the command phase needs RQM without DIO",
+                        "a FIFO read aborts, or writes are refused forever",
+                    );
                 }
                 let busy = m & msr::CMDBUSY != 0;
                 if busy != (self.data_pos > 0) {
-                    return mismatch("CMDBUSY must be set exactly after the opcode byte", "a data command fails an assertion");
+                    return mismatch(
+                        "CMDBUSY must be set exactly after the opcode byte",
+                        "a data command fails an assertion",
+                    );
                 }
-                let expected_len = if self.data_pos == 0 { 1 } else { Command::decode(self.fifo[0]).parameters() + 1 };
+                let expected_len = if self.data_pos == 0 {
+                    1
+                } else {
+                    Command::decode(self.fifo[0]).parameters() + 1
+                };
                 if self.data_pos >= self.data_len || self.data_len != expected_len {
                     return Err(LoadError::DataPosition {
                         phase,
@@ -423,8 +461,13 @@ impl Fdc {
                 }
             }
             Phase::Result => {
-                if m & (msr::NONDMA | msr::RQM | msr::DIO | msr::CMDBUSY) != (msr::RQM | msr::DIO | msr::CMDBUSY) {
-                    return mismatch("the result phase needs CMDBUSY|RQM|DIO without NONDMA", "a FIFO access aborts or the result is never readable");
+                if m & (msr::NONDMA | msr::RQM | msr::DIO | msr::CMDBUSY)
+                    != (msr::RQM | msr::DIO | msr::CMDBUSY)
+                {
+                    return mismatch(
+                        "the result phase needs CMDBUSY|RQM|DIO without NONDMA",
+                        "a FIFO access aborts or the result is never readable",
+                    );
                 }
                 if self.data_pos >= self.data_len || self.data_len > 15 {
                     return Err(LoadError::DataPosition {
@@ -437,10 +480,16 @@ impl Fdc {
             }
             Phase::Execution => {
                 if m & msr::NONDMA == 0 && m & msr::RQM != 0 {
-                    return mismatch("RQM set in a non-PIO execution phase", "the next FIFO access fails an assertion");
+                    return mismatch(
+                        "RQM set in a non-PIO execution phase",
+                        "the next FIFO access fails an assertion",
+                    );
                 }
                 if m & msr::CMDBUSY == 0 {
-                    return mismatch("CMDBUSY clear during execution", "a data command fails an assertion");
+                    return mismatch(
+                        "CMDBUSY clear during execution",
+                        "a data command fails an assertion",
+                    );
                 }
             }
         }

@@ -11,7 +11,9 @@ use crate::media::{Medium, FORMATS};
 pub fn medium_size(index: u8) -> u64 {
     let odd = [0u64, 512, 100 * 1024, 1_474_560 + 512, 4_000_000];
     let i = index as usize % (FORMATS.len() + odd.len());
-    FORMATS.get(i).map_or_else(|| odd[i - FORMATS.len()], |f| f.bytes())
+    FORMATS
+        .get(i)
+        .map_or_else(|| odd[i - FORMATS.len()], |f| f.bytes())
 }
 
 /// One operation on a PC with a floppy controller.
@@ -34,7 +36,11 @@ pub enum Op {
     /// Eject the medium of a drive.
     Eject { drive: u8 },
     /// Insert a blank medium (size from [`medium_size`]).
-    Insert { drive: u8, size: u8, read_only: bool },
+    Insert {
+        drive: u8,
+        size: u8,
+        read_only: bool,
+    },
     /// Fill guest memory with a pattern (see [`fill_pattern`]), e.g. a DMA buffer.
     Fill { addr: u32, len: u16, seed: u8 },
     /// Save the migration state and continue on a restored copy.
@@ -43,7 +49,9 @@ pub enum Op {
 
 /// The bytes [`Op::Fill`] writes.
 pub fn fill_pattern(len: u16, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed))
+        .collect()
 }
 
 /// What an operation returned.
@@ -79,8 +87,14 @@ impl PcFloppy {
                 self.fdc.drive_mut(drive as usize).eject();
                 Answer::None
             }
-            Op::Insert { drive, size, read_only } => {
-                self.fdc.drive_mut(drive as usize).insert(Medium::blank(medium_size(size), read_only));
+            Op::Insert {
+                drive,
+                size,
+                read_only,
+            } => {
+                self.fdc
+                    .drive_mut(drive as usize)
+                    .insert(Medium::blank(medium_size(size), read_only));
                 Answer::None
             }
             Op::Fill { addr, len, seed } => {

@@ -9,12 +9,6 @@ use crate::media::SECTOR_LEN;
 use crate::registers::{dor, msr, st};
 
 impl Fdc {
-    /// Whether a DMA callback would do anything now: the i8257 calls the handler whenever
-    /// the channel's request bit is set and the channel is unmasked.
-    pub fn dma_pending(&self) -> bool {
-        self.dreq
-    }
-
     /// The i8257 transfer callback (`fdctrl_transfer_handler`). Returns the number of bytes
     /// moved. Call it when [`Fdc::dreq`] is set and channel 2 is unmasked.
     pub fn dma_transfer(&mut self, channel: &mut dyn DmaChannel) -> u32 {
@@ -121,7 +115,15 @@ impl Fdc {
         }
         let done = self.data_pos.wrapping_sub(start);
         self.data_len = self.data_len.wrapping_sub(done);
-        self.stop_transfer(0, 0, if dir.is_some_and(Direction::is_scan) { st::ST2_SEH } else { 0 });
+        self.stop_transfer(
+            0,
+            0,
+            if dir.is_some_and(Direction::is_scan) {
+                st::ST2_SEH
+            } else {
+                0
+            },
+        );
         done
     }
 

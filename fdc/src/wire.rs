@@ -23,7 +23,11 @@ pub enum WireError {
     #[error("unknown subsection '{name}' at offset {offset}")]
     UnknownSubsection { offset: usize, name: String },
     #[error("subsection '{name}' at offset {offset} has version {version}, only 1 is known")]
-    BadVersion { offset: usize, name: String, version: u32 },
+    BadVersion {
+        offset: usize,
+        name: String,
+        version: u32,
+    },
     #[error("{0} trailing bytes after the fdc section")]
     Trailing(usize),
 }
@@ -36,7 +40,12 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let Some(end) = end else { return Err(WireError::Truncated { offset: self.pos, what }) };
+        let Some(end) = end else {
+            return Err(WireError::Truncated {
+                offset: self.pos,
+                what,
+            });
+        };
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -64,13 +73,17 @@ impl<'a> Reader<'a> {
         if self.peek(0) != Some(SUBSECTION_MARKER) {
             return Ok(None);
         }
-        let Some(len) = self.peek(1) else { return Ok(None) };
+        let Some(len) = self.peek(1) else {
+            return Ok(None);
+        };
         let len = len as usize;
         if len < parent.len() + 1 {
             return Ok(None);
         }
         let start = self.pos + 2;
-        let Some(name) = self.buf.get(start..start + len) else { return Ok(None) };
+        let Some(name) = self.buf.get(start..start + len) else {
+            return Ok(None);
+        };
         if !name.starts_with(parent.as_bytes()) {
             return Ok(None);
         }
@@ -78,11 +91,18 @@ impl<'a> Reader<'a> {
         let name = String::from_utf8_lossy(name).into_owned();
         let sub = Subsection::from_name(&name)
             .filter(|s| s.name().starts_with(parent))
-            .ok_or_else(|| WireError::UnknownSubsection { offset, name: name.clone() })?;
+            .ok_or_else(|| WireError::UnknownSubsection {
+                offset,
+                name: name.clone(),
+            })?;
         self.pos = start + len;
         let version = self.be32("subsection version")?;
         if version & 0xFF != 1 {
-            return Err(WireError::BadVersion { offset, name, version });
+            return Err(WireError::BadVersion {
+                offset,
+                name,
+                version,
+            });
         }
         Ok(Some(sub))
     }
@@ -101,7 +121,10 @@ pub fn decode(payload: &[u8]) -> Result<(FdcState, Vec<Subsection>), WireError> 
 /// Like [`decode`] but stops where QEMU's loader would stop and reports how many bytes
 /// it consumed (the section footer would follow).
 pub fn decode_prefix(payload: &[u8]) -> Result<(FdcState, Vec<Subsection>, usize), WireError> {
-    let mut r = Reader { buf: payload, pos: 0 };
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
     let mut order = Vec::new();
     let u = |r: &mut Reader, w| r.u8(w);
     let sra = u(&mut r, "sra")?;
@@ -192,7 +215,17 @@ fn put_subsection(out: &mut Vec<u8>, sub: Subsection) {
 /// declaration order).
 pub fn encode(s: &FdcState) -> Vec<u8> {
     let mut out = Vec::with_capacity(600);
-    out.extend_from_slice(&[s.sra, s.srb, s.dor_vmstate, s.tdr, s.dsr, s.msr, s.status0, s.status1, s.status2]);
+    out.extend_from_slice(&[
+        s.sra,
+        s.srb,
+        s.dor_vmstate,
+        s.tdr,
+        s.dsr,
+        s.msr,
+        s.status0,
+        s.status1,
+        s.status2,
+    ]);
     out.extend_from_slice(&s.fifo);
     out.extend_from_slice(&s.data_pos.to_be_bytes());
     out.extend_from_slice(&s.data_len.to_be_bytes());

@@ -7,7 +7,10 @@ use fdc::{DriveConfig, Fdc, Medium, PcFloppy};
 
 #[allow(dead_code)]
 fn pc() -> PcFloppy {
-    PcFloppy::new(Fdc::new(DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent))
+    PcFloppy::new(Fdc::new(
+        DriveConfig::Medium(Medium::blank(1_474_560, false)),
+        DriveConfig::Absent,
+    ))
 }
 
 #[cfg(feature = "bug-venom")]
@@ -54,7 +57,13 @@ fn null_backend_write() {
 #[should_panic(expected = "CVE-2021-3507")]
 fn negative_sector_count_overread() {
     let mut pc = pc();
-    for (port, v) in [(0x0A, 0x06), (0x0B, 0x46), (0x05, 0xFF), (0x05, 0x01), (0x0A, 0x02)] {
+    for (port, v) in [
+        (0x0A, 0x06),
+        (0x0B, 0x46),
+        (0x05, 0xFF),
+        (0x05, 0x01),
+        (0x0A, 0x02),
+    ] {
         pc.outb(port, v);
     }
     for b in [0x06, 0x00, 0, 0, 2, 2, 0, 0x1B, 0xFF] {

@@ -6,7 +6,10 @@ use fdc::migration::{FdcState, LoadError, Subsection};
 use fdc::{wire, DriveConfig, Fdc, Medium, Phase};
 
 fn fresh() -> Fdc {
-    Fdc::new(DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent)
+    Fdc::new(
+        DriveConfig::Medium(Medium::blank(1_474_560, false)),
+        DriveConfig::Absent,
+    )
 }
 
 fn base_state() -> FdcState {
@@ -76,11 +79,17 @@ fn loader_rules_of_vmstate_subsection_load() {
     // Unknown subsection name under the right prefix: an error.
     let mut bad = plain.clone();
     bad.extend(record("fdc/bogus", 1, &[0]));
-    assert!(matches!(wire::decode(&bad), Err(wire::WireError::UnknownSubsection { .. })));
+    assert!(matches!(
+        wire::decode(&bad),
+        Err(wire::WireError::UnknownSubsection { .. })
+    ));
     // Version other than 1: an error (only the low byte counts).
     let mut v2 = plain.clone();
     v2.extend(record("fdc/phase", 2, &[1]));
-    assert!(matches!(wire::decode(&v2), Err(wire::WireError::BadVersion { .. })));
+    assert!(matches!(
+        wire::decode(&v2),
+        Err(wire::WireError::BadVersion { .. })
+    ));
     let mut v257 = plain.clone();
     v257.extend(record("fdc/phase", 257, &[1]));
     assert_eq!(wire::decode(&v257).unwrap().0.phase, Some(1));
@@ -107,7 +116,12 @@ fn loader_rules_of_vmstate_subsection_load() {
 }
 
 fn load(s: &FdcState) -> Result<Fdc, LoadError> {
-    Fdc::from_state(s, DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent, 0)
+    Fdc::from_state(
+        s,
+        DriveConfig::Medium(Medium::blank(1_474_560, false)),
+        DriveConfig::Absent,
+        0,
+    )
 }
 
 #[test]
@@ -125,12 +139,24 @@ fn strict_loader_refuses_what_qemu_cannot_run() {
     let mut s = ok.clone();
     s.msr = 0xC0;
     s.phase = Some(1);
-    assert!(matches!(load(&s), Err(LoadError::PhaseMsrMismatch { phase: Phase::Command, .. })));
+    assert!(matches!(
+        load(&s),
+        Err(LoadError::PhaseMsrMismatch {
+            phase: Phase::Command,
+            ..
+        })
+    ));
     // H4: execution phase with RQM and no NONDMA.
     let mut s = ok.clone();
     s.msr = 0x90;
     s.phase = Some(2);
-    assert!(matches!(load(&s), Err(LoadError::PhaseMsrMismatch { phase: Phase::Execution, .. })));
+    assert!(matches!(
+        load(&s),
+        Err(LoadError::PhaseMsrMismatch {
+            phase: Phase::Execution,
+            ..
+        })
+    ));
     // H6: a QEMU 2.3 READ ID in flight: MSR 0x90, data_pos == data_len == 2, no phase
     // subsection, reconstructed as COMMAND.
     let mut s = ok.clone();
@@ -138,7 +164,13 @@ fn strict_loader_refuses_what_qemu_cannot_run() {
     s.fifo[0] = 0x0A;
     s.data_pos = 2;
     s.data_len = 2;
-    assert!(matches!(load(&s), Err(LoadError::DataPosition { phase: Phase::Command, .. })));
+    assert!(matches!(
+        load(&s),
+        Err(LoadError::DataPosition {
+            phase: Phase::Command,
+            ..
+        })
+    ));
     // ...but QEMU's own rules accept it, and writing on then hits its assertion at 512.
     let mut f = Fdc::from_state_unchecked(&s, DriveConfig::Empty, DriveConfig::Absent, 0).unwrap();
     assert_eq!(f.phase(), Some(Phase::Command));
@@ -159,7 +191,10 @@ fn strict_loader_refuses_what_qemu_cannot_run() {
     assert_eq!(load(&s).err(), Some(LoadError::DataDir(9)));
     let mut s = ok.clone();
     s.drives[0].media_rate = Some(4);
-    assert!(matches!(load(&s), Err(LoadError::MediaRate { drive: 0, rate: 4 })));
+    assert!(matches!(
+        load(&s),
+        Err(LoadError::MediaRate { drive: 0, rate: 4 })
+    ));
 }
 
 #[test]
@@ -176,7 +211,13 @@ fn load_applies_qemu_post_load() {
     assert_eq!(f.cur_drv(), 0);
     let s = f.state();
     assert_eq!(s.dor_vmstate & 1, 1);
-    let g = Fdc::from_state(&s, f.destination_config(0), f.destination_config(1), f.now()).unwrap();
+    let g = Fdc::from_state(
+        &s,
+        f.destination_config(0),
+        f.destination_config(1),
+        f.now(),
+    )
+    .unwrap();
     assert_eq!(g.cur_drv(), 1, "the destination acts on drive 1");
     assert_eq!(g.state(), s, "yet the state it would send on is the same");
     // Phase reconstruction when the subsection is absent.

@@ -9,14 +9,58 @@ use proptest::prelude::*;
 /// Ops biased towards what exercises the controller: FDC ports, valid opcodes with
 /// plausible parameters, DMA programming, time, media changes.
 fn op() -> impl Strategy<Value = Op> {
-    let fdc_port = prop_oneof![Just(0x3F2u16), Just(0x3F4), Just(0x3F5), Just(0x3F5), Just(0x3F7), 0x3F0u16..0x3F8];
-    let dma_port = prop_oneof![Just(0x04u16), Just(0x05), Just(0x09), Just(0x0A), Just(0x0B), Just(0x0C), Just(0x81)];
+    let fdc_port = prop_oneof![
+        Just(0x3F2u16),
+        Just(0x3F4),
+        Just(0x3F5),
+        Just(0x3F5),
+        Just(0x3F7),
+        0x3F0u16..0x3F8
+    ];
+    let dma_port = prop_oneof![
+        Just(0x04u16),
+        Just(0x05),
+        Just(0x09),
+        Just(0x0A),
+        Just(0x0B),
+        Just(0x0C),
+        Just(0x81)
+    ];
     let opcode = prop_oneof![
-        Just(0x06u8), Just(0xE6), Just(0x45), Just(0xC5), Just(0x16), Just(0x11), Just(0x19), Just(0x1D),
-        Just(0x02), Just(0x0D), Just(0x4A), Just(0x07), Just(0x08), Just(0x03), Just(0x04), Just(0x0F),
-        Just(0x8F), Just(0xCF), Just(0x0E), Just(0x10), Just(0x12), Just(0x13), Just(0x14), Just(0x94),
-        Just(0x17), Just(0x18), Just(0x2E), Just(0x33), Just(0x4E), Just(0x8E), Just(0xCD), Just(0x0C),
-        Just(0x09), any::<u8>()
+        Just(0x06u8),
+        Just(0xE6),
+        Just(0x45),
+        Just(0xC5),
+        Just(0x16),
+        Just(0x11),
+        Just(0x19),
+        Just(0x1D),
+        Just(0x02),
+        Just(0x0D),
+        Just(0x4A),
+        Just(0x07),
+        Just(0x08),
+        Just(0x03),
+        Just(0x04),
+        Just(0x0F),
+        Just(0x8F),
+        Just(0xCF),
+        Just(0x0E),
+        Just(0x10),
+        Just(0x12),
+        Just(0x13),
+        Just(0x14),
+        Just(0x94),
+        Just(0x17),
+        Just(0x18),
+        Just(0x2E),
+        Just(0x33),
+        Just(0x4E),
+        Just(0x8E),
+        Just(0xCD),
+        Just(0x0C),
+        Just(0x09),
+        any::<u8>()
     ];
     prop_oneof![
         4 => (fdc_port.clone(), any::<u8>()).prop_map(|(port, value)| Op::Out { port, value }),
@@ -39,13 +83,28 @@ fn op() -> impl Strategy<Value = Op> {
 fn check(pc: &PcFloppy, step: usize, op: &Op) -> Result<FdcState, TestCaseError> {
     let f = &pc.fdc;
     prop_assert_eq!(f.fault(), None, "step {} {:?}: QEMU would abort", step, op);
-    prop_assert!(f.check_invariants().is_ok(), "step {} {:?}: {:?}", step, op, f.check_invariants());
-    prop_assert!(!f.phase_needed(), "step {} {:?}: fdc/phase needed: phase {:?} msr {:#04x}", step, op, f.phase(), f.msr());
+    prop_assert!(
+        f.check_invariants().is_ok(),
+        "step {} {:?}: {:?}",
+        step,
+        op,
+        f.check_invariants()
+    );
+    prop_assert!(
+        !f.phase_needed(),
+        "step {} {:?}: fdc/phase needed: phase {:?} msr {:#04x}",
+        step,
+        op,
+        f.phase(),
+        f.msr()
+    );
     prop_assert_eq!(f.irq(), f.sra() & 0x80 != 0);
     let state = f.state();
-    let (decoded, _) = wire::decode(&wire::encode(&state)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let (decoded, _) =
+        wire::decode(&wire::encode(&state)).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&decoded, &state);
-    let back = FdcState::from_msgpack(&state.to_msgpack()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back = FdcState::from_msgpack(&state.to_msgpack())
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back, &state);
     Ok(state)
 }

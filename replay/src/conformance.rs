@@ -58,7 +58,10 @@ pub enum Slot {
     Absent,
     Empty,
     /// A blank medium of this many bytes.
-    Blank { bytes: u64, read_only: bool },
+    Blank {
+        bytes: u64,
+        read_only: bool,
+    },
 }
 
 const FIFO: u16 = 0x3F5;
@@ -89,7 +92,11 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
     match rng.below(10) {
         0..=2 => {
             out_b(out, 0x3F2, 0x08 | (rng.below(2) as u8));
-            out_b(out, 0x3F2, 0x0C | (rng.below(2) as u8) | if rng.chance(50) { 0x10 } else { 0 });
+            out_b(
+                out,
+                0x3F2,
+                0x0C | (rng.below(2) as u8) | if rng.chance(50) { 0x10 } else { 0 },
+            );
             for _ in 0..rng.below(6) {
                 send(rng, out, 0x08);
                 drain(rng, out, 2);
@@ -107,27 +114,46 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
             if rng.chance(50) {
                 out.push(Op::In { port });
             } else {
-                let v = if port == 0x3F2 { 0x0C | (rng.byte() & 0xF3) } else { rng.byte() };
+                let v = if port == 0x3F2 {
+                    0x0C | (rng.byte() & 0xF3)
+                } else {
+                    rng.byte()
+                };
                 out_b(out, port, v);
             }
         }
         if rng.chance(5) {
-            out.push(Op::OutW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]), value: rng.next_u64() as u16 });
+            out.push(Op::OutW {
+                port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]),
+                value: rng.next_u64() as u16,
+            });
         }
         if rng.chance(5) {
-            out.push(Op::InW { port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]) });
+            out.push(Op::InW {
+                port: rng.pick(&[0x3F1u16, 0x3F2, 0x3F4, 0x3F5, 0x3F7]),
+            });
         }
         if rng.chance(4) {
             let drive = if rng.chance(85) { 0 } else { 1 };
             if rng.chance(40) {
                 out.push(Op::Eject { drive });
             } else {
-                let size = if rng.chance(60) { rng.pick(&[0u8, 0, 13, 8, 32, 26]) } else { rng.byte() };
-                out.push(Op::Insert { drive, size, read_only: rng.chance(20) });
+                let size = if rng.chance(60) {
+                    rng.pick(&[0u8, 0, 13, 8, 32, 26])
+                } else {
+                    rng.byte()
+                };
+                out.push(Op::Insert {
+                    drive,
+                    size,
+                    read_only: rng.chance(20),
+                });
             }
         }
         if rng.chance(5) {
-            out.push(Op::Advance { ns: CLOCK_STEP_NS * (1 + rng.below(3_000_000)) });
+            out.push(Op::Advance {
+                ns: CLOCK_STEP_NS * (1 + rng.below(3_000_000)),
+            });
         }
         if rng.chance(4) {
             out.push(Op::In { port: 0x3F7 });
@@ -138,7 +164,9 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
         match rng.below(24) {
             0..=6 => {
                 // Data transfer: READ/WRITE/VERIFY/SCAN/READ TRACK, DMA or PIO.
-                let op = rng.pick(&[0x06u8, 0xE6, 0x46, 0x45, 0xC5, 0x16, 0x96, 0x11, 0x19, 0x1D, 0x02, 0x25]);
+                let op = rng.pick(&[
+                    0x06u8, 0xE6, 0x46, 0x45, 0xC5, 0x16, 0x96, 0x11, 0x19, 0x1D, 0x02, 0x25,
+                ]);
                 let write = op & 0x1F == 0x05;
                 let pio = rng.chance(35);
                 if pio {
@@ -160,13 +188,21 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
                         _ => 0x46,
                     };
                     if write || scan {
-                        out.push(Op::Fill { addr: DMA_BUF, len: 2048, seed: if rng.chance(30) { 0 } else { rng.byte() } });
+                        out.push(Op::Fill {
+                            addr: DMA_BUF,
+                            len: 2048,
+                            seed: if rng.chance(30) { 0 } else { rng.byte() },
+                        });
                     }
                     out_b(out, 0x0B, mode);
                     out_b(out, 0x04, (DMA_BUF & 0xFF) as u8);
                     out_b(out, 0x04, (DMA_BUF >> 8) as u8);
                     out_b(out, 0x81, (DMA_BUF >> 16) as u8);
-                    let count: u16 = if rng.chance(70) { 511 + 512 * rng.below(4) as u16 } else { rng.below(2048) as u16 };
+                    let count: u16 = if rng.chance(70) {
+                        511 + 512 * rng.below(4) as u16
+                    } else {
+                        rng.below(2048) as u16
+                    };
                     out_b(out, 0x05, count as u8);
                     out_b(out, 0x05, (count >> 8) as u8);
                     if rng.chance(85) {
@@ -176,11 +212,36 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
                 if rng.chance(20) {
                     out_b(out, 0x3F7, rng.pick(&[0u8, 0, 0, 2, 3, 1]));
                 }
-                let c = if rng.chance(80) { rng.below(3) as u8 } else { rng.pick(&[79u8, 80, 81, 255]) };
-                let r = if rng.chance(85) { 1 + rng.below(18) as u8 } else { rng.pick(&[0u8, 19, 36, 255]) };
-                let n = if rng.chance(85) { 2 } else { rng.pick(&[0u8, 1, 3, 7, 9]) };
-                let eot = if rng.chance(80) { r.saturating_add(rng.below(if pio { 1 } else { 3 }) as u8) } else { rng.byte() };
-                let params = [hds, c, head, r, n, eot, 0x1B, if rng.chance(70) { 0xFF } else { rng.byte() }];
+                let c = if rng.chance(80) {
+                    rng.below(3) as u8
+                } else {
+                    rng.pick(&[79u8, 80, 81, 255])
+                };
+                let r = if rng.chance(85) {
+                    1 + rng.below(18) as u8
+                } else {
+                    rng.pick(&[0u8, 19, 36, 255])
+                };
+                let n = if rng.chance(85) {
+                    2
+                } else {
+                    rng.pick(&[0u8, 1, 3, 7, 9])
+                };
+                let eot = if rng.chance(80) {
+                    r.saturating_add(rng.below(if pio { 1 } else { 3 }) as u8)
+                } else {
+                    rng.byte()
+                };
+                let params = [
+                    hds,
+                    c,
+                    head,
+                    r,
+                    n,
+                    eot,
+                    0x1B,
+                    if rng.chance(70) { 0xFF } else { rng.byte() },
+                ];
                 send(rng, out, op);
                 for p in params {
                     send(rng, out, p);
@@ -212,7 +273,13 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
                 send(rng, out, hds);
                 out.push(Op::In { port: MSR });
                 if rng.chance(80) {
-                    let ns = rng.pick(&[20_000_000u64, 20_000_010, 19_999_990, 10_000_000, 25_000_000]);
+                    let ns = rng.pick(&[
+                        20_000_000u64,
+                        20_000_010,
+                        19_999_990,
+                        10_000_000,
+                        25_000_000,
+                    ]);
                     out.push(Op::Advance { ns });
                     out.push(Op::In { port: MSR });
                 }
@@ -224,7 +291,11 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
             8 | 9 => {
                 send(rng, out, 0x0F);
                 send(rng, out, hds);
-                let v = if rng.chance(85) { rng.below(82) as u8 } else { rng.byte() };
+                let v = if rng.chance(85) {
+                    rng.below(82) as u8
+                } else {
+                    rng.byte()
+                };
                 send(rng, out, v);
                 send(rng, out, 0x08);
                 drain(rng, out, 3);
@@ -264,7 +335,10 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
             15 => {
                 send(rng, out, 0x13);
                 send(rng, out, 0);
-                let v = { let r = rng.byte(); rng.pick(&[0x60u8, 0x40, 0x1A, r]) };
+                let v = {
+                    let r = rng.byte();
+                    rng.pick(&[0x60u8, 0x40, 0x1A, r])
+                };
                 send(rng, out, v);
                 let v = rng.byte();
                 send(rng, out, v);
@@ -285,14 +359,25 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
             18 => {
                 send(rng, out, 0x4E);
                 for _ in 0..17 {
-                    let v = if rng.chance(50) { rng.below(30) as u8 } else { rng.byte() };
+                    let v = if rng.chance(50) {
+                        rng.below(30) as u8
+                    } else {
+                        rng.byte()
+                    };
                     send(rng, out, v);
                 }
             }
             19 => {
                 send(rng, out, 0x8E);
                 for i in 0..5 {
-                    let v = if i == 4 { { let r = rng.byte(); rng.pick(&[0x80u8, 0xC0, 0x00, r]) } } else { rng.byte() };
+                    let v = if i == 4 {
+                        {
+                            let r = rng.byte();
+                            rng.pick(&[0x80u8, 0xC0, 0x00, r])
+                        }
+                    } else {
+                        rng.byte()
+                    };
                     send(rng, out, v);
                 }
                 drain(rng, out, 5);
@@ -303,7 +388,10 @@ pub fn generate_sequence(rng: &mut Rng, out: &mut Vec<Op>) {
                 send(rng, out, v);
                 send(rng, out, hds);
                 send(rng, out, 2);
-                let v = { let r = rng.byte(); rng.pick(&[18u8, 9, 36, 21, r]) };
+                let v = {
+                    let r = rng.byte();
+                    rng.pick(&[18u8, 9, 36, 21, r])
+                };
                 send(rng, out, v);
                 send(rng, out, 0x54);
                 send(rng, out, 0xF6);
@@ -397,7 +485,13 @@ fn slot_spec(slot: &Slot, path: PathBuf) -> std::io::Result<(DriveSpec, DriveCon
         Slot::Empty => (DriveSpec::Empty, DriveConfig::Empty),
         Slot::Blank { bytes, read_only } => {
             std::fs::File::create(&path)?.set_len(*bytes)?;
-            (DriveSpec::Image { path, read_only: *read_only }, DriveConfig::Medium(Medium::blank(*bytes, *read_only)))
+            (
+                DriveSpec::Image {
+                    path,
+                    read_only: *read_only,
+                },
+                DriveConfig::Medium(Medium::blank(*bytes, *read_only)),
+            )
         }
     })
 }
@@ -409,8 +503,13 @@ impl Pair {
         let (s0, c0) = slot_spec(&slots[0], images.join("a.img")).map_err(|e| e.to_string())?;
         let (s1, c1) = slot_spec(&slots[1], images.join("b.img")).map_err(|e| e.to_string())?;
         let qemu = Oracle::start(OracleConfig::with_drives([s0, s1])).map_err(|e| e.to_string())?;
-        let mut pair =
-            Pair { model: PcFloppy::new(Fdc::new(c0, c1)), qemu, images, inserted: 0, stats: Stats::default() };
+        let mut pair = Pair {
+            model: PcFloppy::new(Fdc::new(c0, c1)),
+            qemu,
+            images,
+            inserted: 0,
+            stats: Stats::default(),
+        };
         let now = pair.qemu.clock_ns().map_err(|e| e.to_string())?;
         pair.model.fdc.advance_to_exclusive(now);
         Ok(pair)
@@ -421,14 +520,21 @@ impl Pair {
     fn resync(&mut self, index: usize) -> Result<(), Mismatch> {
         let op = Op::Migrate;
         let mig = self.qemu.migrate().map_err(|e| Self::qerr(index, &op, e))?;
-        let (state, _) = wire::decode(&mig.fdc_section)
-            .map_err(|e| Mismatch { index, what: format!("QEMU's fdc section does not decode: {e}") })?;
+        let (state, _) = wire::decode(&mig.fdc_section).map_err(|e| Mismatch {
+            index,
+            what: format!("QEMU's fdc section does not decode: {e}"),
+        })?;
         self.model
             .fdc
             .overwrite_migrated_fields(&state)
-            .map_err(|e| Mismatch { index, what: format!("QEMU's fdc state does not load: {e}") })?;
+            .map_err(|e| Mismatch {
+                index,
+                what: format!("QEMU's fdc state does not load: {e}"),
+            })?;
         self.stats.resyncs += 1;
-        self.qemu.advance_ns(RESUME_NS).map_err(|e| Self::qerr(index, &op, e))?;
+        self.qemu
+            .advance_ns(RESUME_NS)
+            .map_err(|e| Self::qerr(index, &op, e))?;
         self.advance_model(RESUME_NS);
         Ok(())
     }
@@ -440,7 +546,10 @@ impl Pair {
     }
 
     fn qerr(index: usize, op: &Op, e: OracleError) -> Mismatch {
-        Mismatch { index, what: format!("QEMU failed on {op:?}: {e}") }
+        Mismatch {
+            index,
+            what: format!("QEMU failed on {op:?}: {e}"),
+        }
     }
 
     /// Applies one op to both and compares; returns the (common) answer.
@@ -451,7 +560,9 @@ impl Pair {
             Op::In { port } if PcFloppy::fdc_decodes(port) => self.qemu.inb(port).map(Answer::Byte),
             Op::In { port } => self.qemu.inb(port).map(|_| Answer::None),
             Op::OutW { port, value } => self.qemu.outw(port, value).map(|_| Answer::None),
-            Op::InW { port } if PcFloppy::fdc_decodes(port) => self.qemu.inw(port).map(Answer::Word),
+            Op::InW { port } if PcFloppy::fdc_decodes(port) => {
+                self.qemu.inw(port).map(Answer::Word)
+            }
             Op::InW { port } => self.qemu.inw(port).map(|_| Answer::None),
             Op::Advance { ns } => {
                 let ns = self.step_avoiding_deadline(ns);
@@ -459,27 +570,42 @@ impl Pair {
             }
             Op::Eject { drive } => {
                 if self.model.fdc.drive(drive as usize).backend() == fdc::Backend::Device {
-                    self.qemu.eject(drive).and_then(|_| self.qemu_sync()).map(|_| Answer::None)
+                    self.qemu
+                        .eject(drive)
+                        .and_then(|_| self.qemu_sync())
+                        .map(|_| Answer::None)
                 } else {
                     Ok(Answer::None)
                 }
             }
-            Op::Insert { drive, size, read_only } => {
+            Op::Insert {
+                drive,
+                size,
+                read_only,
+            } => {
                 if self.model.fdc.drive(drive as usize).backend() == fdc::Backend::Device {
                     self.inserted += 1;
                     let path = self.images.join(format!("insert-{}.img", self.inserted));
-                    let made = std::fs::File::create(&path).and_then(|f| f.set_len(medium_size(size)));
+                    let made =
+                        std::fs::File::create(&path).and_then(|f| f.set_len(medium_size(size)));
                     if let Err(e) = made {
-                        return Err(Mismatch { index, what: format!("creating {}: {e}", path.display()) });
+                        return Err(Mismatch {
+                            index,
+                            what: format!("creating {}: {e}", path.display()),
+                        });
                     }
-                    self.qemu.change(drive, &path, read_only).and_then(|_| self.qemu_sync()).map(|_| Answer::None)
+                    self.qemu
+                        .change(drive, &path, read_only)
+                        .and_then(|_| self.qemu_sync())
+                        .map(|_| Answer::None)
                 } else {
                     Ok(Answer::None)
                 }
             }
-            Op::Fill { addr, len, seed } => {
-                self.qemu.write_mem(addr as u64, &fdc::ops::fill_pattern(len, seed)).map(|_| Answer::None)
-            }
+            Op::Fill { addr, len, seed } => self
+                .qemu
+                .write_mem(addr as u64, &fdc::ops::fill_pattern(len, seed))
+                .map(|_| Answer::None),
             Op::Migrate => return self.compare_migration(index).map(|_| Answer::None),
         }
         .map_err(|e| Self::qerr(index, op, e))?;
@@ -506,7 +632,11 @@ impl Pair {
         if self.qemu.irq() != self.model.fdc.irq() {
             return Err(Mismatch {
                 index,
-                what: format!("after {op:?}: QEMU IRQ {}, model IRQ {}", self.qemu.irq(), self.model.fdc.irq()),
+                what: format!(
+                    "after {op:?}: QEMU IRQ {}, model IRQ {}",
+                    self.qemu.irq(),
+                    self.model.fdc.irq()
+                ),
             });
         }
         Ok(model_answer)
@@ -544,7 +674,10 @@ impl Pair {
     /// compares the DMA buffer. QEMU inactivates its disks after a migration and will not
     /// migrate again before it ran; the advance that follows (on both sides) resumes it.
     pub fn compare_migration(&mut self, index: usize) -> Result<(), Mismatch> {
-        let mig = self.qemu.migrate().map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
+        let mig = self
+            .qemu
+            .migrate()
+            .map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
         self.model.run_pending_dma();
         self.stats.migrations += 1;
         let state = self.model.fdc.state();
@@ -580,18 +713,29 @@ impl Pair {
             v.join(",")
         };
         if qemu_subs != model_subs {
-            return Err(Mismatch { index, what: format!("subsections: QEMU [{qemu_subs}], model [{model_subs}]") });
+            return Err(Mismatch {
+                index,
+                what: format!("subsections: QEMU [{qemu_subs}], model [{model_subs}]"),
+            });
         }
         if ours != mig.fdc_section {
             let detail = match wire::decode(&mig.fdc_section) {
                 Ok((q, _)) => field_diff(&q, &state),
                 Err(e) => format!("QEMU's section does not decode: {e}"),
             };
-            return Err(Mismatch { index, what: format!("fdc section differs: {detail}") });
+            return Err(Mismatch {
+                index,
+                what: format!("fdc section differs: {detail}"),
+            });
         }
-        self.qemu.advance_ns(RESUME_NS).map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
+        self.qemu
+            .advance_ns(RESUME_NS)
+            .map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
         self.advance_model(RESUME_NS);
-        let q = self.qemu.read_mem(DMA_BUF as u64, 2048).map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
+        let q = self
+            .qemu
+            .read_mem(DMA_BUF as u64, 2048)
+            .map_err(|e| Self::qerr(index, &Op::Migrate, e))?;
         let mut m = vec![0u8; 2048];
         self.model.memory.read(DMA_BUF as u64, &mut m);
         self.stats.memory_checks += 1;
@@ -599,7 +743,10 @@ impl Pair {
             let at = q.iter().zip(&m).position(|(a, b)| a != b).unwrap_or(0);
             return Err(Mismatch {
                 index,
-                what: format!("DMA buffer differs at +{at}: QEMU {:#04x}, model {:#04x}", q[at], m[at]),
+                what: format!(
+                    "DMA buffer differs at +{at}: QEMU {:#04x}, model {:#04x}",
+                    q[at], m[at]
+                ),
             });
         }
         Ok(())
@@ -635,7 +782,13 @@ pub fn run_ops(slots: &[Slot; 2], ops: &[Op], images: PathBuf) -> Result<Stats, 
 
 /// Shrinks a failing op list by removing chunks while it still fails (ddmin-style), at
 /// most `budget` QEMU runs. Returns the smallest failing list found and its mismatch.
-pub fn shrink(slots: &[Slot; 2], ops: Vec<Op>, first: Mismatch, images: PathBuf, budget: usize) -> (Vec<Op>, Mismatch) {
+pub fn shrink(
+    slots: &[Slot; 2],
+    ops: Vec<Op>,
+    first: Mismatch,
+    images: PathBuf,
+    budget: usize,
+) -> (Vec<Op>, Mismatch) {
     let mut best = ops[..=first.index.min(ops.len().saturating_sub(1))].to_vec();
     let mut best_m = first;
     let mut runs = 0;
@@ -714,14 +867,20 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
             ops.push(Op::Migrate);
         }
     }
-    let mut stats = Stats { instances: 1, sequences: plan.sequences_per_instance, ..Stats::default() };
+    let mut stats = Stats {
+        instances: 1,
+        sequences: plan.sequences_per_instance,
+        ..Stats::default()
+    };
     let run = || {
-        Pair::start(&slots, images.clone()).map_err(|what| Mismatch { index: 0, what }).and_then(|mut pair| {
-            for (i, op) in ops.iter().enumerate() {
-                pair.step(i, op)?;
-            }
-            Ok(pair.stats)
-        })
+        Pair::start(&slots, images.clone())
+            .map_err(|what| Mismatch { index: 0, what })
+            .and_then(|mut pair| {
+                for (i, op) in ops.iter().enumerate() {
+                    pair.step(i, op)?;
+                }
+                Ok(pair.stats)
+            })
     };
     // An oracle failure (QEMU did not answer, a time step overshot) is not a verdict on
     // the model: run the instance once more on a fresh QEMU, and count it.
@@ -733,11 +892,17 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
     let outcome = match result {
         Ok(s) => {
             stats.add(&s);
-            Outcome { stats, failure: None }
+            Outcome {
+                stats,
+                failure: None,
+            }
         }
         Err(m) => {
             let (small, m) = shrink(&slots, ops, m, images.join("shrink"), plan.shrink_budget);
-            Outcome { stats, failure: Some((instance, slots, small, m)) }
+            Outcome {
+                stats,
+                failure: Some((instance, slots, small, m)),
+            }
         }
     };
     let _ = std::fs::remove_dir_all(&images);
@@ -746,7 +911,10 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
 
 /// Formats a failure so it can be pasted into a test.
 pub fn describe_failure(instance: usize, slots: &[Slot; 2], ops: &[Op], m: &Mismatch) -> String {
-    let mut s = format!("instance {instance}, drives {slots:?}: mismatch after op {}: {}\nops:\n", m.index, m.what);
+    let mut s = format!(
+        "instance {instance}, drives {slots:?}: mismatch after op {}: {}\nops:\n",
+        m.index, m.what
+    );
     for (i, op) in ops.iter().enumerate() {
         let _ = writeln!(s, "  {i:4}: {op:?}");
     }
@@ -813,7 +981,9 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
         workdir: std::env::temp_dir().join(format!("fdc-conformance-{}", std::process::id())),
         shrink_budget: args.shrink,
     };
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
     let outcomes = run_plan(&plan, threads);
     let _ = std::fs::remove_dir_all(&plan.workdir);
     let mut total = Stats::default();
@@ -830,7 +1000,10 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "{} QEMU instances, {} sequences, {} ops, {} reads compared, {} migration points compared, {} mismatching instance(s)",
                 total.instances, total.sequences, total.ops, total.reads, total.migrations, failures.len()
             );
-            println!("points at which QEMU sent each subsection: {:?}", total.subsections);
+            println!(
+                "points at which QEMU sent each subsection: {:?}",
+                total.subsections
+            );
             for f in &failures {
                 println!("{f}");
             }

@@ -328,7 +328,12 @@ fn dma_count_is_inferred_from_the_recorded_result() {
     // Programmed for the whole transfer: past EOT the controller moves to track 1,
     // sector 1, and ST0 says SEEK END.
     let whole = trace("whole.fdctrace", [0x20, 0x00, 0x00, 0x01, 0x00, 0x01, 0x02]);
-    let o = run(&["check", short.to_str().unwrap(), whole.to_str().unwrap(), "--quiet"]);
+    let o = run(&[
+        "check",
+        short.to_str().unwrap(),
+        whole.to_str().unwrap(),
+        "--quiet",
+    ]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("short.fdctrace: ok: 17 events, 7 reads checked, all match; 1 DMA transfers: 0 whole, 1 shortened"), "{out}");

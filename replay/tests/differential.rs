@@ -9,7 +9,10 @@
 use fdc_replay::conformance::{describe_failure, run_instance, run_plan, Plan, Stats};
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn qemu_available() -> bool {
@@ -38,8 +41,12 @@ fn model_matches_real_qemu_on_random_sequences() {
         workdir: std::env::temp_dir().join(format!("fdc-differential-{}", std::process::id())),
         shrink_budget: env_num("FDC_DIFF_SHRINK", 150) as usize,
     };
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
-    let only = std::env::var("FDC_DIFF_ONLY").ok().and_then(|v| v.parse::<usize>().ok());
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
+    let only = std::env::var("FDC_DIFF_ONLY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
     let results: Vec<_> = match only {
         // FDC_DIFF_ONLY=N re-runs one instance (to reproduce or shrink a failure).
         Some(i) => vec![run_instance(&plan, i)],
@@ -58,13 +65,24 @@ fn model_matches_real_qemu_on_random_sequences() {
         "differential: {} QEMU instances, {} sequences, {} ops ({} reads compared), {} migration points, {} DMA buffer checks, {} oracle time steps stopped by hand, {} oracle retries, {} resyncs after indeterminate scans, {} mismatching instance(s)",
         total.instances, total.sequences, total.ops, total.reads, total.migrations, total.memory_checks, total.lost_stops, total.oracle_retries, total.resyncs, failures.len()
     );
-    eprintln!("points at which QEMU sent each subsection: {:?}", total.subsections);
-    assert!(failures.is_empty(), "model and QEMU disagree:\n{}", failures.join("\n"));
+    eprintln!(
+        "points at which QEMU sent each subsection: {:?}",
+        total.subsections
+    );
+    assert!(
+        failures.is_empty(),
+        "model and QEMU disagree:\n{}",
+        failures.join("\n")
+    );
     if only.is_none() {
         assert_eq!(total.instances, plan.instances);
     }
     if plan.instances * plan.sequences_per_instance >= 2000 {
         assert!(total.ops >= 200_000, "only {} ops compared", total.ops);
-        assert!(total.migrations >= 200, "only {} migration points compared", total.migrations);
+        assert!(
+            total.migrations >= 200,
+            "only {} migration points compared",
+            total.migrations
+        );
     }
 }

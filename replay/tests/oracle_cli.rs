@@ -25,14 +25,25 @@ fn script_on_stdin_gives_json_lines() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "apt-get install qemu-system-x86 if QEMU is missing: {stderr}");
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "apt-get install qemu-system-x86 if QEMU is missing: {stderr}"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[1]["irq"], true);
     assert_eq!(lines[2]["value"], 0x80);
     assert_eq!(lines[3]["clock"], 1960);
-    let subs: Vec<&str> = lines[4]["subsections"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let subs: Vec<&str> = lines[4]["subsections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(subs.contains(&"fdc/reset_sensei"), "{subs:?}");
 }
 

@@ -49,10 +49,16 @@ fn reset_and_clear(o: &mut Oracle) {
 
 #[test]
 fn missing_qemu_is_reported_with_install_hint() {
-    let cfg = OracleConfig { qemu: PathBuf::from("/nonexistent/qemu-system-x86_64"), ..Default::default() };
+    let cfg = OracleConfig {
+        qemu: PathBuf::from("/nonexistent/qemu-system-x86_64"),
+        ..Default::default()
+    };
     let err = Oracle::start(cfg).err().expect("must fail");
     assert!(matches!(err, OracleError::QemuNotFound(_)), "{err}");
-    assert!(err.to_string().contains("apt-get install qemu-system-x86"), "{err}");
+    assert!(
+        err.to_string().contains("apt-get install qemu-system-x86"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -210,7 +216,13 @@ fn dma_read_of_sector_one_lands_in_memory() {
     let _g = lock();
     let tmp = tempfile::tempdir().unwrap();
     let (path, img) = pattern_image(tmp.path());
-    let mut o = start([DriveSpec::Image { path, read_only: true }, DriveSpec::Absent]);
+    let mut o = start([
+        DriveSpec::Image {
+            path,
+            read_only: true,
+        },
+        DriveSpec::Absent,
+    ]);
     o.outb(DOR, 0x08).unwrap();
     o.outb(DOR, 0x1c).unwrap();
     for _ in 0..4 {
@@ -235,7 +247,11 @@ fn dma_read_of_sector_one_lands_in_memory() {
     assert_eq!(o.inb(MSR).unwrap(), 0xd0);
     let results: Vec<u8> = (0..7).map(|_| o.inb(FIFO).unwrap()).collect();
     eprintln!("READ results: {results:02x?}");
-    assert_eq!(results[0] & 0xc0, 0x00, "normal termination: {results:02x?}");
+    assert_eq!(
+        results[0] & 0xc0,
+        0x00,
+        "normal termination: {results:02x?}"
+    );
     assert_eq!(o.inb(MSR).unwrap(), 0x80);
     assert_eq!(o.read_mem(u64::from(buf), 512).unwrap(), img[..512]);
 }
@@ -259,7 +275,10 @@ fn destination_answers_like_source_after_migration() {
     src.advance_ns(1_000).unwrap();
     src.outb(FIFO, 0x08).unwrap();
     let m = src.migrate().unwrap();
-    eprintln!("subsections in SENSE INTERRUPT result phase: {:?}", m.subsections);
+    eprintln!(
+        "subsections in SENSE INTERRUPT result phase: {:?}",
+        m.subsections
+    );
     assert!(m.has("fdrive/media_changed"));
     assert!(m.has("fdrive/media_rate"));
     assert!(!m.has("fdc/phase"));
@@ -271,7 +290,12 @@ fn destination_answers_like_source_after_migration() {
     assert_eq!(dst.clock_ns().unwrap(), src.clock_ns().unwrap());
     let mut answers = Vec::new();
     for o in [&mut src, &mut dst] {
-        let a = [o.inb(MSR).unwrap(), o.inb(FIFO).unwrap(), o.inb(FIFO).unwrap(), o.inb(MSR).unwrap()];
+        let a = [
+            o.inb(MSR).unwrap(),
+            o.inb(FIFO).unwrap(),
+            o.inb(FIFO).unwrap(),
+            o.inb(MSR).unwrap(),
+        ];
         answers.push(a);
     }
     assert_eq!(answers[0], [0xd0, 0x20, 0x07, 0x80]);

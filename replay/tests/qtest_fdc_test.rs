@@ -29,7 +29,11 @@ fn backend(slots: [Slot; 2], model: PcFloppy) -> Backend {
     if let Err(e) = fdc_replay::oracle::find_qemu(&fdc_replay::oracle::default_qemu()) {
         panic!("{e}: install QEMU with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1)");
     }
-    let dir = std::env::temp_dir().join(format!("fdc-qtest-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "fdc-qtest-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let pair = Pair::start(&slots, dir).unwrap_or_else(|e| panic!("starting QEMU: {e}"));
     Backend::Both(Box::new(pair))
 }
@@ -46,7 +50,10 @@ struct Harness {
 
 impl Harness {
     fn new(slots: [Slot; 2], model: PcFloppy) -> Harness {
-        Harness { backend: backend(slots, model), steps: 0 }
+        Harness {
+            backend: backend(slots, model),
+            steps: 0,
+        }
     }
     fn model(&self) -> &PcFloppy {
         match &self.backend {
@@ -58,7 +65,9 @@ impl Harness {
         self.steps += 1;
         match &mut self.backend {
             Backend::Model(m) => m.apply(&op),
-            Backend::Both(p) => p.step(self.steps, &op).unwrap_or_else(|m| panic!("model and QEMU disagree: {}", m.what)),
+            Backend::Both(p) => p
+                .step(self.steps, &op)
+                .unwrap_or_else(|m| panic!("model and QEMU disagree: {}", m.what)),
         }
     }
     fn outb(&mut self, port: u16, value: u8) {
@@ -81,12 +90,20 @@ impl Harness {
     }
     fn send(&mut self, b: u8) {
         let msr = self.inb(MSR);
-        assert_eq!(msr & 0xC0, 0x80, "send: MSR {msr:#04x} must have RQM and not DIO");
+        assert_eq!(
+            msr & 0xC0,
+            0x80,
+            "send: MSR {msr:#04x} must have RQM and not DIO"
+        );
         self.outb(FIFO, b);
     }
     fn recv(&mut self) -> u8 {
         let msr = self.inb(MSR);
-        assert_eq!(msr & 0xC0, 0xC0, "recv: MSR {msr:#04x} must have RQM and DIO");
+        assert_eq!(
+            msr & 0xC0,
+            0xC0,
+            "recv: MSR {msr:#04x} must have RQM and DIO"
+        );
         self.inb(FIFO)
     }
     fn ack_irq(&mut self) -> u8 {
@@ -94,7 +111,10 @@ impl Harness {
         self.send(0x08);
         let _st0 = self.recv();
         let pcn = self.recv();
-        assert!(!self.irq(), "ack_irq: IRQ must be clear after SENSE INTERRUPT");
+        assert!(
+            !self.irq(),
+            "ack_irq: IRQ must be clear after SENSE INTERRUPT"
+        );
         pcn
     }
     fn send_seek(&mut self, cyl: u8) {
@@ -106,13 +126,20 @@ impl Harness {
     }
     /// `send_read_command`: returns the 7 result bytes.
     fn send_read_command(&mut self, cmd: u8) -> [u8; 7] {
-        for (i, b) in [cmd, 0x00, 0, 0, 1, 2, 1, 0x1B, 0xFF].into_iter().enumerate() {
+        for (i, b) in [cmd, 0x00, 0, 0, 1, 2, 1, 0x1B, 0xFF]
+            .into_iter()
+            .enumerate()
+        {
             self.send(b);
             if i == 1 {
                 assert!(!self.irq());
             }
         }
-        assert_eq!(self.inb(MSR), 0xD0, "result phase right after the last parameter");
+        assert_eq!(
+            self.inb(MSR),
+            0xD0,
+            "result phase right after the last parameter"
+        );
         let mut r = [0; 7];
         for b in r.iter_mut() {
             *b = self.recv();
@@ -149,8 +176,15 @@ impl Harness {
     }
     fn media_insert(&mut self) {
         // Size index 0 is the first geometry-table entry: a 1.44 MB medium.
-        self.op(Op::Insert { drive: 0, size: 0, read_only: false });
-        assert_eq!(self.model().fdc.drive(0).medium(), Some(&Medium::blank(1_474_560, false)));
+        self.op(Op::Insert {
+            drive: 0,
+            size: 0,
+            read_only: false,
+        });
+        assert_eq!(
+            self.model().fdc.drive(0).medium(),
+            Some(&Medium::blank(1_474_560, false))
+        );
         assert!(self.dskchg());
         assert!(self.dskchg());
         self.send_seek(0);
@@ -229,7 +263,11 @@ fn upstream_fdc_test_sequence() {
     h.send(0x00);
     assert!(!h.irq());
     let msr = h.inb(MSR);
-    assert_eq!(msr & 0x90, 0x10, "CMDBUSY without RQM while READ ID is pending");
+    assert_eq!(
+        msr & 0x90,
+        0x10,
+        "CMDBUSY without RQM while READ ID is pending"
+    );
     h.advance(READ_ID_DELAY_NS - 1_000);
     assert!(!h.irq(), "not early");
     h.advance(1_010);
@@ -292,7 +330,10 @@ fn upstream_fdc_test_sequence() {
 /// in the execution phase with MSR 0x30, no result.
 #[test]
 fn cve_2021_20196_reproducer() {
-    let mut pc = Harness::new([blank_144(), Slot::Absent], PcFloppy::new(Fdc::new(medium_144(), DriveConfig::Absent)));
+    let mut pc = Harness::new(
+        [blank_144(), Slot::Absent],
+        PcFloppy::new(Fdc::new(medium_144(), DriveConfig::Absent)),
+    );
     pc.outw(0x3F4, 0x0500);
     pc.outb(0x3F5, 0x00);
     pc.outb(0x3F5, 0x00);
@@ -318,12 +359,17 @@ fn cve_2021_20196_reproducer() {
 /// negative sector count, refused with ST0 0x40 / ST1 0x01 and the requested C/H/R.
 #[test]
 fn cve_2021_3507_reproducer() {
-    let mut pc = Harness::new([blank_144(), Slot::Absent], PcFloppy::new(Fdc::new(medium_144(), DriveConfig::Absent)));
+    let mut pc = Harness::new(
+        [blank_144(), Slot::Absent],
+        PcFloppy::new(Fdc::new(medium_144(), DriveConfig::Absent)),
+    );
     pc.outb(0x09, 0x06);
     pc.outb(0x0A, 0x02);
     pc.outb(0x0B, 0x0A);
     pc.outw(0x3F4, 0x1600);
-    for w in [0x0000, 0x0000, 0x0000, 0x0200, 0x0200, 0x0000, 0x0000, 0x0000] {
+    for w in [
+        0x0000, 0x0000, 0x0000, 0x0200, 0x0200, 0x0000, 0x0000, 0x0000,
+    ] {
         pc.outw(0x3F4, w);
     }
     assert_eq!(pc.inb(0x3F4), 0xD0);
@@ -335,7 +381,10 @@ fn cve_2021_3507_reproducer() {
 }
 
 fn blank_144() -> Slot {
-    Slot::Blank { bytes: 1_474_560, read_only: false }
+    Slot::Blank {
+        bytes: 1_474_560,
+        read_only: false,
+    }
 }
 
 fn medium_144() -> DriveConfig {

@@ -166,7 +166,7 @@ impl Gen {
     }
 
     fn iteration(&mut self, i: u64) {
-        if i % 256 == 0 {
+        if i.is_multiple_of(256) {
             let stages = ["probe", "read", "write", "seek", "idle"];
             self.stage(stages[((i / 256) % stages.len() as u64) as usize]);
             self.write(DOR, 0x08);

@@ -104,28 +104,43 @@ pub fn run(args: RegressArgs) -> anyhow::Result<i32> {
     let now = current(&paths, args.jobs, args.quiet)?;
     let text = serde_json::to_string_pretty(&now)? + "\n";
     if args.update {
-        std::fs::write(&args.baseline, text).with_context(|| format!("writing {}", args.baseline.display()))?;
-        println!("{}: baseline rewritten from {} traces", args.baseline.display(), paths.len());
+        std::fs::write(&args.baseline, text)
+            .with_context(|| format!("writing {}", args.baseline.display()))?;
+        println!(
+            "{}: baseline rewritten from {} traces",
+            args.baseline.display(),
+            paths.len()
+        );
         return Ok(0);
     }
-    let base_text =
-        std::fs::read_to_string(&args.baseline).with_context(|| format!("reading {}", args.baseline.display()))?;
-    let base: Value =
-        serde_json::from_str(&base_text).with_context(|| format!("{}: not JSON", args.baseline.display()))?;
+    let base_text = std::fs::read_to_string(&args.baseline)
+        .with_context(|| format!("reading {}", args.baseline.display()))?;
+    let base: Value = serde_json::from_str(&base_text)
+        .with_context(|| format!("{}: not JSON", args.baseline.display()))?;
     let mut out = Vec::new();
     diff(&base, &now, "$", &mut out);
     if out.is_empty() {
-        println!("{} traces: every statistic and conformance figure equals {}", paths.len(), args.baseline.display());
+        println!(
+            "{} traces: every statistic and conformance figure equals {}",
+            paths.len(),
+            args.baseline.display()
+        );
         Ok(0)
     } else {
-        println!("{} figure(s) moved against {} (baseline -> now):", out.len(), args.baseline.display());
+        println!(
+            "{} figure(s) moved against {} (baseline -> now):",
+            out.len(),
+            args.baseline.display()
+        );
         for line in out.iter().take(200) {
             println!("  {line}");
         }
         if out.len() > 200 {
             println!("  ... and {} more", out.len() - 200);
         }
-        println!("If the change is intended, rewrite the baseline with `fdc-replay regress --update`.");
+        println!(
+            "If the change is intended, rewrite the baseline with `fdc-replay regress --update`."
+        );
         Ok(1)
     }
 }

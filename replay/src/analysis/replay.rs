@@ -519,7 +519,7 @@ struct Resolver {
 
 impl Resolver {
     fn fail(&mut self, k: usize, msg: String) {
-        if self.error.as_ref().map_or(true, |(e, _)| k < *e) {
+        if self.error.as_ref().is_none_or(|(e, _)| k < *e) {
             self.error = Some((k, msg));
         }
     }
@@ -608,7 +608,7 @@ fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
     loop {
         // Resolve in order, up to the first chunk known to be bad (so that the error
         // reported is always the earliest one, whatever the scheduling).
-        let allowed = g.error.as_ref().map_or(true, |(e, _)| g.next < *e);
+        let allowed = g.error.as_ref().is_none_or(|(e, _)| g.next < *e);
         let next = g.next;
         let item = if allowed {
             g.pending.remove(&next)
@@ -734,7 +734,7 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         let first = raw.first_event;
         drop(raw);
         let guess = match resolver.lock() {
-            Ok(r) if r.error.as_ref().map_or(true, |(e, _)| k < *e) => r.state.clone(),
+            Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => r.state.clone(),
             _ => return,
         };
         let spec = decoded.and_then(|c| {

@@ -87,18 +87,29 @@ pub fn run(args: OracleArgs) -> anyhow::Result<i32> {
         None => DEMO.to_string(),
         Some(p) if p.as_os_str() == "-" => {
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading the script from stdin")?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading the script from stdin")?;
             s
         }
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
     };
     // Parse everything first so a typo does not waste a QEMU start.
     let ops = script
         .lines()
         .enumerate()
-        .filter_map(|(i, line)| parse_line(line).transpose().map(|r| r.with_context(|| format!("script line {}: {line}", i + 1))))
+        .filter_map(|(i, line)| {
+            parse_line(line)
+                .transpose()
+                .map(|r| r.with_context(|| format!("script line {}: {line}", i + 1)))
+        })
         .collect::<anyhow::Result<Vec<Op>>>()?;
-    let cfg = OracleConfig { qemu, drives, ..Default::default() };
+    let cfg = OracleConfig {
+        qemu,
+        drives,
+        ..Default::default()
+    };
     let mut oracle = match Oracle::start(cfg) {
         Ok(o) => o,
         Err(e @ OracleError::QemuNotFound(_)) => {
@@ -123,7 +134,9 @@ pub fn run(args: OracleArgs) -> anyhow::Result<i32> {
 fn parse_drives(specs: &[String]) -> anyhow::Result<[DriveSpec; 2]> {
     let mut drives = [DriveSpec::Blank, DriveSpec::Absent];
     for spec in specs {
-        let (n, what) = spec.split_once('=').ok_or_else(|| anyhow!("--drive {spec}: expected N=SPEC"))?;
+        let (n, what) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--drive {spec}: expected N=SPEC"))?;
         let n: usize = match n {
             "0" => 0,
             "1" => 1,
@@ -138,7 +151,10 @@ fn parse_drives(specs: &[String]) -> anyhow::Result<[DriveSpec; 2]> {
                     Some(p) => (p, true),
                     None => (path, false),
                 };
-                DriveSpec::Image { path: PathBuf::from(path), read_only }
+                DriveSpec::Image {
+                    path: PathBuf::from(path),
+                    read_only,
+                }
             }
         };
     }
@@ -189,7 +205,9 @@ fn hex_bytes(w: Option<&str>) -> anyhow::Result<Vec<u8>> {
     }
     (0..w.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&w[i..i + 2], 16).with_context(|| format!("bad HEX data `{w}`")))
+        .map(|i| {
+            u8::from_str_radix(&w[i..i + 2], 16).with_context(|| format!("bad HEX data `{w}`"))
+        })
         .collect()
 }
 
@@ -209,7 +227,11 @@ pub fn parse_line(line: &str) -> anyhow::Result<Option<Op>> {
         "advance" => OpKind::Advance(num(w.next(), "NS")?),
         "clock" => OpKind::Clock,
         "irq" => OpKind::Irq,
-        "dma" => OpKind::Dma(num(w.next(), "ADDR")?, num(w.next(), "COUNT")?, num(w.next(), "MODE")?),
+        "dma" => OpKind::Dma(
+            num(w.next(), "ADDR")?,
+            num(w.next(), "COUNT")?,
+            num(w.next(), "MODE")?,
+        ),
         "dmamask" => OpKind::DmaMask(num::<u8>(w.next(), "0|1")? != 0),
         "dmareq" => OpKind::DmaReq,
         "writemem" => OpKind::WriteMem(num(w.next(), "ADDR")?, hex_bytes(w.next())?),
@@ -233,7 +255,10 @@ pub fn parse_line(line: &str) -> anyhow::Result<Option<Op>> {
             bail!("unexpected `{extra}`");
         }
     }
-    Ok(Some(Op { kind, text: text.to_string() }))
+    Ok(Some(Op {
+        kind,
+        text: text.to_string(),
+    }))
 }
 
 fn hex(data: &[u8]) -> String {
@@ -274,7 +299,9 @@ fn apply(o: &mut Oracle, op: &Op) -> Result<Value, OracleError> {
             o.write_mem(*a, d)?;
             json!({"op": "writemem", "addr": a, "len": d.len()})
         }
-        OpKind::ReadMem(a, n) => json!({"op": "readmem", "addr": a, "data": hex(&o.read_mem(*a, *n)?)}),
+        OpKind::ReadMem(a, n) => {
+            json!({"op": "readmem", "addr": a, "data": hex(&o.read_mem(*a, *n)?)})
+        }
         OpKind::Eject(n) => {
             o.eject(*n)?;
             json!({"op": "eject", "drive": n})
@@ -295,7 +322,11 @@ fn apply(o: &mut Oracle, op: &Op) -> Result<Value, OracleError> {
 
 fn text_line(v: &Value) -> String {
     let op = v["op"].as_str().unwrap_or("?");
-    let irq = if v["irq"].as_bool() == Some(true) { "irq=1" } else { "irq=0" };
+    let irq = if v["irq"].as_bool() == Some(true) {
+        "irq=1"
+    } else {
+        "irq=0"
+    };
     let port = v["port"].as_u64().unwrap_or(0);
     let val = v["value"].as_u64().unwrap_or(0);
     let body = match op {
@@ -307,8 +338,10 @@ fn text_line(v: &Value) -> String {
         "clock" => format!("clock {} ns", v["clock"]),
         "irq" => "irq".to_string(),
         "migrate" => {
-            let subs: Vec<&str> =
-                v["subsections"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let subs: Vec<&str> = v["subsections"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             format!(
                 "migrate at {} ns: subsections [{}]\n  fdc section: {}",
                 v["clock"],
@@ -316,7 +349,11 @@ fn text_line(v: &Value) -> String {
                 v["fdc_section"].as_str().unwrap_or("")
             )
         }
-        "readmem" => format!("readmem {:#x} -> {}", v["addr"].as_u64().unwrap_or(0), v["data"].as_str().unwrap_or("")),
+        "readmem" => format!(
+            "readmem {:#x} -> {}",
+            v["addr"].as_u64().unwrap_or(0),
+            v["data"].as_str().unwrap_or("")
+        ),
         _ => {
             let mut o = v.clone();
             if let Some(m) = o.as_object_mut() {
@@ -339,7 +376,10 @@ mod tests {
         assert_eq!(parse_line("").unwrap(), None);
         let op = parse_line("outb 0x3f2 12 # reset").unwrap().unwrap();
         assert_eq!(op.kind, OpKind::Outb(0x3f2, 12));
-        assert_eq!(parse_line("advance 19_999_000").unwrap().unwrap().kind, OpKind::Advance(19_999_000));
+        assert_eq!(
+            parse_line("advance 19_999_000").unwrap().unwrap().kind,
+            OpKind::Advance(19_999_000)
+        );
         assert_eq!(
             parse_line("writemem 0x1000 0a0B").unwrap().unwrap().kind,
             OpKind::WriteMem(0x1000, vec![0x0a, 0x0b])
@@ -360,8 +400,17 @@ mod tests {
     fn parses_drive_specs() {
         let d = parse_drives(&["1=/a,b.img,ro".into(), "0=empty".into()]).unwrap();
         assert_eq!(d[0], DriveSpec::Empty);
-        assert_eq!(d[1], DriveSpec::Image { path: PathBuf::from("/a,b.img"), read_only: true });
+        assert_eq!(
+            d[1],
+            DriveSpec::Image {
+                path: PathBuf::from("/a,b.img"),
+                read_only: true
+            }
+        );
         assert!(parse_drives(&["2=none".into()]).is_err());
-        assert_eq!(parse_drives(&[]).unwrap(), [DriveSpec::Blank, DriveSpec::Absent]);
+        assert_eq!(
+            parse_drives(&[]).unwrap(),
+            [DriveSpec::Blank, DriveSpec::Absent]
+        );
     }
 }

@@ -95,17 +95,31 @@ pub enum OracleError {
     )]
     QemuNotFound(PathBuf),
     #[error("cannot start `{path}`: {source}")]
-    Spawn { path: PathBuf, source: std::io::Error },
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("QEMU did not answer `{command}` within {timeout:?}")]
     Timeout { command: String, timeout: Duration },
     #[error("QEMU exited while handling `{command}` ({status}){stderr}")]
-    QemuExited { command: String, status: String, stderr: String },
+    QemuExited {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     #[error("qtest `{command}` failed: {reply}")]
     Qtest { command: String, reply: String },
     #[error("QMP `{command}` failed: {class}: {desc}")]
-    Qmp { command: String, class: String, desc: String },
+    Qmp {
+        command: String,
+        class: String,
+        desc: String,
+    },
     #[error("QMP `{command}`: unexpected answer: {detail}")]
     QmpProtocol { command: String, detail: String },
     #[error("migration failed: {0}")]
@@ -156,7 +170,10 @@ impl Default for OracleConfig {
 
 impl OracleConfig {
     pub fn with_drives(drives: [DriveSpec; 2]) -> Self {
-        OracleConfig { drives, ..Default::default() }
+        OracleConfig {
+            drives,
+            ..Default::default()
+        }
     }
 }
 
@@ -171,7 +188,11 @@ pub fn default_qemu() -> PathBuf {
 /// Resolves `qemu` like the shell would, so a missing QEMU is reported before spawning.
 pub fn find_qemu(qemu: &Path) -> Result<PathBuf, OracleError> {
     if qemu.components().count() > 1 || qemu.is_absolute() {
-        return if qemu.is_file() { Ok(qemu.to_path_buf()) } else { Err(OracleError::QemuNotFound(qemu.into())) };
+        return if qemu.is_file() {
+            Ok(qemu.to_path_buf())
+        } else {
+            Err(OracleError::QemuNotFound(qemu.into()))
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -219,18 +240,26 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(parent: Option<&Path>) -> Result<TempDir, OracleError> {
-        let parent = parent.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+        let parent = parent
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         for attempt in 0..100u32 {
-            let dir = parent.join(format!("fdc-oracle-{}-{nanos:x}-{attempt}", std::process::id()));
+            let dir = parent.join(format!(
+                "fdc-oracle-{}-{nanos:x}-{attempt}",
+                std::process::id()
+            ));
             match fs::create_dir(&dir) {
                 Ok(()) => return Ok(TempDir(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(OracleError::Io { context: format!("creating {}", dir.display()), source: e })
+                    return Err(OracleError::Io {
+                        context: format!("creating {}", dir.display()),
+                        source: e,
+                    })
                 }
             }
         }
@@ -274,11 +303,13 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OracleEr
 
 /// Quotes a path for the `sh -c` that QEMU's `exec:` migration uses.
 fn shell_quote(path: &Path) -> Result<String, OracleError> {
-    let s = path
-        .to_str()
-        .ok_or_else(|| OracleError::InvalidArgument(format!("path {} is not UTF-8", path.display())))?;
+    let s = path.to_str().ok_or_else(|| {
+        OracleError::InvalidArgument(format!("path {} is not UTF-8", path.display()))
+    })?;
     if s.contains('\'') {
-        return Err(OracleError::InvalidArgument(format!("path {s} contains a single quote")));
+        return Err(OracleError::InvalidArgument(format!(
+            "path {s} contains a single quote"
+        )));
     }
     Ok(format!("'{s}'"))
 }
@@ -289,7 +320,9 @@ fn drive_arg(index: usize, spec: &DriveSpec, blank: &Path) -> Option<OsString> {
         let mut arg = OsString::from("file=");
         arg.push(path.as_os_str().to_string_lossy().replace(',', ",,"));
         // Locking off: a destination QEMU opens the same image while the source still holds it.
-        arg.push(format!(",format=raw,if=floppy,index={index},file.locking=off"));
+        arg.push(format!(
+            ",format=raw,if=floppy,index={index},file.locking=off"
+        ));
         if ro {
             arg.push(",readonly=on");
         }
@@ -342,7 +375,9 @@ impl Oracle {
             if let Some(s) = info.get("status").and_then(Value::as_str) {
                 if s == "failed" {
                     let desc = info.get("error-desc").and_then(Value::as_str).unwrap_or("");
-                    return Err(OracleError::Migration(format!("incoming load failed: {desc}")));
+                    return Err(OracleError::Migration(format!(
+                        "incoming load failed: {desc}"
+                    )));
                 }
             }
             break;
@@ -376,8 +411,10 @@ impl Oracle {
         fs::write(&bios, halt_bios()).map_err(io_err(format!("writing {}", bios.display())))?;
         let blank = dir.0.join("blank.img");
         if cfg.drives.contains(&DriveSpec::Blank) {
-            let f = fs::File::create(&blank).map_err(io_err(format!("creating {}", blank.display())))?;
-            f.set_len(FLOPPY_144_BYTES).map_err(io_err(format!("sizing {}", blank.display())))?;
+            let f = fs::File::create(&blank)
+                .map_err(io_err(format!("creating {}", blank.display())))?;
+            f.set_len(FLOPPY_144_BYTES)
+                .map_err(io_err(format!("sizing {}", blank.display())))?;
         }
         let sock = dir.0.join("qmp.sock");
         if sock.as_os_str().len() > 100 {
@@ -387,7 +424,8 @@ impl Oracle {
             )));
         }
         let stderr_path = dir.0.join("qemu.stderr");
-        let stderr = fs::File::create(&stderr_path).map_err(io_err("creating the QEMU stderr file"))?;
+        let stderr =
+            fs::File::create(&stderr_path).map_err(io_err("creating the QEMU stderr file"))?;
 
         let mut cmd = Command::new(&qemu);
         cmd.args(["-machine", "pc,pit=off,hpet=on", "-accel", "tcg"])
@@ -406,16 +444,22 @@ impl Oracle {
             }
         }
         if let Some(stream) = incoming {
-            cmd.arg("-incoming").arg(format!("exec:cat {}", shell_quote(stream)?));
+            cmd.arg("-incoming")
+                .arg(format!("exec:cat {}", shell_quote(stream)?));
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::from(stderr));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
         // Own process group: Drop kills QEMU together with the `cat` helpers it forks.
         cmd.process_group(0);
         let mut child = cmd.spawn().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 OracleError::QemuNotFound(qemu.clone())
             } else {
-                OracleError::Spawn { path: qemu.clone(), source }
+                OracleError::Spawn {
+                    path: qemu.clone(),
+                    source,
+                }
             }
         })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -513,7 +557,10 @@ impl Oracle {
         let reply = self.qtest_cmd(cmd)?;
         parse_hex(&reply)
             .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| OracleError::Qtest { command: cmd.into(), reply })
+            .ok_or_else(|| OracleError::Qtest {
+                command: cmd.into(),
+                reply,
+            })
     }
 
     fn pci_write(&mut self, reg: u8, val: u32, size: u8) -> Result<(), OracleError> {
@@ -524,31 +571,50 @@ impl Oracle {
             2 => "outw",
             _ => "outl",
         };
-        self.qtest_cmd(&format!("{op} {port:#x} {val:#x}")).map(drop)
+        self.qtest_cmd(&format!("{op} {port:#x} {val:#x}"))
+            .map(drop)
     }
 
     /// Sends one qtest command and returns the text after `OK`.
     fn qtest_cmd(&mut self, cmd: &str) -> Result<String, OracleError> {
         match self.qtest.command(cmd, self.timeout) {
             Ok(reply) => Ok(reply),
-            Err(QtestFailure::Timeout) => Err(OracleError::Timeout { command: cmd.into(), timeout: self.timeout }),
+            Err(QtestFailure::Timeout) => Err(OracleError::Timeout {
+                command: cmd.into(),
+                timeout: self.timeout,
+            }),
             Err(QtestFailure::Closed) => Err(self.exited(cmd)),
-            Err(QtestFailure::Io(source)) => Err(OracleError::Io { context: format!("qtest `{cmd}`"), source }),
+            Err(QtestFailure::Io(source)) => Err(OracleError::Io {
+                context: format!("qtest `{cmd}`"),
+                source,
+            }),
             Err(QtestFailure::Fail(reply)) | Err(QtestFailure::Unexpected(reply)) => {
-                Err(OracleError::Qtest { command: cmd.into(), reply })
+                Err(OracleError::Qtest {
+                    command: cmd.into(),
+                    reply,
+                })
             }
         }
     }
 
     fn qtest_value(&mut self, cmd: &str) -> Result<u64, OracleError> {
         let reply = self.qtest_cmd(cmd)?;
-        parse_hex(&reply).ok_or_else(|| OracleError::Qtest { command: cmd.into(), reply })
+        parse_hex(&reply).ok_or_else(|| OracleError::Qtest {
+            command: cmd.into(),
+            reply,
+        })
     }
 
     fn qmp_exec(&mut self, command: &str, args: Option<Value>) -> Result<Value, OracleError> {
         match self.qmp.execute(command, args, self.timeout) {
             Ok(v) => Ok(v),
-            Err(f) => Err(qmp_error(&mut self.child, &self.dir.0.join("qemu.stderr"), command, f, self.timeout)),
+            Err(f) => Err(qmp_error(
+                &mut self.child,
+                &self.dir.0.join("qemu.stderr"),
+                command,
+                f,
+                self.timeout,
+            )),
         }
     }
 
@@ -564,27 +630,35 @@ impl Oracle {
 
     /// Writes one byte to an I/O port.
     pub fn outb(&mut self, port: u16, val: u8) -> Result<(), OracleError> {
-        self.qtest_cmd(&format!("outb {port:#x} {val:#x}")).map(drop)
+        self.qtest_cmd(&format!("outb {port:#x} {val:#x}"))
+            .map(drop)
     }
 
     /// Reads one byte from an I/O port.
     pub fn inb(&mut self, port: u16) -> Result<u8, OracleError> {
         let cmd = format!("inb {port:#x}");
         let v = self.qtest_value(&cmd)?;
-        u8::try_from(v).map_err(|_| OracleError::Qtest { command: cmd, reply: format!("{v:#x}") })
+        u8::try_from(v).map_err(|_| OracleError::Qtest {
+            command: cmd,
+            reply: format!("{v:#x}"),
+        })
     }
 
     /// 16-bit port write; QEMU splits it per fdc-behaviour.md §2.1 (the CVE reproducers
     /// depend on that split, so it must go through QEMU's own port layer).
     pub fn outw(&mut self, port: u16, val: u16) -> Result<(), OracleError> {
-        self.qtest_cmd(&format!("outw {port:#x} {val:#x}")).map(drop)
+        self.qtest_cmd(&format!("outw {port:#x} {val:#x}"))
+            .map(drop)
     }
 
     /// 16-bit port read.
     pub fn inw(&mut self, port: u16) -> Result<u16, OracleError> {
         let cmd = format!("inw {port:#x}");
         let v = self.qtest_value(&cmd)?;
-        u16::try_from(v).map_err(|_| OracleError::Qtest { command: cmd, reply: format!("{v:#x}") })
+        u16::try_from(v).map_err(|_| OracleError::Qtest {
+            command: cmd,
+            reply: format!("{v:#x}"),
+        })
     }
 
     /// Level of the floppy's IRQ 6 as last reported by QEMU (other IRQs are ignored).
@@ -613,7 +687,10 @@ impl Oracle {
             let at = addr + done as u64;
             let cmd = format!("read {at:#x} {n}");
             let reply = self.qtest_cmd(&cmd)?;
-            let bad = || OracleError::Qtest { command: cmd.clone(), reply: reply.clone() };
+            let bad = || OracleError::Qtest {
+                command: cmd.clone(),
+                reply: reply.clone(),
+            };
             let hex = reply.trim().strip_prefix("0x").ok_or_else(bad)?;
             if hex.len() != 2 * n {
                 return Err(bad());
@@ -792,7 +869,9 @@ impl Oracle {
 
     fn drive_id(&self, drive: u8) -> Result<String, OracleError> {
         if drive > 1 {
-            return Err(OracleError::InvalidArgument(format!("drive {drive}: only 0 and 1 exist")));
+            return Err(OracleError::InvalidArgument(format!(
+                "drive {drive}: only 0 and 1 exist"
+            )));
         }
         Ok(format!("floppy{drive}"))
     }
@@ -800,15 +879,16 @@ impl Oracle {
     /// Ejects the medium of drive 0 or 1 (QMP `eject`, forced).
     pub fn eject(&mut self, drive: u8) -> Result<(), OracleError> {
         let id = self.drive_id(drive)?;
-        self.qmp_exec("eject", Some(json!({ "device": id, "force": true }))).map(drop)
+        self.qmp_exec("eject", Some(json!({ "device": id, "force": true })))
+            .map(drop)
     }
 
     /// Inserts `image` (raw) into drive 0 or 1 (QMP `blockdev-change-medium`, forced).
     pub fn change(&mut self, drive: u8, image: &Path, read_only: bool) -> Result<(), OracleError> {
         let id = self.drive_id(drive)?;
-        let filename = image
-            .to_str()
-            .ok_or_else(|| OracleError::InvalidArgument(format!("path {} is not UTF-8", image.display())))?;
+        let filename = image.to_str().ok_or_else(|| {
+            OracleError::InvalidArgument(format!("path {} is not UTF-8", image.display()))
+        })?;
         let mode = if read_only { "read-only" } else { "read-write" };
         self.qmp_exec(
             "blockdev-change-medium",
@@ -824,11 +904,22 @@ impl Oracle {
     /// [`MIN_FIRST_INCOMING_ADVANCE_NS`] for the first advance after a migration).
     pub fn migrate(&mut self) -> Result<Migration, OracleError> {
         self.migrations += 1;
-        let done = self.dir.0.join(format!("migration-{}.bin", self.migrations));
-        let partial = self.dir.0.join(format!("migration-{}.part", self.migrations));
+        let done = self
+            .dir
+            .0
+            .join(format!("migration-{}.bin", self.migrations));
+        let partial = self
+            .dir
+            .0
+            .join(format!("migration-{}.part", self.migrations));
         // `cat` writes a partial file and renames it when the pipe closes: QEMU reports
         // "completed" before `cat` has necessarily flushed everything.
-        let uri = format!("exec:cat > {} && mv {} {}", shell_quote(&partial)?, shell_quote(&partial)?, shell_quote(&done)?);
+        let uri = format!(
+            "exec:cat > {} && mv {} {}",
+            shell_quote(&partial)?,
+            shell_quote(&partial)?,
+            shell_quote(&done)?
+        );
         let clock = self.read_clock()?;
         self.qmp_exec("migrate", Some(json!({ "uri": uri })))?;
         let deadline = Instant::now() + self.timeout;
@@ -837,13 +928,19 @@ impl Oracle {
             match info.get("status").and_then(Value::as_str).unwrap_or("") {
                 "completed" => break,
                 "failed" | "cancelled" => {
-                    let desc = info.get("error-desc").and_then(Value::as_str).unwrap_or("no detail");
+                    let desc = info
+                        .get("error-desc")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no detail");
                     return Err(OracleError::Migration(desc.to_string()));
                 }
                 _ => {}
             }
             if Instant::now() > deadline {
-                return Err(OracleError::Timeout { command: "query-migrate".into(), timeout: self.timeout });
+                return Err(OracleError::Timeout {
+                    command: "query-migrate".into(),
+                    timeout: self.timeout,
+                });
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -938,17 +1035,36 @@ fn stderr_tail(path: &Path) -> String {
     }
 }
 
-fn qmp_error(child: &mut Child, stderr: &Path, command: &str, f: QmpFailure, timeout: Duration) -> OracleError {
+fn qmp_error(
+    child: &mut Child,
+    stderr: &Path,
+    command: &str,
+    f: QmpFailure,
+    timeout: Duration,
+) -> OracleError {
     match f {
-        QmpFailure::Timeout => OracleError::Timeout { command: command.into(), timeout },
+        QmpFailure::Timeout => OracleError::Timeout {
+            command: command.into(),
+            timeout,
+        },
         QmpFailure::Closed => OracleError::QemuExited {
             command: command.into(),
             status: wait_briefly(child),
             stderr: stderr_tail(stderr),
         },
-        QmpFailure::Io(source) => OracleError::Io { context: format!("QMP `{command}`"), source },
-        QmpFailure::Error { class, desc } => OracleError::Qmp { command: command.into(), class, desc },
-        QmpFailure::Garbage(detail) => OracleError::QmpProtocol { command: command.into(), detail },
+        QmpFailure::Io(source) => OracleError::Io {
+            context: format!("QMP `{command}`"),
+            source,
+        },
+        QmpFailure::Error { class, desc } => OracleError::Qmp {
+            command: command.into(),
+            class,
+            desc,
+        },
+        QmpFailure::Garbage(detail) => OracleError::QmpProtocol {
+            command: command.into(),
+            detail,
+        },
     }
 }
 

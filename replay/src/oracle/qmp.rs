@@ -15,7 +15,10 @@ pub(crate) enum QmpFailure {
     Closed,
     Io(std::io::Error),
     /// QEMU answered with an error object.
-    Error { class: String, desc: String },
+    Error {
+        class: String,
+        desc: String,
+    },
     Garbage(String),
 }
 
@@ -29,10 +32,16 @@ impl Qmp {
     /// Reads the greeting and negotiates capabilities.
     pub(crate) fn handshake(stream: UnixStream, timeout: Duration) -> Result<Qmp, QmpFailure> {
         let writer = stream.try_clone().map_err(QmpFailure::Io)?;
-        let mut qmp = Qmp { reader: BufReader::new(stream), writer, events: VecDeque::new() };
+        let mut qmp = Qmp {
+            reader: BufReader::new(stream),
+            writer,
+            events: VecDeque::new(),
+        };
         let greeting = qmp.read_message(timeout)?;
         if greeting.get("QMP").is_none() {
-            return Err(QmpFailure::Garbage(format!("expected the QMP greeting, got {greeting}")));
+            return Err(QmpFailure::Garbage(format!(
+                "expected the QMP greeting, got {greeting}"
+            )));
         }
         qmp.execute("qmp_capabilities", None, timeout)?;
         Ok(qmp)
@@ -46,7 +55,10 @@ impl Qmp {
             if left.is_zero() {
                 return Err(QmpFailure::Timeout);
             }
-            self.reader.get_ref().set_read_timeout(Some(left)).map_err(QmpFailure::Io)?;
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left))
+                .map_err(QmpFailure::Io)?;
             match self.reader.read_line(&mut line) {
                 Ok(0) => return Err(QmpFailure::Closed),
                 Ok(_) if line.ends_with('\n') => break,
@@ -98,7 +110,10 @@ impl Qmp {
             }
             if let Some(err) = reply.get("error") {
                 let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                return Err(QmpFailure::Error { class: field("class"), desc: field("desc") });
+                return Err(QmpFailure::Error {
+                    class: field("class"),
+                    desc: field("desc"),
+                });
             }
             return Err(QmpFailure::Garbage(reply.to_string()));
         }
@@ -110,7 +125,11 @@ impl Qmp {
     }
 
     /// Waits for the event named `name`, dropping others.
-    pub(crate) fn wait_event(&mut self, name: &str, timeout: Duration) -> Result<Value, QmpFailure> {
+    pub(crate) fn wait_event(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Value, QmpFailure> {
         let deadline = Instant::now() + timeout;
         loop {
             while let Some(ev) = self.events.pop_front() {
@@ -122,7 +141,9 @@ impl Qmp {
             if msg.get("event").is_some() {
                 self.events.push_back(msg);
             } else {
-                return Err(QmpFailure::Garbage(format!("unexpected reply while waiting for {name}: {msg}")));
+                return Err(QmpFailure::Garbage(format!(
+                    "unexpected reply while waiting for {name}: {msg}"
+                )));
             }
         }
     }

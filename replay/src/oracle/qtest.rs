@@ -56,7 +56,11 @@ impl Qtest {
                 }
             })
             .ok();
-        Qtest { stdin, rx, irq6: false }
+        Qtest {
+            stdin,
+            rx,
+            irq6: false,
+        }
     }
 
     pub(crate) fn irq(&self) -> bool {
@@ -85,7 +89,9 @@ impl Qtest {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.rx.recv_timeout(left) {
                 Ok(Line::Text(line)) => line,
-                Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => return Err(QtestFailure::Closed),
+                Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(QtestFailure::Closed)
+                }
                 Ok(Line::Failed(e)) => return Err(QtestFailure::Io(e)),
                 Err(RecvTimeoutError::Timeout) => return Err(QtestFailure::Timeout),
             };

@@ -154,7 +154,10 @@ fn walk_fdc_payload(
     }
     let num_floppies = stream[at - 1];
     if num_floppies != 2 {
-        return Err(bad(at - 1, format!("num_floppies is {num_floppies}, QEMU requires 2")));
+        return Err(bad(
+            at - 1,
+            format!("num_floppies is {num_floppies}, QEMU requires 2"),
+        ));
     }
     for drive in 0..2 {
         at += FDRIVE_FIELDS;
@@ -166,10 +169,14 @@ fn walk_fdc_payload(
     at = walk_subsections(stream, at, "fdc", &mut names)?;
     match (stream.get(at), be32(stream, at + 1)) {
         (Some(&QEMU_VM_SECTION_FOOTER), Some(id)) if id == section_id => Ok((at, names)),
-        (Some(&QEMU_VM_SECTION_FOOTER), Some(id)) => {
-            Err(bad(at, format!("footer names section {id}, expected {section_id}")))
-        }
-        (Some(b), _) => Err(bad(at, format!("expected the section footer 0x7e, found {b:#04x}"))),
+        (Some(&QEMU_VM_SECTION_FOOTER), Some(id)) => Err(bad(
+            at,
+            format!("footer names section {id}, expected {section_id}"),
+        )),
+        (Some(b), _) => Err(bad(
+            at,
+            format!("expected the section footer 0x7e, found {b:#04x}"),
+        )),
         (None, _) => Err(bad(at, "truncated before the section footer".into())),
     }
 }
@@ -184,21 +191,31 @@ fn walk_subsections(
 ) -> Result<usize, StreamError> {
     let bad = |offset: usize, reason: String| StreamError::Malformed { offset, reason };
     while stream.get(at) == Some(&QEMU_VM_SUBSECTION) {
-        let Some(&len) = stream.get(at + 1) else { break };
+        let Some(&len) = stream.get(at + 1) else {
+            break;
+        };
         let len = usize::from(len);
-        let Some(name) = stream.get(at + 2..at + 2 + len) else { break };
+        let Some(name) = stream.get(at + 2..at + 2 + len) else {
+            break;
+        };
         if len < parent.len() + 1 || !name.starts_with(parent.as_bytes()) {
             break;
         }
         let name = String::from_utf8_lossy(name).into_owned();
         let Some(size) = subsection_size(&name) else {
-            return Err(bad(at, format!("unknown subsection `{name}` under `{parent}`")));
+            return Err(bad(
+                at,
+                format!("unknown subsection `{name}` under `{parent}`"),
+            ));
         };
         let version_at = at + 2 + len;
         let version = be32(stream, version_at)
             .ok_or_else(|| bad(at, format!("subsection `{name}` truncated")))?;
         if version != 1 {
-            return Err(bad(at, format!("subsection `{name}` has version {version}, expected 1")));
+            return Err(bad(
+                at,
+                format!("subsection `{name}` has version {version}, expected 1"),
+            ));
         }
         at = version_at + 4 + size;
         if at > stream.len() {
@@ -255,7 +272,10 @@ mod tests {
     fn walks_synthetic_section() {
         let sec = section(
             0x14,
-            &[("fdc/reset_sensei", &[0, 0, 0, 4]), ("fdc/result_timer", &[0x7e; 8])],
+            &[
+                ("fdc/reset_sensei", &[0, 0, 0, 4]),
+                ("fdc/result_timer", &[0x7e; 8]),
+            ],
             &[("fdrive/media_rate", &[0])],
         );
         let s = stream(&sec);
@@ -263,7 +283,12 @@ mod tests {
         assert_eq!(found.section_id, 0x14);
         assert_eq!(
             found.subsections,
-            ["fdrive/media_rate", "fdrive/media_rate", "fdc/reset_sensei", "fdc/result_timer"]
+            [
+                "fdrive/media_rate",
+                "fdrive/media_rate",
+                "fdc/reset_sensei",
+                "fdc/result_timer"
+            ]
         );
         assert_eq!(found.payload.start, 8 + 17);
         assert_eq!(found.payload.end, s.len() - 6);
@@ -272,23 +297,56 @@ mod tests {
     #[test]
     fn rejects_unknown_subsection_and_bad_footer() {
         let s = stream(&section(3, &[("fdc/bogus", &[0])], &[]));
-        assert!(matches!(find_fdc_section(&s), Err(StreamError::Malformed { .. })));
+        assert!(matches!(
+            find_fdc_section(&s),
+            Err(StreamError::Malformed { .. })
+        ));
         let mut sec = section(3, &[], &[]);
         let n = sec.len();
         sec[n - 1] = 9;
-        assert!(matches!(find_fdc_section(&stream(&sec)), Err(StreamError::Malformed { .. })));
-        assert_eq!(find_fdc_section(b"QEVM\0\0\0\x03\0"), Err(StreamError::NoFdcSection));
-        assert_eq!(find_fdc_section(b"QEVX\0\0\0\x03\0"), Err(StreamError::BadMagic));
+        assert!(matches!(
+            find_fdc_section(&stream(&sec)),
+            Err(StreamError::Malformed { .. })
+        ));
+        assert_eq!(
+            find_fdc_section(b"QEVM\0\0\0\x03\0"),
+            Err(StreamError::NoFdcSection)
+        );
+        assert_eq!(
+            find_fdc_section(b"QEVX\0\0\0\x03\0"),
+            Err(StreamError::BadMagic)
+        );
     }
 
     #[test]
     fn decoy_in_ram_is_skipped() {
         // A fake header earlier in the stream (as guest RAM could hold) must not win.
-        let mut body = vec![QEMU_VM_SECTION_FULL, 0, 0, 0, 1, 3, b'f', b'd', b'c', 0, 0, 0, 0, 0, 0, 0, 2];
+        let mut body = vec![
+            QEMU_VM_SECTION_FULL,
+            0,
+            0,
+            0,
+            1,
+            3,
+            b'f',
+            b'd',
+            b'c',
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            2,
+        ];
         body.extend_from_slice(&[0xaa; 40]);
         body.extend_from_slice(&section(7, &[], &[("fdrive/media_changed", &[0])]));
         let found = find_fdc_section(&stream(&body)).unwrap();
         assert_eq!(found.section_id, 7);
-        assert_eq!(found.subsections, ["fdrive/media_changed", "fdrive/media_changed"]);
+        assert_eq!(
+            found.subsections,
+            ["fdrive/media_changed", "fdrive/media_changed"]
+        );
     }
 }

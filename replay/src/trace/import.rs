@@ -392,7 +392,9 @@ fn run_pass(
     let mut reader = BufReader::new(f);
     let mut st = PassStats::default();
     let mut marks = SerialMarks::new();
-    let sidecar_has_markers = sidecar.iter().any(|e| matches!(e.kind, SidecarKind::Marker(_)));
+    let sidecar_has_markers = sidecar
+        .iter()
+        .any(|e| matches!(e.kind, SidecarKind::Marker(_)));
     let mut cmds = CommandTracker::default();
     let mut sc = sidecar.iter().peekable();
     let first_sidecar = sidecar.first().map(|e| e.unix_ns);
