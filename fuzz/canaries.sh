@@ -28,7 +28,7 @@ for feature in "${FEATURES[@]}"; do
     for seed in $SEEDS; do
         work=$(mktemp -d)
         art="$work/art/"
-        mkdir -p "$art"
+        mkdir -p "$art" "$work/corpus"
         start=$(date +%s.%N)
         set +e
         cargo +nightly fuzz run -s none --target-dir "$tdir" "$TARGET" --features "$feature" "$work/corpus" -- \

@@ -8,7 +8,8 @@
 //! so that recorded traces become seeds (see `tests/corpus.rs`).
 //!
 //! ```text
-//! byte 0            configuration: drive 0 = DRIVES[(b + 2) & 7], drive 1 = DRIVES[(b >> 3) & 7]
+//! byte 0            configuration: drive 0 = DRIVES[(b + 2) & 7], drive 1 = DRIVES[(b >> 3) & 7];
+//!                   bit 6: the ops start with DMA_PRELUDE (channel 2 programmed and unmasked)
 //! then, per op, tag t (kind = t >> 4, n = t & 15) and operands:
 //!   0x0n v          Out  PORTS[n], v          (n = 15: port = next u16 LE, then v)
 //!   0x1n            In   PORTS[n]             (n = 15: port = next u16 LE)
@@ -20,7 +21,8 @@
 //!   0x7n a0 a1 a2 l0 l1 s   Fill addr (24-bit LE), len (u16 LE & 0x7FF), seed s
 //!   0x80..0x83      Migrate (at most MAX_MIGRATIONS per input are carried out)
 //!   0x84..0xBF v    Out 0x3F5, v              (FIFO write)
-//!   0xCn, 0xDn      In  0x3F5                 (FIFO read)
+//!   0xCn b0..bn     Out 0x3F5 of each of the n + 1 bytes (a command in one burst)
+//!   0xDn            In  0x3F5                 (FIFO read)
 //!   0xEn            In  0x3F4                 (MSR poll)
 //!   0xFn a0 a1 p c0 c1   DMA channel 2 program: clear flip-flop, mode DMA_MODES[n & 3],
 //!                   address a, page p, count c, then unmask if n & 4 is clear (8 Out ops)
@@ -149,7 +151,15 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
                 Some(value) => Op::Out { port: 0x3F5, value },
                 None => return,
             },
-            12 | 13 => Op::In { port: 0x3F5 },
+            12 => {
+                let Some(bytes) = c.data.get(..=n as usize) else { return };
+                c.data = &c.data[n as usize + 1..];
+                for &value in bytes {
+                    push(Op::Out { port: 0x3F5, value });
+                }
+                continue;
+            }
+            13 => Op::In { port: 0x3F5 },
             14 => Op::In { port: 0x3F4 },
             _ => {
                 let Some([a0, a1, page, c0, c1]) = c.take::<5>() else { return };
@@ -174,11 +184,50 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
     }
 }
 
+/// The ops configuration bit 6 puts first: channel 2 in mode 0x46 (write to memory),
+/// address 0, page 0, count 0x1FF (one sector per transfer: the model's guest memory
+/// costs a map look-up per byte, so long transfers dominate the run time), unmasked.
+pub const DMA_PRELUDE: [Op; 8] = [
+    Op::Out { port: 0x0C, value: 0 },
+    Op::Out { port: 0x0B, value: 0x46 },
+    Op::Out { port: 0x04, value: 0 },
+    Op::Out { port: 0x04, value: 0 },
+    Op::Out { port: 0x81, value: 0 },
+    Op::Out { port: 0x05, value: 0xFF },
+    Op::Out { port: 0x05, value: 0x01 },
+    Op::Out { port: 0x0A, value: 0x02 },
+];
+
+/// Decodes a whole input (configuration byte, then ops): the configuration byte and the
+/// ops, [`DMA_PRELUDE`] included when bit 6 asks for it.
+pub fn decode_input(data: &[u8], mut push: impl FnMut(Op)) -> Option<u8> {
+    let (&cfg, rest) = data.split_first()?;
+    if cfg & 0x40 != 0 {
+        DMA_PRELUDE.iter().cloned().for_each(&mut push);
+    }
+    decode_ops(rest, push);
+    Some(cfg)
+}
+
 /// Encodes ops in the format [`decode_ops`] reads (without the configuration byte).
-/// `Fill` lengths above 0x7FF are cut.
+/// `Fill` lengths above 0x7FF are cut; runs of FIFO writes become bursts.
 pub fn encode(ops: &[Op]) -> Vec<u8> {
     let mut out = Vec::new();
-    for op in ops {
+    let mut i = 0;
+    while i < ops.len() {
+        let run = ops[i..].iter().take(16).take_while(|op| matches!(op, Op::Out { port: 0x3F5, .. })).count();
+        if run >= 2 {
+            out.push(0xC0 | (run - 1) as u8);
+            for op in &ops[i..i + run] {
+                if let Op::Out { value, .. } = op {
+                    out.push(*value);
+                }
+            }
+            i += run;
+            continue;
+        }
+        let op = &ops[i];
+        i += 1;
         match *op {
             Op::Out { port: 0x3F5, value } => out.extend([0x90, value]),
             Op::Out { port, value } => match PORTS.iter().position(|&p| p == port) {
@@ -189,7 +238,7 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                     out.push(value);
                 }
             },
-            Op::In { port: 0x3F5 } => out.push(0xC0),
+            Op::In { port: 0x3F5 } => out.push(0xD0),
             Op::In { port: 0x3F4 } => out.push(0xE0),
             Op::In { port } => match PORTS.iter().position(|&p| p == port) {
                 Some(i) => out.push(0x10 | i as u8),

@@ -5,7 +5,7 @@ use fdc::drive::Backend;
 use fdc::ops::Op;
 use fdc::{wire, Fdc, FdcState, PcFloppy};
 
-use crate::ops::{configs, decode_ops};
+use crate::ops::{configs, decode_input};
 
 /// The QEMU migration semantics that make a destination legitimately differ from its
 /// source (FINDINGS.md "Known migration differences"). A divergence after a migration is
@@ -39,9 +39,11 @@ impl KnownDifferences {
 
     /// Whether a divergence can be explained, given the media inserts since the migration.
     fn explains(&self, inserted: [bool; 2]) -> bool {
+        // The placeholder (3) is recorded but explains no port-level divergence: the
+        // only register that shows it, SRA (nDRV2), is at 0x3F0, which the ISA FDC does
+        // not decode; it shows in the saved state only (see `migrate`).
         self.cur_drv_from_dor
             || self.geometry.iter().any(|&g| g)
-            || self.placeholder.iter().any(|&p| p)
             || (0..2).any(|i| self.drive_type[i] && inserted[i])
     }
 }
@@ -108,7 +110,18 @@ pub fn migrate(pc: &PcFloppy, step: usize) -> PcFloppy {
     );
     let dst = Fdc::from_state(&from_wire, f.destination_config(0), f.destination_config(1), f.now())
         .unwrap_or_else(|e| panic!("step {step}: FINDING: a state reached by port I/O was refused on load: {e}"));
-    assert_eq!(dst.state(), state, "step {step}: a loaded state saves differently");
+    // Known difference (3): a placeholder backend exists only on the source, so the
+    // `fdrive/media_changed` subsection of that slot (sent only for a slot with a backend)
+    // may be absent from what the destination would send.
+    let mut expected = state.clone();
+    let mut saved = dst.state();
+    for i in 0..2 {
+        if f.drive(i).backend() == Backend::Placeholder && dst.drive(i).backend() == Backend::None {
+            expected.drives[i].media_changed = None;
+            saved.drives[i].media_changed = None;
+        }
+    }
+    assert_eq!(saved, expected, "step {step}: a loaded state saves differently");
     let mut dst = PcFloppy { fdc: dst, dma: pc.dma.clone(), memory: pc.memory.clone() };
     // The i8257's request register is migrated with the DMA controller, not the FDC.
     dst.fdc.set_dma_request(f.dreq());
@@ -117,14 +130,14 @@ pub fn migrate(pc: &PcFloppy, step: usize) -> PcFloppy {
 
 /// Runs one `fdc_pio` input. Panics with a clear message on any broken invariant.
 pub fn run(data: &[u8]) -> Report {
-    let Some((&cfg, rest)) = data.split_first() else { return Report::default() };
+    let Some(&cfg) = data.first() else { return Report::default() };
     let (d0, d1) = configs(cfg);
     let mut pc = PcFloppy::new(Fdc::new(d0, d1));
     let mut twin: Option<Twin> = None;
     let mut report = Report::default();
     let mut step = 0usize;
     check(&pc.fdc, "source", 0, &Op::Migrate);
-    decode_ops(rest, |op| {
+    decode_input(data, |op| {
         step += 1;
         report.ops += 1;
         if op == Op::Migrate {

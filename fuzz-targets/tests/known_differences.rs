@@ -1,0 +1,162 @@
+//! The known migration differences (QEMU semantics, FINDINGS.md): a minimal reproducer
+//! of each, checked on the model through the `fdc_pio` harness (which must accept exactly
+//! that divergence) and, when `FDC_FUZZ_QEMU=1` and QEMU is installed, on real QEMU: a
+//! source QEMU runs the ops, migrates to a file, a destination QEMU started with
+//! `-incoming` from it runs the remaining ops, and the reads must match the model's source
+//! and destination read for read.
+
+use fdc::ops::{Answer, Op};
+use fdc::{DriveConfig, Fdc, Medium, PcFloppy};
+use fdc_fuzz_targets::ops::{config_byte, encode};
+use fdc_fuzz_targets::pio::{migrate, run};
+use fdc_replay::oracle::{DriveSpec, Oracle, OracleConfig};
+
+fn out(port: u16, value: u8) -> Op {
+    Op::Out { port, value }
+}
+fn inb(port: u16) -> Op {
+    Op::In { port }
+}
+fn fifo(bytes: &[u8]) -> Vec<Op> {
+    bytes.iter().map(|&b| out(0x3F5, b)).collect()
+}
+fn reads(n: usize) -> Vec<Op> {
+    vec![inb(0x3F5); n]
+}
+
+struct Scenario {
+    name: &'static str,
+    d0: u8,
+    d1: u8,
+    before: Vec<Op>,
+    after: Vec<Op>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        // (1) DOR selects drive 1, then SEEK selects drive 0 (cur_drv = 0, DOR bit 0 = 1):
+        // the destination rebuilds cur_drv = 1 from DOR bit 0. DIR reads the disk-change
+        // latch of the current drive: drive 0's was cleared by the seek, drive 1's is set.
+        Scenario {
+            name: "cur_drv rebuilt from DOR bit 0",
+            d0: 2,
+            d1: 2,
+            before: [vec![out(0x3F2, 0x1D)], fifo(&[0x0F, 0x00, 0x05]), fifo(&[0x08]), reads(2)].concat(),
+            after: vec![inb(0x3F7), inb(0x3F2)],
+        },
+        // (2) FORMAT TRACK with SC = 9 on a 1.44 MB medium sets last_sect = 9; DUMPREG
+        // reports it (byte 7): 9 on the source, 18 on the destination.
+        Scenario {
+            name: "FORMAT-changed geometry not migrated",
+            d0: 2,
+            d1: 0,
+            before: [fifo(&[0x4D, 0x00, 0x02, 0x09, 0x1B, 0xF6]), reads(7)].concat(),
+            after: [fifo(&[0x0E]), reads(10)].concat(),
+        },
+    ]
+}
+
+fn model_answers(s: &Scenario) -> (Vec<Answer>, Vec<Answer>) {
+    let (d0, d1) = fdc_fuzz_targets::ops::configs(config_byte(s.d0, s.d1));
+    let mut pc = PcFloppy::new(Fdc::new(d0, d1));
+    for op in &s.before {
+        pc.apply(op);
+    }
+    let mut dst = migrate(&pc, 0);
+    let a = s.after.iter().map(|op| pc.apply(op)).collect();
+    let b = s.after.iter().map(|op| dst.apply(op)).collect();
+    (a, b)
+}
+
+#[test]
+fn each_known_difference_diverges_and_is_accepted() {
+    for s in scenarios() {
+        let (a, b) = model_answers(&s);
+        assert_ne!(a, b, "{}: no divergence in the model", s.name);
+        let mut input = vec![config_byte(s.d0, s.d1)];
+        input.extend(encode(&s.before));
+        input.push(0x80);
+        input.extend(encode(&s.after));
+        let report = run(&input);
+        assert_eq!(report.explained.len(), 1, "{}: {report:?}", s.name);
+        println!("{}: source {a:?}\n{}  destination {b:?}\n  armed {:?}", s.name, " ".repeat(s.name.len()), report.explained[0].2);
+    }
+}
+
+/// (4) The destination resolves its drive type from the medium it starts with: a drive
+/// created with a 720 KB medium that later got a 2.88 MB one has a different type than a
+/// destination started with the 2.88 MB medium, which shows after the next media change.
+#[test]
+fn drive_type_resolved_from_the_starting_medium() {
+    let mut found = None;
+    'search: for first in 0..20u8 {
+        for second in 0..20u8 {
+            for third in 0..20u8 {
+                let mut pc = PcFloppy::new(Fdc::new(
+                    DriveConfig::Medium(Medium::blank(fdc::ops::medium_size(first), false)),
+                    DriveConfig::Absent,
+                ));
+                pc.apply(&Op::Insert { drive: 0, size: second, read_only: false });
+                let mut dst = migrate(&pc, 0);
+                let differs = pc.fdc.drive(0).drive_type() != dst.fdc.drive(0).drive_type();
+                let ins = Op::Insert { drive: 0, size: third, read_only: false };
+                pc.apply(&ins);
+                dst.apply(&ins);
+                if differs && pc.fdc.drive(0).geometry() != dst.fdc.drive(0).geometry() {
+                    found = Some((first, second, third));
+                    break 'search;
+                }
+            }
+        }
+    }
+    let (first, second, third) = found.expect("no media sequence shows a drive-type difference");
+    println!(
+        "drive type: start {} B, insert {} B, migrate, insert {} B",
+        fdc::ops::medium_size(first),
+        fdc::ops::medium_size(second),
+        fdc::ops::medium_size(third)
+    );
+}
+
+fn qemu_answers(s: &Scenario) -> (Vec<Answer>, Vec<Answer>) {
+    let spec = |i: u8| match i {
+        0 => DriveSpec::Absent,
+        1 => DriveSpec::Empty,
+        _ => DriveSpec::Blank,
+    };
+    let cfg = OracleConfig::with_drives([spec(s.d0), spec(s.d1)]);
+    let mut src = Oracle::start(cfg.clone()).expect("starting QEMU");
+    let apply = |o: &mut Oracle, op: &Op| match *op {
+        Op::Out { port, value } => {
+            o.outb(port, value).unwrap();
+            Answer::None
+        }
+        Op::In { port } => Answer::Byte(o.inb(port).unwrap()),
+        _ => unreachable!(),
+    };
+    for op in &s.before {
+        apply(&mut src, op);
+    }
+    let m = src.migrate().expect("migrating");
+    let path = std::env::temp_dir().join(format!("fdc-known-diff-{}.bin", std::process::id()));
+    std::fs::write(&path, &m.stream).unwrap();
+    let mut dst = Oracle::start_incoming(cfg, &path).expect("starting the destination QEMU");
+    let _ = std::fs::remove_file(&path);
+    let a = s.after.iter().map(|op| apply(&mut src, op)).collect();
+    let b = s.after.iter().map(|op| apply(&mut dst, op)).collect();
+    (a, b)
+}
+
+#[test]
+fn known_differences_on_real_qemu() {
+    if std::env::var_os("FDC_FUZZ_QEMU").is_none() {
+        eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");
+        return;
+    }
+    for s in scenarios() {
+        let model = model_answers(&s);
+        let qemu = qemu_answers(&s);
+        println!("{}:\n  model source {:?} destination {:?}\n  QEMU  source {:?} destination {:?}", s.name, model.0, model.1, qemu.0, qemu.1);
+        assert_eq!(qemu, model, "{}: QEMU and the model disagree", s.name);
+    }
+}
