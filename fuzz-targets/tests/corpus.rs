@@ -302,3 +302,32 @@ fn seed_corpus_is_generated_from_the_recordings() {
         }
     }
 }
+
+/// VENOM's state (command phase, RQM, `data_pos` past the FIFO) is reachable only through
+/// an unchecked load: the strict loader refuses it, the unchecked one faults on the next
+/// FIFO write (a `bug-venom` build panics there). Kept as a vmstate_load regression input.
+#[test]
+fn venom_state_only_through_an_unchecked_load() {
+    let (d0, d1) = configs(0);
+    let mut state = Fdc::new(d0.clone(), d1.clone()).state();
+    state.msr = 0x90;
+    state.data_pos = 600;
+    state.data_len = 1000;
+    assert!(Fdc::from_state(&state, d0.clone(), d1.clone(), 0).is_err());
+    let mut pc = PcFloppy::new(Fdc::from_state_unchecked(&state, d0, d1, 0).unwrap());
+    if !cfg!(feature = "bug-venom") {
+        pc.apply(&Op::Out { port: 0x3F5, value: 0x42 });
+        assert_eq!(pc.fdc.fault(), Some(fdc::Fault::CommandOverrun));
+    }
+    let stream = wire::encode(&state);
+    let mut input = vec![0u8];
+    input.extend((stream.len() as u16).to_le_bytes());
+    input.extend(stream);
+    input.extend(encode(&[Op::Out { port: 0x3F5, value: 0x42 }]));
+    let path = root().join("fuzz/regressions/vmstate_load/venom-unchecked-command-overrun");
+    if std::env::var_os("FDC_FUZZ_REGEN").is_some() {
+        std::fs::write(&path, &input).unwrap();
+    } else {
+        assert_eq!(std::fs::read(&path).unwrap(), input, "regenerate with FDC_FUZZ_REGEN=1");
+    }
+}
