@@ -37,6 +37,16 @@ for feature in "${FEATURES[@]}"; do
         set -e
         end=$(date +%s.%N)
         crash=$(ls "$art" 2>/dev/null | head -1)
+        if [ -n "$crash" ] && ! grep -q "VENOM\|CVE-20" "$work/log"; then
+            # A crash that is not the canary's is a finding of its own: keep it, count the
+            # run as not found.
+            mkdir -p "artifacts/canary-$feature"
+            cp "$art/$crash" "artifacts/canary-$feature/other-seed-$seed-$crash"
+            printf '%-20s seed %s: OTHER crash (not the canary), kept in artifacts/canary-%s: %s\n' \
+                "$feature" "$seed" "$feature" "$(grep -m1 -A1 'panicked at' "$work/log" | tail -1 | cut -c1-160)"
+            crash=""
+            end=$(echo "$start + $LIMIT" | bc)
+        fi
         if [ -n "$crash" ]; then
             t=$(echo "$end - $start" | bc)
             found=$((found + 1))

@@ -22,7 +22,7 @@ use fdc::ops::Op;
 use fdc::{wire, Fdc, FdcState, FdriveState, PcFloppy, FIFO_LEN};
 
 use crate::ops::{configs, decode_ops};
-use crate::pio::{check, migrate};
+use crate::pio::{check, in_clock_domain, migrate};
 
 fn reason<E: std::fmt::Display>(e: E, what: &str) {
     let text = e.to_string();
@@ -120,6 +120,7 @@ pub fn load_and_run(state: &FdcState, cfg: u8, now: u64, ops: &[Op]) {
                 pc = migrate(&pc, step);
                 continue;
             }
+            let op = &in_clock_domain(op.clone(), &pc.fdc);
             pc.apply(op);
             check(&pc.fdc, "loaded", step, op);
         }

@@ -160,3 +160,78 @@ fn known_differences_on_real_qemu() {
         assert_eq!(qemu, model, "{}: QEMU and the model disagree", s.name);
     }
 }
+
+/// States QEMU accepts on load and our strict loader refuses: each spliced into a real
+/// stream (the source's fdc section payload replaced), loaded with `-incoming`, then one
+/// trigger op. Prints what QEMU did next to our loader's typed rejection.
+#[test]
+fn invalid_states_on_real_qemu() {
+    if std::env::var_os("FDC_FUZZ_QEMU").is_none() {
+        eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");
+        return;
+    }
+    let (d0, d1) = fdc_fuzz_targets::ops::configs(config_byte(2, 0));
+    let base = Fdc::new(d0.clone(), d1.clone()).state();
+    let mut classes: Vec<(&str, fdc::FdcState, Vec<Op>)> = Vec::new();
+    let mut s = base.clone();
+    s.msr = 0x90;
+    s.data_pos = 600;
+    s.data_len = 1000;
+    classes.push(("command phase with data_pos 600 >= 512 (VENOM state)", s, vec![out(0x3F5, 0x42)]));
+    let mut s = base.clone();
+    s.phase = Some(7);
+    classes.push(("phase byte 7", s, vec![out(0x3F5, 0x08), inb(0x3F5)]));
+    let mut s = base.clone();
+    s.msr = 0x80 | 0x20; // RQM|NONDMA with phase reconstructed as execution... and command phase forced
+    s.phase = Some(1);
+    classes.push(("NONDMA in the command phase", s, vec![out(0x3F5, 0x08)]));
+    let mut s = base.clone();
+    s.msr = 0x80 | 0x40 | 0x10;
+    s.phase = Some(2);
+    classes.push(("execution phase without NONDMA, RQM|DIO set", s, vec![inb(0x3F5)]));
+    let cfg = OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent]);
+    for (name, state, trigger) in classes {
+        let ours = Fdc::from_state(&state, d0.clone(), d1.clone(), 0).err().map(|e| e.to_string());
+        let mut model = PcFloppy::new(Fdc::from_state_unchecked(&state, d0.clone(), d1.clone(), 0).unwrap());
+        for op in &trigger {
+            model.apply(op);
+        }
+        let mut src = Oracle::start(cfg.clone()).expect("starting QEMU");
+        let m = src.migrate().expect("migrating");
+        let mut stream = m.stream.clone();
+        stream.splice(m.section.payload.clone(), fdc::wire::encode(&state));
+        let path = std::env::temp_dir().join(format!("fdc-invalid-{}.bin", std::process::id()));
+        std::fs::write(&path, &stream).unwrap();
+        let qemu = match Oracle::start_incoming(cfg.clone(), &path) {
+            Err(e) => format!("load failed: {e}"),
+            Ok(mut dst) => {
+                let mut said = Vec::new();
+                let mut outcome = String::new();
+                for op in &trigger {
+                    let r = match *op {
+                        Op::Out { port, value } => dst.outb(port, value).map(|_| "ok".to_string()),
+                        Op::In { port } => dst.inb(port).map(|v| format!("{v:#04x}")),
+                        _ => unreachable!(),
+                    };
+                    match r {
+                        Ok(v) => said.push(v),
+                        Err(e) => {
+                            outcome = format!("died: {e}");
+                            break;
+                        }
+                    }
+                }
+                if outcome.is_empty() {
+                    match dst.inb(0x3F4) {
+                        Ok(msr) => format!("survived, answers {said:?}, MSR then {msr:#04x}"),
+                        Err(e) => format!("answers {said:?}, then died: {e}"),
+                    }
+                } else {
+                    format!("answers {said:?}, {outcome}")
+                }
+            }
+        };
+        let _ = std::fs::remove_file(&path);
+        println!("{name}:\n  strict loader: {ours:?}\n  model unchecked: fault {:?}\n  QEMU 7.2: {}", model.fdc.fault(), qemu.chars().take(400).collect::<String>());
+    }
+}
