@@ -110,6 +110,24 @@ fn drive_type_resolved_from_the_starting_medium() {
         }
     }
     let (first, second, third) = found.expect("no media sequence shows a drive-type difference");
+    let mut pc = PcFloppy::new(Fdc::new(
+        DriveConfig::Medium(Medium::blank(fdc::ops::medium_size(first), false)),
+        DriveConfig::Absent,
+    ));
+    pc.apply(&Op::Insert { drive: 0, size: second, read_only: false });
+    let mut dst = migrate(&pc, 0);
+    let ins = Op::Insert { drive: 0, size: third, read_only: false };
+    pc.apply(&ins);
+    dst.apply(&ins);
+    println!(
+        "types {:?} / {:?}, geometry (last_sect, max_track, 2 sides) {:?} / {:?}, rate {} / {}",
+        pc.fdc.drive(0).drive_type(),
+        dst.fdc.drive(0).drive_type(),
+        pc.fdc.drive(0).geometry(),
+        dst.fdc.drive(0).geometry(),
+        pc.fdc.drive(0).media_rate(),
+        dst.fdc.drive(0).media_rate()
+    );
     println!(
         "drive type: start {} B, insert {} B, migrate, insert {} B",
         fdc::ops::medium_size(first),
@@ -234,4 +252,76 @@ fn invalid_states_on_real_qemu() {
         let _ = std::fs::remove_file(&path);
         println!("{name}:\n  strict loader: {ours:?}\n  model unchecked: fault {:?}\n  QEMU 7.2: {}", model.fdc.fault(), qemu.chars().take(400).collect::<String>());
     }
+}
+
+/// (4) on real QEMU: drive 0 starts with 1.44 MB, gets a 2.88 MB medium, migrate (the
+/// destination starts with the 2.88 MB image), both get a 1.2 MB medium, READ ID. The
+/// model: source type 1.44 keeps rate 0 (READ ID succeeds), destination type 2.88 picks
+/// rate 3 (READ ID ends with ST0 0x40, ST1 MA).
+#[test]
+fn drive_type_on_real_qemu() {
+    if std::env::var_os("FDC_FUZZ_QEMU").is_none() {
+        eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");
+        return;
+    }
+    let (i288, i12) = ((0..40u8).find(|&i| fdc::ops::medium_size(i) == 2_949_120).unwrap(), (0..40u8).find(|&i| fdc::ops::medium_size(i) == 1_228_800).unwrap());
+    let after = [
+        vec![Op::Advance { ns: 1_000_000 }, Op::Insert { drive: 0, size: i12, read_only: false }, Op::Advance { ns: 1_000_000 }],
+        fifo(&[0x4A, 0x00]),
+        vec![Op::Advance { ns: 30_000_000 }],
+        reads(7),
+    ]
+    .concat();
+    // Model.
+    let mut pc = PcFloppy::new(Fdc::new(DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent));
+    pc.apply(&Op::Insert { drive: 0, size: i288, read_only: false });
+    let mut dst = migrate(&pc, 0);
+    let ma: Vec<Answer> = after.iter().map(|op| pc.apply(op)).collect();
+    let mb: Vec<Answer> = after.iter().map(|op| dst.apply(op)).collect();
+    // QEMU.
+    let dir = std::env::temp_dir().join(format!("fdc-drive-type-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = |name: &str, size: usize| {
+        let p = dir.join(name);
+        std::fs::write(&p, vec![0u8; size]).unwrap();
+        p
+    };
+    let (src288, dst288, src12, dst12) =
+        (img("s288", 2_949_120), img("d288", 2_949_120), img("s12", 1_228_800), img("d12", 1_228_800));
+    let mut src = Oracle::start(OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent])).unwrap();
+    src.change(0, &src288, false).unwrap();
+    let m = src.migrate().unwrap();
+    let stream = dir.join("stream");
+    std::fs::write(&stream, &m.stream).unwrap();
+    let mut dq = Oracle::start_incoming(
+        OracleConfig::with_drives([DriveSpec::Image { path: dst288, read_only: false }, DriveSpec::Absent]),
+        &stream,
+    )
+    .unwrap();
+    let run = |o: &mut Oracle, image: &std::path::Path| -> Vec<Answer> {
+        after
+            .iter()
+            .map(|op| match *op {
+                Op::Out { port, value } => {
+                    o.outb(port, value).unwrap();
+                    Answer::None
+                }
+                Op::In { port } => Answer::Byte(o.inb(port).unwrap()),
+                Op::Advance { ns } => {
+                    o.advance_ns(ns).unwrap();
+                    Answer::None
+                }
+                Op::Insert { .. } => {
+                    o.change(0, image, false).unwrap();
+                    Answer::None
+                }
+                _ => unreachable!(),
+            })
+            .collect()
+    };
+    let qa = run(&mut src, &src12);
+    let qb = run(&mut dq, &dst12);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("drive type:\n  model source {ma:?}\n  model destination {mb:?}\n  QEMU source {qa:?}\n  QEMU destination {qb:?}");
+    assert_eq!((qa, qb), (ma, mb), "QEMU and the model disagree");
 }
