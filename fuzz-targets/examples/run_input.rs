@@ -1,0 +1,42 @@
+//! Runs one input through a target body and prints the decoded ops:
+//! `cargo run -p fdc-fuzz-targets --example run_input -- fdc_pio FILE`
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (target, path) = (&args[1], &args[2]);
+    if std::path::Path::new(path).is_dir() {
+        std::panic::set_hook(Box::new(|_| {}));
+        let mut failed = 0;
+        let mut total = 0;
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            let data = std::fs::read(e.path()).unwrap();
+            total += 1;
+            let t = target.clone();
+            let r = std::panic::catch_unwind(move || match t.as_str() {
+                "fdc_pio" => fdc_fuzz_targets::fdc_pio(&data),
+                "vmstate_load" => fdc_fuzz_targets::vmstate_load(&data),
+                _ => fdc_fuzz_targets::trace_decode(&data),
+            });
+            if let Err(p) = r {
+                failed += 1;
+                let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+                println!("FAIL {}: {}", e.path().display(), msg.chars().take(300).collect::<String>());
+            }
+        }
+        println!("{failed} of {total} inputs fail");
+        return;
+    }
+    let data = std::fs::read(path).expect("reading the input");
+    if target == "fdc_pio" {
+        let mut n = 0;
+        fdc_fuzz_targets::ops::decode_input(&data, |op| {
+            println!("{n:4} {op:?}");
+            n += 1;
+        });
+        println!("config {:?}", data.first().map(|&b| fdc_fuzz_targets::ops::configs(b)));
+        println!("{:?}", fdc_fuzz_targets::pio::run(&data));
+    } else if target == "vmstate_load" {
+        fdc_fuzz_targets::vmstate_load(&data);
+    } else {
+        fdc_fuzz_targets::trace_decode(&data);
+    }
+}

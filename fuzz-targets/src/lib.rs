@@ -1,0 +1,23 @@
+//! Bodies of the cargo-fuzz targets in `fuzz/` (which only call these), so that stable
+//! `cargo test` runs them over the committed corpus and `fuzz/regressions/`.
+#![forbid(unsafe_code)]
+
+pub mod ops;
+pub mod pio;
+pub mod trace;
+pub mod vmstate;
+
+/// `fdc_pio`: port I/O, invariants after every op, migrate-now equivalence.
+pub fn fdc_pio(data: &[u8]) {
+    pio::run(data);
+}
+
+/// `vmstate_load`: migration streams into both loaders.
+pub fn vmstate_load(data: &[u8]) {
+    vmstate::run(data);
+}
+
+/// `trace_decode`: the trace reader and the QEMU-log importer's parsers.
+pub fn trace_decode(data: &[u8]) {
+    trace::run(data);
+}

@@ -1,0 +1,328 @@
+//! The byte format of `fdc_pio` inputs: a configuration byte, then a sequence of
+//! operations of [`fdc::ops::Op`], each one a tag byte and its operands.
+//!
+//! A dense hand-made format rather than `#[derive(Arbitrary)]` on `Op`: with the derive,
+//! a port is a random `u16` and only 15 of 65536 values reach the controller, which costs
+//! the fuzzer orders of magnitude in finding multi-byte commands. Here every tag is
+//! meaningful, FIFO traffic has most of the tag space, and [`encode`] is an exact inverse
+//! so that recorded traces become seeds (see `tests/corpus.rs`).
+//!
+//! ```text
+//! byte 0            configuration: drive 0 = DRIVES[(b + 2) & 7], drive 1 = DRIVES[(b >> 3) & 7];
+//!                   bit 6: the ops start with DMA_PRELUDE (channel 2 programmed and unmasked)
+//! then, per op, tag t (kind = t >> 4, n = t & 15) and operands:
+//!   0x0n v          Out  PORTS[n], v          (n = 15: port = next u16 LE, then v)
+//!   0x1n            In   PORTS[n]             (n = 15: port = next u16 LE)
+//!   0x2n lo hi      OutW 0x3F0 + (n & 7), value u16 LE
+//!   0x3n            InW  0x3F0 + (n & 7)
+//!   0x4n            Advance ADVANCE[n]; n = 14: next u32 LE ns; n = 15: next u64 LE ns
+//!   0x5n            Eject drive n & 1
+//!   0x6n s          Insert drive n & 1, size index s (fdc::ops::medium_size), read-only if n & 2
+//!   0x7n a0 a1 a2 l0 l1 s   Fill addr (24-bit LE), len (u16 LE & 0x7FF), seed s
+//!   0x80..0x83      Migrate (at most MAX_MIGRATIONS per input are carried out)
+//!   0x84..0xBF v    Out 0x3F5, v              (FIFO write)
+//!   0xCn b0..bn     Out 0x3F5 of each of the n + 1 bytes (a command in one burst)
+//!   0xDn            In  0x3F5                 (FIFO read)
+//!   0xEn            In  0x3F4                 (MSR poll)
+//!   0xFn a0 a1 p c0 c1   DMA channel 2 program: clear flip-flop, mode DMA_MODES[n & 3],
+//!                   address a, page p, count c, then unmask if n & 4 is clear (8 Out ops)
+//! ```
+//! An op whose operands are cut off by the end of the input is dropped.
+
+use fdc::ops::Op;
+use fdc::{DriveConfig, Medium};
+
+/// Ports reachable by tag `0x0n`/`0x1n` (index 15 takes an explicit port).
+pub const PORTS: [u16; 15] =
+    [0x3F0, 0x3F1, 0x3F2, 0x3F3, 0x3F4, 0x3F5, 0x3F6, 0x3F7, 0x04, 0x05, 0x09, 0x0A, 0x0B, 0x0C, 0x81];
+
+/// Time steps of tag `0x4n` (n < 14), around the READ ID delay of 20 ms.
+pub const ADVANCE: [u64; 14] = [
+    1,
+    10,
+    100,
+    970,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    19_999_999,
+    20_000_000,
+    20_000_001,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// i8257 mode bytes of tag `0xFn` (channel 2): write to memory, read from memory,
+/// verify, write to memory with address decrement.
+pub const DMA_MODES: [u8; 4] = [0x46, 0x4A, 0x42, 0x66];
+
+/// Drive configurations selectable by the configuration byte.
+pub fn drive_config(index: u8) -> DriveConfig {
+    match index & 7 {
+        0 => DriveConfig::Absent,
+        1 => DriveConfig::Empty,
+        2 => DriveConfig::Medium(Medium::blank(1_474_560, false)),
+        3 => DriveConfig::Medium(Medium::blank(737_280, false)),
+        4 => DriveConfig::Medium(Medium::blank(2_949_120, false)),
+        5 => DriveConfig::Medium(Medium::blank(1_228_800, false)),
+        6 => DriveConfig::Medium(Medium::blank(368_640, false)),
+        _ => DriveConfig::Medium(Medium::blank(1_474_560, true)),
+    }
+}
+
+/// The two drive configurations of a configuration byte (0: 1.44 MB in drive 0, no drive 1).
+pub fn configs(b: u8) -> (DriveConfig, DriveConfig) {
+    (drive_config(b.wrapping_add(2)), drive_config(b >> 3))
+}
+
+/// The configuration byte for (drive 0 index, drive 1 index) in [`drive_config`] terms.
+pub fn config_byte(d0: u8, d1: u8) -> u8 {
+    (d0.wrapping_sub(2) & 7) | ((d1 & 7) << 3)
+}
+
+struct Cursor<'a> {
+    data: &'a [u8],
+}
+
+impl Cursor<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        if self.data.len() < N {
+            self.data = &[];
+            return None;
+        }
+        let (head, rest) = self.data.split_at(N);
+        self.data = rest;
+        head.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take::<2>().map(u16::from_le_bytes)
+    }
+}
+
+/// Decodes the ops after the configuration byte; `push` receives each op.
+pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
+    let mut c = Cursor { data };
+    while let Some(t) = c.u8() {
+        let n = t & 15;
+        let port_n = |c: &mut Cursor| if n == 15 { c.u16() } else { Some(PORTS[n as usize]) };
+        let op = match t >> 4 {
+            0 => match (port_n(&mut c), c.u8()) {
+                (Some(port), Some(value)) => Op::Out { port, value },
+                _ => return,
+            },
+            1 => match port_n(&mut c) {
+                Some(port) => Op::In { port },
+                None => return,
+            },
+            2 => match c.u16() {
+                Some(value) => Op::OutW { port: 0x3F0 + (n & 7) as u16, value },
+                None => return,
+            },
+            3 => Op::InW { port: 0x3F0 + (n & 7) as u16 },
+            4 => {
+                let ns = match n {
+                    14 => c.take::<4>().map(|b| u32::from_le_bytes(b) as u64),
+                    15 => c.take::<8>().map(u64::from_le_bytes),
+                    _ => Some(ADVANCE[n as usize]),
+                };
+                match ns {
+                    Some(ns) => Op::Advance { ns },
+                    None => return,
+                }
+            }
+            5 => Op::Eject { drive: n & 1 },
+            6 => match c.u8() {
+                Some(size) => Op::Insert { drive: n & 1, size, read_only: n & 2 != 0 },
+                None => return,
+            },
+            7 => match (c.take::<3>(), c.u16(), c.u8()) {
+                (Some(a), Some(len), Some(seed)) => {
+                    Op::Fill { addr: u32::from_le_bytes([a[0], a[1], a[2], 0]), len: len & 0x7FF, seed }
+                }
+                _ => return,
+            },
+            8 if n < 4 => Op::Migrate,
+            8..=11 => match c.u8() {
+                Some(value) => Op::Out { port: 0x3F5, value },
+                None => return,
+            },
+            12 => {
+                let Some(bytes) = c.data.get(..=n as usize) else { return };
+                c.data = &c.data[n as usize + 1..];
+                for &value in bytes {
+                    push(Op::Out { port: 0x3F5, value });
+                }
+                continue;
+            }
+            13 => Op::In { port: 0x3F5 },
+            14 => Op::In { port: 0x3F4 },
+            _ => {
+                let Some([a0, a1, page, c0, c1]) = c.take::<5>() else { return };
+                for (port, value) in [
+                    (0x0C, 0),
+                    (0x0B, DMA_MODES[(n & 3) as usize]),
+                    (0x04, a0),
+                    (0x04, a1),
+                    (0x81, page),
+                    (0x05, c0),
+                    (0x05, c1),
+                ] {
+                    push(Op::Out { port, value });
+                }
+                if n & 4 != 0 {
+                    continue;
+                }
+                Op::Out { port: 0x0A, value: 0x02 }
+            }
+        };
+        push(op);
+    }
+}
+
+/// The ops configuration bit 6 puts first: channel 2 in mode 0x46 (write to memory),
+/// address 0, page 0, count 0x1FF (one sector per transfer: the model's guest memory
+/// costs a map look-up per byte, so long transfers dominate the run time), unmasked.
+pub const DMA_PRELUDE: [Op; 8] = [
+    Op::Out { port: 0x0C, value: 0 },
+    Op::Out { port: 0x0B, value: 0x46 },
+    Op::Out { port: 0x04, value: 0 },
+    Op::Out { port: 0x04, value: 0 },
+    Op::Out { port: 0x81, value: 0 },
+    Op::Out { port: 0x05, value: 0xFF },
+    Op::Out { port: 0x05, value: 0x01 },
+    Op::Out { port: 0x0A, value: 0x02 },
+];
+
+/// Decodes a whole input (configuration byte, then ops): the configuration byte and the
+/// ops, [`DMA_PRELUDE`] included when bit 6 asks for it.
+pub fn decode_input(data: &[u8], mut push: impl FnMut(Op)) -> Option<u8> {
+    let (&cfg, rest) = data.split_first()?;
+    if cfg & 0x40 != 0 {
+        DMA_PRELUDE.iter().cloned().for_each(&mut push);
+    }
+    decode_ops(rest, push);
+    Some(cfg)
+}
+
+/// Encodes ops in the format [`decode_ops`] reads (without the configuration byte).
+/// `Fill` lengths above 0x7FF are cut; runs of FIFO writes become bursts.
+pub fn encode(ops: &[Op]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < ops.len() {
+        let run = ops[i..].iter().take(16).take_while(|op| matches!(op, Op::Out { port: 0x3F5, .. })).count();
+        if run >= 2 {
+            out.push(0xC0 | (run - 1) as u8);
+            for op in &ops[i..i + run] {
+                if let Op::Out { value, .. } = op {
+                    out.push(*value);
+                }
+            }
+            i += run;
+            continue;
+        }
+        let op = &ops[i];
+        i += 1;
+        match *op {
+            Op::Out { port: 0x3F5, value } => out.extend([0x90, value]),
+            Op::Out { port, value } => match PORTS.iter().position(|&p| p == port) {
+                Some(i) => out.extend([i as u8, value]),
+                None => {
+                    out.push(0x0F);
+                    out.extend(port.to_le_bytes());
+                    out.push(value);
+                }
+            },
+            Op::In { port: 0x3F5 } => out.push(0xD0),
+            Op::In { port: 0x3F4 } => out.push(0xE0),
+            Op::In { port } => match PORTS.iter().position(|&p| p == port) {
+                Some(i) => out.push(0x10 | i as u8),
+                None => {
+                    out.push(0x1F);
+                    out.extend(port.to_le_bytes());
+                }
+            },
+            Op::OutW { port, value } if (0x3F0..0x3F8).contains(&port) => {
+                out.push(0x20 | (port - 0x3F0) as u8);
+                out.extend(value.to_le_bytes());
+            }
+            Op::OutW { port, value } => {
+                // Outside the FDC a word write is a byte write of the low byte.
+                out.push(0x0F);
+                out.extend(port.to_le_bytes());
+                out.push(value as u8);
+            }
+            Op::InW { port } if (0x3F0..0x3F8).contains(&port) => out.push(0x30 | (port - 0x3F0) as u8),
+            Op::InW { .. } => {}
+            Op::Advance { ns } => match ADVANCE.iter().position(|&a| a == ns) {
+                Some(i) => out.push(0x40 | i as u8),
+                None if ns <= u32::MAX as u64 => {
+                    out.push(0x4E);
+                    out.extend((ns as u32).to_le_bytes());
+                }
+                None => {
+                    out.push(0x4F);
+                    out.extend(ns.to_le_bytes());
+                }
+            },
+            Op::Eject { drive } => out.push(0x50 | (drive & 1)),
+            Op::Insert { drive, size, read_only } => {
+                out.extend([0x60 | (drive & 1) | if read_only { 2 } else { 0 }, size])
+            }
+            Op::Fill { addr, len, seed } => {
+                out.push(0x70);
+                out.extend(&addr.to_le_bytes()[..3]);
+                out.extend((len & 0x7FF).to_le_bytes());
+                out.push(seed);
+            }
+            Op::Migrate => out.push(0x80),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let ops = vec![
+            Op::Out { port: 0x3F5, value: 0xE6 },
+            Op::Out { port: 0x3F2, value: 0x1C },
+            Op::Out { port: 0x1234, value: 7 },
+            Op::In { port: 0x3F5 },
+            Op::In { port: 0x3F4 },
+            Op::In { port: 0x3F7 },
+            Op::In { port: 0x80 },
+            Op::OutW { port: 0x3F4, value: 0x0500 },
+            Op::InW { port: 0x3F1 },
+            Op::Advance { ns: 20_000_000 },
+            Op::Advance { ns: 12345 },
+            Op::Advance { ns: 1 << 40 },
+            Op::Eject { drive: 1 },
+            Op::Insert { drive: 0, size: 3, read_only: true },
+            Op::Fill { addr: 0x12345, len: 512, seed: 9 },
+            Op::Migrate,
+        ];
+        let mut back = Vec::new();
+        decode_ops(&encode(&ops), |op| back.push(op));
+        assert_eq!(back, ops);
+    }
+
+    #[test]
+    fn config_byte_inverse() {
+        for d0 in 0..8 {
+            for d1 in 0..8 {
+                let (a, b) = configs(config_byte(d0, d1));
+                assert_eq!((a, b), (drive_config(d0), drive_config(d1)));
+            }
+        }
+        assert_eq!(configs(0).0, drive_config(2));
+    }
+}
