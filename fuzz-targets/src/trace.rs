@@ -33,14 +33,6 @@ fn lines(data: &[u8], mut f: impl FnMut(&str)) {
     }
 }
 
-/// Whether a sidecar line has a `t` whose nanoseconds do not fit a u64 (F2).
-fn sidecar_time_overflows(line: &str) -> bool {
-    match serde_json::from_str::<serde_json::Value>(line) {
-        Ok(v) => v.get("t").and_then(|t| t.as_f64()).is_some_and(|t| t.is_finite() && (t * 1e6).round() * 1e3 > u64::MAX as f64 && t <= 1e11),
-        Err(_) => false,
-    }
-}
-
 /// Runs one `trace_decode` input.
 pub fn run(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
@@ -99,12 +91,6 @@ pub fn run(data: &[u8]) {
             });
         }
         2 => lines(rest, |line| {
-            if sidecar_time_overflows(line) {
-                // Known finding F2 (FINDINGS.md): `parse_sidecar_line` overflows computing
-                // nanoseconds for 1.8e10 < t <= 1e11. Skipped so the campaign can go on;
-                // remove once replay/ is fixed (the input is in fuzz/crashes/).
-                return;
-            }
             if !line.trim().is_empty() {
                 if let Err(e) = parse_sidecar_line(line) {
                     assert!(!e.is_empty(), "sidecar error without a message");
