@@ -17,22 +17,39 @@ pub struct GuestMemory {
 }
 
 impl GuestMemory {
+    /// Splits `[addr, addr + len)` into (page, offset in page, offset in buffer, length)
+    /// pieces, one page look-up per piece instead of one per byte.
+    fn pieces(addr: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
+        let mut done = 0usize;
+        std::iter::from_fn(move || {
+            if done >= len {
+                return None;
+            }
+            let a = addr.wrapping_add(done as u64);
+            let off = (a & 0xFFF) as usize;
+            let n = (4096 - off).min(len - done);
+            let piece = (a >> 12, off, done, n);
+            done += n;
+            Some(piece)
+        })
+    }
+
     pub fn read(&self, addr: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            let a = addr.wrapping_add(i as u64);
-            *b = self
-                .pages
-                .get(&(a >> 12))
-                .map_or(0, |p| p[(a & 0xFFF) as usize]);
+        for (page, off, at, n) in Self::pieces(addr, buf.len()) {
+            match self.pages.get(&page) {
+                Some(p) => buf[at..at + n].copy_from_slice(&p[off..off + n]),
+                None => buf[at..at + n].fill(0),
+            }
         }
     }
 
     pub fn write(&mut self, addr: u64, data: &[u8]) {
-        for (i, &b) in data.iter().enumerate() {
-            let a = addr.wrapping_add(i as u64);
-            self.pages
-                .entry(a >> 12)
-                .or_insert_with(|| Box::new([0; 4096]))[(a & 0xFFF) as usize] = b;
+        for (page, off, at, n) in Self::pieces(addr, data.len()) {
+            let p = self
+                .pages
+                .entry(page)
+                .or_insert_with(|| Box::new([0; 4096]));
+            p[off..off + n].copy_from_slice(&data[at..at + n]);
         }
     }
 }

@@ -224,3 +224,20 @@ fn load_applies_qemu_post_load() {
     assert_eq!(g.phase(), Some(Phase::Result));
     assert!(s.phase.is_none());
 }
+
+#[test]
+fn guest_memory_crosses_pages_and_wraps() {
+    let mut m = fdc::isa::GuestMemory::default();
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+    m.write(0x1F00, &data);
+    let mut back = vec![0u8; 10_000];
+    m.read(0x1F00, &mut back);
+    assert_eq!(back, data);
+    let mut edge = [0xAAu8; 4];
+    m.read(0x1EFE, &mut edge);
+    assert_eq!(edge, [0, 0, data[0], data[1]]);
+    m.write(u64::MAX - 1, &[1, 2, 3]);
+    let mut w = [0u8; 3];
+    m.read(u64::MAX - 1, &mut w);
+    assert_eq!(w, [1, 2, 3]);
+}

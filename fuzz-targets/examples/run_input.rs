@@ -19,7 +19,11 @@ fn main() {
             if let Err(p) = r {
                 failed += 1;
                 let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
-                println!("FAIL {}: {}", e.path().display(), msg.chars().take(300).collect::<String>());
+                println!(
+                    "FAIL {}: {}",
+                    e.path().display(),
+                    msg.chars().take(300).collect::<String>()
+                );
             }
         }
         println!("{failed} of {total} inputs fail");
@@ -32,7 +36,10 @@ fn main() {
             println!("{n:4} {op:?}");
             n += 1;
         });
-        println!("config {:?}", data.first().map(|&b| fdc_fuzz_targets::ops::configs(b)));
+        println!(
+            "config {:?}",
+            data.first().map(|&b| fdc_fuzz_targets::ops::configs(b))
+        );
         println!("{:?}", fdc_fuzz_targets::pio::run(&data));
     } else if target == "vmstate_load" {
         fdc_fuzz_targets::vmstate_load(&data);

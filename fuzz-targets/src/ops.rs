@@ -33,8 +33,10 @@ use fdc::ops::Op;
 use fdc::{DriveConfig, Medium};
 
 /// Ports reachable by tag `0x0n`/`0x1n` (index 15 takes an explicit port).
-pub const PORTS: [u16; 15] =
-    [0x3F0, 0x3F1, 0x3F2, 0x3F3, 0x3F4, 0x3F5, 0x3F6, 0x3F7, 0x04, 0x05, 0x09, 0x0A, 0x0B, 0x0C, 0x81];
+pub const PORTS: [u16; 15] = [
+    0x3F0, 0x3F1, 0x3F2, 0x3F3, 0x3F4, 0x3F5, 0x3F6, 0x3F7, 0x04, 0x05, 0x09, 0x0A, 0x0B, 0x0C,
+    0x81,
+];
 
 /// Time steps of tag `0x4n` (n < 14), around the READ ID delay of 20 ms.
 pub const ADVANCE: [u64; 14] = [
@@ -109,7 +111,13 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
     let mut c = Cursor { data };
     while let Some(t) = c.u8() {
         let n = t & 15;
-        let port_n = |c: &mut Cursor| if n == 15 { c.u16() } else { Some(PORTS[n as usize]) };
+        let port_n = |c: &mut Cursor| {
+            if n == 15 {
+                c.u16()
+            } else {
+                Some(PORTS[n as usize])
+            }
+        };
         let op = match t >> 4 {
             0 => match (port_n(&mut c), c.u8()) {
                 (Some(port), Some(value)) => Op::Out { port, value },
@@ -120,10 +128,15 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
                 None => return,
             },
             2 => match c.u16() {
-                Some(value) => Op::OutW { port: 0x3F0 + (n & 7) as u16, value },
+                Some(value) => Op::OutW {
+                    port: 0x3F0 + (n & 7) as u16,
+                    value,
+                },
                 None => return,
             },
-            3 => Op::InW { port: 0x3F0 + (n & 7) as u16 },
+            3 => Op::InW {
+                port: 0x3F0 + (n & 7) as u16,
+            },
             4 => {
                 let ns = match n {
                     14 => c.take::<4>().map(|b| u32::from_le_bytes(b) as u64),
@@ -137,13 +150,19 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
             }
             5 => Op::Eject { drive: n & 1 },
             6 => match c.u8() {
-                Some(size) => Op::Insert { drive: n & 1, size, read_only: n & 2 != 0 },
+                Some(size) => Op::Insert {
+                    drive: n & 1,
+                    size,
+                    read_only: n & 2 != 0,
+                },
                 None => return,
             },
             7 => match (c.take::<3>(), c.u16(), c.u8()) {
-                (Some(a), Some(len), Some(seed)) => {
-                    Op::Fill { addr: u32::from_le_bytes([a[0], a[1], a[2], 0]), len: len & 0x7FF, seed }
-                }
+                (Some(a), Some(len), Some(seed)) => Op::Fill {
+                    addr: u32::from_le_bytes([a[0], a[1], a[2], 0]),
+                    len: len & 0x7FF,
+                    seed,
+                },
                 _ => return,
             },
             8 if n < 4 => Op::Migrate,
@@ -152,7 +171,9 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
                 None => return,
             },
             12 => {
-                let Some(bytes) = c.data.get(..=n as usize) else { return };
+                let Some(bytes) = c.data.get(..=n as usize) else {
+                    return;
+                };
                 c.data = &c.data[n as usize + 1..];
                 for &value in bytes {
                     push(Op::Out { port: 0x3F5, value });
@@ -162,7 +183,9 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
             13 => Op::In { port: 0x3F5 },
             14 => Op::In { port: 0x3F4 },
             _ => {
-                let Some([a0, a1, page, c0, c1]) = c.take::<5>() else { return };
+                let Some([a0, a1, page, c0, c1]) = c.take::<5>() else {
+                    return;
+                };
                 for (port, value) in [
                     (0x0C, 0),
                     (0x0B, DMA_MODES[(n & 3) as usize]),
@@ -177,7 +200,10 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
                 if n & 4 != 0 {
                     continue;
                 }
-                Op::Out { port: 0x0A, value: 0x02 }
+                Op::Out {
+                    port: 0x0A,
+                    value: 0x02,
+                }
             }
         };
         push(op);
@@ -188,14 +214,38 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
 /// address 0, page 0, count 0x1FF (one sector per transfer: the model's guest memory
 /// costs a map look-up per byte, so long transfers dominate the run time), unmasked.
 pub const DMA_PRELUDE: [Op; 8] = [
-    Op::Out { port: 0x0C, value: 0 },
-    Op::Out { port: 0x0B, value: 0x46 },
-    Op::Out { port: 0x04, value: 0 },
-    Op::Out { port: 0x04, value: 0 },
-    Op::Out { port: 0x81, value: 0 },
-    Op::Out { port: 0x05, value: 0xFF },
-    Op::Out { port: 0x05, value: 0x01 },
-    Op::Out { port: 0x0A, value: 0x02 },
+    Op::Out {
+        port: 0x0C,
+        value: 0,
+    },
+    Op::Out {
+        port: 0x0B,
+        value: 0x46,
+    },
+    Op::Out {
+        port: 0x04,
+        value: 0,
+    },
+    Op::Out {
+        port: 0x04,
+        value: 0,
+    },
+    Op::Out {
+        port: 0x81,
+        value: 0,
+    },
+    Op::Out {
+        port: 0x05,
+        value: 0xFF,
+    },
+    Op::Out {
+        port: 0x05,
+        value: 0x01,
+    },
+    Op::Out {
+        port: 0x0A,
+        value: 0x02,
+    },
 ];
 
 /// Decodes a whole input (configuration byte, then ops): the configuration byte and the
@@ -215,7 +265,11 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < ops.len() {
-        let run = ops[i..].iter().take(16).take_while(|op| matches!(op, Op::Out { port: 0x3F5, .. })).count();
+        let run = ops[i..]
+            .iter()
+            .take(16)
+            .take_while(|op| matches!(op, Op::Out { port: 0x3F5, .. }))
+            .count();
         if run >= 2 {
             out.push(0xC0 | (run - 1) as u8);
             for op in &ops[i..i + run] {
@@ -257,7 +311,9 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                 out.extend(port.to_le_bytes());
                 out.push(value as u8);
             }
-            Op::InW { port } if (0x3F0..0x3F8).contains(&port) => out.push(0x30 | (port - 0x3F0) as u8),
+            Op::InW { port } if (0x3F0..0x3F8).contains(&port) => {
+                out.push(0x30 | (port - 0x3F0) as u8)
+            }
             Op::InW { .. } => {}
             Op::Advance { ns } => match ADVANCE.iter().position(|&a| a == ns) {
                 Some(i) => out.push(0x40 | i as u8),
@@ -271,9 +327,11 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                 }
             },
             Op::Eject { drive } => out.push(0x50 | (drive & 1)),
-            Op::Insert { drive, size, read_only } => {
-                out.extend([0x60 | (drive & 1) | if read_only { 2 } else { 0 }, size])
-            }
+            Op::Insert {
+                drive,
+                size,
+                read_only,
+            } => out.extend([0x60 | (drive & 1) | if read_only { 2 } else { 0 }, size]),
             Op::Fill { addr, len, seed } => {
                 out.push(0x70);
                 out.extend(&addr.to_le_bytes()[..3]);
@@ -293,21 +351,41 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         let ops = vec![
-            Op::Out { port: 0x3F5, value: 0xE6 },
-            Op::Out { port: 0x3F2, value: 0x1C },
-            Op::Out { port: 0x1234, value: 7 },
+            Op::Out {
+                port: 0x3F5,
+                value: 0xE6,
+            },
+            Op::Out {
+                port: 0x3F2,
+                value: 0x1C,
+            },
+            Op::Out {
+                port: 0x1234,
+                value: 7,
+            },
             Op::In { port: 0x3F5 },
             Op::In { port: 0x3F4 },
             Op::In { port: 0x3F7 },
             Op::In { port: 0x80 },
-            Op::OutW { port: 0x3F4, value: 0x0500 },
+            Op::OutW {
+                port: 0x3F4,
+                value: 0x0500,
+            },
             Op::InW { port: 0x3F1 },
             Op::Advance { ns: 20_000_000 },
             Op::Advance { ns: 12345 },
             Op::Advance { ns: 1 << 40 },
             Op::Eject { drive: 1 },
-            Op::Insert { drive: 0, size: 3, read_only: true },
-            Op::Fill { addr: 0x12345, len: 512, seed: 9 },
+            Op::Insert {
+                drive: 0,
+                size: 3,
+                read_only: true,
+            },
+            Op::Fill {
+                addr: 0x12345,
+                len: 512,
+                seed: 9,
+            },
             Op::Migrate,
         ];
         let mut back = Vec::new();

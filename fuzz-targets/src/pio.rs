@@ -66,7 +66,9 @@ pub const MAX_NOW: u64 = i64::MAX as u64 - 365 * 24 * 3600 * 1_000_000_000;
 /// `op` with an advance shortened so that the clock stays at most [`MAX_NOW`].
 pub fn in_clock_domain(op: Op, f: &Fdc) -> Op {
     match op {
-        Op::Advance { ns } => Op::Advance { ns: ns.min(MAX_NOW.saturating_sub(f.now())) },
+        Op::Advance { ns } => Op::Advance {
+            ns: ns.min(MAX_NOW.saturating_sub(f.now())),
+        },
         op => op,
     }
 }
@@ -99,7 +101,11 @@ pub fn check(f: &Fdc, who: &str, step: usize, op: &Op) {
         );
     }
     if f.irq() != (f.sra() & 0x80 != 0) {
-        panic!("{who} step {step} {op:?}: IRQ {} but SRA {:#04x}", f.irq(), f.sra());
+        panic!(
+            "{who} step {step} {op:?}: IRQ {} but SRA {:#04x}",
+            f.irq(),
+            f.sra()
+        );
     }
 }
 
@@ -111,17 +117,30 @@ pub fn migrate(pc: &PcFloppy, step: usize) -> PcFloppy {
     let wire_bytes = wire::encode(&state);
     let (from_wire, _) = wire::decode(&wire_bytes)
         .unwrap_or_else(|e| panic!("step {step}: wire decode of our own encoding failed: {e}"));
-    assert_eq!(from_wire, state, "step {step}: wire format round trip changed the state");
+    assert_eq!(
+        from_wire, state,
+        "step {step}: wire format round trip changed the state"
+    );
     let from_mp = FdcState::from_msgpack(&state.to_msgpack())
         .unwrap_or_else(|e| panic!("step {step}: msgpack decode of our own encoding failed: {e}"));
-    assert_eq!(from_mp, state, "step {step}: msgpack round trip changed the state");
+    assert_eq!(
+        from_mp, state,
+        "step {step}: msgpack round trip changed the state"
+    );
     assert_eq!(
         state.subsections(),
         f.needed_subsections(),
         "step {step}: state() carries other subsections than needed_subsections()"
     );
-    let dst = Fdc::from_state(&from_wire, f.destination_config(0), f.destination_config(1), f.now())
-        .unwrap_or_else(|e| panic!("step {step}: FINDING: a state reached by port I/O was refused on load: {e}"));
+    let dst = Fdc::from_state(
+        &from_wire,
+        f.destination_config(0),
+        f.destination_config(1),
+        f.now(),
+    )
+    .unwrap_or_else(|e| {
+        panic!("step {step}: FINDING: a state reached by port I/O was refused on load: {e}")
+    });
     // Known difference (3): a placeholder backend exists only on the source, so the
     // `fdrive/media_changed` subsection of that slot (sent only for a slot with a backend)
     // may be absent from what the destination would send.
@@ -133,8 +152,15 @@ pub fn migrate(pc: &PcFloppy, step: usize) -> PcFloppy {
             saved.drives[i].media_changed = None;
         }
     }
-    assert_eq!(saved, expected, "step {step}: a loaded state saves differently");
-    let mut dst = PcFloppy { fdc: dst, dma: pc.dma.clone(), memory: pc.memory.clone() };
+    assert_eq!(
+        saved, expected,
+        "step {step}: a loaded state saves differently"
+    );
+    let mut dst = PcFloppy {
+        fdc: dst,
+        dma: pc.dma.clone(),
+        memory: pc.memory.clone(),
+    };
     // The i8257's request register is migrated with the DMA controller, not the FDC.
     dst.fdc.set_dma_request(f.dreq());
     dst
@@ -142,7 +168,9 @@ pub fn migrate(pc: &PcFloppy, step: usize) -> PcFloppy {
 
 /// Runs one `fdc_pio` input. Panics with a clear message on any broken invariant.
 pub fn run(data: &[u8]) -> Report {
-    let Some(&cfg) = data.first() else { return Report::default() };
+    let Some(&cfg) = data.first() else {
+        return Report::default();
+    };
     let (d0, d1) = configs(cfg);
     let mut pc = PcFloppy::new(Fdc::new(d0, d1));
     let mut twin: Option<Twin> = None;
@@ -163,7 +191,12 @@ pub fn run(data: &[u8]) -> Report {
             }
             let dst = migrate(&pc, step);
             let known = KnownDifferences::between(&pc.fdc, &dst.fdc);
-            twin = Some(Twin { pc: dst, known, inserted: [false; 2], migrated_at: step });
+            twin = Some(Twin {
+                pc: dst,
+                known,
+                inserted: [false; 2],
+                migrated_at: step,
+            });
             return;
         }
         // QEMU's virtual clock is an int64 of ns: keep the model's clock in that domain

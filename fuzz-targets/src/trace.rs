@@ -24,7 +24,11 @@ fn lines(data: &[u8], mut f: impl FnMut(&str)) {
         buf.clear();
         match read_line_capped(&mut r, &mut buf, LINE_CAP) {
             Ok(Some(_)) => {
-                assert!(buf.len() <= LINE_CAP, "read_line_capped kept {} bytes", buf.len());
+                assert!(
+                    buf.len() <= LINE_CAP,
+                    "read_line_capped kept {} bytes",
+                    buf.len()
+                );
                 f(&String::from_utf8_lossy(&buf));
             }
             Ok(None) => return,
@@ -35,7 +39,9 @@ fn lines(data: &[u8], mut f: impl FnMut(&str)) {
 
 /// Runs one `trace_decode` input.
 pub fn run(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     match mode & 3 {
         0 => {
             let reader = match TraceReader::new(rest) {
@@ -66,8 +72,13 @@ pub fn run(data: &[u8]) {
             }
             if clean && header.validate().is_ok() && events.iter().all(|e| e.validate().is_ok()) {
                 // What the reader accepted, the writer writes and the reader reads back.
-                let opts = WriteOptions { gzip: mode & 4 != 0, chunk_events: 1 + (mode >> 3) as usize };
-                let Ok(mut w) = TraceWriter::new(Vec::new(), &header, opts) else { return };
+                let opts = WriteOptions {
+                    gzip: mode & 4 != 0,
+                    chunk_events: 1 + (mode >> 3) as usize,
+                };
+                let Ok(mut w) = TraceWriter::new(Vec::new(), &header, opts) else {
+                    return;
+                };
                 for ev in &events {
                     if w.write_event(ev.clone()).is_err() {
                         return;
@@ -75,8 +86,14 @@ pub fn run(data: &[u8]) {
                 }
                 let bytes = w.finish().expect("finishing an in-memory trace failed");
                 let back = TraceReader::new(&bytes[..]).expect("re-reading a written trace failed");
-                assert_eq!(back.header(), &header, "header changed in a write/read round trip");
-                let again: Vec<_> = back.map(|e| e.expect("re-reading a written trace failed")).collect();
+                assert_eq!(
+                    back.header(),
+                    &header,
+                    "header changed in a write/read round trip"
+                );
+                let again: Vec<_> = back
+                    .map(|e| e.expect("re-reading a written trace failed"))
+                    .collect();
                 assert_eq!(again, events, "events changed in a write/read round trip");
             }
         }
@@ -100,7 +117,11 @@ pub fn run(data: &[u8]) {
         _ => lines(rest, |line| {
             if let Some((size, name)) = geometry::parse_size(line) {
                 if let Some(name) = name {
-                    assert_eq!(geometry::by_name(name).map(|f| f.size()), Some(size), "{name}");
+                    assert_eq!(
+                        geometry::by_name(name).map(|f| f.size()),
+                        Some(size),
+                        "{name}"
+                    );
                 }
             }
             let _ = geometry::by_name(line);

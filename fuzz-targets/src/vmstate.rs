@@ -26,24 +26,54 @@ use crate::pio::{check, in_clock_domain, migrate};
 
 fn reason<E: std::fmt::Display>(e: E, what: &str) {
     let text = e.to_string();
-    assert!(!text.trim().is_empty(), "{what}: a rejection without a reason");
+    assert!(
+        !text.trim().is_empty(),
+        "{what}: a rejection without a reason"
+    );
 }
 
-fn opt<'a, T>(u: &mut Unstructured<'a>, f: impl FnOnce(&mut Unstructured<'a>) -> AResult<T>) -> AResult<Option<T>> {
-    Ok(if u.arbitrary::<bool>()? { Some(f(u)?) } else { None })
+fn opt<'a, T>(
+    u: &mut Unstructured<'a>,
+    f: impl FnOnce(&mut Unstructured<'a>) -> AResult<T>,
+) -> AResult<Option<T>> {
+    Ok(if u.arbitrary::<bool>()? {
+        Some(f(u)?)
+    } else {
+        None
+    })
 }
 
 fn small_or_any(u: &mut Unstructured, small: u32) -> AResult<u32> {
-    Ok(if u.ratio(3, 4)? { u.int_in_range(0..=small)? } else { u.arbitrary()? })
+    Ok(if u.ratio(3, 4)? {
+        u.int_in_range(0..=small)?
+    } else {
+        u.arbitrary()?
+    })
 }
 
 fn drive(u: &mut Unstructured) -> AResult<FdriveState> {
     Ok(FdriveState {
-        head: if u.ratio(7, 8)? { u.int_in_range(0..=1)? } else { u.arbitrary()? },
+        head: if u.ratio(7, 8)? {
+            u.int_in_range(0..=1)?
+        } else {
+            u.arbitrary()?
+        },
         track: u.arbitrary()?,
         sect: u.arbitrary()?,
-        media_changed: opt(u, |u| Ok(if u.ratio(7, 8)? { u.int_in_range(0..=1)? } else { u.arbitrary()? }))?,
-        media_rate: opt(u, |u| Ok(if u.ratio(7, 8)? { u.int_in_range(0..=3)? } else { u.arbitrary()? }))?,
+        media_changed: opt(u, |u| {
+            Ok(if u.ratio(7, 8)? {
+                u.int_in_range(0..=1)?
+            } else {
+                u.arbitrary()?
+            })
+        })?,
+        media_rate: opt(u, |u| {
+            Ok(if u.ratio(7, 8)? {
+                u.int_in_range(0..=3)?
+            } else {
+                u.arbitrary()?
+            })
+        })?,
         perpendicular: opt(u, |u| u.arbitrary())?,
     })
 }
@@ -56,22 +86,41 @@ pub fn arbitrary_state(u: &mut Unstructured) -> AResult<FdcState> {
     for b in fifo.iter_mut().take(n) {
         *b = u.arbitrary()?;
     }
-    let msrs = [0x80u8, 0x90, 0xD0, 0x10, 0xB0, 0xF0, 0x30, 0x00, 0x20, 0xA0, 0x50];
+    let msrs = [
+        0x80u8, 0x90, 0xD0, 0x10, 0xB0, 0xF0, 0x30, 0x00, 0x20, 0xA0, 0x50,
+    ];
     Ok(FdcState {
         sra: u.arbitrary()?,
         srb: u.arbitrary()?,
-        dor_vmstate: *u.choose(&[0x0C, 0x0D, 0x1C, 0x2D, 0x08, 0x04, 0x00, 0x3C])? ^ u.arbitrary::<u8>()? & 0xC3,
+        dor_vmstate: *u.choose(&[0x0C, 0x0D, 0x1C, 0x2D, 0x08, 0x04, 0x00, 0x3C])?
+            ^ u.arbitrary::<u8>()? & 0xC3,
         tdr: u.arbitrary()?,
-        dsr: if u.ratio(3, 4)? { u.int_in_range(0..=3)? } else { u.arbitrary()? },
-        msr: if u.ratio(7, 8)? { *u.choose(&msrs)? } else { u.arbitrary()? },
+        dsr: if u.ratio(3, 4)? {
+            u.int_in_range(0..=3)?
+        } else {
+            u.arbitrary()?
+        },
+        msr: if u.ratio(7, 8)? {
+            *u.choose(&msrs)?
+        } else {
+            u.arbitrary()?
+        },
         status0: u.arbitrary()?,
         status1: u.arbitrary()?,
         status2: u.arbitrary()?,
         fifo,
         data_pos: small_or_any(u, 520)?,
         data_len: small_or_any(u, 520)?,
-        data_state: if u.ratio(7, 8)? { u.int_in_range(0..=3)? } else { u.arbitrary()? },
-        data_dir: if u.ratio(7, 8)? { u.int_in_range(0..=5)? } else { u.arbitrary()? },
+        data_state: if u.ratio(7, 8)? {
+            u.int_in_range(0..=3)?
+        } else {
+            u.arbitrary()?
+        },
+        data_dir: if u.ratio(7, 8)? {
+            u.int_in_range(0..=5)?
+        } else {
+            u.arbitrary()?
+        },
         eot: u.arbitrary()?,
         timer0: u.arbitrary()?,
         timer1: u.arbitrary()?,
@@ -81,20 +130,43 @@ pub fn arbitrary_state(u: &mut Unstructured) -> AResult<FdcState> {
         pwrd: u.arbitrary()?,
         num_floppies: if u.ratio(15, 16)? { 2 } else { u.arbitrary()? },
         drives: [drive(u)?, drive(u)?],
-        reset_sensei: opt(u, |u| Ok(if u.ratio(7, 8)? { u.int_in_range(0..=4)? } else { u.arbitrary()? }))?,
-        result_timer: opt(u, |u| {
-            Ok(*u.choose(&[-1i64, 0, 20_000_000, 1_000_000_000, 1_020_000_000, -2, i64::MAX, i64::MIN])?)
+        reset_sensei: opt(u, |u| {
+            Ok(if u.ratio(7, 8)? {
+                u.int_in_range(0..=4)?
+            } else {
+                u.arbitrary()?
+            })
         })?,
-        phase: opt(u, |u| Ok(if u.ratio(7, 8)? { u.int_in_range(0..=3)? } else { u.arbitrary()? }))?,
+        result_timer: opt(u, |u| {
+            Ok(*u.choose(&[
+                -1i64,
+                0,
+                20_000_000,
+                1_000_000_000,
+                1_020_000_000,
+                -2,
+                i64::MAX,
+                i64::MIN,
+            ])?)
+        })?,
+        phase: opt(u, |u| {
+            Ok(if u.ratio(7, 8)? {
+                u.int_in_range(0..=3)?
+            } else {
+                u.arbitrary()?
+            })
+        })?,
     })
 }
 
 /// Loads one decoded state every way and runs the ops on each result.
 pub fn load_and_run(state: &FdcState, cfg: u8, now: u64, ops: &[Op]) {
     // Codec round trips.
-    let (again, _) = wire::decode(&wire::encode(state)).expect("wire: decode(encode(state)) failed");
+    let (again, _) =
+        wire::decode(&wire::encode(state)).expect("wire: decode(encode(state)) failed");
     assert_eq!(&again, state, "wire: decode(encode(state)) != state");
-    let again = FdcState::from_msgpack(&state.to_msgpack()).expect("msgpack: decode(encode(state)) failed");
+    let again =
+        FdcState::from_msgpack(&state.to_msgpack()).expect("msgpack: decode(encode(state)) failed");
     assert_eq!(&again, state, "msgpack: decode(encode(state)) != state");
 
     let (d0, d1) = configs(cfg);
@@ -171,7 +243,9 @@ fn decode_any(stream: &[u8], msgpack: bool) -> Option<FdcState> {
 
 /// Runs one `vmstate_load` input.
 pub fn run(data: &[u8]) {
-    let Some((&head, rest)) = data.split_first() else { return };
+    let Some((&head, rest)) = data.split_first() else {
+        return;
+    };
     let mode = head & 3;
     let cfg = head >> 2;
     let now = if cfg & 0x20 != 0 { 1_000_000_000 } else { 0 };
@@ -188,20 +262,33 @@ pub fn run(data: &[u8]) {
         // The prefix decoder must agree with the full one.
         if mode == 0 {
             if let Ok((s, _, used)) = wire::decode_prefix(stream) {
-                assert!(used <= stream.len(), "decode_prefix consumed {used} of {} bytes", stream.len());
-                let full = wire::decode(&stream[..used]).expect("decode of decode_prefix's bytes failed");
+                assert!(
+                    used <= stream.len(),
+                    "decode_prefix consumed {used} of {} bytes",
+                    stream.len()
+                );
+                let full =
+                    wire::decode(&stream[..used]).expect("decode of decode_prefix's bytes failed");
                 assert_eq!(full.0, s, "decode_prefix and decode disagree");
             }
         }
         return;
     }
     let mut u = Unstructured::new(rest);
-    let Ok(state) = arbitrary_state(&mut u) else { return };
+    let Ok(state) = arbitrary_state(&mut u) else {
+        return;
+    };
     let msgpack = mode == 3;
-    let mut bytes = if msgpack { state.to_msgpack() } else { wire::encode(&state) };
+    let mut bytes = if msgpack {
+        state.to_msgpack()
+    } else {
+        wire::encode(&state)
+    };
     let mutations = u.int_in_range(0..=8u8).unwrap_or(0);
     for _ in 0..mutations {
-        let (Ok(pos), Ok(x)) = (u.arbitrary::<u16>(), u.arbitrary::<u8>()) else { break };
+        let (Ok(pos), Ok(x)) = (u.arbitrary::<u16>(), u.arbitrary::<u8>()) else {
+            break;
+        };
         if !bytes.is_empty() {
             let i = pos as usize % bytes.len();
             bytes[i] ^= x;
@@ -213,8 +300,18 @@ pub fn run(data: &[u8]) {
     }
     let ops = ops_of(u.take_rest());
     if let Some(decoded) = decode_any(&bytes, msgpack) {
-        if mutations == 0 && bytes.len() == if msgpack { state.to_msgpack().len() } else { wire::encode(&state).len() } {
-            assert_eq!(decoded, state, "an unmutated encoding decoded to another state");
+        if mutations == 0
+            && bytes.len()
+                == if msgpack {
+                    state.to_msgpack().len()
+                } else {
+                    wire::encode(&state).len()
+                }
+        {
+            assert_eq!(
+                decoded, state,
+                "an unmutated encoding decoded to another state"
+            );
         }
         load_and_run(&decoded, cfg, now, &ops);
     }

@@ -22,14 +22,25 @@ const TARGETS: [(&str, fn(&[u8])); 3] = [
 ];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
-    v.retain(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.') || n == "README.md"));
+    v.retain(|p| {
+        !p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.') || n == "README.md")
+    });
     v.sort();
     v
 }
@@ -63,7 +74,12 @@ fn targets_pass_over_corpus_and_regressions() {
         }
     }
     assert!(total > 0, "no corpus found under fuzz/");
-    assert!(failures.is_empty(), "{} of {total} inputs fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} inputs fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 // ----------------------------------------------------------------------- seed generation
@@ -87,7 +103,10 @@ fn config_of(meta: &Path) -> u8 {
     idx[0] = 1;
     for d in v["drives"].as_array().into_iter().flatten() {
         let i = d["index"].as_u64().unwrap_or(0) as usize & 1;
-        idx[i] = size_index(d["size"].as_str().unwrap_or(""), d["ro"].as_bool().unwrap_or(false));
+        idx[i] = size_index(
+            d["size"].as_str().unwrap_or(""),
+            d["ro"].as_bool().unwrap_or(false),
+        );
     }
     config_byte(idx[0], idx[1])
 }
@@ -100,7 +119,9 @@ fn log_ops(log: &Path) -> Vec<Op> {
     let mut last: Option<u64> = None;
     for line in r.lines() {
         let Ok(line) = line else { break };
-        let Ok(Parsed::Line(l)) = parse_line(&line) else { continue };
+        let Ok(Parsed::Line(l)) = parse_line(&line) else {
+            continue;
+        };
         let (port, write, val) = match l.record {
             Record::FdcRead { reg, val } => (0x3F0 + reg as u16, false, val),
             Record::FdcWrite { reg, val } => (0x3F0 + reg as u16, true, val),
@@ -115,7 +136,11 @@ fn log_ops(log: &Path) -> Vec<Op> {
             }
         }
         last = l.unix_ns.or(last);
-        ops.push(if write { Op::Out { port, value: val } } else { Op::In { port } });
+        ops.push(if write {
+            Op::Out { port, value: val }
+        } else {
+            Op::In { port }
+        });
     }
     ops
 }
@@ -132,8 +157,16 @@ const CHUNKS_PER_LOG: usize = 6;
 fn fdc_pio_seeds() -> BTreeMap<String, Vec<u8>> {
     let raw = root().join("corpora/raw");
     let mut out = BTreeMap::new();
-    for log in files(&raw).into_iter().filter(|p| p.to_string_lossy().ends_with(".log.gz")) {
-        let stem = log.file_name().unwrap().to_string_lossy().trim_end_matches(".log.gz").to_string();
+    for log in files(&raw)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
+    {
+        let stem = log
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".log.gz")
+            .to_string();
         let cfg = config_of(&raw.join(format!("{stem}.meta.json")));
         let ops = log_ops(&log);
         let chunks: Vec<&[Op]> = ops.chunks(CHUNK_OPS).collect();
@@ -160,9 +193,25 @@ fn fdc_pio_seeds() -> BTreeMap<String, Vec<u8>> {
     let mut hand = vec![0u8];
     hand.extend([0x02, 0x0C]);
     for cmd in [
-        &[0x08u8][..], &[0x10], &[0x0E], &[0x14], &[0x94], &[0x18], &[0x2E], &[0x07, 0x00], &[0x0F, 0x00, 0x05],
-        &[0x4A, 0x00], &[0x04, 0x00], &[0x12, 0x80], &[0x13, 0x00, 0x10, 0x00], &[0x17, 0x00], &[0x0D, 0x00, 0x02, 0x12, 0x1B, 0x00],
-        &[0x8F, 0x00, 0x02], &[0xCF, 0x00, 0x01], &[0x8E, 0x00, 0x00, 0x00, 0x00, 0xD0], &[0x33, 0x00],
+        &[0x08u8][..],
+        &[0x10],
+        &[0x0E],
+        &[0x14],
+        &[0x94],
+        &[0x18],
+        &[0x2E],
+        &[0x07, 0x00],
+        &[0x0F, 0x00, 0x05],
+        &[0x4A, 0x00],
+        &[0x04, 0x00],
+        &[0x12, 0x80],
+        &[0x13, 0x00, 0x10, 0x00],
+        &[0x17, 0x00],
+        &[0x0D, 0x00, 0x02, 0x12, 0x1B, 0x00],
+        &[0x8F, 0x00, 0x02],
+        &[0xCF, 0x00, 0x01],
+        &[0x8E, 0x00, 0x00, 0x00, 0x00, 0xD0],
+        &[0x33, 0x00],
     ] {
         for b in cmd {
             hand.extend([0x90, *b]);
@@ -174,7 +223,11 @@ fn fdc_pio_seeds() -> BTreeMap<String, Vec<u8>> {
     for b in specify_pio {
         pio.extend([0x90, b]);
     }
-    for cmd in [[0xE6u8, 0, 0, 0, 1, 2, 18, 0x1B, 0xFF], [0xC5, 0, 0, 0, 1, 2, 1, 0x1B, 0xFF], [0x11, 0, 0, 0, 1, 2, 2, 0x1B, 0xFF]] {
+    for cmd in [
+        [0xE6u8, 0, 0, 0, 1, 2, 18, 0x1B, 0xFF],
+        [0xC5, 0, 0, 0, 1, 2, 1, 0x1B, 0xFF],
+        [0x11, 0, 0, 0, 1, 2, 2, 0x1B, 0xFF],
+    ] {
         for b in cmd {
             pio.extend([0x90, b]);
         }
@@ -186,7 +239,11 @@ fn fdc_pio_seeds() -> BTreeMap<String, Vec<u8>> {
     let mut dma = vec![0u8];
     dma.extend(dma_preamble());
     dma.extend([0x70, 0x00, 0x00, 0x01, 0x00, 0x04, 0x07]);
-    for cmd in [[0xE6u8, 0, 0, 0, 1, 2, 18, 0x1B, 0xFF], [0xC5, 0, 1, 0, 3, 2, 4, 0x1B, 0xFF], [0xF1, 0, 0, 0, 1, 2, 1, 0x1B, 0xFF]] {
+    for cmd in [
+        [0xE6u8, 0, 0, 0, 1, 2, 18, 0x1B, 0xFF],
+        [0xC5, 0, 1, 0, 3, 2, 4, 0x1B, 0xFF],
+        [0xF1, 0, 0, 0, 1, 2, 1, 0x1B, 0xFF],
+    ] {
         for b in cmd {
             dma.extend([0x90, b]);
         }
@@ -203,13 +260,19 @@ fn vmstate_seeds(pio: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
     let tail = encode(&[
         Op::In { port: 0x3F4 },
         Op::In { port: 0x3F5 },
-        Op::Out { port: 0x3F5, value: 0x08 },
+        Op::Out {
+            port: 0x3F5,
+            value: 0x08,
+        },
         Op::In { port: 0x3F5 },
         Op::In { port: 0x3F5 },
         Op::Advance { ns: 20_000_001 },
         Op::In { port: 0x3F5 },
     ]);
-    for (name, input) in pio.iter().filter(|(n, _)| n.contains("hand") || n.ends_with("-000")) {
+    for (name, input) in pio
+        .iter()
+        .filter(|(n, _)| n.contains("hand") || n.ends_with("-000"))
+    {
         let cfg = input[0];
         let (d0, d1) = configs(cfg);
         let mut pc = PcFloppy::new(Fdc::new(d0, d1));
@@ -226,7 +289,10 @@ fn vmstate_seeds(pio: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
                     b.extend((stream.len() as u16).to_le_bytes());
                     b.extend(stream);
                     b.extend(&tail);
-                    out.insert(format!("seed-{}-{i}-m{mode}", name.trim_start_matches("seed-")), b);
+                    out.insert(
+                        format!("seed-{}-{i}-m{mode}", name.trim_start_matches("seed-")),
+                        b,
+                    );
                 }
             }
         }
@@ -243,14 +309,41 @@ fn vmstate_seeds(pio: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
 fn trace_seeds() -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let events = vec![
-        Event::PortWrite { t_ns: 0, offset: 2, value: 0x0C },
-        Event::PortRead { t_ns: 10, offset: 4, value: 0x80 },
-        Event::Stage { t_ns: 20, label: "boot".into() },
-        Event::PortWrite { t_ns: 30, offset: 5, value: 0x08 },
-        Event::PortRead { t_ns: 40, offset: 5, value: 0xC0 },
+        Event::PortWrite {
+            t_ns: 0,
+            offset: 2,
+            value: 0x0C,
+        },
+        Event::PortRead {
+            t_ns: 10,
+            offset: 4,
+            value: 0x80,
+        },
+        Event::Stage {
+            t_ns: 20,
+            label: "boot".into(),
+        },
+        Event::PortWrite {
+            t_ns: 30,
+            offset: 5,
+            value: 0x08,
+        },
+        Event::PortRead {
+            t_ns: 40,
+            offset: 5,
+            value: 0xC0,
+        },
     ];
     for gzip in [false, true] {
-        let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default(), WriteOptions { gzip, chunk_events: 2 }).unwrap();
+        let mut w = TraceWriter::new(
+            Vec::new(),
+            &TraceHeader::default(),
+            WriteOptions {
+                gzip,
+                chunk_events: 2,
+            },
+        )
+        .unwrap();
         for e in &events {
             w.write_event(e.clone()).unwrap();
         }
@@ -259,7 +352,10 @@ fn trace_seeds() -> BTreeMap<String, Vec<u8>> {
         out.insert(format!("seed-trace-gzip{}", gzip as u8), b);
     }
     let raw = root().join("corpora/raw");
-    for (i, log) in ["linux-probe.log.gz", "seabios-int13.log.gz"].iter().enumerate() {
+    for (i, log) in ["linux-probe.log.gz", "seabios-int13.log.gz"]
+        .iter()
+        .enumerate()
+    {
         let f = std::fs::File::open(raw.join(log)).unwrap();
         let r = BufReader::new(flate2::read::GzDecoder::new(f));
         let mut b = vec![1u8];
@@ -269,25 +365,43 @@ fn trace_seeds() -> BTreeMap<String, Vec<u8>> {
         }
         out.insert(format!("seed-qemu-log-{i}"), b);
     }
-    for (i, side) in ["linux-mediachange.log.events.jsonl", "linux-probe.log.events.jsonl"].iter().enumerate() {
+    for (i, side) in [
+        "linux-mediachange.log.events.jsonl",
+        "linux-probe.log.events.jsonl",
+    ]
+    .iter()
+    .enumerate()
+    {
         let mut b = vec![2u8];
         b.extend(std::fs::read(raw.join(side)).unwrap());
         out.insert(format!("seed-sidecar-{i}"), b);
     }
-    out.insert("seed-sizes".into(), b"\x031.44M\n720K\n2880KB\n1474560\n360k\n1.2MB\nfoo\n".to_vec());
+    out.insert(
+        "seed-sizes".into(),
+        b"\x031.44M\n720K\n2880KB\n1474560\n360k\n1.2MB\nfoo\n".to_vec(),
+    );
     out
 }
 
 #[test]
 fn seed_corpus_is_generated_from_the_recordings() {
     let pio = fdc_pio_seeds();
-    let sets = [("fdc_pio", pio.clone()), ("vmstate_load", vmstate_seeds(&pio)), ("trace_decode", trace_seeds())];
+    let sets = [
+        ("fdc_pio", pio.clone()),
+        ("vmstate_load", vmstate_seeds(&pio)),
+        ("trace_decode", trace_seeds()),
+    ];
     let regen = std::env::var_os("FDC_FUZZ_REGEN").is_some();
     for (target, seeds) in sets {
         let dir = root().join("fuzz/corpus").join(target);
         if regen {
             std::fs::create_dir_all(&dir).unwrap();
-            for f in files(&dir).into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seed-")) {
+            for f in files(&dir).into_iter().filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("seed-")
+            }) {
                 std::fs::remove_file(f).unwrap();
             }
             for (name, bytes) in &seeds {
@@ -297,7 +411,10 @@ fn seed_corpus_is_generated_from_the_recordings() {
             for (name, bytes) in &seeds {
                 let got = std::fs::read(dir.join(name))
                     .unwrap_or_else(|_| panic!("{target}/{name} missing: run FDC_FUZZ_REGEN=1 cargo test -p fdc-fuzz-targets --test corpus"));
-                assert_eq!(&got, bytes, "{target}/{name} is stale: regenerate the seeds");
+                assert_eq!(
+                    &got, bytes,
+                    "{target}/{name} is stale: regenerate the seeds"
+                );
             }
         }
     }
@@ -316,18 +433,28 @@ fn venom_state_only_through_an_unchecked_load() {
     assert!(Fdc::from_state(&state, d0.clone(), d1.clone(), 0).is_err());
     let mut pc = PcFloppy::new(Fdc::from_state_unchecked(&state, d0, d1, 0).unwrap());
     if !cfg!(feature = "bug-venom") {
-        pc.apply(&Op::Out { port: 0x3F5, value: 0x42 });
+        pc.apply(&Op::Out {
+            port: 0x3F5,
+            value: 0x42,
+        });
         assert_eq!(pc.fdc.fault(), Some(fdc::Fault::CommandOverrun));
     }
     let stream = wire::encode(&state);
     let mut input = vec![0u8];
     input.extend((stream.len() as u16).to_le_bytes());
     input.extend(stream);
-    input.extend(encode(&[Op::Out { port: 0x3F5, value: 0x42 }]));
+    input.extend(encode(&[Op::Out {
+        port: 0x3F5,
+        value: 0x42,
+    }]));
     let path = root().join("fuzz/regressions/vmstate_load/venom-unchecked-command-overrun");
     if std::env::var_os("FDC_FUZZ_REGEN").is_some() {
         std::fs::write(&path, &input).unwrap();
     } else {
-        assert_eq!(std::fs::read(&path).unwrap(), input, "regenerate with FDC_FUZZ_REGEN=1");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            input,
+            "regenerate with FDC_FUZZ_REGEN=1"
+        );
     }
 }

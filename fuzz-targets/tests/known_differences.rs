@@ -41,7 +41,13 @@ fn scenarios() -> Vec<Scenario> {
             name: "cur_drv rebuilt from DOR bit 0",
             d0: 2,
             d1: 2,
-            before: [vec![out(0x3F2, 0x1D)], fifo(&[0x0F, 0x00, 0x05]), fifo(&[0x08]), reads(2)].concat(),
+            before: [
+                vec![out(0x3F2, 0x1D)],
+                fifo(&[0x0F, 0x00, 0x05]),
+                fifo(&[0x08]),
+                reads(2),
+            ]
+            .concat(),
             after: vec![inb(0x3F7), inb(0x3F2)],
         },
         // (2) FORMAT TRACK with SC = 9 on a 1.44 MB medium sets last_sect = 9; DUMPREG
@@ -79,7 +85,12 @@ fn each_known_difference_diverges_and_is_accepted() {
         input.extend(encode(&s.after));
         let report = run(&input);
         assert_eq!(report.explained.len(), 1, "{}: {report:?}", s.name);
-        println!("{}: source {a:?}\n{}  destination {b:?}\n  armed {:?}", s.name, " ".repeat(s.name.len()), report.explained[0].2);
+        println!(
+            "{}: source {a:?}\n{}  destination {b:?}\n  armed {:?}",
+            s.name,
+            " ".repeat(s.name.len()),
+            report.explained[0].2
+        );
     }
 }
 
@@ -96,10 +107,18 @@ fn drive_type_resolved_from_the_starting_medium() {
                     DriveConfig::Medium(Medium::blank(fdc::ops::medium_size(first), false)),
                     DriveConfig::Absent,
                 ));
-                pc.apply(&Op::Insert { drive: 0, size: second, read_only: false });
+                pc.apply(&Op::Insert {
+                    drive: 0,
+                    size: second,
+                    read_only: false,
+                });
                 let mut dst = migrate(&pc, 0);
                 let differs = pc.fdc.drive(0).drive_type() != dst.fdc.drive(0).drive_type();
-                let ins = Op::Insert { drive: 0, size: third, read_only: false };
+                let ins = Op::Insert {
+                    drive: 0,
+                    size: third,
+                    read_only: false,
+                };
                 pc.apply(&ins);
                 dst.apply(&ins);
                 if differs && pc.fdc.drive(0).geometry() != dst.fdc.drive(0).geometry() {
@@ -114,9 +133,17 @@ fn drive_type_resolved_from_the_starting_medium() {
         DriveConfig::Medium(Medium::blank(fdc::ops::medium_size(first), false)),
         DriveConfig::Absent,
     ));
-    pc.apply(&Op::Insert { drive: 0, size: second, read_only: false });
+    pc.apply(&Op::Insert {
+        drive: 0,
+        size: second,
+        read_only: false,
+    });
     let mut dst = migrate(&pc, 0);
-    let ins = Op::Insert { drive: 0, size: third, read_only: false };
+    let ins = Op::Insert {
+        drive: 0,
+        size: third,
+        read_only: false,
+    };
     pc.apply(&ins);
     dst.apply(&ins);
     println!(
@@ -174,7 +201,10 @@ fn known_differences_on_real_qemu() {
     for s in scenarios() {
         let model = model_answers(&s);
         let qemu = qemu_answers(&s);
-        println!("{}:\n  model source {:?} destination {:?}\n  QEMU  source {:?} destination {:?}", s.name, model.0, model.1, qemu.0, qemu.1);
+        println!(
+            "{}:\n  model source {:?} destination {:?}\n  QEMU  source {:?} destination {:?}",
+            s.name, model.0, model.1, qemu.0, qemu.1
+        );
         assert_eq!(qemu, model, "{}: QEMU and the model disagree", s.name);
     }
 }
@@ -195,7 +225,11 @@ fn invalid_states_on_real_qemu() {
     s.msr = 0x90;
     s.data_pos = 600;
     s.data_len = 1000;
-    classes.push(("command phase with data_pos 600 >= 512 (VENOM state)", s, vec![out(0x3F5, 0x42)]));
+    classes.push((
+        "command phase with data_pos 600 >= 512 (VENOM state)",
+        s,
+        vec![out(0x3F5, 0x42)],
+    ));
     let mut s = base.clone();
     s.phase = Some(7);
     classes.push(("phase byte 7", s, vec![out(0x3F5, 0x08), inb(0x3F5)]));
@@ -206,11 +240,18 @@ fn invalid_states_on_real_qemu() {
     let mut s = base.clone();
     s.msr = 0x80 | 0x40 | 0x10;
     s.phase = Some(2);
-    classes.push(("execution phase without NONDMA, RQM|DIO set", s, vec![inb(0x3F5)]));
+    classes.push((
+        "execution phase without NONDMA, RQM|DIO set",
+        s,
+        vec![inb(0x3F5)],
+    ));
     let cfg = OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent]);
     for (name, state, trigger) in classes {
-        let ours = Fdc::from_state(&state, d0.clone(), d1.clone(), 0).err().map(|e| e.to_string());
-        let mut model = PcFloppy::new(Fdc::from_state_unchecked(&state, d0.clone(), d1.clone(), 0).unwrap());
+        let ours = Fdc::from_state(&state, d0.clone(), d1.clone(), 0)
+            .err()
+            .map(|e| e.to_string());
+        let mut model =
+            PcFloppy::new(Fdc::from_state_unchecked(&state, d0.clone(), d1.clone(), 0).unwrap());
         for op in &trigger {
             model.apply(op);
         }
@@ -250,7 +291,11 @@ fn invalid_states_on_real_qemu() {
             }
         };
         let _ = std::fs::remove_file(&path);
-        println!("{name}:\n  strict loader: {ours:?}\n  model unchecked: fault {:?}\n  QEMU 7.2: {}", model.fdc.fault(), qemu.chars().take(400).collect::<String>());
+        println!(
+            "{name}:\n  strict loader: {ours:?}\n  model unchecked: fault {:?}\n  QEMU 7.2: {}",
+            model.fdc.fault(),
+            qemu.chars().take(400).collect::<String>()
+        );
     }
 }
 
@@ -264,17 +309,39 @@ fn drive_type_on_real_qemu() {
         eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");
         return;
     }
-    let (i288, i12) = ((0..40u8).find(|&i| fdc::ops::medium_size(i) == 2_949_120).unwrap(), (0..40u8).find(|&i| fdc::ops::medium_size(i) == 1_228_800).unwrap());
+    let (i288, i12) = (
+        (0..40u8)
+            .find(|&i| fdc::ops::medium_size(i) == 2_949_120)
+            .unwrap(),
+        (0..40u8)
+            .find(|&i| fdc::ops::medium_size(i) == 1_228_800)
+            .unwrap(),
+    );
     let after = [
-        vec![Op::Advance { ns: 1_000_000 }, Op::Insert { drive: 0, size: i12, read_only: false }, Op::Advance { ns: 1_000_000 }],
+        vec![
+            Op::Advance { ns: 1_000_000 },
+            Op::Insert {
+                drive: 0,
+                size: i12,
+                read_only: false,
+            },
+            Op::Advance { ns: 1_000_000 },
+        ],
         fifo(&[0x4A, 0x00]),
         vec![Op::Advance { ns: 30_000_000 }],
         reads(7),
     ]
     .concat();
     // Model.
-    let mut pc = PcFloppy::new(Fdc::new(DriveConfig::Medium(Medium::blank(1_474_560, false)), DriveConfig::Absent));
-    pc.apply(&Op::Insert { drive: 0, size: i288, read_only: false });
+    let mut pc = PcFloppy::new(Fdc::new(
+        DriveConfig::Medium(Medium::blank(1_474_560, false)),
+        DriveConfig::Absent,
+    ));
+    pc.apply(&Op::Insert {
+        drive: 0,
+        size: i288,
+        read_only: false,
+    });
     let mut dst = migrate(&pc, 0);
     let ma: Vec<Answer> = after.iter().map(|op| pc.apply(op)).collect();
     let mb: Vec<Answer> = after.iter().map(|op| dst.apply(op)).collect();
@@ -286,15 +353,29 @@ fn drive_type_on_real_qemu() {
         std::fs::write(&p, vec![0u8; size]).unwrap();
         p
     };
-    let (src288, dst288, src12, dst12) =
-        (img("s288", 2_949_120), img("d288", 2_949_120), img("s12", 1_228_800), img("d12", 1_228_800));
-    let mut src = Oracle::start(OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent])).unwrap();
+    let (src288, dst288, src12, dst12) = (
+        img("s288", 2_949_120),
+        img("d288", 2_949_120),
+        img("s12", 1_228_800),
+        img("d12", 1_228_800),
+    );
+    let mut src = Oracle::start(OracleConfig::with_drives([
+        DriveSpec::Blank,
+        DriveSpec::Absent,
+    ]))
+    .unwrap();
     src.change(0, &src288, false).unwrap();
     let m = src.migrate().unwrap();
     let stream = dir.join("stream");
     std::fs::write(&stream, &m.stream).unwrap();
     let mut dq = Oracle::start_incoming(
-        OracleConfig::with_drives([DriveSpec::Image { path: dst288, read_only: false }, DriveSpec::Absent]),
+        OracleConfig::with_drives([
+            DriveSpec::Image {
+                path: dst288,
+                read_only: false,
+            },
+            DriveSpec::Absent,
+        ]),
         &stream,
     )
     .unwrap();
