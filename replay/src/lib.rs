@@ -3,5 +3,6 @@
 
 pub mod analysis;
 pub mod conformance;
+pub mod drivermodel;
 pub mod oracle;
 pub mod trace;

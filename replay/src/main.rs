@@ -30,6 +30,9 @@ enum Command {
     /// Replay the corpus and fail with a readable diff if any report statistic or
     /// conformance figure moved against the stored baseline (`--update` rewrites it).
     Regress(fdc_replay::analysis::regress::RegressArgs),
+    /// Run the Windows 2000 floppy driver model closed-loop against real QEMU and record
+    /// the trace (guest-drivers.md §2).
+    RecordDriverModel(fdc_replay::drivermodel::workloads::RecordArgs),
     /// Measure decode+replay+analysis throughput and memory on a generated trace.
     Bench(fdc_replay::analysis::bench::BenchArgs),
 }
@@ -51,6 +54,7 @@ fn main() {
         Command::Report(args) => fdc_replay::analysis::cli::run_report(args),
         Command::Bench(args) => fdc_replay::analysis::bench::run(args),
         Command::Regress(args) => fdc_replay::analysis::regress::run(args),
+        Command::RecordDriverModel(args) => fdc_replay::drivermodel::workloads::run_cli(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

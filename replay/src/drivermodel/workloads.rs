@@ -1,0 +1,469 @@
+//! Workloads for the Windows 2000 driver model and the `record-driver-model` subcommand.
+
+use super::{DriverError, Win2kFloppy};
+use crate::oracle::{DriveSpec, Oracle, OracleConfig};
+use crate::trace::{
+    Clock, Drive, DriveType, ImageDigest, MediaChange, Medium, Provenance, ProvenanceKind,
+    TraceHeader, TraceWriter, WriteOptions,
+};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Size of a 1.44 MB image.
+pub const SIZE_144: u64 = 1_474_560;
+
+/// Workload names, in priority order, with a one-line description.
+pub const WORKLOADS: &[(&str, &str)] = &[
+    ("boot-empty", "boot with drive A: empty: init, mount attempts (no media), later a disk is inserted"),
+    ("boot-disk", "boot with a FAT 1.44 MB disk: init, media detection, boot sector/FAT/root directory"),
+    ("dir", "dir a: - boot sector, FAT and root directory, then motor-off"),
+    ("copy", "copy a 300 KB file from a: (track by track) and write ~100 KB back"),
+    ("setup-4-disks", "setup reading 4 disks in turn: eject, insert the next, re-determination"),
+    ("format", "format a: track by track with FORMAT TRACK, verify, write the file system"),
+];
+
+/// `record-driver-model` arguments.
+#[derive(clap::Args, Debug)]
+pub struct RecordArgs {
+    /// Workload to run (see --list).
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Output trace.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// List the workloads.
+    #[arg(long)]
+    pub list: bool,
+}
+
+pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
+    if args.list {
+        for (n, d) in WORKLOADS {
+            println!("{n:<14} {d}");
+        }
+        return Ok(0);
+    }
+    let Some(name) = args.workload else { bail!("--workload NAME is required (see --list)") };
+    let Some(out) = args.output else { bail!("-o OUT.fdctrace is required") };
+    let recorder = std::env::args().collect::<Vec<_>>().join(" ");
+    let s = match record(&name, &out, &recorder) {
+        Ok(s) => s,
+        Err(e) => {
+            // Do not leave a truncated trace behind.
+            let _ = std::fs::remove_file(&out);
+            return Err(e);
+        }
+    };
+    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
+        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display());
+    Ok(0)
+}
+
+/// What a recording produced.
+pub struct Summary {
+    pub events: u64,
+    pub stats: super::Stats,
+}
+
+struct Scratch(PathBuf);
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 9) as u8)).collect()
+}
+
+/// A FAT12 1.44 MB image made with `mkfs.fat`, with `files` copied in by `mcopy`;
+/// falls back to a raw pattern image when dosfstools/mtools are missing.
+fn fat_image(dir: &Path, name: &str, label: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Result<PathBuf> {
+    let img = dir.join(name);
+    let made = Command::new("mkfs.fat")
+        .args(["-C", "-n", label, "-i", "12345678"])
+        .arg(&img)
+        .arg("1440")
+        .output();
+    match made {
+        Ok(o) if o.status.success() => {
+            for (fname, data) in files {
+                let src = dir.join(fname);
+                std::fs::write(&src, data)?;
+                run(Command::new("mcopy").arg("-i").arg(&img).arg(&src).arg(format!("::{fname}")))?;
+            }
+        }
+        _ => {
+            eprintln!("note: mkfs.fat unavailable, using a raw pattern image");
+            std::fs::write(&img, pattern(SIZE_144 as usize, 7))?;
+        }
+    }
+    Ok(img)
+}
+
+fn header(workload: &str, recorder: &str, drive0: Option<&Path>) -> anyhow::Result<TraceHeader> {
+    let medium = match drive0 {
+        None => None,
+        Some(p) => {
+            let data = std::fs::read(p)?;
+            Some(Medium {
+                format: Some("1.44M".into()),
+                size: data.len() as u64,
+                read_only: false,
+                digest: Some(ImageDigest::of(&data)),
+                embedded: false,
+                image: None,
+            })
+        }
+    };
+    Ok(TraceHeader {
+        guest: Some("windows".into()),
+        guest_version: Some("2000 (driver model)".into()),
+        workload: Some(workload.into()),
+        provenance: Provenance {
+            kind: ProvenanceKind::DriverModel,
+            recorder: Some(recorder.into()),
+            packages: vec![],
+        },
+        qemu_version: Some("7.2".into()),
+        drives: vec![Drive { unit: 0, drive_type: DriveType::Auto, medium }],
+        clock: Clock::Host { origin_unix_ns: 0 },
+        source: Some("fdc_replay::drivermodel (Windows 2000 fdc.sys + flpydisk.sys model, guest-drivers.md §2)".into()),
+        notes: vec![
+            "times are QEMU virtual-clock ns relative to the first event (exact, advanced by the model), not host time".into(),
+            "every port read value is real QEMU's answer (closed loop through the qtest oracle); DMA controller I/O is not recorded".into(),
+            "DMA channel 2 is programmed masked before the command and unmasked after its last byte (the NT HAL unmasks before); mode 0x46/0x4A".into(),
+        ],
+    })
+}
+
+/// Boot sector geometry (BPB).
+struct Fat {
+    fat_lba: u32,
+    spf: u32,
+    nfats: u32,
+    root_lba: u32,
+    root_secs: u32,
+    data_lba: u32,
+    spc: u32,
+}
+
+fn bpb(boot: &[u8]) -> Fat {
+    let u16le = |o: usize| u32::from(u16::from_le_bytes([boot[o], boot[o + 1]]));
+    let (spc, res, nfats, ents, spf) =
+        (u32::from(boot[13]), u16le(14), u32::from(boot[16]), u16le(17), u16le(22));
+    let ok = boot[510] == 0x55 && boot[511] == 0xaa && spc > 0 && spf > 0 && nfats > 0;
+    let (spc, res, nfats, ents, spf) = if ok { (spc, res, nfats, ents, spf) } else { (1, 1, 2, 224, 9) };
+    let root_lba = res + nfats * spf;
+    let root_secs = ents * 32 / 512;
+    Fat { fat_lba: res, spf, nfats, root_lba, root_secs, data_lba: root_lba + root_secs, spc }
+}
+
+/// Root directory entries: (name, first cluster, size).
+fn dir_entries(root: &[u8]) -> Vec<(String, u32, u32)> {
+    let mut v = Vec::new();
+    for e in root.chunks(32) {
+        if e[0] == 0 {
+            break;
+        }
+        if e[0] == 0xe5 || e[11] & 0x08 != 0 {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&e[..11]).trim().to_string();
+        let cl = u32::from(u16::from_le_bytes([e[26], e[27]]));
+        let size = u32::from_le_bytes([e[28], e[29], e[30], e[31]]);
+        v.push((name, cl, size));
+    }
+    v
+}
+
+/// Mount: boot sector, both FATs... as the FAT file system does: sector 0, the first
+/// FAT, the root directory.
+fn mount(d: &mut Win2kFloppy) -> Result<(Fat, Vec<u8>), DriverError> {
+    let mut boot = vec![0u8; 512];
+    d.irp(0, 1, false, &mut boot)?;
+    let fat = bpb(&boot);
+    let mut fatbuf = vec![0u8; (fat.spf * 512) as usize];
+    d.irp(fat.fat_lba, fat.spf, false, &mut fatbuf)?;
+    let mut root = vec![0u8; (fat.root_secs * 512) as usize];
+    d.irp(fat.root_lba, fat.root_secs, false, &mut root)?;
+    Ok((fat, root))
+}
+
+/// Records `workload` into `out`.
+pub fn record(workload: &str, out: &Path, recorder: &str) -> anyhow::Result<Summary> {
+    if !WORKLOADS.iter().any(|(n, _)| *n == workload) {
+        bail!("unknown workload {workload:?}; known: {}",
+            WORKLOADS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "));
+    }
+    let dir = std::env::temp_dir().join(format!("fdc-drivermodel-{}-{workload}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let _scratch = Scratch(dir.clone());
+
+    let small_files = vec![
+        ("README.TXT", b"Windows 2000 driver model test disk\r\n".repeat(20)),
+        ("AUTOEXEC.BAT", b"@echo off\r\n".to_vec()),
+        ("DATA.BIN", pattern(20_000, 3)),
+    ];
+    let disk0: Option<PathBuf> = match workload {
+        "boot-empty" => None,
+        "boot-disk" | "dir" => Some(fat_image(&dir, "disk.img", "W2KDISK", &small_files)?),
+        "copy" => Some(fat_image(&dir, "disk.img", "W2KCOPY", &[("BIG.DAT", pattern(300 * 1024, 9))])?),
+        "setup-4-disks" => Some(fat_image(&dir, "disk1.img", "SETUP1", &[("DISK1.CAB", pattern(120_000, 1))])?),
+        "format" => {
+            let p = dir.join("blank.img");
+            std::fs::write(&p, vec![0xf6u8; SIZE_144 as usize])?;
+            Some(p)
+        }
+        _ => unreachable!(),
+    };
+    let spec = match &disk0 {
+        None => DriveSpec::Empty,
+        Some(p) => DriveSpec::Image { path: p.clone(), read_only: false },
+    };
+    let hdr = header(workload, recorder, disk0.as_deref())?;
+    let oracle = Oracle::start(OracleConfig::with_drives([spec, DriveSpec::Absent]))
+        .context("starting the QEMU oracle")?;
+    let w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
+    let mut d = Win2kFloppy::new(oracle, w)?;
+
+    d.stage("boot")?;
+    // Time from power-on to fdc.sys START_DEVICE is not modelled beyond a short pause.
+    d.sleep_ns(1_000_000)?;
+    d.stage("init")?;
+    d.start_device()?;
+    d.idle(2_000_000_000)?;
+
+    match workload {
+        "boot-empty" => boot_empty(&mut d, &dir)?,
+        "boot-disk" => boot_disk(&mut d)?,
+        "dir" => dir_a(&mut d)?,
+        "copy" => copy(&mut d)?,
+        "setup-4-disks" => setup_disks(&mut d, &dir)?,
+        "format" => format(&mut d)?,
+        _ => unreachable!(),
+    }
+    d.stage("idle")?;
+    d.idle(4_000_000_000)?;
+    let stats = d.stats.clone();
+    let events = d.finish()?;
+    Ok(Summary { events, stats })
+}
+
+fn expect_err(r: Result<(), DriverError>, what: &str) -> anyhow::Result<DriverError> {
+    match r {
+        Err(e) => Ok(e),
+        Ok(()) => bail!("{what}: expected an error from QEMU, got success"),
+    }
+}
+
+fn boot_empty(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
+    d.stage("probe")?;
+    // Mount attempt at boot and two polls (e.g. Explorer refreshing A:): no medium.
+    let mut buf = vec![0u8; 512];
+    for i in 0..3 {
+        let e = expect_err(d.irp(0, 1, false, &mut buf), "read of an empty drive")?;
+        if !matches!(e, DriverError::NoMedia) {
+            bail!("empty drive: expected NO_MEDIA, got {e}");
+        }
+        d.idle(if i == 0 { 500_000_000 } else { 1_500_000_000 })?;
+    }
+    d.stage("idle")?;
+    d.idle(4_000_000_000)?;
+    d.stage("insert")?;
+    let img = fat_image(dir, "late.img", "LATE", &[("HELLO.TXT", b"hello\r\n".to_vec())])?;
+    d.o.change(0, &img, false)?;
+    d.media_event(0, MediaChange::Insert { size: SIZE_144, read_only: false })?;
+    d.idle(1_000_000_000)?;
+    d.stage("detect")?;
+    let (_fat, root) = mount(d)?;
+    if !dir_entries(&root).iter().any(|(n, _, _)| n.starts_with("HELLO")) {
+        bail!("inserted disk: HELLO.TXT not found in the root directory read through QEMU");
+    }
+    Ok(())
+}
+
+fn boot_disk(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+    d.stage("detect")?;
+    let mut boot = vec![0u8; 512];
+    d.irp(0, 1, false, &mut boot)?;
+    if boot[510..512] != [0x55, 0xaa] {
+        bail!("boot sector read through QEMU lacks the 55 AA signature");
+    }
+    d.stage("read")?;
+    let (_fat, root) = mount(d)?;
+    if dir_entries(&root).is_empty() {
+        bail!("root directory read through QEMU is empty");
+    }
+    Ok(())
+}
+
+fn dir_a(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+    d.stage("detect")?;
+    d.check_verify()?;
+    d.stage("read")?;
+    let (_fat, root) = mount(d)?;
+    // "dir a:" a second time a moment later: the directory again (cached FAT).
+    d.idle(800_000_000)?;
+    d.stage("dir")?;
+    let fat = bpb(&{
+        let mut b = vec![0u8; 512];
+        d.irp(0, 1, false, &mut b)?;
+        b
+    });
+    let mut root2 = vec![0u8; (fat.root_secs * 512) as usize];
+    d.irp(fat.root_lba, fat.root_secs, false, &mut root2)?;
+    if root2 != root {
+        bail!("root directory differs between two reads");
+    }
+    Ok(())
+}
+
+fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+    d.stage("detect")?;
+    let (fat, root) = mount(d)?;
+    let (_, cl, size) = dir_entries(&root)
+        .into_iter()
+        .find(|(n, _, _)| n.starts_with("BIG"))
+        .context("BIG.DAT not in the root directory")?;
+    d.stage("read")?;
+    // mcopy on a fresh file system allocates contiguously: read in 64 KB requests.
+    let first = fat.data_lba + (cl - 2) * fat.spc;
+    let secs = size.div_ceil(512);
+    let mut data = vec![0u8; (secs * 512) as usize];
+    let mut done = 0;
+    while done < secs {
+        let n = (secs - done).min(128);
+        let off = (done * 512) as usize;
+        d.irp(first + done, n, false, &mut data[off..off + (n * 512) as usize])?;
+        done += n;
+        d.idle(2_000_000)?;
+    }
+    if data[..size as usize] != pattern(300 * 1024, 9)[..] {
+        bail!("file data read through QEMU differs from BIG.DAT");
+    }
+    d.stage("write")?;
+    // Write ~100 KB to free clusters after the file, then both FATs and the root dir.
+    let wsecs = 200u32;
+    let mut wdata = pattern((wsecs * 512) as usize, 42);
+    let wfirst = first + secs.div_ceil(fat.spc) * fat.spc;
+    let mut done = 0;
+    while done < wsecs {
+        let n = (wsecs - done).min(64);
+        let off = (done * 512) as usize;
+        d.irp(wfirst + done, n, true, &mut wdata[off..off + (n * 512) as usize])?;
+        done += n;
+        d.idle(2_000_000)?;
+    }
+    let mut fatbuf = vec![0u8; (fat.spf * 512) as usize];
+    d.irp(fat.fat_lba, fat.spf, false, &mut fatbuf)?;
+    for i in 0..fat.nfats {
+        d.irp(fat.fat_lba + i * fat.spf, fat.spf, true, &mut fatbuf)?;
+    }
+    let mut root1 = root[..512].to_vec();
+    d.irp(fat.root_lba, 1, true, &mut root1)?;
+    d.stage("verify")?;
+    let mut back = vec![0u8; (64 * 512) as usize];
+    d.irp(wfirst, 64, false, &mut back)?;
+    if back[..] != wdata[..back.len()] {
+        bail!("data written through QEMU does not read back");
+    }
+    Ok(())
+}
+
+fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
+    for disk in 1..=4u32 {
+        if disk > 1 {
+            d.stage(&format!("swap-{disk}"))?;
+            d.o.eject(0)?;
+            d.media_event(0, MediaChange::Eject)?;
+            d.idle(4_000_000_000)?;
+            let img = fat_image(dir, &format!("disk{disk}.img"), &format!("SETUP{disk}"),
+                &[(&format!("DISK{disk}.CAB"), pattern(120_000, disk as u8))])?;
+            d.o.change(0, &img, false)?;
+            d.media_event(0, MediaChange::Insert { size: SIZE_144, read_only: false })?;
+            d.idle(1_500_000_000)?;
+        }
+        d.stage(&format!("disk-{disk}"))?;
+        let (fat, root) = mount(d)?;
+        let (name, cl, size) = dir_entries(&root)
+            .into_iter()
+            .find(|(n, _, _)| n.starts_with("DISK"))
+            .context("setup disk: DISKn.CAB missing")?;
+        if !name.starts_with(&format!("DISK{disk}")) {
+            bail!("disk {disk}: found {name} (the media change was not seen)");
+        }
+        let first = fat.data_lba + (cl - 2) * fat.spc;
+        let secs = size.div_ceil(512);
+        let mut data = vec![0u8; (secs * 512) as usize];
+        let mut done = 0;
+        while done < secs {
+            let n = (secs - done).min(64);
+            let off = (done * 512) as usize;
+            d.irp(first + done, n, false, &mut data[off..off + (n * 512) as usize])?;
+            done += n;
+        }
+        if data[..size as usize] != pattern(120_000, disk as u8)[..] {
+            bail!("disk {disk}: file data read through QEMU differs");
+        }
+    }
+    Ok(())
+}
+
+fn format(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+    d.stage("detect")?;
+    // GET_DRIVE_GEOMETRY: FlStartDrive with media determination.
+    d.check_verify()?;
+    d.stage("format")?;
+    // FORMAT_TRACKS a cylinder (2 tracks) per IOCTL.
+    for c in 0..80u8 {
+        d.start_request(true)?;
+        for h in 0..2u8 {
+            d.format_track(c, h)?;
+        }
+        d.request_done();
+    }
+    d.stage("verify")?;
+    let mut track = vec![0u8; 18 * 512];
+    for t in 0..160u32 {
+        d.irp(t * 18, 18, false, &mut track)?;
+    }
+    d.stage("write-fs")?;
+    let mut boot = vec![0u8; 512];
+    boot[0..3].copy_from_slice(&[0xeb, 0x3c, 0x90]);
+    boot[3..11].copy_from_slice(b"MSDOS5.0");
+    boot[11..13].copy_from_slice(&512u16.to_le_bytes());
+    boot[13] = 1;
+    boot[14..16].copy_from_slice(&1u16.to_le_bytes());
+    boot[16] = 2;
+    boot[17..19].copy_from_slice(&224u16.to_le_bytes());
+    boot[19..21].copy_from_slice(&2880u16.to_le_bytes());
+    boot[21] = 0xf0;
+    boot[22..24].copy_from_slice(&9u16.to_le_bytes());
+    boot[24..26].copy_from_slice(&18u16.to_le_bytes());
+    boot[26..28].copy_from_slice(&2u16.to_le_bytes());
+    boot[510] = 0x55;
+    boot[511] = 0xaa;
+    d.irp(0, 1, true, &mut boot)?;
+    let mut fat = vec![0u8; 9 * 512];
+    fat[..3].copy_from_slice(&[0xf0, 0xff, 0xff]);
+    d.irp(1, 9, true, &mut fat)?;
+    d.irp(10, 9, true, &mut fat)?;
+    let mut root = vec![0u8; 14 * 512];
+    d.irp(19, 14, true, &mut root)?;
+    let mut back = vec![0u8; 512];
+    d.irp(0, 1, false, &mut back)?;
+    if back != boot {
+        bail!("boot sector written through QEMU does not read back");
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The Windows 2000 floppy driver model, run closed-loop against real QEMU
+//! (guest-drivers.md §2). Set FDC_SKIP_QEMU=1 to skip.
+
+use fdc_replay::drivermodel::workloads::record;
+use fdc_replay::trace::{read_all, Event, MediaChange, ProvenanceKind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn skip() -> bool {
+    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
+        eprintln!("note: FDC_SKIP_QEMU=1, skipping the driver-model tests (they need QEMU)");
+        return true;
+    }
+    false
+}
+
+fn check(path: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fdc-replay"))
+        .arg("check")
+        .arg("-q")
+        .arg(path)
+        .output()
+        .expect("run fdc-replay check");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// FDC port accesses as compact tokens: `W2:1c`, `R4:80`, `W5:46`, ...
+fn tokens(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PortWrite { offset, value, .. } => Some(format!("W{offset}:{value:02x}")),
+            Event::PortRead { offset, value, .. } => Some(format!("R{offset}:{value:02x}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Bytes written to the FIFO and DOR/CCR (the command stream), in order.
+fn commands(events: &[Event]) -> Vec<String> {
+    tokens(events).into_iter().filter(|t| t.starts_with('W')).collect()
+}
+
+fn find_seq(hay: &[String], needle: &[&str], from: usize) -> Option<usize> {
+    (from..=hay.len().saturating_sub(needle.len()))
+        .find(|&i| hay[i..i + needle.len()].iter().zip(needle).all(|(a, b)| a == b))
+}
+
+fn assert_in_order(hay: &[String], seqs: &[&[&str]]) {
+    let mut at = 0;
+    for s in seqs {
+        match find_seq(hay, s, at) {
+            Some(i) => at = i + s.len(),
+            None => panic!("sequence {s:?} not found (in order) after index {at}; stream: {hay:?}"),
+        }
+    }
+}
+
+fn recorded(workload: &str, dir: &Path) -> PathBuf {
+    let out = dir.join(format!("windows2000-{workload}.fdctrace"));
+    let s = record(workload, &out, "cargo test drivermodel_windows").expect("record workload");
+    assert!(s.events > 0);
+    out
+}
+
+#[test]
+fn boot_disk_trace_checks_and_follows_w2k_sequence() {
+    if skip() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = std::env::temp_dir().join(format!("drivermodel-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let path = recorded("boot-disk", &tmp);
+    let (ok, text) = check(&path);
+    assert!(ok, "fdc-replay check failed:\n{text}");
+
+    let (h, ev) = read_all(&path).unwrap();
+    assert_eq!(h.guest.as_deref(), Some("windows"));
+    assert_eq!(h.provenance.kind, ProvenanceKind::DriverModel);
+    let all = tokens(&ev);
+    let w = commands(&ev);
+    // §2.3 START_DEVICE: reset, ISR SENSE + 3 more, VERSION, PART ID, PERPENDICULAR, PART ID.
+    assert_in_order(
+        &w,
+        &[
+            &["W2:08", "W2:0c", "W5:08", "W5:08", "W5:08", "W5:08"],
+            &["W5:10", "W5:18", "W5:12", "W5:80", "W5:18"],
+            // §2.4/2.5 first request: motor on, (DSKCHG dance), CONFIGURE, SPECIFY, CCR, RECAL, READ ID head 1
+            &["W2:1c"],
+            &["W5:13", "W5:00", "W5:5f", "W5:00", "W5:03", "W5:af", "W5:02", "W7:00", "W5:07", "W5:00"],
+            &["W5:4a", "W5:04"],
+            // FlCheckBootSector: READ DATA C0 H0 R1 N2 EOT1 GPL 1B DTL FF
+            &["W5:46", "W5:00", "W5:00", "W5:00", "W5:01", "W5:02", "W5:01", "W5:1b", "W5:ff"],
+        ],
+    );
+    // QEMU's answers as §0 says: VERSION 0x90, PART ID 0x41, reset ST0s C0..C3.
+    assert_in_order(
+        &all,
+        &[&["W5:10", "R4:d0", "R5:90"], &["W5:18", "R4:d0", "R5:41"]],
+    );
+    assert_in_order(&all, &[&["R5:c0"], &["R5:c1"], &["R5:c2"], &["R5:c3"]]);
+    // No SPECIFY/CONFIGURE before the first media access; NT never reads SRA/SRB/DOR.
+    let first_motor = w.iter().position(|t| t == "W2:1c").unwrap();
+    assert!(!w[..first_motor].iter().any(|t| t == "W5:13" || t == "W5:03"));
+    assert!(!all.iter().any(|t| t.starts_with("R0") || t.starts_with("R1") || t.starts_with("R2")));
+    // Reads use 0x46 only (no MT/SK) and end with the motor off after 3 s idle.
+    assert!(!w.iter().any(|t| t == "W5:e6" || t == "W5:c6"));
+    assert_eq!(w.last().map(String::as_str), Some("W2:0c"));
+    // Stage markers.
+    let stages: Vec<&str> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stage { label, .. } => Some(label.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stages, ["boot", "init", "detect", "read", "idle"]);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn boot_empty_reports_no_media_then_sees_the_inserted_disk() {
+    if skip() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = std::env::temp_dir().join(format!("drivermodel-test-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let path = recorded("boot-empty", &tmp);
+    let (ok, text) = check(&path);
+    assert!(ok, "fdc-replay check failed:\n{text}");
+    let (h, ev) = read_all(&path).unwrap();
+    assert!(h.drives[0].medium.is_none());
+    let all = tokens(&ev);
+    // DSKCHG set, SEEK 1 / SEEK 0 dance, DSKCHG still set: no media.
+    assert_in_order(
+        &all,
+        &[
+            &["W2:1c"],
+            &["R7:80"],
+            &["W5:0f"],
+            &["W5:00"],
+            &["W5:01"],
+            &["W5:0f"],
+            &["W5:00"],
+            &["W5:00"],
+            &["R7:80"],
+        ],
+    );
+    assert!(ev.iter().any(|e| matches!(e, Event::Media { change: MediaChange::Insert { .. }, .. })));
+    // After the insertion, media determination and a READ DATA run.
+    let ins = ev.iter().position(|e| matches!(e, Event::Media { .. })).unwrap();
+    let after = commands(&ev[ins..]);
+    assert_in_order(&after, &[&["W5:13", "W5:00", "W5:5f", "W5:00"], &["W5:4a", "W5:04"], &["W5:46"]]);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn shipped_windows_traces_check() {
+    // Replays against the model only: needs no QEMU.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
+    let mut n = 0;
+    for e in std::fs::read_dir(&root).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("windows2000-") && name.ends_with(".fdctrace") {
+            assert!(std::fs::metadata(&p).unwrap().len() < 1 << 20, "{name} is over 1 MB");
+            let (ok, text) = check(&p);
+            assert!(ok, "{name}: fdc-replay check failed:\n{text}");
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no windows2000-*.fdctrace shipped");
+}
