@@ -40,7 +40,7 @@ PY
 done
 echo "imported $(ls "$out"/*.fdctrace | wc -l) traces into $out"
 # The manifest: one entry per recorded trace, from the recorders' metadata.
-python3 - corpora/raw "$out" > corpora/manifest.json <<'PY'
+FDC_REPLAY="$bin" python3 - corpora/raw "$out" > corpora/manifest.json <<'PY'
 import json, os, sys, glob
 raw, out = sys.argv[1], sys.argv[2]
 entries = []
@@ -65,6 +65,19 @@ for meta in sorted(glob.glob(os.path.join(raw, "*.meta.json"))):
         "recorder": m.get("recorded_with"),
         "recorder_command": m.get("recorder_command"),
         "packages": m.get("packages"),
+    })
+# Driver-model traces (recorded by `fdc-replay record-driver-model` against real QEMU).
+import subprocess
+for trace in sorted(glob.glob(os.path.join(out, "windows2000-*.fdctrace"))):
+    workload = os.path.basename(trace)[len("windows2000-"):-len(".fdctrace")]
+    first = subprocess.run([os.environ["FDC_REPLAY"], "check", trace], capture_output=True, text=True).stdout.split("\n")[0]
+    events = int(first.split(" events")[0].split()[-1]) if " events" in first else None
+    entries.append({
+        "trace": trace, "guest": "windows", "guest_version": "2000 (driver model of fdc.sys/flpydisk.sys)",
+        "workload": workload, "provenance": "driver-model",
+        "media": "1.44 MB FAT images made with mkfs.fat (see replay/src/drivermodel/)",
+        "fdc_events": events, "trace_bytes": os.path.getsize(trace), "qemu_version": "7.2 (Debian qemu-system-x86)",
+        "recorder": f"fdc-replay record-driver-model --workload {workload} -o {trace}",
     })
 print(json.dumps({"traces": entries}, indent=1))
 PY
