@@ -24,7 +24,8 @@ fn check(path: &Path) -> (bool, String) {
         .arg(path)
         .output()
         .expect("run fdc-replay check");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -42,12 +43,19 @@ fn tokens(events: &[Event]) -> Vec<String> {
 
 /// Bytes written to the FIFO and DOR/CCR (the command stream), in order.
 fn commands(events: &[Event]) -> Vec<String> {
-    tokens(events).into_iter().filter(|t| t.starts_with('W')).collect()
+    tokens(events)
+        .into_iter()
+        .filter(|t| t.starts_with('W'))
+        .collect()
 }
 
 fn find_seq(hay: &[String], needle: &[&str], from: usize) -> Option<usize> {
-    (from..=hay.len().saturating_sub(needle.len()))
-        .find(|&i| hay[i..i + needle.len()].iter().zip(needle).all(|(a, b)| a == b))
+    (from..=hay.len().saturating_sub(needle.len())).find(|&i| {
+        hay[i..i + needle.len()]
+            .iter()
+            .zip(needle)
+            .all(|(a, b)| a == b)
+    })
 }
 
 fn assert_in_order(hay: &[String], seqs: &[&[&str]]) {
@@ -92,10 +100,15 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
             &["W5:10", "W5:18", "W5:12", "W5:80", "W5:18"],
             // §2.4/2.5 first request: motor on, (DSKCHG dance), CONFIGURE, SPECIFY, CCR, RECAL, READ ID head 1
             &["W2:1c"],
-            &["W5:13", "W5:00", "W5:5f", "W5:00", "W5:03", "W5:af", "W5:02", "W7:00", "W5:07", "W5:00"],
+            &[
+                "W5:13", "W5:00", "W5:5f", "W5:00", "W5:03", "W5:af", "W5:02", "W7:00", "W5:07",
+                "W5:00",
+            ],
             &["W5:4a", "W5:04"],
             // FlCheckBootSector: READ DATA C0 H0 R1 N2 EOT1 GPL 1B DTL FF
-            &["W5:46", "W5:00", "W5:00", "W5:00", "W5:01", "W5:02", "W5:01", "W5:1b", "W5:ff"],
+            &[
+                "W5:46", "W5:00", "W5:00", "W5:00", "W5:01", "W5:02", "W5:01", "W5:1b", "W5:ff",
+            ],
         ],
     );
     // QEMU's answers as §0 says: VERSION 0x90, PART ID 0x41, reset ST0s C0..C3.
@@ -106,8 +119,12 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
     assert_in_order(&all, &[&["R5:c0"], &["R5:c1"], &["R5:c2"], &["R5:c3"]]);
     // No SPECIFY/CONFIGURE before the first media access; NT never reads SRA/SRB/DOR.
     let first_motor = w.iter().position(|t| t == "W2:1c").unwrap();
-    assert!(!w[..first_motor].iter().any(|t| t == "W5:13" || t == "W5:03"));
-    assert!(!all.iter().any(|t| t.starts_with("R0") || t.starts_with("R1") || t.starts_with("R2")));
+    assert!(!w[..first_motor]
+        .iter()
+        .any(|t| t == "W5:13" || t == "W5:03"));
+    assert!(!all
+        .iter()
+        .any(|t| t.starts_with("R0") || t.starts_with("R1") || t.starts_with("R2")));
     // Reads use 0x46 only (no MT/SK) and end with the motor off after 3 s idle.
     assert!(!w.iter().any(|t| t == "W5:e6" || t == "W5:c6"));
     assert_eq!(w.last().map(String::as_str), Some("W2:0c"));
@@ -152,11 +169,27 @@ fn boot_empty_reports_no_media_then_sees_the_inserted_disk() {
             &["R7:80"],
         ],
     );
-    assert!(ev.iter().any(|e| matches!(e, Event::Media { change: MediaChange::Insert { .. }, .. })));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Media {
+            change: MediaChange::Insert { .. },
+            ..
+        }
+    )));
     // After the insertion, media determination and a READ DATA run.
-    let ins = ev.iter().position(|e| matches!(e, Event::Media { .. })).unwrap();
+    let ins = ev
+        .iter()
+        .position(|e| matches!(e, Event::Media { .. }))
+        .unwrap();
     let after = commands(&ev[ins..]);
-    assert_in_order(&after, &[&["W5:13", "W5:00", "W5:5f", "W5:00"], &["W5:4a", "W5:04"], &["W5:46"]]);
+    assert_in_order(
+        &after,
+        &[
+            &["W5:13", "W5:00", "W5:5f", "W5:00"],
+            &["W5:4a", "W5:04"],
+            &["W5:46"],
+        ],
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -169,7 +202,10 @@ fn shipped_windows_traces_check() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("windows2000-") && name.ends_with(".fdctrace") {
-            assert!(std::fs::metadata(&p).unwrap().len() < 1 << 20, "{name} is over 1 MB");
+            assert!(
+                std::fs::metadata(&p).unwrap().len() < 1 << 20,
+                "{name} is over 1 MB"
+            );
             let (ok, text) = check(&p);
             assert!(ok, "{name}: fdc-replay check failed:\n{text}");
             n += 1;

@@ -49,7 +49,12 @@ pub enum DriverError {
     #[error("write protected")]
     WriteProtected,
     #[error("i/o error at C{c} H{h} R{r}: {results:02x?}")]
-    Io { c: u8, h: u8, r: u8, results: [u8; 7] },
+    Io {
+        c: u8,
+        h: u8,
+        r: u8,
+        results: [u8; 7],
+    },
 }
 
 pub type Result<T> = std::result::Result<T, DriverError>;
@@ -183,27 +188,42 @@ impl Win2kFloppy {
 
     pub fn stage(&mut self, label: &str) -> Result<()> {
         let t = self.t();
-        self.w.write_event(Event::Stage { t_ns: t, label: label.to_string() })?;
+        self.w.write_event(Event::Stage {
+            t_ns: t,
+            label: label.to_string(),
+        })?;
         Ok(())
     }
 
     pub fn media_event(&mut self, drive: u8, change: MediaChange) -> Result<()> {
         let t = self.t();
-        self.w.write_event(Event::Media { t_ns: t, drive, change })?;
+        self.w.write_event(Event::Media {
+            t_ns: t,
+            drive,
+            change,
+        })?;
         Ok(())
     }
 
     fn r(&mut self, off: u16) -> Result<u8> {
         let v = self.o.inb(BASE + off)?;
         let t = self.t();
-        self.w.write_event(Event::PortRead { t_ns: t, offset: off as u8, value: v })?;
+        self.w.write_event(Event::PortRead {
+            t_ns: t,
+            offset: off as u8,
+            value: v,
+        })?;
         Ok(v)
     }
 
     fn wr(&mut self, off: u16, v: u8) -> Result<()> {
         self.o.outb(BASE + off, v)?;
         let t = self.t();
-        self.w.write_event(Event::PortWrite { t_ns: t, offset: off as u8, value: v })?;
+        self.w.write_event(Event::PortWrite {
+            t_ns: t,
+            offset: off as u8,
+            value: v,
+        })?;
         Ok(())
     }
 
@@ -280,7 +300,11 @@ impl Win2kFloppy {
     fn isr_result(&mut self) -> Result<Option<u8>> {
         self.sleep_ns(10_000)?;
         let v = self.r(MSR)?;
-        let st0 = if msr_ready_in(v) { Some(self.r(FIFO)?) } else { None };
+        let st0 = if msr_ready_in(v) {
+            Some(self.r(FIFO)?)
+        } else {
+            None
+        };
         self.r(MSR)?;
         self.sleep_ns(10_000)?;
         Ok(st0)
@@ -536,7 +560,12 @@ impl Win2kFloppy {
             }
             return Ok(());
         }
-        Err(DriverError::Io { c, h, r: s0 + 1, results: last })
+        Err(DriverError::Io {
+            c,
+            h,
+            r: s0 + 1,
+            results: last,
+        })
     }
 
     /// One read or write IRP of `count` sectors from `lba` (`FlReadWrite`, skew 3).
@@ -579,7 +608,8 @@ impl Win2kFloppy {
                 let off = ((track * spt + s0 - lba) * 512) as usize;
                 let len = (k * 512) as usize;
                 if write {
-                    self.o.write_mem(u64::from(DMA_BUF), &data[off..off + len])?;
+                    self.o
+                        .write_mem(u64::from(DMA_BUF), &data[off..off + len])?;
                 }
                 self.track(c, h, s0 as u8, k as u8, write)?;
                 if !write {

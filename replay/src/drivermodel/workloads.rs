@@ -15,12 +15,30 @@ pub const SIZE_144: u64 = 1_474_560;
 
 /// Workload names, in priority order, with a one-line description.
 pub const WORKLOADS: &[(&str, &str)] = &[
-    ("boot-empty", "boot with drive A: empty: init, mount attempts (no media), later a disk is inserted"),
-    ("boot-disk", "boot with a FAT 1.44 MB disk: init, media detection, boot sector/FAT/root directory"),
-    ("dir", "dir a: - boot sector, FAT and root directory, then motor-off"),
-    ("copy", "copy a 300 KB file from a: (track by track) and write ~100 KB back"),
-    ("setup-4-disks", "setup reading 4 disks in turn: eject, insert the next, re-determination"),
-    ("format", "format a: track by track with FORMAT TRACK, verify, write the file system"),
+    (
+        "boot-empty",
+        "boot with drive A: empty: init, mount attempts (no media), later a disk is inserted",
+    ),
+    (
+        "boot-disk",
+        "boot with a FAT 1.44 MB disk: init, media detection, boot sector/FAT/root directory",
+    ),
+    (
+        "dir",
+        "dir a: - boot sector, FAT and root directory, then motor-off",
+    ),
+    (
+        "copy",
+        "copy a 300 KB file from a: (track by track) and write ~100 KB back",
+    ),
+    (
+        "setup-4-disks",
+        "setup reading 4 disks in turn: eject, insert the next, re-determination",
+    ),
+    (
+        "format",
+        "format a: track by track with FORMAT TRACK, verify, write the file system",
+    ),
 ];
 
 /// `record-driver-model` arguments.
@@ -44,8 +62,12 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let Some(name) = args.workload else { bail!("--workload NAME is required (see --list)") };
-    let Some(out) = args.output else { bail!("-o OUT.fdctrace is required") };
+    let Some(name) = args.workload else {
+        bail!("--workload NAME is required (see --list)")
+    };
+    let Some(out) = args.output else {
+        bail!("-o OUT.fdctrace is required")
+    };
     let recorder = std::env::args().collect::<Vec<_>>().join(" ");
     let s = match record(&name, &out, &recorder) {
         Ok(s) => s,
@@ -82,12 +104,19 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 9) as u8)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 9) as u8))
+        .collect()
 }
 
 /// A FAT12 1.44 MB image made with `mkfs.fat`, with `files` copied in by `mcopy`;
 /// falls back to a raw pattern image when dosfstools/mtools are missing.
-fn fat_image(dir: &Path, name: &str, label: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Result<PathBuf> {
+fn fat_image(
+    dir: &Path,
+    name: &str,
+    label: &str,
+    files: &[(&str, Vec<u8>)],
+) -> anyhow::Result<PathBuf> {
     let img = dir.join(name);
     let made = Command::new("mkfs.fat")
         .args(["-C", "-n", label, "-i", "12345678"])
@@ -99,7 +128,11 @@ fn fat_image(dir: &Path, name: &str, label: &str, files: &[(&str, Vec<u8>)]) -> 
             for (fname, data) in files {
                 let src = dir.join(fname);
                 std::fs::write(&src, data)?;
-                run(Command::new("mcopy").arg("-i").arg(&img).arg(&src).arg(format!("::{fname}")))?;
+                run(Command::new("mcopy")
+                    .arg("-i")
+                    .arg(&img)
+                    .arg(&src)
+                    .arg(format!("::{fname}")))?;
             }
         }
         _ => {
@@ -159,13 +192,30 @@ struct Fat {
 
 fn bpb(boot: &[u8]) -> Fat {
     let u16le = |o: usize| u32::from(u16::from_le_bytes([boot[o], boot[o + 1]]));
-    let (spc, res, nfats, ents, spf) =
-        (u32::from(boot[13]), u16le(14), u32::from(boot[16]), u16le(17), u16le(22));
+    let (spc, res, nfats, ents, spf) = (
+        u32::from(boot[13]),
+        u16le(14),
+        u32::from(boot[16]),
+        u16le(17),
+        u16le(22),
+    );
     let ok = boot[510] == 0x55 && boot[511] == 0xaa && spc > 0 && spf > 0 && nfats > 0;
-    let (spc, res, nfats, ents, spf) = if ok { (spc, res, nfats, ents, spf) } else { (1, 1, 2, 224, 9) };
+    let (spc, res, nfats, ents, spf) = if ok {
+        (spc, res, nfats, ents, spf)
+    } else {
+        (1, 1, 2, 224, 9)
+    };
     let root_lba = res + nfats * spf;
     let root_secs = ents * 32 / 512;
-    Fat { fat_lba: res, spf, nfats, root_lba, root_secs, data_lba: root_lba + root_secs, spc }
+    Fat {
+        fat_lba: res,
+        spf,
+        nfats,
+        root_lba,
+        root_secs,
+        data_lba: root_lba + root_secs,
+        spc,
+    }
 }
 
 /// Root directory entries: (name, first cluster, size).
@@ -202,23 +252,43 @@ fn mount(d: &mut Win2kFloppy) -> Result<(Fat, Vec<u8>), DriverError> {
 /// Records `workload` into `out`.
 pub fn record(workload: &str, out: &Path, recorder: &str) -> anyhow::Result<Summary> {
     if !WORKLOADS.iter().any(|(n, _)| *n == workload) {
-        bail!("unknown workload {workload:?}; known: {}",
-            WORKLOADS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "));
+        bail!(
+            "unknown workload {workload:?}; known: {}",
+            WORKLOADS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    let dir = std::env::temp_dir().join(format!("fdc-drivermodel-{}-{workload}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("fdc-drivermodel-{}-{workload}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let _scratch = Scratch(dir.clone());
 
     let small_files = vec![
-        ("README.TXT", b"Windows 2000 driver model test disk\r\n".repeat(20)),
+        (
+            "README.TXT",
+            b"Windows 2000 driver model test disk\r\n".repeat(20),
+        ),
         ("AUTOEXEC.BAT", b"@echo off\r\n".to_vec()),
         ("DATA.BIN", pattern(20_000, 3)),
     ];
     let disk0: Option<PathBuf> = match workload {
         "boot-empty" => None,
         "boot-disk" | "dir" => Some(fat_image(&dir, "disk.img", "W2KDISK", &small_files)?),
-        "copy" => Some(fat_image(&dir, "disk.img", "W2KCOPY", &[("BIG.DAT", pattern(300 * 1024, 9))])?),
-        "setup-4-disks" => Some(fat_image(&dir, "disk1.img", "SETUP1", &[("DISK1.CAB", pattern(120_000, 1))])?),
+        "copy" => Some(fat_image(
+            &dir,
+            "disk.img",
+            "W2KCOPY",
+            &[("BIG.DAT", pattern(300 * 1024, 9))],
+        )?),
+        "setup-4-disks" => Some(fat_image(
+            &dir,
+            "disk1.img",
+            "SETUP1",
+            &[("DISK1.CAB", pattern(120_000, 1))],
+        )?),
         "format" => {
             let p = dir.join("blank.img");
             std::fs::write(&p, vec![0xf6u8; SIZE_144 as usize])?;
@@ -228,7 +298,10 @@ pub fn record(workload: &str, out: &Path, recorder: &str) -> anyhow::Result<Summ
     };
     let spec = match &disk0 {
         None => DriveSpec::Empty,
-        Some(p) => DriveSpec::Image { path: p.clone(), read_only: false },
+        Some(p) => DriveSpec::Image {
+            path: p.clone(),
+            read_only: false,
+        },
     };
     let hdr = header(workload, recorder, disk0.as_deref())?;
     let oracle = Oracle::start(OracleConfig::with_drives([spec, DriveSpec::Absent]))
@@ -280,13 +353,27 @@ fn boot_empty(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
     d.stage("idle")?;
     d.idle(4_000_000_000)?;
     d.stage("insert")?;
-    let img = fat_image(dir, "late.img", "LATE", &[("HELLO.TXT", b"hello\r\n".to_vec())])?;
+    let img = fat_image(
+        dir,
+        "late.img",
+        "LATE",
+        &[("HELLO.TXT", b"hello\r\n".to_vec())],
+    )?;
     d.o.change(0, &img, false)?;
-    d.media_event(0, MediaChange::Insert { size: SIZE_144, read_only: false })?;
+    d.media_event(
+        0,
+        MediaChange::Insert {
+            size: SIZE_144,
+            read_only: false,
+        },
+    )?;
     d.idle(1_000_000_000)?;
     d.stage("detect")?;
     let (_fat, root) = mount(d)?;
-    if !dir_entries(&root).iter().any(|(n, _, _)| n.starts_with("HELLO")) {
+    if !dir_entries(&root)
+        .iter()
+        .any(|(n, _, _)| n.starts_with("HELLO"))
+    {
         bail!("inserted disk: HELLO.TXT not found in the root directory read through QEMU");
     }
     Ok(())
@@ -344,7 +431,12 @@ fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     while done < secs {
         let n = (secs - done).min(128);
         let off = (done * 512) as usize;
-        d.irp(first + done, n, false, &mut data[off..off + (n * 512) as usize])?;
+        d.irp(
+            first + done,
+            n,
+            false,
+            &mut data[off..off + (n * 512) as usize],
+        )?;
         done += n;
         d.idle(2_000_000)?;
     }
@@ -360,7 +452,12 @@ fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     while done < wsecs {
         let n = (wsecs - done).min(64);
         let off = (done * 512) as usize;
-        d.irp(wfirst + done, n, true, &mut wdata[off..off + (n * 512) as usize])?;
+        d.irp(
+            wfirst + done,
+            n,
+            true,
+            &mut wdata[off..off + (n * 512) as usize],
+        )?;
         done += n;
         d.idle(2_000_000)?;
     }
@@ -387,10 +484,20 @@ fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
             d.o.eject(0)?;
             d.media_event(0, MediaChange::Eject)?;
             d.idle(4_000_000_000)?;
-            let img = fat_image(dir, &format!("disk{disk}.img"), &format!("SETUP{disk}"),
-                &[(&format!("DISK{disk}.CAB"), pattern(120_000, disk as u8))])?;
+            let img = fat_image(
+                dir,
+                &format!("disk{disk}.img"),
+                &format!("SETUP{disk}"),
+                &[(&format!("DISK{disk}.CAB"), pattern(120_000, disk as u8))],
+            )?;
             d.o.change(0, &img, false)?;
-            d.media_event(0, MediaChange::Insert { size: SIZE_144, read_only: false })?;
+            d.media_event(
+                0,
+                MediaChange::Insert {
+                    size: SIZE_144,
+                    read_only: false,
+                },
+            )?;
             d.idle(1_500_000_000)?;
         }
         d.stage(&format!("disk-{disk}"))?;
@@ -409,7 +516,12 @@ fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
         while done < secs {
             let n = (secs - done).min(64);
             let off = (done * 512) as usize;
-            d.irp(first + done, n, false, &mut data[off..off + (n * 512) as usize])?;
+            d.irp(
+                first + done,
+                n,
+                false,
+                &mut data[off..off + (n * 512) as usize],
+            )?;
             done += n;
         }
         if data[..size as usize] != pattern(120_000, disk as u8)[..] {
