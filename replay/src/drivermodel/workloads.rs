@@ -415,6 +415,38 @@ fn dir_a(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads a file that `mcopy` allocated contiguously from cluster `cl`, in read requests
+/// of at most `per_request` sectors, idling `idle_ns` after each when given (as an
+/// application copying in chunks does).
+fn read_contiguous(
+    d: &mut Win2kFloppy,
+    fat: &Fat,
+    cl: u32,
+    size: u32,
+    per_request: u32,
+    idle_ns: Option<u64>,
+) -> anyhow::Result<Vec<u8>> {
+    let first = fat.data_lba + (cl - 2) * fat.spc;
+    let secs = size.div_ceil(512);
+    let mut data = vec![0u8; (secs * 512) as usize];
+    let mut done = 0;
+    while done < secs {
+        let n = (secs - done).min(per_request);
+        let off = (done * 512) as usize;
+        d.irp(
+            first + done,
+            n,
+            false,
+            &mut data[off..off + (n * 512) as usize],
+        )?;
+        done += n;
+        if let Some(ns) = idle_ns {
+            d.idle(ns)?;
+        }
+    }
+    Ok(data)
+}
+
 fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     d.stage("detect")?;
     let (fat, root) = mount(d)?;
@@ -424,22 +456,8 @@ fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
         .context("BIG.DAT not in the root directory")?;
     d.stage("read")?;
     // mcopy on a fresh file system allocates contiguously: read in 64 KB requests.
-    let first = fat.data_lba + (cl - 2) * fat.spc;
-    let secs = size.div_ceil(512);
-    let mut data = vec![0u8; (secs * 512) as usize];
-    let mut done = 0;
-    while done < secs {
-        let n = (secs - done).min(128);
-        let off = (done * 512) as usize;
-        d.irp(
-            first + done,
-            n,
-            false,
-            &mut data[off..off + (n * 512) as usize],
-        )?;
-        done += n;
-        d.idle(2_000_000)?;
-    }
+    let data = read_contiguous(d, &fat, cl, size, 128, Some(2_000_000))?;
+    let (first, secs) = (fat.data_lba + (cl - 2) * fat.spc, size.div_ceil(512));
     if data[..size as usize] != pattern(300 * 1024, 9)[..] {
         bail!("file data read through QEMU differs from BIG.DAT");
     }
@@ -509,21 +527,7 @@ fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
         if !name.starts_with(&format!("DISK{disk}")) {
             bail!("disk {disk}: found {name} (the media change was not seen)");
         }
-        let first = fat.data_lba + (cl - 2) * fat.spc;
-        let secs = size.div_ceil(512);
-        let mut data = vec![0u8; (secs * 512) as usize];
-        let mut done = 0;
-        while done < secs {
-            let n = (secs - done).min(64);
-            let off = (done * 512) as usize;
-            d.irp(
-                first + done,
-                n,
-                false,
-                &mut data[off..off + (n * 512) as usize],
-            )?;
-            done += n;
-        }
+        let data = read_contiguous(d, &fat, cl, size, 64, None)?;
         if data[..size as usize] != pattern(120_000, disk as u8)[..] {
             bail!("disk {disk}: file data read through QEMU differs");
         }

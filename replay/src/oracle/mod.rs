@@ -636,9 +636,13 @@ impl Oracle {
 
     /// Reads one byte from an I/O port.
     pub fn inb(&mut self, port: u16) -> Result<u8, OracleError> {
-        let cmd = format!("inb {port:#x}");
+        self.qtest_narrow(format!("inb {port:#x}"))
+    }
+
+    /// Sends a qtest read command and checks its value fits the access width.
+    fn qtest_narrow<T: TryFrom<u64>>(&mut self, cmd: String) -> Result<T, OracleError> {
         let v = self.qtest_value(&cmd)?;
-        u8::try_from(v).map_err(|_| OracleError::Qtest {
+        T::try_from(v).map_err(|_| OracleError::Qtest {
             command: cmd,
             reply: format!("{v:#x}"),
         })
@@ -653,12 +657,7 @@ impl Oracle {
 
     /// 16-bit port read.
     pub fn inw(&mut self, port: u16) -> Result<u16, OracleError> {
-        let cmd = format!("inw {port:#x}");
-        let v = self.qtest_value(&cmd)?;
-        u16::try_from(v).map_err(|_| OracleError::Qtest {
-            command: cmd,
-            reply: format!("{v:#x}"),
-        })
+        self.qtest_narrow(format!("inw {port:#x}"))
     }
 
     /// Level of the floppy's IRQ 6 as last reported by QEMU (other IRQs are ignored).
