@@ -318,16 +318,6 @@ impl Fdc {
         self.now = self.now.max(t);
     }
 
-    /// Advances the virtual clock by `ns`.
-    pub fn advance_by(&mut self, ns: u64) {
-        self.advance_to(self.now.saturating_add(ns));
-    }
-
-    /// A machine reset (QEMU device reset): controller reset without IRQ.
-    pub fn machine_reset(&mut self) {
-        self.reset(false);
-    }
-
     // ----------------------------------------------------------------- port I/O
 
     /// A register read at `offset` (QEMU core dispatcher: `offset & 7`).

@@ -215,14 +215,6 @@ impl Medium {
         self.read_only
     }
 
-    /// The image content (zeros where nothing was ever written).
-    pub fn contents(&self) -> Vec<u8> {
-        match &self.data {
-            Some(d) => d.as_ref().clone(),
-            None => vec![0; self.sectors as usize * SECTOR_LEN],
-        }
-    }
-
     fn byte_range(&self, offset: i64) -> Option<std::ops::Range<usize>> {
         let len = self.sectors.checked_mul(SECTOR_LEN as u64)?;
         let start = u64::try_from(offset).ok()?;

@@ -8,7 +8,7 @@
 //! so that recorded traces become seeds (see `tests/corpus.rs`).
 //!
 //! ```text
-//! byte 0            configuration: drive 0 = DRIVES[(b + 2) & 7], drive 1 = DRIVES[(b >> 3) & 7];
+//! byte 0            configuration: drive 0 = drive_config(b + 2), drive 1 = drive_config(b >> 3);
 //!                   bit 6: the ops start with DMA_PRELUDE (channel 2 programmed and unmasked)
 //! then, per op, tag t (kind = t >> 4, n = t & 15) and operands:
 //!   0x0n v          Out  PORTS[n], v          (n = 15: port = next u16 LE, then v)
@@ -19,7 +19,9 @@
 //!   0x5n            Eject drive n & 1
 //!   0x6n s          Insert drive n & 1, size index s (fdc::ops::medium_size), read-only if n & 2
 //!   0x7n a0 a1 a2 l0 l1 s   Fill addr (24-bit LE), len (u16 LE & 0x7FF), seed s
-//!   0x80..0x83      Migrate (at most MAX_MIGRATIONS per input are carried out)
+//!   0x80, 0x83      Migrate (at most MAX_MIGRATIONS per input are carried out)
+//!   0x81 n v        Out 0x3F5, v, repeated 2 * (n + 1) times (2..512: a PIO sector's data)
+//!   0x82 n          In  0x3F5, repeated 2 * (n + 1) times
 //!   0x84..0xBF v    Out 0x3F5, v              (FIFO write)
 //!   0xCn b0..bn     Out 0x3F5 of each of the n + 1 bytes (a command in one burst)
 //!   0xDn            In  0x3F5                 (FIFO read)
@@ -69,9 +71,24 @@ pub fn drive_config(index: u8) -> DriveConfig {
         3 => DriveConfig::Medium(Medium::blank(737_280, false)),
         4 => DriveConfig::Medium(Medium::blank(2_949_120, false)),
         5 => DriveConfig::Medium(Medium::blank(1_228_800, false)),
-        6 => DriveConfig::Medium(Medium::blank(368_640, false)),
+        6 => DriveConfig::Medium(patterned_360k()),
         _ => DriveConfig::Medium(Medium::blank(1_474_560, true)),
     }
+}
+
+/// A 360 KB image whose every sector holds different bytes, so that reading the wrong
+/// sector, or a destination reading other data than its source, shows in the data.
+/// Built once; models share it copy-on-write.
+pub fn patterned_360k() -> Medium {
+    static IMAGE: std::sync::OnceLock<Medium> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let image = (0..368_640u32)
+                .map(|i| ((i / 512).wrapping_mul(37) ^ (i % 512)) as u8)
+                .collect();
+            Medium::from_image(image, false)
+        })
+        .clone()
 }
 
 /// The two drive configurations of a configuration byte (0: 1.44 MB in drive 0, no drive 1).
@@ -165,7 +182,28 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
                 },
                 _ => return,
             },
-            8 if n < 4 => Op::Migrate,
+            8 if n == 0 || n == 3 => Op::Migrate,
+            8 if n < 3 => {
+                // A run of FIFO accesses: a PIO sector is 512 of them, and a guest that keeps
+                // writing parameters (CVE-2015-3456) needs as many; byte-by-byte the
+                // fuzzer would need an input of over a kilobyte to express either.
+                let Some(k) = c.u8() else {
+                    return;
+                };
+                let count = 2 * (k as usize + 1);
+                let op = if n == 1 {
+                    let Some(value) = c.u8() else {
+                        return;
+                    };
+                    Op::Out { port: 0x3F5, value }
+                } else {
+                    Op::In { port: 0x3F5 }
+                };
+                for _ in 0..count {
+                    push(op.clone());
+                }
+                continue;
+            }
             8..=11 => match c.u8() {
                 Some(value) => Op::Out { port: 0x3F5, value },
                 None => return,
@@ -391,6 +429,24 @@ mod tests {
         let mut back = Vec::new();
         decode_ops(&encode(&ops), |op| back.push(op));
         assert_eq!(back, ops);
+    }
+
+    #[test]
+    fn fifo_runs() {
+        let mut ops = Vec::new();
+        decode_ops(&[0x81, 0x02, 0x4A, 0x82, 0xFF, 0x83], |op| ops.push(op));
+        let write = Op::Out {
+            port: 0x3F5,
+            value: 0x4A,
+        };
+        assert_eq!(ops.len(), 6 + 512 + 1);
+        assert!(ops[..6].iter().all(|op| *op == write));
+        assert!(ops[6..518].iter().all(|op| *op == Op::In { port: 0x3F5 }));
+        assert_eq!(ops[518], Op::Migrate);
+        // A run whose value byte is cut off is dropped with the rest of the input.
+        let mut cut = Vec::new();
+        decode_ops(&[0xE0, 0x81, 0x02], |op| cut.push(op));
+        assert_eq!(cut, vec![Op::In { port: 0x3F4 }]);
     }
 
     #[test]

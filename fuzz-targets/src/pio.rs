@@ -3,7 +3,7 @@
 
 use fdc::drive::Backend;
 use fdc::ops::Op;
-use fdc::{wire, Fdc, FdcState, PcFloppy};
+use fdc::{wire, Fdc, FdcState, PcFloppy, Subsection};
 
 use crate::ops::{configs, decode_input};
 
@@ -81,6 +81,91 @@ pub struct Report {
     /// Divergences after a migration that a known difference explained:
     /// (step, migration step, differences armed).
     pub explained: Vec<(usize, usize, KnownDifferences)>,
+    /// Every migration point, described as the prevalent-state report would see it.
+    pub points: Vec<MigrationPoint>,
+    /// Ops after which the model raised `take_indeterminate()`: a SCAN through a channel
+    /// in verify mode, where QEMU compares uninitialised memory (FINDINGS.md). The model
+    /// is deterministic there, so source and destination still must agree.
+    pub indeterminate: usize,
+}
+
+/// A migration point: what QEMU would send, and whether a QEMU 2.3 destination would
+/// take the stream (it knows only the two older `fdrive` subsections).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationPoint {
+    pub step: usize,
+    pub phase: &'static str,
+    pub command: Option<&'static str>,
+    pub subsections: Vec<&'static str>,
+    pub qemu_2_3_accepts: bool,
+}
+
+impl MigrationPoint {
+    fn of(f: &Fdc, step: usize) -> MigrationPoint {
+        let needed = f.needed_subsections();
+        MigrationPoint {
+            step,
+            phase: f.phase().map_or("invalid", |p| p.name()),
+            command: f.command_in_progress().map(|c| c.name()),
+            subsections: needed.names(),
+            qemu_2_3_accepts: needed.iter().all(Subsection::known_to_qemu_2_3),
+        }
+    }
+}
+
+/// What a destination must show right after the load, register by register: QEMU
+/// migrates each of these (the state equality in [`migrate`] compares the saved form;
+/// this compares what the loaded device exposes, so that a field loaded into the wrong
+/// place and saved back from it cannot hide). `cur_drv`/DOR and the drive geometry are
+/// the known differences and are not compared.
+fn check_loaded(src: &Fdc, dst: &Fdc, step: usize) {
+    let regs = |f: &Fdc| {
+        (
+            f.msr(),
+            f.dsr(),
+            f.sra(),
+            f.phase_byte(),
+            f.data_pos(),
+            f.data_len(),
+            f.reset_sensei(),
+            f.result_timer(),
+            f.command(),
+        )
+    };
+    assert_eq!(
+        regs(src),
+        regs(dst),
+        "step {step}: FINDING: the loaded destination's registers differ from its source's"
+    );
+    assert!(
+        src.fifo() == dst.fifo(),
+        "step {step}: FINDING: the loaded destination's FIFO differs from its source's"
+    );
+    for i in 0..2 {
+        let drive = |f: &Fdc| {
+            let d = f.drive(i);
+            (
+                d.position(),
+                d.media_rate(),
+                d.perpendicular(),
+                d.read_only(),
+                d.medium().is_some(),
+            )
+        };
+        assert_eq!(
+            drive(src),
+            drive(dst),
+            "step {step}: FINDING: drive {i} of the loaded destination differs from its source's"
+        );
+        // media_changed survives only where QEMU sends it: a slot with a backend.
+        if dst.drive(i).has_backend() {
+            assert_eq!(
+                src.drive(i).media_changed(),
+                dst.drive(i).media_changed(),
+                "step {step}: FINDING: drive {i}'s media_changed was not carried over"
+            );
+        }
+    }
 }
 
 /// Checks the invariants every state reached by port I/O keeps.
@@ -141,6 +226,7 @@ pub fn migrate(pc: &PcFloppy, step: usize) -> PcFloppy {
     .unwrap_or_else(|e| {
         panic!("step {step}: FINDING: a state reached by port I/O was refused on load: {e}")
     });
+    check_loaded(f, &dst, step);
     // Known difference (3): a placeholder backend exists only on the source, so the
     // `fdrive/media_changed` subsection of that slot (sent only for a slot with a backend)
     // may be absent from what the destination would send.
@@ -185,6 +271,7 @@ pub fn run(data: &[u8]) -> Report {
                 return;
             }
             report.migrations += 1;
+            report.points.push(MigrationPoint::of(&pc.fdc, step));
             if let Some(t) = &twin {
                 // The destination's state is reachable too: it must migrate as well.
                 let _ = migrate(&t.pc, step);
@@ -205,9 +292,13 @@ pub fn run(data: &[u8]) -> Report {
         let op = in_clock_domain(op, &pc.fdc);
         let a = pc.apply(&op);
         check(&pc.fdc, "source", step, &op);
+        if pc.fdc.take_indeterminate() {
+            report.indeterminate += 1;
+        }
         if let Some(t) = &mut twin {
             let b = t.pc.apply(&op);
             check(&t.pc.fdc, "destination", step, &op);
+            t.pc.fdc.take_indeterminate();
             if let Op::Insert { drive, .. } = op {
                 t.inserted[(drive & 1) as usize] = true;
             }
@@ -225,5 +316,25 @@ pub fn run(data: &[u8]) -> Report {
             }
         }
     });
+    if let Some(t) = &twin {
+        // Every read agreed since the migration; with no known difference armed, what the
+        // two sides wrote by DMA must agree too: guest memory and both diskettes.
+        if !t.known.explains(t.inserted) {
+            if t.pc.memory != pc.memory {
+                panic!(
+                    "FINDING: destination (migrated at step {}) wrote different guest memory than its source, every read having agreed",
+                    t.migrated_at
+                );
+            }
+            for i in 0..2 {
+                if t.pc.fdc.drive(i).medium() != pc.fdc.drive(i).medium() {
+                    panic!(
+                        "FINDING: destination (migrated at step {}) left different content on the diskette in drive {i} than its source, every read having agreed",
+                        t.migrated_at
+                    );
+                }
+            }
+        }
+    }
     report
 }
