@@ -61,10 +61,22 @@ fn main() {
             println!("{n:4} {op:?}");
             n += 1;
         });
-        println!(
-            "config {:?}",
-            data.first().map(|&b| fdc_fuzz_targets::ops::configs(b))
-        );
+        if let Some(&b) = data.first() {
+            let (d0, d1) = fdc_fuzz_targets::ops::configs(b);
+            let show = |d: fdc::DriveConfig| match d {
+                fdc::DriveConfig::Medium(m) => format!(
+                    "medium of {} sectors{}",
+                    m.sectors(),
+                    if m.read_only() { ", read-only" } else { "" }
+                ),
+                other => format!("{other:?}"),
+            };
+            println!(
+                "config {b:#04x}: drive 0 {}, drive 1 {}",
+                show(d0),
+                show(d1)
+            );
+        }
         println!("{:?}", fdc_fuzz_targets::pio::run(&data));
     } else if target == "vmstate_load" {
         fdc_fuzz_targets::vmstate_load(&data);

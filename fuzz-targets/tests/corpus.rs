@@ -236,6 +236,33 @@ fn fdc_pio_seeds() -> BTreeMap<String, Vec<u8>> {
         pio.extend([0x80, 0xE0, 0x12, 0x5A]);
     }
     out.insert("seed-hand-pio".into(), pio);
+    // Whole sectors by PIO with FIFO runs, on the patterned 360 KB image (configuration
+    // 0x04: drive 0 = drive_config(6)); 300 kb/s (CCR 1) as its geometry needs: READ
+    // sector 1, WRITE sector 2 with a migration in the middle of the sector, READ sector 2
+    // back; the end-of-run check then compares both diskettes. The WRITE has MT set: without
+    // it QEMU's PIO write of the EOT sector stays in the execution phase with RQM clear
+    // (`fdctrl_seek_to_next_sect` fails and `fdctrl_write_data` returns before
+    // `fdctrl_stop_transfer`), which the model reproduces.
+    let mut sectors = vec![0x04u8, 0x02, 0x1C, 0x07, 0x01];
+    let command = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.push(0xC0 | (bytes.len() as u8 - 1));
+        out.extend(bytes);
+    };
+    command(&mut sectors, &specify_pio);
+    let results = [0xD0u8; 7];
+    command(&mut sectors, &[0x46, 0, 0, 0, 1, 2, 1, 0x1B, 0xFF]);
+    sectors.extend([0x82, 0xFF]);
+    sectors.extend(results);
+    command(&mut sectors, &[0xC5, 0, 0, 0, 2, 2, 2, 0x1B, 0xFF]);
+    // MT: sector 2 of head 0, then sectors 1-2 of head 1 (QEMU's data_len adds EOT
+    // sectors for MT), 1536 bytes with the migration after the first 256.
+    sectors.extend([0x81, 0x7F, 0xA5, 0x80, 0x81, 0xFF, 0x5A, 0x81, 0xFF, 0x3C]);
+    sectors.extend([0x81, 0x7F, 0xC3]);
+    sectors.extend(results);
+    command(&mut sectors, &[0x46, 0, 0, 0, 2, 2, 2, 0x1B, 0xFF]);
+    sectors.extend([0x82, 0xFF]);
+    sectors.extend(results);
+    out.insert("seed-hand-pio-sectors".into(), sectors);
     let mut dma = vec![0u8];
     dma.extend(dma_preamble());
     dma.extend([0x70, 0x00, 0x00, 0x01, 0x00, 0x04, 0x07]);
