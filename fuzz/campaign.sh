@@ -35,9 +35,10 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid" 2>/dev/null || true
 crashes=$(find "artifacts/$TARGET" -type f -newer "$bin" | wc -l)
-{
+summary=$(
     echo "campaign $TARGET: ${used} CPU-s in $(($(date +%s) - start)) s wall"
-    grep -E '^#[0-9]+ +(pulse|NEW|REDUCE|DONE)' "$log" | tail -1
+    grep -E '^#[0-9]+[[:space:]]+(pulse|NEW|REDUCE|DONE)' "$log" | tail -1 || true
     grep '^stat::' "$log" || true
     echo "crash artifacts since the build: $crashes"
-} | tee -a "$log"
+)
+echo "$summary" | tee -a "$log"
