@@ -18,6 +18,7 @@ use crate::trace::format::{
     MAX_DRIVE_UNIT, MAX_END_BYTES, MAX_HEADER_BYTES, MAX_IMAGE_BLOCK_BYTES, MAX_LABEL_BYTES,
     MAX_MEDIUM_BYTES, MAX_PORT_OFFSET, PREAMBLE_LEN, TAG_END, TAG_EVENTS, TAG_HEADER, TAG_IMAGE,
 };
+use crate::trace::reader::read_full;
 use flate2::read::GzDecoder;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -224,19 +225,6 @@ impl Iterator for ChunkScanner {
             }
         }
     }
-}
-
-fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// A cursor over MessagePack bytes: just the encodings the trace format uses (unsigned

@@ -555,7 +555,7 @@ fn collect<R: Read>(mut reader: TraceReader<R>) -> Result<(TraceHeader, Vec<Even
 }
 
 /// Reads until `buf` is full or the input ends; returns the number of bytes read.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
