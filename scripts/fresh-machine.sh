@@ -10,7 +10,9 @@
 #   rust          the host's Rust toolchain, mounted read-only at its own path ($RUSTUP_HOME,
 #                 $CARGO_HOME/bin), plus what "Rust installed" implies on Debian: the [rust]
 #                 group of scripts/debian-packages.txt (C linker, CA certificates), installed
-#                 in the root with `scripts/install-deps.sh --only rust`
+#                 in the root with `scripts/install-deps.sh --only rust`; the host's own
+#                 CA certificates (/usr/local/share/ca-certificates) and resolv.conf go in
+#                 too, so that crates.io is reached as from the host
 #   clone         `git clone` of COMMIT into /root/fdc-prevalent (uncommitted files stay out)
 #   build         cargo build --release --workspace --all-targets (so that the timings of
 #                 the README commands are theirs; they still run their own cargo commands)
@@ -38,7 +40,7 @@ rev=HEAD
 for arg in "$@"; do
     case $arg in
         --keep) keep=1 ;;
-        -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         -*) echo "fresh-machine.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
         *) rev=$arg ;;
     esac
@@ -246,6 +248,11 @@ fi
 printf 'deb %s\n' "${debian_sources[@]}" > "$root/etc/apt/sources.list"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 cp -L /etc/hosts "$root/etc/hosts" 2>/dev/null || true
+# The host's locally added CA certificates (a TLS-inspecting proxy's, say), as DNS: the
+# root is on the host's network. ca-certificates (group [rust]) adds them to its store.
+if [ -d /usr/local/share/ca-certificates ]; then
+    cp -rL /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"   # apt starts no daemons in a chroot
 chmod 755 "$root/usr/sbin/policy-rc.d"
 bind_ro() {  # bind_ro SRC: SRC mounted read-only at the same path inside the root
@@ -288,7 +295,8 @@ clone() {
 }
 step "clone $commit" "$logs/2-clone.log" clone
 step "rust: install-deps.sh --only rust" "$logs/3-rust.log" \
-    in_root "$dest" 'bash scripts/install-deps.sh --only rust && cargo --version && rustc --version'
+    in_root "$dest" 'bash scripts/install-deps.sh --only rust && update-ca-certificates >/dev/null &&
+        cargo --version && rustc --version'
 status=0
 step "build (cargo build --release --workspace --all-targets)" "$logs/4-build.log" \
     in_root "$dest" 'cargo build --release --workspace --all-targets' || status=1

@@ -30,7 +30,7 @@ for arg in "$@"; do
         --only) only_next=1; continue ;;
         --list) mode=list ;;
         --check) mode=check ;;
-        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
     esac
 done
