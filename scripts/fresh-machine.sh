@@ -10,7 +10,7 @@
 #   rust          the host's Rust toolchain, mounted read-only at its own path ($RUSTUP_HOME,
 #                 $CARGO_HOME/bin), plus what "Rust installed" implies on Debian: the [rust]
 #                 group of scripts/debian-packages.txt (C linker, CA certificates), installed
-#                 in the root with `scripts/install-deps.sh --only rust`; the host's own
+#                 in the root with this script's `scripts/install-deps.sh --only rust`; the host's own
 #                 CA certificates (/usr/local/share/ca-certificates) and resolv.conf go in
 #                 too, so that crates.io is reached as from the host
 #   clone         `git clone` of COMMIT into /root/fdc-prevalent (uncommitted files stay out)
@@ -294,9 +294,12 @@ clone() {
     git -C "$root$dest" log -1 --format='%H %s'
 }
 step "clone $commit" "$logs/2-clone.log" clone
+# This script's own install-deps.sh and list (not the commit's, which may predate them).
+mkdir -p "$root/tmp/fresh-machine"
+cp "$repo/scripts/install-deps.sh" "$repo/scripts/debian-packages.txt" "$root/tmp/fresh-machine/"
 step "rust: install-deps.sh --only rust" "$logs/3-rust.log" \
-    in_root "$dest" 'bash scripts/install-deps.sh --only rust && update-ca-certificates >/dev/null &&
-        cargo --version && rustc --version'
+    in_root /tmp/fresh-machine 'bash install-deps.sh --only rust && update-ca-certificates >/dev/null &&
+        rm -r /tmp/fresh-machine && cargo --version && rustc --version'
 status=0
 step "build (cargo build --release --workspace --all-targets)" "$logs/4-build.log" \
     in_root "$dest" 'cargo build --release --workspace --all-targets' || status=1
