@@ -299,7 +299,7 @@ mkdir -p "$root/tmp/fresh-machine"
 cp "$repo/scripts/install-deps.sh" "$repo/scripts/debian-packages.txt" "$root/tmp/fresh-machine/"
 step "rust: install-deps.sh --only rust" "$logs/3-rust.log" \
     in_root /tmp/fresh-machine 'bash install-deps.sh --only rust && update-ca-certificates >/dev/null &&
-        rm -r /tmp/fresh-machine && cargo --version && rustc --version'
+        cd / && rm -r /tmp/fresh-machine && cargo --version && rustc --version'
 status=0
 step "build (cargo build --release --workspace --all-targets)" "$logs/4-build.log" \
     in_root "$dest" 'cargo build --release --workspace --all-targets' || status=1
