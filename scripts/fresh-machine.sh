@@ -33,6 +33,8 @@
 # Environment: FDC_FRESH_VARIANT (debootstrap --variant; default: Debian's default set,
 # priorities required + important, as on a fresh install).
 # Mounts (/proc, /sys, /dev, the toolchain, the apt cache) are undone on exit, Ctrl-C too.
+{ # One compound command: bash parses all of it before running, so that editing this file
+  # during a run does not change the run.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 keep=0
@@ -109,9 +111,14 @@ descendants() {  # the pids of $1's descendants
 kill_pids() {  # TERM, then KILL after 2 s, the given pids
     [ $# -gt 0 ] || return 0
     kill -TERM "$@" 2>/dev/null || true
-    local i
-    for i in 1 2 3 4; do kill -0 "$@" 2>/dev/null || return 0; sleep 0.5; done
-    kill -KILL "$@" 2>/dev/null || true
+    local i p alive
+    for i in 1 2 3 4; do
+        alive=()
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+        [ ${#alive[@]} -gt 0 ] || return 0
+        sleep 0.5
+    done
+    kill -KILL "${alive[@]}" 2>/dev/null || true
 }
 kill_step() {  # the running step (e.g. on Ctrl-C) and everything it started
     [ -n "$step_pid" ] || return 0
@@ -314,3 +321,5 @@ done
 [ "$status" -eq 0 ] || die "failed inside the clean root (logs in $logs)"
 echo
 echo "fresh-machine.sh: every README command passed in a clean Debian 12 root"
+exit 0
+}
