@@ -79,13 +79,14 @@ summary() {
 }
 # step NAME LOGFILE CMD...: runs CMD (errexit on, in the background so that Ctrl-C or a
 # TERM reaches the trap at once), output to the terminal and to LOGFILE, timed.
-step_pid=
+step_pid= step_name= step_t0=
 step() {
     local name=$1 log=$2 t0 rc=0
     shift 2
     echo
     echo "==== $name"
     t0=$(now)
+    step_name=$name step_t0=$t0
     ( "$@" 2>&1 | tee "$log" ) &
     step_pid=$!
     wait "$step_pid" || rc=$?
@@ -122,6 +123,9 @@ kill_pids() {  # TERM, then KILL after 2 s, the given pids
 }
 kill_step() {  # the running step (e.g. on Ctrl-C) and everything it started
     [ -n "$step_pid" ] || return 0
+    names+=("$step_name")
+    secs+=("$(echo "$(now) $step_t0" | awk '{print $1 - $2}')")
+    results+=("INTERRUPTED")
     local pids
     mapfile -t pids < <(descendants "$step_pid")
     kill_pids "$step_pid" "${pids[@]}"
