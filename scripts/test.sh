@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs QEMU when missing, then runs every test of the workspace,
+# The whole test suite: installs the missing Debian packages (scripts/install-deps.sh: QEMU,
+# dosfstools, mtools, ... from scripts/debian-packages.txt), then runs every test of the workspace,
 # including the conformance tests against real QEMU. Set FDC_SKIP_QEMU=1 to skip those
 # explicitly (they fail, saying how to install QEMU, when it is missing otherwise).
 set -euo pipefail
