@@ -30,6 +30,7 @@
 //! nesting is bounded by the JSON parser; the parser never panics (fuzzed by the
 //! `migration_stream` target).
 
+pub mod build;
 pub mod edit;
 mod error;
 pub mod fdc;
@@ -40,6 +41,7 @@ mod reader;
 pub mod show;
 pub mod vmdesc;
 
+pub use build::{build, BuildOptions};
 pub use edit::{
     add_fdc_subsection, apply, apply_all, drop_fdc_subsection, set_fdc_state, Edit, SectionRef,
 };

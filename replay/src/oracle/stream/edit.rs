@@ -453,6 +453,7 @@ fn plan_add(
     plan: &mut Plan,
 ) -> Result<(), EditError> {
     check_drive(section, name, drive)?;
+    let (_, root) = target(s, section)?;
     let sub = Subsection::from_name(name)
         .filter(|_| section.name == "fdc")
         .ok_or_else(|| EditError::UnknownLayout {
@@ -470,7 +471,6 @@ fn plan_add(
         value: value.into(),
         reason,
     })?;
-    let (_, root) = target(s, section)?;
     let (ctrl, drives) = fdc_section::parents(root).ok_or_else(|| {
         EditError::Internal("the fdc description has no state/drives structs".into())
     })?;

@@ -310,3 +310,88 @@ pub(crate) fn parents(root: &StructNode) -> Option<(&StructNode, [&StructNode; 2
     };
     Some((ctrl, [drive(0)?, drive(1)?]))
 }
+
+/// The vmdesc entry QEMU 7.2 writes for an `fdc` section holding `state` (device
+/// `vmstate_isa_fdc` with its one struct field `state` = `vmstate_fdc`, whose `drives`
+/// array is not compressed because `vmstate_fdrive` has subsections), in `JSONWriter`'s
+/// style. Used to build streams and to check the parser's knowledge against real QEMU.
+pub fn vmdesc_json(state: &FdcState, instance_id: u32) -> String {
+    let field = |name: &str, ty: &str, size: usize| {
+        format!(
+            "{{\"name\": {}, \"type\": {}, \"size\": {size}}}",
+            super::json::quote(name),
+            super::json::quote(ty)
+        )
+    };
+    let subs = |list: &[(Subsection, bool)]| -> (String, usize) {
+        let present: Vec<SubsectionLayout> = list
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(s, _)| layout(*s))
+            .collect();
+        if present.is_empty() {
+            return (String::new(), 0);
+        }
+        let bytes = present.iter().map(|l| l.record(0).len()).sum();
+        let text: Vec<String> = present.iter().map(SubsectionLayout::vmdesc_json).collect();
+        (format!(", \"subsections\": [{}]", text.join(", ")), bytes)
+    };
+    let mut fields: Vec<String> = [
+        "sra",
+        "srb",
+        "dor_vmstate",
+        "tdr",
+        "dsr",
+        "msr",
+        "status0",
+        "status1",
+        "status2",
+    ]
+    .iter()
+    .map(|n| field(n, "uint8", 1))
+    .collect();
+    fields
+        .push("{\"name\": \"fifo\", \"array_len\": 512, \"type\": \"uint8\", \"size\": 1}".into());
+    fields.push(field("data_pos", "uint32", 4));
+    fields.push(field("data_len", "uint32", 4));
+    for n in [
+        "data_state",
+        "data_dir",
+        "eot",
+        "timer0",
+        "timer1",
+        "precomp_trk",
+        "config",
+        "lock",
+        "pwrd",
+    ] {
+        fields.push(field(n, "uint8", 1));
+    }
+    fields.push(field("num_floppies", "uint8 equal", 1));
+    let mut total = FDC_HEAD_BYTES;
+    for (i, d) in state.drives.iter().enumerate() {
+        let (sub_text, sub_bytes) = subs(&[
+            (Subsection::MediaChanged, d.media_changed.is_some()),
+            (Subsection::MediaRate, d.media_rate.is_some()),
+            (Subsection::Perpendicular, d.perpendicular.is_some()),
+        ]);
+        let size = FDRIVE_BYTES + sub_bytes;
+        total += size;
+        fields.push(format!(
+            "{{\"name\": \"drives\", \"index\": {i}, \"type\": \"struct\", \"struct\": {{\"vmsd_name\": \"fdrive\", \"version\": 1, \"fields\": [{}, {}, {}]{sub_text}}}, \"size\": {size}}}",
+            field("head", "uint8", 1),
+            field("track", "uint8", 1),
+            field("sect", "uint8", 1)
+        ));
+    }
+    let (sub_text, sub_bytes) = subs(&[
+        (Subsection::ResetSensei, state.reset_sensei.is_some()),
+        (Subsection::ResultTimer, state.result_timer.is_some()),
+        (Subsection::Phase, state.phase.is_some()),
+    ]);
+    total += sub_bytes;
+    format!(
+        "{{\"name\": \"fdc\", \"instance_id\": {instance_id}, \"vmsd_name\": \"fdc\", \"version\": 2, \"fields\": [{{\"name\": \"state\", \"type\": \"struct\", \"struct\": {{\"vmsd_name\": \"fdc\", \"version\": 2, \"fields\": [{}]{sub_text}}}, \"size\": {total}}}]}}",
+        fields.join(", ")
+    )
+}

@@ -453,6 +453,40 @@ impl<'a> MigrationStream<'a> {
         t
     }
 
+    /// Every byte of the stream attributed to one record, in stream order: the header,
+    /// the configuration section, each section (header, payload, footer), `QEMU_VM_EOF`
+    /// and the vmdesc. The ranges are contiguous and cover the whole stream.
+    pub fn pieces(&self) -> Vec<(Range<usize>, String)> {
+        let mut v = vec![(0..8, "header".to_string())];
+        if let Some(c) = &self.configuration {
+            v.push((c.range.clone(), "configuration".into()));
+        }
+        for s in &self.sections {
+            v.push((
+                s.offset..s.end,
+                format!("{} {} ({})", s.kind.as_str(), s.name, s.instance_id),
+            ));
+        }
+        v.push((self.eof_offset..self.eof_offset + 1, "eof".into()));
+        if let Some(d) = &self.vmdesc {
+            v.push((d.offset..self.bytes.len(), "vmdesc".into()));
+        }
+        v
+    }
+
+    /// The stream written back from its parsed [`pieces`](Self::pieces): identical to the
+    /// input, or `None` if the pieces do not tile it (which would be a parser bug).
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.bytes.len());
+        for (r, _) in self.pieces() {
+            if r.start != out.len() {
+                return None;
+            }
+            out.extend_from_slice(self.bytes.get(r)?);
+        }
+        (out.len() == self.bytes.len()).then_some(out)
+    }
+
     /// The machine type named by the configuration section.
     pub fn machine(&self) -> Option<&str> {
         self.configuration.as_ref().map(|c| c.machine.as_str())
