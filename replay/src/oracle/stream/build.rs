@@ -109,10 +109,10 @@ pub fn build(state: &FdcState, opts: &BuildOptions) -> Vec<u8> {
             RAM_SAVE_FLAG_PAGE
         };
         if i == 0 {
-            o.be64(i * PAGE | flag);
+            o.be64((i * PAGE) | flag);
             o.name("pc.ram");
         } else {
-            o.be64(i * PAGE | flag | RAM_SAVE_FLAG_CONTINUE);
+            o.be64((i * PAGE) | flag | RAM_SAVE_FLAG_CONTINUE);
         }
         if zero {
             o.bytes.push(0);
