@@ -378,6 +378,18 @@ fn plan_drop(
         .filter(|h| h.node.name == name)
         .filter(|h| drive.is_none() || fdc_drive_of(sec, h.node) == drive)
         .collect();
+    // A record nested in another dropped one goes with it.
+    let hits: Vec<_> = hits
+        .iter()
+        .filter(|h| {
+            !hits.iter().any(|o| {
+                !std::ptr::eq(o.node, h.node)
+                    && o.node.range.start <= h.node.range.start
+                    && h.node.range.end <= o.node.range.end
+            })
+        })
+        .cloned()
+        .collect();
     if hits.is_empty() {
         return Err(EditError::NoSubsection {
             section: section.to_string(),
@@ -471,9 +483,12 @@ fn plan_add(
         value: value.into(),
         reason,
     })?;
-    let (ctrl, drives) = fdc_section::parents(root).ok_or_else(|| {
-        EditError::Internal("the fdc description has no state/drives structs".into())
-    })?;
+    let (ctrl, drives) =
+        fdc_section::parents(root).ok_or_else(|| EditError::InconsistentVmdesc {
+            section: section.to_string(),
+            offset: root.range.start,
+            reason: "its description has no `state` struct with `drives[0]` and `drives[1]`".into(),
+        })?;
     let parents: Vec<&StructNode> = if lay.per_drive {
         match drive {
             Some(d) => vec![drives[d]],

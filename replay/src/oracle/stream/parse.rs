@@ -19,6 +19,9 @@ use super::{
 /// Target page size assumed when neither the configuration nor the vmdesc names one
 /// (x86's `TARGET_PAGE_SIZE`).
 pub const DEFAULT_PAGE_SIZE: u64 = 4096;
+/// Most sections accepted (a PC's stream has a few dozen device sections and a few ram
+/// parts); bounds the parser's memory on hostile input.
+pub const MAX_SECTIONS: usize = 100_000;
 
 /// A parsed migration stream. Offsets are into the bytes it was parsed from.
 #[derive(Debug, Clone)]
@@ -209,6 +212,7 @@ impl<'a> MigrationStream<'a> {
                 .as_ref()
                 .is_some_and(|c| c.capabilities.iter().any(|s| s == "x-ignore-shared")),
             blocks: Vec::new(),
+            by_name: Default::default(),
             current: None,
         };
         let mut sections: Vec<Section> = Vec::new();
@@ -216,6 +220,12 @@ impl<'a> MigrationStream<'a> {
         let eof_offset;
         loop {
             let at = r.pos;
+            if sections.len() >= MAX_SECTIONS {
+                return Err(StreamError::Unsupported {
+                    offset: at,
+                    what: format!("more than {MAX_SECTIONS} sections"),
+                });
+            }
             let ty = r.u8(at, "a section type")?;
             let (kind, section_id, name, instance_id, version) = match ty {
                 QEMU_VM_EOF => {

@@ -16,8 +16,13 @@
 //!
 //! Any other flag combination (`HOOK` 0x80 belongs to RDMA) is refused, as QEMU does.
 
+use std::collections::HashMap;
+
 use super::error::StreamError;
 use super::reader::Reader;
+
+/// Most RAM blocks accepted (a PC has about ten).
+pub const MAX_RAM_BLOCKS: usize = 4096;
 
 /// `RAM_SAVE_FLAG_ZERO`.
 pub const RAM_SAVE_FLAG_ZERO: u64 = 0x02;
@@ -85,6 +90,8 @@ pub(crate) struct RamState {
     pub(crate) page_size: u64,
     pub(crate) ignore_shared: bool,
     pub(crate) blocks: Vec<RamBlock>,
+    /// Index of `blocks` by name.
+    pub(crate) by_name: HashMap<String, usize>,
     /// Block of the previous page record (QEMU's `ram_block_from_stream` keeps it).
     pub(crate) current: Option<usize>,
 }
@@ -131,11 +138,26 @@ pub(crate) fn walk_part(r: &mut Reader<'_>, st: &mut RamState) -> Result<RamStat
                         });
                     }
                     total -= length;
+                    if stats.blocks.len() >= MAX_RAM_BLOCKS {
+                        return Err(StreamError::Unsupported {
+                            offset: entry,
+                            what: format!("more than {MAX_RAM_BLOCKS} ram blocks"),
+                        });
+                    }
                     let block = RamBlock { name, length };
                     stats.blocks.push(block.clone());
-                    match st.blocks.iter_mut().find(|b| b.name == block.name) {
-                        Some(b) => b.length = block.length,
-                        None => st.blocks.push(block),
+                    match st.by_name.get(&block.name) {
+                        Some(&i) => st.blocks[i].length = block.length,
+                        None if st.blocks.len() >= MAX_RAM_BLOCKS => {
+                            return Err(StreamError::Unsupported {
+                                offset: entry,
+                                what: format!("more than {MAX_RAM_BLOCKS} ram blocks"),
+                            })
+                        }
+                        None => {
+                            st.by_name.insert(block.name.clone(), st.blocks.len());
+                            st.blocks.push(block);
+                        }
                     }
                 }
             }
@@ -148,10 +170,9 @@ pub(crate) fn walk_part(r: &mut Reader<'_>, st: &mut RamState) -> Result<RamStat
                         .ok_or_else(|| bad("CONTINUE without a previous block".into()))?
                 } else {
                     let name = r.name8(at, "a ram block name")?;
-                    let i = st
-                        .blocks
-                        .iter()
-                        .position(|b| b.name == name)
+                    let i = *st
+                        .by_name
+                        .get(&name)
                         .ok_or_else(|| bad(format!("page of unknown block `{name}`")))?;
                     st.current = Some(i);
                     i

@@ -23,6 +23,9 @@ use super::QEMU_VM_SUBSECTION;
 
 /// Section type byte that opens the vmdesc.
 pub const QEMU_VM_VMDESCRIPTION: u8 = 0x06;
+/// Largest vmdesc accepted (a PC's is about 100 KB; the parsed tree takes a few dozen
+/// bytes per JSON token, so this bounds the parser's memory).
+pub const MAX_VMDESC_BYTES: usize = 4 << 20;
 
 /// The vmdesc found at the end of a stream.
 #[derive(Debug, Clone)]
@@ -74,6 +77,15 @@ pub fn locate(bytes: &[u8]) -> Result<Option<Vmdesc>, StreamError> {
             || bytes.get(json_start) != Some(&b'{')
         {
             continue;
+        }
+        if bytes.len() - json_start > MAX_VMDESC_BYTES {
+            return Err(StreamError::Vmdesc {
+                offset: p,
+                reason: format!(
+                    "{} bytes of JSON, more than the {MAX_VMDESC_BYTES} accepted",
+                    bytes.len() - json_start
+                ),
+            });
         }
         let json = json::parse(&bytes[json_start..]).map_err(|e| StreamError::Vmdesc {
             offset: json_start + e.offset,
