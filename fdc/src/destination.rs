@@ -3,7 +3,7 @@
 //! model against real QEMU loading an edited stream.
 //!
 //! QEMU's rules, from `vmstate_load_state` / `vmstate_subsection_load` and the fdc's
-//! callbacks (`fdc_pre_load`, `fdc_post_load`, `fdrive` has no post_load in 7.2):
+//! callbacks (`fdc_pre_load`, `fdc_post_load`, `fdrive_post_load`):
 //! - the destination is a freshly realized device after a machine reset (`fdctrl_realize_common`,
 //!   `floppy_drive_realize` with `fd_init` and `fd_revalidate`, then `fdctrl_reset` without
 //!   interrupt, as the ISA device's reset handler does);
@@ -14,7 +14,13 @@
 //!   fields are read and `fdc_post_load` replaces a 0 by `reconstruct_phase(msr)`, so a
 //!   missing `fdc/phase` means "derived from the migrated MSR";
 //! - a timer travels only inside `fdc/result_timer`; without it the destination's READ ID
-//!   timer stays unarmed (fresh) and the command never completes by itself.
+//!   timer stays unarmed (fresh) and the command never completes by itself;
+//! - `fdrive_post_load` runs `fd_revalidate`, which recomputes `ro` but does not pick the
+//!   geometry again for a medium validated at realize: `media_rate` stays the rate of the
+//!   destination's own medium unless `fdrive/media_rate` overwrote it.
+//!
+//! Each of these was checked on real QEMU 7.2 with edited streams
+//! (`replay/tests/stream_destination.rs`).
 //!
 //! [`Fdc::from_state_unchecked`] applies exactly these rules to an [`FdcState`] whose
 //! absent subsections are `None`; [`without`] makes such a state from a complete one.

@@ -495,3 +495,29 @@ fn hostile_streams_give_typed_errors_never_panics() {
         Err(StreamError::NoVmdesc { .. })
     ));
 }
+
+#[test]
+fn fdc_section_is_found_in_streams_whose_vmdesc_qemu_would_skip() {
+    // QEMU 7.2's loader skips the vmdesc without reading it: a garbled or missing one
+    // still loads, so the oracle must still find the fdc section there.
+    let bytes = build(&full_state(), &BuildOptions::default());
+    let s = parse(&bytes);
+    let want = stream::find_fdc_section(&bytes).unwrap();
+    let v = s.vmdesc.as_ref().unwrap();
+    let mut garbled = bytes.clone();
+    for b in &mut garbled[v.json_start + 1..] {
+        *b = b'x';
+    }
+    assert!(matches!(
+        MigrationStream::parse(&garbled),
+        Err(StreamError::Vmdesc { .. })
+    ));
+    assert_eq!(stream::find_fdc_section(&garbled).unwrap(), want);
+    let missing = &bytes[..s.eof_offset + 1];
+    assert!(matches!(
+        MigrationStream::parse(missing),
+        Err(StreamError::NoVmdesc { .. })
+    ));
+    assert_eq!(stream::find_fdc_section(missing).unwrap(), want);
+    assert!(stream::find_fdc_section(&bytes[..want.payload.start + 10]).is_err());
+}

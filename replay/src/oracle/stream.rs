@@ -93,8 +93,18 @@ pub struct FdcSection {
 /// Finds the fdc section by parsing the whole stream. The `fdc` section is located with
 /// the controller's layout even when its vmdesc description disagrees (QEMU's loader never
 /// reads the vmdesc); every other section must agree with its description.
+///
+/// When the stream does not parse as a whole, e.g. a deliberately broken or missing
+/// vmdesc (measured: a QEMU 7.2 destination loads a stream whose vmdesc JSON is garbage,
+/// too short or missing, because `qemu_loadvm_state` only skips over it), the section is
+/// located by its header instead: the last `QEMU_VM_SECTION_FULL` header of `fdc` version
+/// 2 whose payload decodes with `fdc::wire` and is followed by its footer. The parse
+/// error is returned if that finds nothing either.
 pub fn find_fdc_section(stream: &[u8]) -> Result<FdcSection, StreamError> {
-    let parsed = MigrationStream::parse(stream)?;
+    let parsed = match MigrationStream::parse(stream) {
+        Ok(p) => p,
+        Err(e) => return scan_fdc_section(stream).ok_or(e),
+    };
     let (sec, body) = parsed.fdc().ok_or(StreamError::NoFdcSection)?;
     Ok(FdcSection {
         header_offset: sec.offset,
@@ -103,4 +113,52 @@ pub fn find_fdc_section(stream: &[u8]) -> Result<FdcSection, StreamError> {
         payload: body.payload.clone(),
         subsections: body.subsections.iter().map(|s| s.name.clone()).collect(),
     })
+}
+
+/// The header scan of [`find_fdc_section`] for streams that do not parse as a whole.
+fn scan_fdc_section(stream: &[u8]) -> Option<FdcSection> {
+    check_header(stream).ok()?;
+    // 0x04, be32 section id, 0x03 "fdc", be32 instance id, be32 version.
+    let mut found = None;
+    let mut pos = 8;
+    while let Some(i) = stream
+        .get(pos..)
+        .unwrap_or_default()
+        .windows(4)
+        .position(|w| w == b"\x03fdc")
+    {
+        let name_at = pos + i;
+        pos = name_at + 1;
+        let Some(header) = name_at.checked_sub(5) else {
+            continue;
+        };
+        if stream[header] != QEMU_VM_SECTION_FULL {
+            continue;
+        }
+        let be32 = |at: usize| reader::be32_at(stream, at);
+        let (Some(id), Some(instance), Some(version)) =
+            (be32(header + 1), be32(name_at + 4), be32(name_at + 8))
+        else {
+            continue;
+        };
+        let start = name_at + 12;
+        if version != FDC_SECTION_VERSION {
+            continue;
+        }
+        let Some(Ok((_, order, used))) = stream.get(start..).map(::fdc::wire::decode_prefix) else {
+            continue;
+        };
+        let end = start + used;
+        if stream.get(end) != Some(&QEMU_VM_SECTION_FOOTER) || be32(end + 1) != Some(id) {
+            continue;
+        }
+        found = Some(FdcSection {
+            header_offset: header,
+            section_id: id,
+            instance_id: instance,
+            payload: start..end,
+            subsections: order.iter().map(|s| s.name().to_string()).collect(),
+        });
+    }
+    found
 }
