@@ -51,6 +51,8 @@ pub struct FdcSubsection {
     pub drive: Option<usize>,
     /// Its bytes, marker to value.
     pub range: Range<usize>,
+    /// The version in its record (QEMU accepts any whose low byte is 1; it writes 1).
+    pub version: u32,
     /// Its value, sign-extended (`reset_sensei` is an i32, `result_timer` an i64).
     pub value: i64,
 }
@@ -241,7 +243,7 @@ fn layout_walk(buf: &[u8], start: usize, end: usize) -> Result<Vec<FdcSubsection
     };
     let mut out = Vec::new();
     let mut pos = start + FDC_HEAD_BYTES;
-    let record = |pos: usize, parent: &str| -> Option<(Subsection, usize, i64)> {
+    let record = |pos: usize, parent: &str| -> Option<(Subsection, usize, u32, i64)> {
         if pos >= end || buf.get(pos) != Some(&QEMU_VM_SUBSECTION) {
             return None;
         }
@@ -252,6 +254,7 @@ fn layout_walk(buf: &[u8], start: usize, end: usize) -> Result<Vec<FdcSubsection
         }
         let kind = Subsection::from_name(std::str::from_utf8(name).ok()?)?;
         let size = layout(kind).size;
+        let version = super::reader::be32_at(buf, pos + 2 + len)?;
         let v = pos + 2 + len + 4;
         let bytes = buf.get(v..v + size)?;
         let mut be = [0u8; 8];
@@ -261,27 +264,29 @@ fn layout_walk(buf: &[u8], start: usize, end: usize) -> Result<Vec<FdcSubsection
             4 => i64::from(raw as u32 as i32),
             _ => raw as i64,
         };
-        Some((kind, v + size - pos, value))
+        Some((kind, v + size - pos, version, value))
     };
     for drive in 0..2 {
         pos += FDRIVE_BYTES;
-        while let Some((kind, len, value)) = record(pos, "fdrive") {
+        while let Some((kind, len, version, value)) = record(pos, "fdrive") {
             out.push(FdcSubsection {
                 kind,
                 name: kind.name().to_string(),
                 drive: Some(drive),
                 range: pos..pos + len,
+                version,
                 value,
             });
             pos += len;
         }
     }
-    while let Some((kind, len, value)) = record(pos, "fdc") {
+    while let Some((kind, len, version, value)) = record(pos, "fdc") {
         out.push(FdcSubsection {
             kind,
             name: kind.name().to_string(),
             drive: None,
             range: pos..pos + len,
+            version,
             value,
         });
         pos += len;
