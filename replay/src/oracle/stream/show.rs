@@ -29,7 +29,7 @@
 //!     "payload": {"offset": N, "size": N},
 //!     "vmdesc_consistent": true,
 //!     "sent": ["fdrive/media_rate", ...],   // distinct names, in stream order
-//!     "subsections": [{"name", "drive": 0|1|null, "offset", "size", "value"}],
+//!     "subsections": [{"name", "drive": 0|1|null, "offset", "size", "version", "value"}],
 //!     "state": {"sra": N, "srb": N, "dor_vmstate": N, "tdr": N, "dsr": N, "msr": N,
 //!               "status0": N, "status1": N, "status2": N, "fifo": "HEX (512 bytes)",
 //!               "data_pos": N, "data_len": N, "data_state": N, "data_dir": N, "eot": N,
@@ -141,7 +141,7 @@ pub fn fdc_json(sec: &Section, f: &FdcBody) -> Value {
         "sent": sent,
         "subsections": f.subsections.iter().map(|s| json!({
             "name": s.name, "drive": s.drive, "offset": s.range.start,
-            "size": s.range.len(), "value": s.value})).collect::<Vec<_>>(),
+            "size": s.range.len(), "version": s.version, "value": s.value})).collect::<Vec<_>>(),
         "state": {
             "sra": st.sra, "srb": st.srb, "dor_vmstate": st.dor_vmstate, "tdr": st.tdr,
             "dsr": st.dsr, "msr": st.msr, "status0": st.status0, "status1": st.status1,
