@@ -419,6 +419,9 @@ fn phase_added(value: u8, fault: Fault) {
     eprintln!("[{name}] source     : {}", transcript(&e.source_steps));
     eprintln!("[{name}] destination: {}", transcript(&e.qemu));
     eprintln!("[{name}] model      : {}", transcript(&e.model));
+    if let Some(Err(why)) = e.qemu.last().map(|s| &s.answer) {
+        eprintln!("[{name}] QEMU: {why}");
+    }
     assert!(!e.source.has("fdc/phase"));
     assert_eq!(e.received.msr, 0x80);
     // The destination loaded the phase: its own stream carries fdc/phase again.
@@ -444,4 +447,22 @@ fn added_phase_that_disagrees_with_msr_aborts_where_the_model_faults() {
     phase_added(3, Fault::WriteInPhase(3));
     // Out of range: abort() too (H1).
     phase_added(7, Fault::WriteInPhase(7));
+    // A streamed 0 means RECONSTRUCT: fdc_post_load derives the phase from MSR, as if
+    // the subsection were absent.
+    let cfg = OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent]);
+    let mut src = Oracle::start(cfg.clone()).unwrap();
+    reset_and_clear(&mut src);
+    let mut ops = vec![inb(MSR)];
+    ops.extend(sense_interrupt());
+    let e = run_experiment(
+        &mut src,
+        &cfg,
+        (blank(FLOPPY_144), DriveConfig::Absent),
+        StreamEdit::Add(Subsection::Phase, 0, None),
+        &ops,
+    )
+    .unwrap();
+    assert_agree("fdc/phase=0", &e);
+    assert_eq!(e.qemu_loaded.as_ref().unwrap().phase, None, "reconstructed");
+    assert_eq!(bytes(&e.qemu), bytes(&e.source_steps));
 }
