@@ -224,8 +224,7 @@ fn check_fdc_edits(bytes: &[u8], s: &MigrationStream<'_>) {
         let value = body
             .subsections
             .iter()
-            .filter(|r| r.kind == rec.kind && r.drive == rec.drive)
-            .last()
+            .rfind(|r| r.kind == rec.kind && r.drive == rec.drive)
             .map_or(rec.value, |r| r.value);
         let back = stream::add_fdc_subsection(&dropped, rec.kind, value, rec.drive);
         no_internal(&back, "add back");
@@ -277,9 +276,7 @@ fn check_fdc_edits(bytes: &[u8], s: &MigrationStream<'_>) {
         other.phase = Some(3);
         other.drives[1].media_changed = Some(0);
         other.reset_sensei = None;
-        for sub in [Subsection::Perpendicular] {
-            other = without(&other, sub, None);
-        }
+        other = without(&other, Subsection::Perpendicular, None);
         let r = stream::set_fdc_state(bytes, &other);
         no_internal(&r, "set_fdc_state");
         let Ok(out) = r else {

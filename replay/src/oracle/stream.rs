@@ -18,7 +18,7 @@
 //! Section headers give a name with a one-byte length; numbers are big-endian. Device
 //! payloads carry no length: they are walked with the vmdesc's field descriptions (as
 //! `scripts/analyze-migration.py` does), the `fdc` section with the controller's own layout
-//! (`fdc::wire`) cross-checked against the vmdesc ([`fdc`](self::fdc)).
+//! (`fdc::wire`) cross-checked against the vmdesc ([`fdc`]).
 //!
 //! Entry points: [`MigrationStream::parse`]; [`edit::apply`] with an [`Edit`]
 //! (`Drop`/`Set`/`Add`), [`drop_fdc_subsection`], [`add_fdc_subsection`],

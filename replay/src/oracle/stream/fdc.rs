@@ -5,7 +5,7 @@
 //!
 //! QEMU's loader never reads the vmdesc, so an `fdc` section whose description disagrees
 //! with its bytes (e.g. a payload spliced in by hand) still loads on a destination; the
-//! parse then records an [`Issue`](super::Issue) instead of failing, and the editor refuses
+//! parse then records an [`Issue`] instead of failing, and the editor refuses
 //! to edit that section.
 
 use std::ops::Range;
