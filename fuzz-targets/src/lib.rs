@@ -4,6 +4,7 @@
 
 pub mod ops;
 pub mod pio;
+pub mod stream;
 pub mod trace;
 pub mod vmstate;
 
@@ -20,4 +21,9 @@ pub fn vmstate_load(data: &[u8]) {
 /// `trace_decode`: the trace reader and the QEMU-log importer's parsers.
 pub fn trace_decode(data: &[u8]) {
     trace::run(data);
+}
+
+/// `migration_stream`: the whole-stream parser and editor.
+pub fn migration_stream(data: &[u8]) {
+    stream::run(data);
 }
