@@ -6,11 +6,11 @@
 //! a write/read round trip of what it read), 1 = QEMU log lines (`read_line_capped` +
 //! `parse_line`, serial marks fed with the UART writes), 2 = sidecar lines, 3 = size names.
 
-use fdc_replay::trace::import::read_line_capped;
-use fdc_replay::trace::qemu_log::{parse_line, Parsed, Record};
-use fdc_replay::trace::serial::SerialMarks;
-use fdc_replay::trace::sidecar::parse_sidecar_line;
-use fdc_replay::trace::{geometry, TraceReader, TraceWriter, WriteOptions};
+use fdc_trace::import::read_line_capped;
+use fdc_trace::qemu_log::{parse_line, Parsed, Record};
+use fdc_trace::serial::SerialMarks;
+use fdc_trace::sidecar::parse_sidecar_line;
+use fdc_trace::{geometry, TraceReader, TraceWriter, WriteOptions};
 
 /// Events read before the target stops (a tiny gzip input can expand to many).
 pub const MAX_EVENTS: usize = 200_000;

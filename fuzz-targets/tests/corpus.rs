@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use fdc::ops::Op;
 use fdc::{wire, Fdc, PcFloppy};
 use fdc_fuzz_targets::ops::{config_byte, configs, decode_ops, encode};
-use fdc_replay::trace::qemu_log::{parse_line, Parsed, Record};
-use fdc_replay::trace::{Event, TraceHeader, TraceWriter, WriteOptions};
+use fdc_trace::qemu_log::{parse_line, Parsed, Record};
+use fdc_trace::{Event, TraceHeader, TraceWriter, WriteOptions};
 
 const TARGETS: [(&str, fn(&[u8])); 3] = [
     ("fdc_pio", fdc_fuzz_targets::fdc_pio),

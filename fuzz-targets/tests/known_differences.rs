@@ -9,7 +9,7 @@ use fdc::ops::{Answer, Op};
 use fdc::{DriveConfig, Fdc, Medium, PcFloppy};
 use fdc_fuzz_targets::ops::{config_byte, encode};
 use fdc_fuzz_targets::pio::{migrate, run};
-use fdc_replay::oracle::{DriveSpec, Oracle, OracleConfig};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
 
 fn out(port: u16, value: u8) -> Op {
     Op::Out { port, value }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use fdc::ops::{medium_size, Answer, Op};
 use fdc::{wire, DriveConfig, Fdc, Medium, PcFloppy};
 
-use crate::oracle::{DriveSpec, Oracle, OracleConfig, OracleError, CLOCK_STEP_NS};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig, OracleError, CLOCK_STEP_NS};
 
 /// A small deterministic generator (xorshift64*), so a seed names a run exactly.
 #[derive(Clone, Debug)]
@@ -972,7 +972,7 @@ pub fn run_plan(plan: &Plan, threads: usize) -> Vec<Outcome> {
 
 /// Entry point of the subcommand: exit code 0 when the model agrees with QEMU everywhere.
 pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
-    crate::oracle::find_qemu(&crate::oracle::default_qemu())?;
+    fdc_oracle::find_qemu(&fdc_oracle::default_qemu())?;
     let plan = Plan {
         seed: args.seed,
         instances: args.instances,

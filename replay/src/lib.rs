@@ -2,7 +2,6 @@
 //! prevalent-state analysis built on the `fdc` model.
 
 pub mod analysis;
+pub mod cli;
 pub mod conformance;
 pub mod drivermodel;
-pub mod oracle;
-pub mod trace;

@@ -14,7 +14,7 @@ struct Cli {
 enum Command {
     /// Drive real QEMU's floppy controller port by port (qtest) and ask it, over QMP,
     /// which migration subsections it would send.
-    Oracle(fdc_replay::oracle::cli::OracleArgs),
+    Oracle(fdc_replay::cli::oracle::OracleArgs),
     /// Run random well-formed port-level sequences on the model and on real QEMU side by
     /// side and report every disagreement (reads, IRQ, migrated fdc section).
     Conformance(fdc_replay::conformance::ConformanceArgs),
@@ -40,15 +40,15 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// Import QEMU `-trace fdc_*` log output.
-    QemuLog(fdc_replay::trace::import::ImportArgs),
+    QemuLog(fdc_trace::import::ImportArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Oracle(args) => fdc_replay::oracle::cli::run(args),
+        Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
         Command::Conformance(args) => fdc_replay::conformance::run_cli(args),
-        Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::trace::import::run(args),
+        Command::Import(ImportCommand::QemuLog(args)) => fdc_trace::import::run(args),
         Command::Check(args) => fdc_replay::analysis::cli::run_check(args),
         Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
         Command::Report(args) => fdc_replay::analysis::cli::run_report(args),

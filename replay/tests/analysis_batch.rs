@@ -4,11 +4,11 @@
 mod analysis_util;
 use analysis_util::*;
 use fdc_replay::analysis::bench::generate_with;
-use fdc_replay::analysis::decode::for_each_chunk;
 use fdc_replay::analysis::replay::{analyze_events, analyze_file, AnalyzeOptions};
 use fdc_replay::analysis::report::{Report, Summary};
 use fdc_replay::analysis::{machine_from_header, Ev};
-use fdc_replay::trace::WriteOptions;
+use fdc_trace::compact::for_each_chunk;
+use fdc_trace::WriteOptions;
 use std::path::Path;
 
 fn pool(n: usize) -> rayon::ThreadPool {
@@ -146,10 +146,10 @@ fn bad_files_are_reported_and_the_others_finish() {
         &header(),
         &[
             rd(0, 4, 0x80),
-            fdc_replay::trace::Event::Media {
+            fdc_trace::Event::Media {
                 t_ns: 10,
                 drive: 2,
-                change: fdc_replay::trace::MediaChange::Eject,
+                change: fdc_trace::MediaChange::Eject,
             },
         ],
     );

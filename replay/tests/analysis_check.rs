@@ -3,9 +3,9 @@
 
 mod analysis_util;
 use analysis_util::*;
-use fdc_replay::analysis::decode::for_each_chunk;
 use fdc_replay::analysis::{op_from_event, Ev};
-use fdc_replay::trace::read_all;
+use fdc_trace::compact::for_each_chunk;
+use fdc_trace::read_all;
 
 #[test]
 fn recorded_linux_and_bios_logs_check_clean() {

@@ -20,8 +20,8 @@ fn qemu_available() -> bool {
         eprintln!("FDC_SKIP_QEMU=1: differential test against real QEMU skipped");
         return false;
     }
-    let qemu = fdc_replay::oracle::default_qemu();
-    if let Err(e) = fdc_replay::oracle::find_qemu(&qemu) {
+    let qemu = fdc_oracle::default_qemu();
+    if let Err(e) = fdc_oracle::find_qemu(&qemu) {
         panic!("{e}: the differential test needs real QEMU. Install it with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1 to skip explicitly)");
     }
     true

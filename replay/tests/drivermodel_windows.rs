@@ -2,7 +2,7 @@
 //! (guest-drivers.md §2). Set FDC_SKIP_QEMU=1 to skip.
 
 use fdc_replay::drivermodel::workloads::record;
-use fdc_replay::trace::{read_all, Event, MediaChange, ProvenanceKind};
+use fdc_trace::{read_all, Event, MediaChange, ProvenanceKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

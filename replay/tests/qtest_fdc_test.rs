@@ -26,7 +26,7 @@ fn backend(slots: [Slot; 2], model: PcFloppy) -> Backend {
         eprintln!("FDC_SKIP_QEMU=1: scenario runs on the model only");
         return Backend::Model(model);
     }
-    if let Err(e) = fdc_replay::oracle::find_qemu(&fdc_replay::oracle::default_qemu()) {
+    if let Err(e) = fdc_oracle::find_qemu(&fdc_oracle::default_qemu()) {
         panic!("{e}: install QEMU with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1)");
     }
     let dir = std::env::temp_dir().join(format!(

@@ -43,11 +43,11 @@
 
 use super::replay::{analyze_file, AnalyzeOptions};
 use super::{apply, Ev, Op};
-use crate::trace::{
+use clap::Args;
+use fdc_trace::{
     Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter,
     WriteOptions,
 };
-use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -375,11 +375,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let mut rows = Vec::new();
     let decode_only = || -> Result<u64, String> {
         use rayon::prelude::*;
-        let sc = super::decode::ChunkScanner::open(&path)?;
+        let sc = fdc_trace::compact::ChunkScanner::open(&path)?;
         let n = std::sync::atomic::AtomicU64::new(0);
         let err = std::sync::Mutex::new(None);
-        sc.par_bridge()
-            .for_each(|c| match c.and_then(|c| super::decode::decode_chunk(&c)) {
+        sc.par_bridge().for_each(
+            |c| match c.and_then(|c| fdc_trace::compact::decode_chunk(&c)) {
                 Ok(c) => {
                     n.fetch_add(c.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -388,7 +388,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
                         *g = Some(e);
                     }
                 }
-            });
+            },
+        );
         if let Ok(Some(e)) = err.into_inner() {
             return Err(e);
         }
@@ -488,10 +489,10 @@ fn tempfile_path(what: &str) -> PathBuf {
 /// (events, seconds). DMA channel 2 is programmed once (auto-initialising, 64 KiB) so
 /// transfers complete; the run measures speed, not agreement (`check` does that).
 fn oracle_speed(events: u64) -> Result<(u64, f64), String> {
-    use crate::oracle::{Oracle, OracleConfig};
+    use fdc_oracle::{Oracle, OracleConfig};
     let path = tempfile_path("oracle");
     generate(&path, events, 2, true)?;
-    let (_, evs) = crate::trace::read_all(&path).map_err(|e| e.to_string())?;
+    let (_, evs) = fdc_trace::read_all(&path).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&path);
     let mut q = Oracle::start(OracleConfig::default()).map_err(|e| e.to_string())?;
     q.dma_program(0x1_0000, 0xffff, 0x56)

@@ -80,7 +80,7 @@ pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, String> {
 
 /// [`check_file`] with `context` preceding events per mismatch.
 pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<CheckResult, String> {
-    let header = crate::trace::TraceReader::open(path)
+    let header = fdc_trace::TraceReader::open(path)
         .map_err(|e| e.to_string())?
         .header()
         .clone();
@@ -88,7 +88,7 @@ pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<Check
         super::machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult::default();
-    super::decode::for_each_chunk(path, |chunk, first| {
+    fdc_trace::compact::for_each_chunk(path, |chunk, first| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let i = first + j as u64;
             let before = (

@@ -115,7 +115,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             walk(&p, out);
         } else if p
             .extension()
-            .is_some_and(|x| x == crate::trace::import::TRACE_EXTENSION)
+            .is_some_and(|x| x == fdc_trace::import::TRACE_EXTENSION)
         {
             out.push(p);
         }

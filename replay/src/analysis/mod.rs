@@ -54,87 +54,18 @@
 pub mod bench;
 pub mod check;
 pub mod cli;
-pub mod decode;
 pub mod points;
 pub mod regress;
 pub mod replay;
 pub mod report;
 pub mod stats;
 
-use crate::trace::{Event, MediaChange, TraceHeader};
 use fdc::{Command, DriveConfig, Fdc, Subsection, UnboundedChannel};
+pub use fdc_trace::compact::{op_from_event, Ev, Op};
+use fdc_trace::TraceHeader;
 
 /// Stage label of the points before the first stage marker.
 pub const INITIAL_STAGE: &str = "start";
-
-/// A compact event (24 bytes) for the replay hot path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ev {
-    pub t: u64,
-    pub op: Op,
-}
-
-/// What an event does; stage labels are indices into a label table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Read {
-        offset: u8,
-        value: u8,
-    },
-    Write {
-        offset: u8,
-        value: u8,
-    },
-    Stage(u32),
-    Eject(u8),
-    Insert {
-        drive: u8,
-        read_only: bool,
-        size: u64,
-    },
-}
-
-/// Converts a reader event, interning its label in `labels`.
-pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
-    let op = match ev {
-        Event::PortRead { offset, value, .. } => Op::Read {
-            offset: *offset,
-            value: *value,
-        },
-        Event::PortWrite { offset, value, .. } => Op::Write {
-            offset: *offset,
-            value: *value,
-        },
-        Event::Stage { label, .. } => {
-            let idx = match labels.iter().position(|l| l == label) {
-                Some(i) => i,
-                None => {
-                    labels.push(label.clone());
-                    labels.len() - 1
-                }
-            };
-            Op::Stage(idx as u32)
-        }
-        Event::Media {
-            drive,
-            change: MediaChange::Eject,
-            ..
-        } => Op::Eject(*drive),
-        Event::Media {
-            drive,
-            change: MediaChange::Insert { size, read_only },
-            ..
-        } => Op::Insert {
-            drive: *drive,
-            read_only: *read_only,
-            size: *size,
-        },
-    };
-    Ev {
-        t: ev.time_ns(),
-        op,
-    }
-}
 
 /// The machine a trace starts from.
 pub fn machine_from_header(h: &TraceHeader) -> Result<Machine, String> {

@@ -53,7 +53,7 @@ fn record<'a>(
 /// timer fires inside the gap, the state after it is the next point's concern only
 /// through event `i` (the report splits the gap's time exactly, see the module docs).
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
-    let header = crate::trace::TraceReader::open(path)
+    let header = fdc_trace::TraceReader::open(path)
         .map_err(|e| e.to_string())?
         .header()
         .clone();
@@ -63,7 +63,7 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
     let mut index = 0u64;
     let mut line = Vec::with_capacity(256);
     // Point i is printed when event i arrives (its weight needs event i's time).
-    super::decode::for_each_chunk(path, |chunk, _| {
+    fdc_trace::compact::for_each_chunk(path, |chunk, _| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let w = if index == 0 {
                 0

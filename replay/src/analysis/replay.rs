@@ -19,11 +19,11 @@
 //! scheduling: every number comes from a replay that started from the true state.
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
-use super::decode::{decode_chunk, Chunk, ChunkScanner};
 use super::{
     apply, key_of, machine_from_header, Ev, Key, Machine, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
 };
-use crate::trace::{TraceHeader, TraceReader};
+use fdc_trace::compact::{decode_chunk, Chunk, ChunkScanner};
+use fdc_trace::{TraceHeader, TraceReader};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -719,7 +719,7 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         inner: scanner,
         ns: scan_ns.clone(),
     };
-    let work = |(k, item): (usize, Result<super::decode::RawChunk, String>)| {
+    let work = |(k, item): (usize, Result<fdc_trace::compact::RawChunk, String>)| {
         let t0 = thread_cpu_ns();
         let raw = match item {
             Ok(r) => r,

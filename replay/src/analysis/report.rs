@@ -5,8 +5,8 @@
 use super::replay::{Hist, Run, TraceAnalysis};
 use super::stats::{proportion, Proportion};
 use super::{key_command, key_needed, key_phase, needed_names, Key, FAIL_MASK};
-use crate::trace::ProvenanceKind;
 use fdc::Subsection;
+use fdc_trace::ProvenanceKind;
 use serde::Serialize;
 use std::fmt::Write as _;
 

@@ -1,6 +1,6 @@
 //! A guest-driver model of the Windows 2000 floppy stack (`fdc.sys` + `flpydisk.sys`,
 //! guest-drivers.md §2) that runs closed-loop against real QEMU through the
-//! [`oracle`](crate::oracle) and records what it did as a trace.
+//! [`oracle`](fdc_oracle) and records what it did as a trace.
 //!
 //! Every value the model reads (MSR, FIFO, DIR) is QEMU's answer: the model decides what
 //! to do next from those answers like the real driver does (MSR polls before each FIFO
@@ -14,8 +14,8 @@
 
 pub mod workloads;
 
-use crate::oracle::{Oracle, OracleError};
-use crate::trace::{Event, MediaChange, TraceWriter};
+use fdc_oracle::{Oracle, OracleError};
+use fdc_trace::{Event, MediaChange, TraceWriter};
 use std::fs::File;
 use std::io::BufWriter;
 
@@ -35,7 +35,7 @@ pub enum DriverError {
     #[error("oracle: {0}")]
     Oracle(#[from] OracleError),
     #[error("trace: {0}")]
-    Trace(#[from] crate::trace::TraceError),
+    Trace(#[from] fdc_trace::TraceError),
     #[error("controller not ready (MSR poll gave up)")]
     HardwareFailed,
     #[error("no interrupt within {0} ms")]

@@ -1,12 +1,12 @@
 //! Workloads for the Windows 2000 driver model and the `record-driver-model` subcommand.
 
 use super::{DriverError, Win2kFloppy};
-use crate::oracle::{DriveSpec, Oracle, OracleConfig};
-use crate::trace::{
+use anyhow::{bail, Context};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
+use fdc_trace::{
     Clock, Drive, DriveType, ImageDigest, MediaChange, Medium, Provenance, ProvenanceKind,
     TraceHeader, TraceWriter, WriteOptions,
 };
-use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

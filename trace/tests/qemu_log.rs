@@ -1,8 +1,8 @@
 //! Parsing QEMU trace-log lines in every prefix style QEMU has used.
 
-use fdc_replay::trace::qemu_log::{parse_line, LogLine, Parsed, Record};
-use fdc_replay::trace::sidecar::{parse_sidecar_line, SidecarKind};
-use fdc_replay::trace::MediaChange;
+use fdc_trace::qemu_log::{parse_line, LogLine, Parsed, Record};
+use fdc_trace::sidecar::{parse_sidecar_line, SidecarKind};
+use fdc_trace::MediaChange;
 
 fn line(s: &str) -> LogLine {
     match parse_line(s) {

@@ -3,7 +3,7 @@
 //! Every error carries, where it is known, the file it concerns and the byte offset at
 //! which the problem was found, so that a user holding a damaged trace can tell where it
 //! is damaged. Offsets past the 12-byte preamble are offsets in the *uncompressed* block
-//! stream when the trace is gzip-compressed (see [`crate::trace::format`]); the message
+//! stream when the trace is gzip-compressed (see [`crate::format`]); the message
 //! says so.
 
 use std::fmt;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use fdc_replay::oracle::{find_qemu, DriveSpec, Oracle, OracleConfig, OracleError, BOOT_CLOCK_NS};
+use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig, OracleError, BOOT_CLOCK_NS};
 
 const DOR: u16 = 0x3f2;
 const MSR: u16 = 0x3f4;
@@ -127,7 +127,7 @@ fn migrate_after_reset_lists_subsections() {
 }
 
 /// Reads the armed result timer (absolute expiry in ns) out of a migration.
-fn result_timer(m: &fdc_replay::oracle::Migration) -> Option<i64> {
+fn result_timer(m: &fdc_oracle::Migration) -> Option<i64> {
     let name = b"\x05\x10fdc/result_timer";
     let at = m.fdc_section.windows(name.len()).position(|w| w == name)? + name.len() + 4;
     let b = m.fdc_section.get(at..at + 8)?;

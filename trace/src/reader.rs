@@ -1,7 +1,7 @@
 //! Streaming trace reader: an iterator of events that holds one chunk at a time.
 //!
 //! Hostile or damaged input yields errors, never panics or huge allocations: every
-//! length read from the file is checked against a cap from [`crate::trace::format`]
+//! length read from the file is checked against a cap from [`crate::format`]
 //! before use, and payloads are read incrementally so that a truncated file cannot make
 //! the reader allocate the length it claims.
 

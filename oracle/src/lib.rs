@@ -23,7 +23,6 @@
 //! HPET comparators have a 10 ns resolution, and every device deadline is "now + k·10 ns"
 //! from a multiple of 10, so advances must be multiples of 10 ns.
 
-pub mod cli;
 mod qmp;
 mod qtest;
 pub mod stream;

@@ -1,7 +1,7 @@
 //! The trace format: round trips, version refusal, and damaged input.
 
-use fdc_replay::trace::format::{MAGIC, MAX_CHUNK_EVENTS, PREAMBLE_LEN};
-use fdc_replay::trace::*;
+use fdc_trace::format::{MAGIC, MAX_CHUNK_EVENTS, PREAMBLE_LEN};
+use fdc_trace::*;
 use proptest::prelude::*;
 
 fn sample_header() -> TraceHeader {

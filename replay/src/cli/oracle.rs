@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
-use super::{default_qemu, find_qemu, DriveSpec, Oracle, OracleConfig, OracleError};
+use fdc_oracle::{default_qemu, find_qemu, DriveSpec, Oracle, OracleConfig, OracleError};
 
 /// Output format of the result lines.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -10,19 +10,88 @@
 //! the chunk's base time, the end block's count, trailing data): the tests compare both
 //! on every recorded trace and on generated ones.
 //!
-//! [`TraceReader`]: crate::trace::TraceReader
+//! [`TraceReader`]: crate::TraceReader
 
-use super::{Ev, Op};
-use crate::trace::format::{
+use crate::format::{Event, MediaChange};
+use crate::format::{
     BLOCK_HEADER_LEN, FLAG_GZIP, FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, MAX_CHUNK_EVENTS,
     MAX_DRIVE_UNIT, MAX_END_BYTES, MAX_HEADER_BYTES, MAX_IMAGE_BLOCK_BYTES, MAX_LABEL_BYTES,
     MAX_MEDIUM_BYTES, MAX_PORT_OFFSET, PREAMBLE_LEN, TAG_END, TAG_EVENTS, TAG_HEADER, TAG_IMAGE,
 };
-use crate::trace::reader::read_full;
+use crate::reader::read_full;
 use flate2::read::GzDecoder;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+
+/// A compact event (24 bytes) for the replay hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ev {
+    pub t: u64,
+    pub op: Op,
+}
+
+/// What an event does; stage labels are indices into a label table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Read {
+        offset: u8,
+        value: u8,
+    },
+    Write {
+        offset: u8,
+        value: u8,
+    },
+    Stage(u32),
+    Eject(u8),
+    Insert {
+        drive: u8,
+        read_only: bool,
+        size: u64,
+    },
+}
+
+/// Converts a reader event, interning its label in `labels`.
+pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
+    let op = match ev {
+        Event::PortRead { offset, value, .. } => Op::Read {
+            offset: *offset,
+            value: *value,
+        },
+        Event::PortWrite { offset, value, .. } => Op::Write {
+            offset: *offset,
+            value: *value,
+        },
+        Event::Stage { label, .. } => {
+            let idx = match labels.iter().position(|l| l == label) {
+                Some(i) => i,
+                None => {
+                    labels.push(label.clone());
+                    labels.len() - 1
+                }
+            };
+            Op::Stage(idx as u32)
+        }
+        Event::Media {
+            drive,
+            change: MediaChange::Eject,
+            ..
+        } => Op::Eject(*drive),
+        Event::Media {
+            drive,
+            change: MediaChange::Insert { size, read_only },
+            ..
+        } => Op::Insert {
+            drive: *drive,
+            read_only: *read_only,
+            size: *size,
+        },
+    };
+    Ev {
+        t: ev.time_ns(),
+        op,
+    }
+}
 
 /// The raw payload of one event chunk, as read from the file.
 pub struct RawChunk {
@@ -537,8 +606,8 @@ fn check_drive(drive: u8) -> Result<(), String> {
 pub fn for_each_chunk(
     path: &Path,
     mut f: impl FnMut(&Chunk, u64) -> Result<(), String>,
-) -> Result<crate::trace::TraceHeader, String> {
-    let header = crate::trace::TraceReader::open(path)
+) -> Result<crate::TraceHeader, String> {
+    let header = crate::TraceReader::open(path)
         .map_err(|e| e.to_string())?
         .header()
         .clone();

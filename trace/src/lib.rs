@@ -2,6 +2,7 @@
 //! [`TraceWriter`] and [`TraceReader`], and the importer of QEMU `-trace fdc_*` logs
 //! ([`import`], the `fdc-replay import qemu-log` subcommand).
 
+pub mod compact;
 pub mod error;
 pub mod format;
 pub mod geometry;

@@ -1,0 +1,3 @@
+//! Command-line front ends that live outside the analysis modules.
+
+pub mod oracle;
