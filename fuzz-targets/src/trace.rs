@@ -6,7 +6,7 @@
 //! a write/read round trip of what it read), 1 = QEMU log lines (`read_line_capped` +
 //! `parse_line`, serial marks fed with the UART writes), 2 = sidecar lines, 3 = size names.
 
-use fdc_trace::import::read_line_capped;
+use fdc_trace::lines::read_line_capped;
 use fdc_trace::qemu_log::{parse_line, Parsed, Record};
 use fdc_trace::serial::SerialMarks;
 use fdc_trace::sidecar::parse_sidecar_line;
@@ -115,14 +115,12 @@ pub fn run(data: &[u8]) {
             }
         }),
         _ => lines(rest, |line| {
-            if let Some((size, name)) = geometry::parse_size(line) {
-                if let Some(name) = name {
-                    assert_eq!(
-                        geometry::by_name(name).map(|f| f.size()),
-                        Some(size),
-                        "{name}"
-                    );
-                }
+            if let Some((size, Some(name))) = geometry::parse_size(line) {
+                assert_eq!(
+                    geometry::by_name(name).map(|f| f.size()),
+                    Some(size),
+                    "{name}"
+                );
             }
             let _ = geometry::by_name(line);
         }),

@@ -40,7 +40,7 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// Import QEMU `-trace fdc_*` log output.
-    QemuLog(fdc_trace::import::ImportArgs),
+    QemuLog(fdc_replay::cli::import::ImportArgs),
 }
 
 fn main() {
@@ -48,7 +48,7 @@ fn main() {
     let result = match cli.command {
         Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
         Command::Conformance(args) => fdc_replay::conformance::run_cli(args),
-        Command::Import(ImportCommand::QemuLog(args)) => fdc_trace::import::run(args),
+        Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::cli::import::run(args),
         Command::Check(args) => fdc_replay::analysis::cli::run_check(args),
         Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
         Command::Report(args) => fdc_replay::analysis::cli::run_report(args),

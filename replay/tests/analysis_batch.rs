@@ -41,7 +41,7 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     // Reference: all events in memory, one plain sequential replay.
     let mut events: Vec<Ev> = Vec::new();
     let mut labels: Vec<String> = Vec::new();
-    let header = for_each_chunk(&p, |c, _| {
+    let header = for_each_chunk::<fdc_trace::TraceError>(&p, |c| {
         for e in &c.events {
             let mut e = *e;
             if let fdc_replay::analysis::Op::Stage(l) = e.op {
@@ -59,7 +59,7 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     .unwrap();
     assert_eq!(events.len(), 40_000);
     let (part, end) =
-        analyze_events(machine_from_header(&header).unwrap(), &events, &labels).unwrap();
+        analyze_events(machine_from_header(&header, &p).unwrap(), &events, &labels).unwrap();
     let want = serde_json::to_string(&Summary::of(&part.total())).unwrap();
     for threads in [1, 2, 4] {
         let a = pool(threads)
@@ -221,7 +221,10 @@ fn damaged_traces_never_panic() {
                 Ok(a) => assert_eq!(a.events, 3_000, "an accepted file is whole"),
                 Err(e) => {
                     seen_err += 1;
-                    assert!(e.contains("damaged.fdctrace"), "errors name the file: {e}");
+                    assert!(
+                        e.to_string().contains("damaged.fdctrace"),
+                        "errors name the file: {e}"
+                    );
                 }
             }
         }

@@ -45,8 +45,8 @@ fn chunk_decoder_agrees_with_the_trace_reader() {
             .collect();
         let mut got = Vec::new();
         let mut got_labels: Vec<String> = Vec::new();
-        let h2 = for_each_chunk(&t, |c, first| {
-            assert_eq!(first, got.len() as u64);
+        let h2 = for_each_chunk::<fdc_trace::TraceError>(&t, |c| {
+            assert_eq!(c.first_event, got.len() as u64);
             got.extend(c.events.iter().copied());
             got_labels.extend(c.labels.iter().cloned());
             Ok(())

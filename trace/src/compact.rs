@@ -1,28 +1,25 @@
-//! The analysis' own fast path through a trace file: a block scanner that hands out the
-//! raw payload of each event chunk (so that chunks can be decoded on several threads),
-//! and a hand-written MessagePack decoder for one chunk that produces compact [`Ev`]s
-//! without an allocation per event.
+//! Event chunks for the replay hot path: a scanner that hands out the raw payload of each
+//! event chunk (so that chunks can be decoded on several threads), and the hand-written
+//! MessagePack decoder of one chunk that produces compact [`Ev`]s without an allocation
+//! per event.
 //!
-//! The header and drive images are read with the ordinary [`TraceReader`], which does
-//! every check on them; this scanner then walks the same file again, skipping those
-//! blocks. The chunk decoder applies the same checks as [`TraceReader`] (event kinds and
-//! field counts, port offsets, drive units, label lengths, medium sizes, time overflow,
-//! the chunk's base time, the end block's count, trailing data): the tests compare both
-//! on every recorded trace and on generated ones.
+//! This is the format's only chunk decoder: [`TraceReader`] decodes its events with it
+//! too, and both read their blocks through the one block framing of [`crate::block`].
+//! Every check of the format applies (event kinds and field counts, port offsets, drive
+//! units, label lengths, medium sizes, time overflow, the chunk's base time, the end
+//! block's count, trailing data).
 //!
 //! [`TraceReader`]: crate::TraceReader
 
-use crate::format::{Event, MediaChange};
+use crate::block::{unknown_tag, Block, Blocks};
+use crate::error::{TraceError, TraceErrorKind};
 use crate::format::{
-    BLOCK_HEADER_LEN, FLAG_GZIP, FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, MAX_CHUNK_EVENTS,
-    MAX_DRIVE_UNIT, MAX_END_BYTES, MAX_HEADER_BYTES, MAX_IMAGE_BLOCK_BYTES, MAX_LABEL_BYTES,
-    MAX_MEDIUM_BYTES, MAX_PORT_OFFSET, PREAMBLE_LEN, TAG_END, TAG_EVENTS, TAG_HEADER, TAG_IMAGE,
+    check_drive, check_label, check_medium_size, check_port_offset, Event, MediaChange,
+    TraceHeader, K_EJECT, K_INSERT, K_READ, K_STAGE, K_WRITE, MAX_CHUNK_EVENTS, MAX_PORT_OFFSET,
+    TAG_END, TAG_EVENTS, TAG_HEADER, TAG_IMAGE,
 };
-use crate::reader::read_full;
-use flate2::read::GzDecoder;
-use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 /// A compact event (24 bytes) for the replay hot path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,16 +59,7 @@ pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
             offset: *offset,
             value: *value,
         },
-        Event::Stage { label, .. } => {
-            let idx = match labels.iter().position(|l| l == label) {
-                Some(i) => i,
-                None => {
-                    labels.push(label.clone());
-                    labels.len() - 1
-                }
-            };
-            Op::Stage(idx as u32)
-        }
+        Event::Stage { label, .. } => Op::Stage(intern(labels, label)),
         Event::Media {
             drive,
             change: MediaChange::Eject,
@@ -93,6 +81,55 @@ pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
     }
 }
 
+impl Ev {
+    /// The reader event this compact event stands for (`labels` resolves stage indices).
+    pub fn to_event(&self, labels: &[String]) -> Event {
+        let t_ns = self.t;
+        match self.op {
+            Op::Read { offset, value } => Event::PortRead {
+                t_ns,
+                offset,
+                value,
+            },
+            Op::Write { offset, value } => Event::PortWrite {
+                t_ns,
+                offset,
+                value,
+            },
+            Op::Stage(l) => Event::Stage {
+                t_ns,
+                label: labels.get(l as usize).cloned().unwrap_or_default(),
+            },
+            Op::Eject(drive) => Event::Media {
+                t_ns,
+                drive,
+                change: MediaChange::Eject,
+            },
+            Op::Insert {
+                drive,
+                read_only,
+                size,
+            } => Event::Media {
+                t_ns,
+                drive,
+                change: MediaChange::Insert { size, read_only },
+            },
+        }
+    }
+}
+
+/// The index of `label` in `labels`, appended if new.
+fn intern(labels: &mut Vec<String>, label: &str) -> u32 {
+    let i = match labels.iter().position(|l| l == label) {
+        Some(i) => i,
+        None => {
+            labels.push(label.to_string());
+            labels.len() - 1
+        }
+    };
+    i as u32
+}
+
 /// The raw payload of one event chunk, as read from the file.
 pub struct RawChunk {
     /// Position of the chunk among the event chunks (0 = first).
@@ -103,196 +140,109 @@ pub struct RawChunk {
     pub events: u64,
     /// Byte offset of the block (in the decompressed stream for gzip traces).
     pub offset: u64,
+    /// Whether `offset` counts decompressed bytes.
+    pub compressed: bool,
+    /// The block's payload (checksum verified).
     pub payload: Vec<u8>,
 }
 
-/// Walks the blocks of a trace file and yields its event chunks; checks the end block.
-pub struct ChunkScanner {
-    body: Box<dyn Read + Send>,
-    pos: u64,
-    file: PathBuf,
-    compressed: bool,
+/// Walks the event blocks of a trace (after its header and images, see
+/// [`crate::TraceReader::into_chunks`]) and yields their raw payloads; checks the end
+/// block and that nothing follows it.
+pub struct ChunkScanner<R: Read> {
+    blocks: Blocks<R>,
+    /// The first block after the images, read by the prologue.
+    pending: Option<Block>,
     next_index: usize,
     events: u64,
     done: bool,
 }
 
-impl ChunkScanner {
-    /// Opens `path` and skips the preamble, header and image blocks.
-    pub fn open(path: &Path) -> Result<ChunkScanner, String> {
-        let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut input = BufReader::with_capacity(1 << 16, f);
-        let mut pre = [0u8; PREAMBLE_LEN];
-        input
-            .read_exact(&mut pre)
-            .map_err(|e| format!("{}: cannot read the preamble: {e}", path.display()))?;
-        if &pre[..8] != MAGIC || u16::from_le_bytes([pre[8], pre[9]]) != FORMAT_VERSION {
-            return Err(format!(
-                "{}: not a trace of format version {FORMAT_VERSION}",
-                path.display()
-            ));
-        }
-        let flags = u16::from_le_bytes([pre[10], pre[11]]);
-        let compressed = flags & FLAG_GZIP != 0;
-        let body: Box<dyn Read + Send> = if compressed {
-            Box::new(BufReader::with_capacity(1 << 16, GzDecoder::new(input)))
-        } else {
-            Box::new(input)
-        };
-        Ok(ChunkScanner {
-            body,
-            pos: PREAMBLE_LEN as u64,
-            file: path.to_path_buf(),
-            compressed,
+impl<R: Read> ChunkScanner<R> {
+    pub(crate) fn new(blocks: Blocks<R>, pending: Option<Block>) -> Self {
+        ChunkScanner {
+            blocks,
+            pending,
             next_index: 0,
             events: 0,
             done: false,
-        })
-    }
-
-    fn err(&self, offset: u64, msg: impl std::fmt::Display) -> String {
-        if self.compressed {
-            format!(
-                "{}: at byte {offset} of the decompressed stream: {msg}",
-                self.file.display()
-            )
-        } else {
-            format!("{}: at byte {offset}: {msg}", self.file.display())
         }
     }
 
-    /// Reads one block: (tag, offset, payload); `None` at a clean end of stream.
-    fn block(&mut self) -> Result<Option<(u8, u64, Vec<u8>)>, String> {
-        let offset = self.pos;
-        let mut head = [0u8; BLOCK_HEADER_LEN];
-        let got = read_full(&mut self.body, &mut head).map_err(|e| self.err(offset, e))?;
-        self.pos += got as u64;
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < BLOCK_HEADER_LEN {
-            return Err(self.err(
-                offset,
-                "truncated trace: the stream ends inside a block header",
-            ));
-        }
-        let tag = head[0];
-        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-        let stored = u32::from_le_bytes([head[5], head[6], head[7], head[8]]);
-        let cap = match tag {
-            TAG_HEADER => MAX_HEADER_BYTES,
-            TAG_IMAGE => MAX_IMAGE_BLOCK_BYTES,
-            TAG_EVENTS => MAX_CHUNK_BYTES,
-            TAG_END => MAX_END_BYTES,
-            other => {
-                return Err(self.err(
-                    offset,
-                    format!("corrupt trace: unknown block tag {other:#04x}"),
-                ))
-            }
-        };
-        if len > cap {
-            return Err(self.err(
-                offset,
-                format!("block claims {len} bytes, more than the limit of {cap}"),
-            ));
-        }
-        let mut payload = Vec::new();
-        (&mut self.body)
-            .take(u64::from(len))
-            .read_to_end(&mut payload)
-            .map_err(|e| self.err(offset, e))?;
-        self.pos += payload.len() as u64;
-        if payload.len() != len as usize {
-            return Err(self.err(
-                offset,
-                format!(
-                    "truncated trace: the stream ends inside a block ({} of {len} bytes)",
-                    payload.len()
-                ),
-            ));
-        }
-        let mut crc = flate2::Crc::new();
-        crc.update(&payload);
-        if crc.sum() != stored {
-            return Err(self.err(offset, "checksum mismatch: the file is corrupt"));
-        }
-        Ok(Some((tag, offset, payload)))
+    /// Whether the body is gzip-compressed (chunk offsets then count decompressed bytes).
+    pub fn is_compressed(&self) -> bool {
+        self.blocks.is_compressed()
     }
 
     /// The next event chunk, `Ok(None)` after a valid end block.
-    pub fn next_chunk(&mut self) -> Result<Option<RawChunk>, String> {
+    pub fn next_chunk(&mut self) -> Result<Option<RawChunk>, TraceError> {
         if self.done {
             return Ok(None);
         }
-        loop {
-            let Some((tag, offset, payload)) = self.block()? else {
-                self.done = true;
-                return Err(self.err(
-                    self.pos,
-                    format!(
-                        "truncated trace: the stream ends after {} events without an end block",
+        let r = self.step();
+        if !matches!(r, Ok(Some(_))) {
+            self.done = true;
+        }
+        r
+    }
+
+    fn step(&mut self) -> Result<Option<RawChunk>, TraceError> {
+        let block = match self.pending.take() {
+            Some(b) => b,
+            None => match self.blocks.next_block()? {
+                Some(b) => b,
+                None => {
+                    return Err(self.blocks.truncated(format!(
+                        "the stream ends after {} events without an end block",
                         self.events
-                    ),
-                ));
-            };
-            match tag {
-                TAG_HEADER | TAG_IMAGE if self.next_index == 0 => continue,
-                TAG_HEADER | TAG_IMAGE => {
-                    self.done = true;
-                    return Err(self.err(
-                        offset,
-                        "corrupt trace: header or image block after the events started",
-                    ));
+                    )))
                 }
-                TAG_EVENTS => {
-                    let n = chunk_event_count(&payload).map_err(|m| {
-                        self.err(offset, format!("cannot decode an event chunk: {m}"))
-                    })?;
-                    let chunk = RawChunk {
-                        index: self.next_index,
-                        first_event: self.events,
-                        events: n,
-                        offset,
-                        payload,
+            },
+        };
+        match block.tag {
+            TAG_EVENTS => {
+                let n = chunk_event_count(&block.payload).map_err(|m| {
+                    let kind = TraceErrorKind::Decode {
+                        what: "an event chunk".into(),
+                        msg: m,
                     };
-                    self.next_index += 1;
-                    self.events += n;
-                    return Ok(Some(chunk));
-                }
-                _ => {
-                    self.done = true;
-                    let mut r = Reader { b: &payload, p: 0 };
-                    let total = r.uint().map_err(|m| {
-                        self.err(offset, format!("cannot decode the end block: {m}"))
-                    })?;
-                    if r.p != payload.len() || total != self.events {
-                        return Err(self.err(offset, format!("corrupt trace: the end block counts {total} events but {} were read", self.events)));
-                    }
-                    let at = self.pos;
-                    let mut extra = [0u8; 1];
-                    let n = read_full(&mut self.body, &mut extra).map_err(|e| self.err(at, e))?;
-                    if n != 0 {
-                        return Err(self.err(at, "corrupt trace: data after the end block"));
-                    }
-                    return Ok(None);
-                }
+                    self.blocks.err(kind, block.offset)
+                })?;
+                let chunk = RawChunk {
+                    index: self.next_index,
+                    first_event: self.events,
+                    events: n,
+                    offset: block.offset,
+                    compressed: self.blocks.is_compressed(),
+                    payload: block.payload,
+                };
+                self.next_index += 1;
+                self.events += n;
+                Ok(Some(chunk))
             }
+            TAG_END => {
+                self.blocks.finish(&block, self.events)?;
+                Ok(None)
+            }
+            TAG_IMAGE | TAG_HEADER => {
+                let what = if block.tag == TAG_IMAGE {
+                    "image"
+                } else {
+                    "header"
+                };
+                let kind =
+                    TraceErrorKind::Corrupt(format!("{what} block after the events started"));
+                Err(self.blocks.err(kind, block.offset))
+            }
+            other => Err(self.blocks.err(unknown_tag(other), block.offset)),
         }
     }
 }
 
-impl Iterator for ChunkScanner {
-    type Item = Result<RawChunk, String>;
+impl<R: Read> Iterator for ChunkScanner<R> {
+    type Item = Result<RawChunk, TraceError>;
     fn next(&mut self) -> Option<Self::Item> {
-        match self.next_chunk() {
-            Ok(Some(c)) => Some(Ok(c)),
-            Ok(None) => None,
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.next_chunk().transpose()
     }
 }
 
@@ -399,17 +349,23 @@ impl<'a> Reader<'a> {
 /// Reads the number of events from a chunk payload without decoding them.
 fn chunk_event_count(payload: &[u8]) -> Result<u64, String> {
     let mut r = Reader { b: payload, p: 0 };
+    let (_, n) = chunk_head(&mut r)?;
+    Ok(n)
+}
+
+/// The head of a chunk payload `[base_t, [events...]]`: its base time and event count.
+fn chunk_head(r: &mut Reader) -> Result<(u64, u64), String> {
     if r.array()? != 2 {
         return Err("a chunk must be an array [base_t, events]".into());
     }
-    r.uint()?;
+    let base = r.uint()?;
     let n = r.array()?;
     if n > MAX_CHUNK_EVENTS as u64 {
         return Err(format!(
             "chunk holds {n} events, the limit is {MAX_CHUNK_EVENTS}"
         ));
     }
-    Ok(n)
+    Ok((base, n))
 }
 
 /// A decoded chunk.
@@ -417,51 +373,80 @@ fn chunk_event_count(payload: &[u8]) -> Result<u64, String> {
 pub struct Chunk {
     /// Absolute time of the previous chunk's last event (0 for the first chunk).
     pub base: u64,
+    /// Index in the trace of the chunk's first event.
+    pub first_event: u64,
+    /// Byte offset of the chunk's block (in the decompressed stream when `compressed`).
+    pub offset: u64,
+    /// Whether `offset` counts decompressed bytes.
+    pub compressed: bool,
+    /// The events, with absolute times.
     pub events: Vec<Ev>,
     /// Stage labels, indexed by [`Op::Stage`].
     pub labels: Vec<String>,
 }
 
-/// Decodes a chunk payload. Errors name the event (index in the trace).
-pub fn decode_chunk(raw: &RawChunk) -> Result<Chunk, String> {
+impl Chunk {
+    fn err(&self, msg: String) -> TraceError {
+        TraceError::at(TraceErrorKind::Corrupt(msg), self.offset, self.compressed)
+    }
+
+    /// Checks that the chunk continues a trace whose previous event was at `prev_t`
+    /// (every chunk's base time is its predecessor's last event time).
+    pub fn check_base(&self, prev_t: u64) -> Result<(), TraceError> {
+        if self.base != prev_t {
+            return Err(self.err(format!(
+                "event {}: the chunk starts from time {} ns but the previous event was at {prev_t} ns",
+                self.first_event, self.base
+            )));
+        }
+        Ok(())
+    }
+
+    /// Time of the chunk's last event (its base when empty).
+    pub fn last_t(&self) -> u64 {
+        self.events.last().map_or(self.base, |e| e.t)
+    }
+}
+
+/// Decodes a chunk payload. Errors name the event (index in the trace) and the block's
+/// offset, not the file (callers add it with [`TraceError::with_file`]).
+pub fn decode_chunk(raw: &RawChunk) -> Result<Chunk, TraceError> {
     let mut chunk = Chunk {
         events: Vec::with_capacity(raw.events as usize),
         ..Chunk::default()
     };
-    decode_into(&raw.payload, raw.first_event, &mut chunk)?;
+    decode_into(raw, &mut chunk)?;
     Ok(chunk)
 }
 
-/// Decodes `payload` into `chunk` (reusing its buffers).
-pub fn decode_into(payload: &[u8], first_event: u64, chunk: &mut Chunk) -> Result<(), String> {
+/// Decodes `raw` into `chunk` (reusing its buffers).
+pub fn decode_into(raw: &RawChunk, chunk: &mut Chunk) -> Result<(), TraceError> {
     chunk.events.clear();
     chunk.labels.clear();
+    chunk.first_event = raw.first_event;
+    chunk.offset = raw.offset;
+    chunk.compressed = raw.compressed;
+    let first = raw.first_event;
+    let payload = &raw.payload;
     let mut r = Reader { b: payload, p: 0 };
-    let head = (|| -> Result<(u64, u64), String> {
-        if r.array()? != 2 {
-            return Err("a chunk must be an array [base_t, events]".into());
-        }
-        let base = r.uint()?;
-        let n = r.array()?;
-        Ok((base, n))
-    })()
-    .map_err(|m| format!("cannot decode the event chunk starting at event {first_event}: {m}"))?;
-    let (base, n) = head;
-    if n > MAX_CHUNK_EVENTS as u64 {
-        return Err(format!("the chunk starting at event {first_event} holds {n} events, the limit is {MAX_CHUNK_EVENTS}"));
-    }
+    let (base, n) = chunk_head(&mut r).map_err(|m| {
+        chunk.err(format!(
+            "cannot decode the event chunk starting at event {first}: {m}"
+        ))
+    })?;
     chunk.base = base;
     let mut t = base;
     for i in 0..n {
-        let ev = decode_event(&mut r, &mut t, &mut chunk.labels)
-            .map_err(|m| format!("event {}: {m}", first_event + i))?;
-        chunk.events.push(ev);
+        match decode_event(&mut r, &mut t, &mut chunk.labels) {
+            Ok(ev) => chunk.events.push(ev),
+            Err(m) => return Err(chunk.err(format!("event {}: {m}", first + i))),
+        }
     }
     if r.p != payload.len() {
-        return Err(format!(
-            "the chunk starting at event {first_event} has {} bytes after its last event",
+        return Err(chunk.err(format!(
+            "the chunk starting at event {first} has {} bytes after its last event",
             payload.len() - r.p
-        ));
+        )));
     }
     Ok(())
 }
@@ -522,64 +507,40 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
     let dt = r.uint()?;
     *t = t.checked_add(dt).ok_or("time overflows")?;
     let (want, op) = match kind {
-        0 | 1 => {
+        K_READ | K_WRITE => {
             let offset = r.u8("port offset")?;
             let value = r.u8("value")?;
-            if offset > MAX_PORT_OFFSET {
-                return Err(format!(
-                    "port offset {offset} is out of range 0..={MAX_PORT_OFFSET}"
-                ));
-            }
-            (
-                4,
-                if kind == 0 {
-                    Op::Read { offset, value }
-                } else {
-                    Op::Write { offset, value }
-                },
-            )
-        }
-        2 => {
-            let s = r.string()?;
-            if s.len() > MAX_LABEL_BYTES {
-                return Err(format!(
-                    "stage label is {} bytes long, the limit is {MAX_LABEL_BYTES}",
-                    s.len()
-                ));
-            }
-            let label = std::str::from_utf8(s).map_err(|_| "stage label is not UTF-8")?;
-            let idx = match labels.iter().position(|l| l == label) {
-                Some(i) => i,
-                None => {
-                    labels.push(label.to_string());
-                    labels.len() - 1
-                }
+            check_port_offset(offset).map_err(|e| e.to_string())?;
+            let op = if kind == K_READ {
+                Op::Read { offset, value }
+            } else {
+                Op::Write { offset, value }
             };
-            (3, Op::Stage(idx as u32))
+            (4, op)
         }
-        3 => {
+        K_STAGE => {
+            let s = r.string()?;
+            check_label(s.len()).map_err(|e| e.to_string())?;
+            let label = std::str::from_utf8(s).map_err(|_| "stage label is not UTF-8")?;
+            (3, Op::Stage(intern(labels, label)))
+        }
+        K_EJECT => {
             let drive = r.u8("drive")?;
-            check_drive(drive)?;
+            check_drive(drive).map_err(|e| e.to_string())?;
             (3, Op::Eject(drive))
         }
-        4 => {
+        K_INSERT => {
             let drive = r.u8("drive")?;
             let size = r.uint()?;
             let read_only = r.boolean()?;
-            check_drive(drive)?;
-            if size > MAX_MEDIUM_BYTES {
-                return Err(format!(
-                    "inserted medium of {size} bytes exceeds {MAX_MEDIUM_BYTES}"
-                ));
-            }
-            (
-                5,
-                Op::Insert {
-                    drive,
-                    read_only,
-                    size,
-                },
-            )
+            check_drive(drive).map_err(|e| e.to_string())?;
+            check_medium_size(size).map_err(|e| e.to_string())?;
+            let op = Op::Insert {
+                drive,
+                read_only,
+                size,
+            };
+            (5, op)
         }
         other => return Err(format!("unknown event kind {other}")),
     };
@@ -591,42 +552,25 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
     Ok(Ev { t: *t, op })
 }
 
-fn check_drive(drive: u8) -> Result<(), String> {
-    if drive > MAX_DRIVE_UNIT {
-        return Err(format!(
-            "drive {drive} is out of range 0..={MAX_DRIVE_UNIT}"
-        ));
-    }
-    Ok(())
-}
-
-/// Reads a whole trace chunk by chunk, in order, calling `f(chunk, index of its first
-/// event)`; checks that each chunk continues the previous one's time. The header comes
-/// from the ordinary reader (which validates it and loads images).
-pub fn for_each_chunk(
+/// Reads a whole trace chunk by chunk, in order, calling `f(chunk)`; checks that each
+/// chunk continues the previous one's time. Returns the header (validated, images
+/// loaded, by [`crate::TraceReader`]).
+pub fn for_each_chunk<E: From<TraceError>>(
     path: &Path,
-    mut f: impl FnMut(&Chunk, u64) -> Result<(), String>,
-) -> Result<crate::TraceHeader, String> {
-    let header = crate::TraceReader::open(path)
-        .map_err(|e| e.to_string())?
-        .header()
-        .clone();
-    let mut scanner = ChunkScanner::open(path)?;
+    mut f: impl FnMut(&Chunk) -> Result<(), E>,
+) -> Result<TraceHeader, E> {
+    let reader = crate::TraceReader::open(path)?;
+    let header = reader.header().clone();
+    let mut scanner = reader.into_chunks();
     let mut last_t = 0u64;
     let mut chunk = Chunk::default();
     while let Some(raw) = scanner.next_chunk()? {
-        decode_into(&raw.payload, raw.first_event, &mut chunk)
-            .map_err(|m| format!("{}: {m}", path.display()))?;
-        if chunk.base != last_t {
-            return Err(format!(
-                "{}: event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {last_t} ns",
-                path.display(),
-                raw.first_event,
-                chunk.base
-            ));
-        }
-        f(&chunk, raw.first_event)?;
-        last_t = chunk.events.last().map_or(last_t, |e| e.t);
+        decode_into(&raw, &mut chunk).map_err(|e| e.with_file(Some(path)))?;
+        chunk
+            .check_base(last_t)
+            .map_err(|e| e.with_file(Some(path)))?;
+        f(&chunk)?;
+        last_t = chunk.last_t();
     }
     Ok(header)
 }

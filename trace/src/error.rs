@@ -7,7 +7,7 @@
 //! says so.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What went wrong, without the location (see [`TraceError`]).
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,8 @@ pub struct TraceError {
 }
 
 impl TraceError {
-    pub(crate) fn new(kind: TraceErrorKind) -> Self {
+    /// An error without a location.
+    pub fn new(kind: TraceErrorKind) -> Self {
         TraceError {
             file: None,
             offset: None,
@@ -79,7 +80,8 @@ impl TraceError {
         }
     }
 
-    pub(crate) fn at(kind: TraceErrorKind, offset: u64, compressed: bool) -> Self {
+    /// An error at byte `offset` (of the decompressed stream when `compressed`).
+    pub fn at(kind: TraceErrorKind, offset: u64, compressed: bool) -> Self {
         TraceError {
             file: None,
             offset: Some(offset),
@@ -88,9 +90,10 @@ impl TraceError {
         }
     }
 
-    pub(crate) fn with_file(mut self, file: Option<&PathBuf>) -> Self {
+    /// Names `file` in the error, unless it already names one.
+    pub fn with_file(mut self, file: Option<&Path>) -> Self {
         if self.file.is_none() {
-            self.file = file.cloned();
+            self.file = file.map(Path::to_path_buf);
         }
         self
     }

@@ -33,9 +33,8 @@
 //! anything is allocated from it, and the CRC of each block turns silent corruption of an
 //! uncompressed file into an error with a byte offset.
 
-use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
 /// The first eight bytes of every trace file.
@@ -116,42 +115,73 @@ impl Event {
         self
     }
 
-    /// Checks the limits the format imposes (port offset, drive unit, label length),
-    /// so a writer refuses what a reader would refuse.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the limits the format imposes (port offset, drive unit, label length,
+    /// medium size), so a writer refuses what a reader would refuse.
+    pub fn validate(&self) -> Result<(), LimitError> {
         match self {
             Event::PortRead { offset, .. } | Event::PortWrite { offset, .. } => {
-                if *offset > MAX_PORT_OFFSET {
-                    return Err(format!(
-                        "port offset {offset} is out of range 0..={MAX_PORT_OFFSET}"
-                    ));
-                }
+                check_port_offset(*offset)
             }
-            Event::Stage { label, .. } => {
-                if label.len() > MAX_LABEL_BYTES {
-                    return Err(format!(
-                        "stage label is {} bytes long, the limit is {MAX_LABEL_BYTES}",
-                        label.len()
-                    ));
-                }
-            }
+            Event::Stage { label, .. } => check_label(label.len()),
             Event::Media { drive, change, .. } => {
-                if *drive > MAX_DRIVE_UNIT {
-                    return Err(format!(
-                        "drive {drive} is out of range 0..={MAX_DRIVE_UNIT}"
-                    ));
-                }
-                if let MediaChange::Insert { size, .. } = change {
-                    if *size > MAX_MEDIUM_BYTES {
-                        return Err(format!(
-                            "inserted medium of {size} bytes exceeds {MAX_MEDIUM_BYTES}"
-                        ));
-                    }
+                check_drive(*drive)?;
+                match change {
+                    MediaChange::Insert { size, .. } => check_medium_size(*size),
+                    MediaChange::Eject => Ok(()),
                 }
             }
         }
-        Ok(())
     }
+}
+
+/// A value beyond one of the format's limits (the reader, the compact decoder and the
+/// writer all check the same ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// A port offset above [`MAX_PORT_OFFSET`].
+    #[error("port offset {0} is out of range 0..={MAX_PORT_OFFSET}")]
+    PortOffset(u8),
+    /// A drive unit above [`MAX_DRIVE_UNIT`].
+    #[error("drive {0} is out of range 0..={MAX_DRIVE_UNIT}")]
+    Drive(u8),
+    /// A stage label longer than [`MAX_LABEL_BYTES`] (its length in bytes).
+    #[error("stage label is {0} bytes long, the limit is {MAX_LABEL_BYTES}")]
+    Label(usize),
+    /// An inserted medium larger than [`MAX_MEDIUM_BYTES`] (its size in bytes).
+    #[error("inserted medium of {0} bytes exceeds {MAX_MEDIUM_BYTES}")]
+    MediumSize(u64),
+}
+
+/// Checks a port offset against [`MAX_PORT_OFFSET`].
+pub fn check_port_offset(offset: u8) -> Result<(), LimitError> {
+    if offset > MAX_PORT_OFFSET {
+        return Err(LimitError::PortOffset(offset));
+    }
+    Ok(())
+}
+
+/// Checks a drive unit against [`MAX_DRIVE_UNIT`].
+pub fn check_drive(drive: u8) -> Result<(), LimitError> {
+    if drive > MAX_DRIVE_UNIT {
+        return Err(LimitError::Drive(drive));
+    }
+    Ok(())
+}
+
+/// Checks a stage label's length (bytes) against [`MAX_LABEL_BYTES`].
+pub fn check_label(len: usize) -> Result<(), LimitError> {
+    if len > MAX_LABEL_BYTES {
+        return Err(LimitError::Label(len));
+    }
+    Ok(())
+}
+
+/// Checks an inserted medium's size against [`MAX_MEDIUM_BYTES`].
+pub fn check_medium_size(size: u64) -> Result<(), LimitError> {
+    if size > MAX_MEDIUM_BYTES {
+        return Err(LimitError::MediumSize(size));
+    }
+    Ok(())
 }
 
 /// What happened to a drive's medium.
@@ -363,13 +393,14 @@ impl TraceHeader {
 }
 
 // ---------------------------------------------------------------------------------------
-// Wire encoding of events (private): compact arrays with delta times.
+// Wire encoding of events (private): compact arrays with delta times. The reading side is
+// the compact decoder ([`crate::compact`]).
 
-const K_READ: u8 = 0;
-const K_WRITE: u8 = 1;
-const K_STAGE: u8 = 2;
-const K_EJECT: u8 = 3;
-const K_INSERT: u8 = 4;
+pub(crate) const K_READ: u8 = 0;
+pub(crate) const K_WRITE: u8 = 1;
+pub(crate) const K_STAGE: u8 = 2;
+pub(crate) const K_EJECT: u8 = 3;
+pub(crate) const K_INSERT: u8 = 4;
 
 /// An event and its time delta, serialized as the compact array form.
 pub(crate) struct WireOut<'a> {
@@ -465,83 +496,3 @@ impl Serialize for ChunkOut<'_> {
         seq.end()
     }
 }
-
-/// A decoded event whose time is still a delta.
-pub(crate) struct WireIn {
-    pub dt: u64,
-    /// The event with `t_ns` = 0, to be filled in by the reader.
-    pub ev: Event,
-}
-
-impl<'de> Deserialize<'de> for WireIn {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = WireIn;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an event array [kind, dt, ...]")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireIn, A::Error> {
-                fn next<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
-                    seq: &mut A,
-                    what: &str,
-                ) -> Result<T, A::Error> {
-                    seq.next_element::<T>()?
-                        .ok_or_else(|| de::Error::custom(format!("event array lacks its {what}")))
-                }
-                let kind: u8 = next(&mut seq, "kind")?;
-                let dt: u64 = next(&mut seq, "time delta")?;
-                let ev = match kind {
-                    K_READ | K_WRITE => {
-                        let offset: u8 = next(&mut seq, "port offset")?;
-                        let value: u8 = next(&mut seq, "value")?;
-                        if kind == K_READ {
-                            Event::PortRead {
-                                t_ns: 0,
-                                offset,
-                                value,
-                            }
-                        } else {
-                            Event::PortWrite {
-                                t_ns: 0,
-                                offset,
-                                value,
-                            }
-                        }
-                    }
-                    K_STAGE => Event::Stage {
-                        t_ns: 0,
-                        label: next(&mut seq, "label")?,
-                    },
-                    K_EJECT => Event::Media {
-                        t_ns: 0,
-                        drive: next(&mut seq, "drive")?,
-                        change: MediaChange::Eject,
-                    },
-                    K_INSERT => {
-                        let drive: u8 = next(&mut seq, "drive")?;
-                        let size: u64 = next(&mut seq, "size")?;
-                        let read_only: bool = next(&mut seq, "read-only flag")?;
-                        Event::Media {
-                            t_ns: 0,
-                            drive,
-                            change: MediaChange::Insert { size, read_only },
-                        }
-                    }
-                    other => return Err(de::Error::custom(format!("unknown event kind {other}"))),
-                };
-                if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom(format!(
-                        "event of kind {kind} has extra fields"
-                    )));
-                }
-                Ok(WireIn { dt, ev })
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// A chunk as read.
-#[derive(Deserialize)]
-pub(crate) struct ChunkIn(pub u64, pub Vec<WireIn>);

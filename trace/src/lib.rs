@@ -2,11 +2,14 @@
 //! [`TraceWriter`] and [`TraceReader`], and the importer of QEMU `-trace fdc_*` logs
 //! ([`import`], the `fdc-replay import qemu-log` subcommand).
 
+mod block;
 pub mod compact;
 pub mod error;
 pub mod format;
 pub mod geometry;
 pub mod import;
+pub mod lines;
+pub mod model;
 pub mod qemu_log;
 pub mod reader;
 pub mod serial;

@@ -14,10 +14,11 @@
 //! no more than about a quarter of a microsecond at today's epoch values anyway).
 //! `size` is a format name from the geometry table or a byte count (string or number).
 
-use super::format::{MediaChange, MAX_LABEL_BYTES};
-use super::geometry;
+use crate::format::{MediaChange, MAX_LABEL_BYTES, MAX_MEDIUM_BYTES};
+use crate::geometry;
+use crate::lines::read_line_capped;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a sidecar line says happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +128,7 @@ pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
                             ))
                         }
                     };
-                    if size == 0 || size > super::format::MAX_MEDIUM_BYTES {
+                    if size == 0 || size > MAX_MEDIUM_BYTES {
                         return Err(format!("size {size} is out of range"));
                     }
                     MediaChange::Insert {
@@ -150,10 +151,37 @@ pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
     Ok((unix_ns, kind))
 }
 
+/// Why a sidecar file could not be read: errors name the file, and the line when there
+/// is one.
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    /// The file cannot be opened.
+    #[error("{}: {source}", path.display())]
+    Open {
+        /// The sidecar.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A line cannot be read or parsed.
+    #[error("{}:{line}: {msg}", path.display())]
+    Line {
+        /// The sidecar.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+}
+
 /// Reads a sidecar file, returning its events sorted by time (stably: lines with equal
 /// times keep their order). Errors name the file and line.
-pub fn read_sidecar(path: &Path) -> anyhow::Result<Vec<SidecarEvent>> {
-    let f = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+pub fn read_sidecar(path: &Path) -> Result<Vec<SidecarEvent>, SidecarError> {
+    let f = std::fs::File::open(path).map_err(|source| SidecarError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut out = Vec::new();
     let mut reader = std::io::BufReader::new(f);
     let mut buf = Vec::new();
@@ -161,19 +189,22 @@ pub fn read_sidecar(path: &Path) -> anyhow::Result<Vec<SidecarEvent>> {
     loop {
         buf.clear();
         line_no += 1;
-        let n = super::import::read_line_capped(&mut reader, &mut buf, 1 << 20)
-            .map_err(|e| anyhow::anyhow!("{}:{line_no}: {e}", path.display()))?;
+        let fail = |msg: String| SidecarError::Line {
+            path: path.to_path_buf(),
+            line: line_no,
+            msg,
+        };
+        let n =
+            read_line_capped(&mut reader, &mut buf, 1 << 20).map_err(|e| fail(e.to_string()))?;
         let Some(truncated) = n else { break };
         if truncated {
-            anyhow::bail!("{}:{line_no}: line is longer than 1 MiB", path.display());
+            return Err(fail("line is longer than 1 MiB".into()));
         }
-        let text = std::str::from_utf8(&buf)
-            .map_err(|_| anyhow::anyhow!("{}:{line_no}: line is not UTF-8", path.display()))?;
+        let text = std::str::from_utf8(&buf).map_err(|_| fail("line is not UTF-8".into()))?;
         if text.trim().is_empty() {
             continue;
         }
-        let (unix_ns, kind) = parse_sidecar_line(text)
-            .map_err(|e| anyhow::anyhow!("{}:{line_no}: {e}", path.display()))?;
+        let (unix_ns, kind) = parse_sidecar_line(text).map_err(fail)?;
         out.push(SidecarEvent {
             unix_ns,
             line: line_no,

@@ -33,7 +33,8 @@ const CHUNK_SOFT_BYTES: usize = 4 << 20;
 
 enum Sink<W: Write> {
     Plain(W),
-    Gz(GzEncoder<W>),
+    // Boxed: the deflater's state is kilobytes, a plain writer usually a pointer.
+    Gz(Box<GzEncoder<W>>),
 }
 
 impl<W: Write> Write for Sink<W> {
@@ -72,11 +73,10 @@ impl TraceWriter<BufWriter<File>> {
         header: &TraceHeader,
         opts: WriteOptions,
     ) -> Result<Self, TraceError> {
-        let pb = path.to_path_buf();
-        let f = File::create(path).map_err(|e| TraceError::from(e).with_file(Some(&pb)))?;
+        let f = File::create(path).map_err(|e| TraceError::from(e).with_file(Some(path)))?;
         let mut w = TraceWriter::new(BufWriter::new(f), header, opts)
-            .map_err(|e| e.with_file(Some(&pb)))?;
-        w.file = Some(pb);
+            .map_err(|e| e.with_file(Some(path)))?;
+        w.file = Some(path.to_path_buf());
         Ok(w)
     }
 }
@@ -100,7 +100,7 @@ impl<W: Write> TraceWriter<W> {
         let flags = if opts.gzip { FLAG_GZIP } else { 0 };
         out.write_all(&flags.to_le_bytes())?;
         let mut sink = if opts.gzip {
-            Sink::Gz(GzEncoder::new(out, Compression::default()))
+            Sink::Gz(Box::new(GzEncoder::new(out, Compression::default())))
         } else {
             Sink::Plain(out)
         };
@@ -160,7 +160,7 @@ impl<W: Write> TraceWriter<W> {
 
     /// Appends one event. Times must not decrease.
     pub fn write_event(&mut self, ev: Event) -> Result<(), TraceError> {
-        self.push(ev).map_err(|e| e.with_file(self.file.as_ref()))
+        self.push(ev).map_err(|e| e.with_file(self.file.as_deref()))
     }
 
     fn push(&mut self, ev: Event) -> Result<(), TraceError> {
@@ -211,14 +211,15 @@ impl<W: Write> TraceWriter<W> {
     /// underlying writer (flushed).
     pub fn finish(mut self) -> Result<W, TraceError> {
         let file = self.file.clone();
-        self.write_tail().map_err(|e| e.with_file(file.as_ref()))?;
+        self.write_tail()
+            .map_err(|e| e.with_file(file.as_deref()))?;
         let out = match self.sink {
             Sink::Plain(w) => Ok(w),
             Sink::Gz(gz) => gz.finish(),
         };
-        let mut out = out.map_err(|e| TraceError::from(e).with_file(file.as_ref()))?;
+        let mut out = out.map_err(|e| TraceError::from(e).with_file(file.as_deref()))?;
         out.flush()
-            .map_err(|e| TraceError::from(e).with_file(file.as_ref()))?;
+            .map_err(|e| TraceError::from(e).with_file(file.as_deref()))?;
         Ok(out)
     }
 

@@ -42,7 +42,7 @@
 //! every 512-byte sector written to a blank medium) and sector copies/fills.
 
 use super::replay::{analyze_file, AnalyzeOptions};
-use super::{apply, Ev, Op};
+use super::{apply, Ev, Op, ReplayError};
 use clap::Args;
 use fdc_trace::{
     Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter,
@@ -244,7 +244,7 @@ pub fn synthetic_header() -> TraceHeader {
 }
 
 /// Writes a generated trace of exactly `events` events to `path`.
-pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), String> {
+pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), ReplayError> {
     generate_with(
         path,
         events,
@@ -262,10 +262,10 @@ pub fn generate_with(
     events: u64,
     seed: u64,
     opts: WriteOptions,
-) -> Result<(), String> {
+) -> Result<(), ReplayError> {
     let header = synthetic_header();
-    let fdc = super::machine_from_header(&header)?;
-    let mut w = TraceWriter::create(path, &header, opts).map_err(|e| e.to_string())?;
+    let fdc = super::machine_from_header(&header, path)?;
+    let mut w = TraceWriter::create(path, &header, opts)?;
     let mut g = Gen {
         fdc,
         t: 0,
@@ -281,11 +281,11 @@ pub fn generate_with(
             if written == events {
                 break;
             }
-            w.write_event(ev).map_err(|e| e.to_string())?;
+            w.write_event(ev)?;
             written += 1;
         }
     }
-    w.finish().map_err(|e| e.to_string())?;
+    w.finish()?;
     Ok(())
 }
 
@@ -323,12 +323,11 @@ struct Measure {
 fn measure(
     label: &str,
     threads: usize,
-    f: impl FnOnce() -> Result<u64, String> + Send,
-) -> Result<Measure, String> {
+    f: impl FnOnce() -> anyhow::Result<u64> + Send,
+) -> anyhow::Result<Measure> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let reset = reset_peak_rss();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
@@ -359,7 +358,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         .max(1);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
-        generate(&path, args.events, 1, !args.no_gzip).map_err(anyhow::Error::msg)?;
+        generate(&path, args.events, 1, !args.no_gzip)?;
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         println!(
             "generated {} events in {:.2} s: {} ({} bytes)",
@@ -373,9 +372,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         parallel_chunks: true,
     };
     let mut rows = Vec::new();
-    let decode_only = || -> Result<u64, String> {
+    let decode_only = || -> anyhow::Result<u64> {
         use rayon::prelude::*;
-        let sc = fdc_trace::compact::ChunkScanner::open(&path)?;
+        let sc = fdc_trace::TraceReader::open(&path)?.into_chunks();
         let n = std::sync::atomic::AtomicU64::new(0);
         let err = std::sync::Mutex::new(None);
         sc.par_bridge().for_each(
@@ -391,11 +390,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             },
         );
         if let Ok(Some(e)) = err.into_inner() {
-            return Err(e);
+            return Err(e.into());
         }
         Ok(n.into_inner())
     };
-    rows.push(measure("decode only, 1 thread", 1, decode_only).map_err(anyhow::Error::msg)?);
+    rows.push(measure("decode only, 1 thread", 1, decode_only)?);
     let mut reports = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for (label, threads) in [
@@ -407,7 +406,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             let a = analyze_file(&path, &opts)?;
             let n = a.events;
             let tm = a.timing;
-            let (sc, pa, re) = (tm.scan_ns as f64 / 1e9, tm.parallel_ns as f64 / 1e9, tm.resolve_ns as f64 / 1e9);
+            let (sc, pa, re) = (
+                tm.scan_ns as f64 / 1e9,
+                tm.parallel_ns as f64 / 1e9,
+                tm.resolve_ns as f64 / 1e9,
+            );
             let total = sc + pa + re;
             let bound = total / sc.max(re).max(total / threads as f64).max(1e-12);
             notes.push(format!(
@@ -417,8 +420,7 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
             ));
             json = super::report::Report::build(&[Ok(a)]).to_json();
             Ok(n)
-        })
-        .map_err(anyhow::Error::msg)?;
+        })?;
         reports.push(json);
         rows.push(m);
     }
@@ -488,27 +490,24 @@ fn tempfile_path(what: &str) -> PathBuf {
 /// Replays a generated trace of `events` events port by port through real QEMU; returns
 /// (events, seconds). DMA channel 2 is programmed once (auto-initialising, 64 KiB) so
 /// transfers complete; the run measures speed, not agreement (`check` does that).
-fn oracle_speed(events: u64) -> Result<(u64, f64), String> {
+fn oracle_speed(events: u64) -> anyhow::Result<(u64, f64)> {
     use fdc_oracle::{Oracle, OracleConfig};
     let path = tempfile_path("oracle");
     generate(&path, events, 2, true)?;
-    let (_, evs) = fdc_trace::read_all(&path).map_err(|e| e.to_string())?;
+    let (_, evs) = fdc_trace::read_all(&path)?;
     let _ = std::fs::remove_file(&path);
-    let mut q = Oracle::start(OracleConfig::default()).map_err(|e| e.to_string())?;
-    q.dma_program(0x1_0000, 0xffff, 0x56)
-        .map_err(|e| e.to_string())?;
-    q.dma_mask(false).map_err(|e| e.to_string())?;
+    let mut q = Oracle::start(OracleConfig::default())?;
+    q.dma_program(0x1_0000, 0xffff, 0x56)?;
+    q.dma_mask(false)?;
     let start = Instant::now();
     let mut n = 0u64;
     for ev in &evs {
         match ev {
             Event::PortRead { offset, .. } => {
-                q.inb(0x3f0 + u16::from(*offset))
-                    .map_err(|e| e.to_string())?;
+                q.inb(0x3f0 + u16::from(*offset))?;
             }
             Event::PortWrite { offset, value, .. } => {
-                q.outb(0x3f0 + u16::from(*offset), *value)
-                    .map_err(|e| e.to_string())?;
+                q.outb(0x3f0 + u16::from(*offset), *value)?;
             }
             _ => {}
         }

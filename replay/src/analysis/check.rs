@@ -1,7 +1,7 @@
 //! `fdc-replay check`: replays each trace and compares every recorded port read with the
 //! value the model gives.
 
-use super::{apply, key_command, key_of, Ev, Op};
+use super::{apply, key_command, key_of, Ev, Op, ReplayError};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -74,23 +74,23 @@ pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) 
 }
 
 /// Checks a trace; `keep` = how many mismatches to keep with context.
-pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, String> {
+pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, ReplayError> {
     check_file_with(path, keep, CONTEXT_EVENTS)
 }
 
 /// [`check_file`] with `context` preceding events per mismatch.
-pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<CheckResult, String> {
-    let header = fdc_trace::TraceReader::open(path)
-        .map_err(|e| e.to_string())?
-        .header()
-        .clone();
-    let mut m =
-        super::machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
+pub fn check_file_with(
+    path: &Path,
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, ReplayError> {
+    let header = fdc_trace::TraceReader::open(path)?.header().clone();
+    let mut m = super::machine_from_header(&header, path)?;
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult::default();
-    fdc_trace::compact::for_each_chunk(path, |chunk, first| {
+    fdc_trace::compact::for_each_chunk::<ReplayError>(path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
-            let i = first + j as u64;
+            let i = chunk.first_event + j as u64;
             let before = (
                 m.fdc.phase().map_or_else(
                     || format!("invalid({})", m.fdc.phase_byte()),
@@ -99,8 +99,12 @@ pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<Check
                 m.fdc.msr(),
                 key_command(key_of(&m)),
             );
-            let got = apply(&mut m, ev, &chunk.events[j + 1..])
-                .map_err(|msg| format!("{}: event {i}: {msg}", path.display()))?;
+            let got =
+                apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|reason| ReplayError::Event {
+                    file: Some(path.to_path_buf()),
+                    index: i,
+                    reason,
+                })?;
             res.events += 1;
             if let (Op::Read { offset, value }, Some(model)) = (ev.op, got) {
                 res.reads += 1;

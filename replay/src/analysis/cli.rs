@@ -184,7 +184,8 @@ pub fn analyze_all(
         paths
             .par_iter()
             .map(|p| {
-                let r = analyze_file(p, &opts).map_err(|e| (p.display().to_string(), e));
+                let r =
+                    analyze_file(p, &opts).map_err(|e| (p.display().to_string(), e.to_string()));
                 if let Some(pb) = pb {
                     pb.inc(1);
                 }

@@ -60,37 +60,96 @@ pub mod replay;
 pub mod report;
 pub mod stats;
 
-use fdc::{Command, DriveConfig, Fdc, Subsection, UnboundedChannel};
+use fdc::{Command, Fdc, Subsection, UnboundedChannel};
 pub use fdc_trace::compact::{op_from_event, Ev, Op};
+use fdc_trace::model::SetupError;
+use fdc_trace::TraceError;
 use fdc_trace::TraceHeader;
+use std::path::{Path, PathBuf};
 
 /// Stage label of the points before the first stage marker.
 pub const INITIAL_STAGE: &str = "start";
 
-/// The machine a trace starts from.
-pub fn machine_from_header(h: &TraceHeader) -> Result<Machine, String> {
-    model_from_header(h).map(Machine::new)
+/// Why a trace cannot be replayed. Messages name the file (when there is one) and the
+/// event.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The trace file cannot be read (it names the file and the byte offset).
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The trace's drives cannot be set up on the model.
+    #[error("{}: {reason}", file.display())]
+    Setup {
+        /// The trace.
+        file: PathBuf,
+        /// What the model cannot represent.
+        reason: SetupError,
+    },
+    /// An event the model cannot apply.
+    #[error("{}event {index}: {reason}", file_prefix(file.as_deref()))]
+    Event {
+        /// The trace, when the events come from one.
+        file: Option<PathBuf>,
+        /// Index of the event in the trace.
+        index: u64,
+        /// Why it cannot be applied.
+        reason: EventError,
+    },
+    /// Writing the output failed.
+    #[error("writing the points: {0}")]
+    Output(#[source] std::io::Error),
+    /// The parallel replay lost track of its chunks (a bug, not a property of the trace).
+    #[error("{}: internal error: {what}", file.display())]
+    Internal {
+        /// The trace.
+        file: PathBuf,
+        /// What went wrong.
+        what: &'static str,
+    },
 }
 
-/// The model a trace starts from.
-pub fn model_from_header(h: &TraceHeader) -> Result<Fdc, String> {
-    let mut cfg = [DriveConfig::Absent, DriveConfig::Absent];
-    for d in &h.drives {
-        let Some(slot) = cfg.get_mut(usize::from(d.unit)) else {
-            return Err(format!(
-                "drive unit {} cannot be replayed: the PC floppy controller model has units 0 and 1 only",
-                d.unit
-            ));
-        };
-        *slot = match &d.medium {
-            None => DriveConfig::Empty,
-            Some(m) => DriveConfig::Medium(match &m.image {
-                Some(img) => fdc::Medium::from_image(img.clone(), m.read_only),
-                None => fdc::Medium::blank(m.size, m.read_only),
-            }),
-        };
+fn file_prefix(file: Option<&Path>) -> String {
+    file.map_or_else(String::new, |f| format!("{}: ", f.display()))
+}
+
+/// Why the model cannot apply an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A media change on a unit the model has no slot for (the format allows 0..=3).
+    #[error("media change on drive {0}, which the model does not have (units 0 and 1 only)")]
+    NoSuchDrive(u8),
+}
+
+impl ReplayError {
+    /// Names `file` in an event error that does not name one yet.
+    pub fn in_file(self, path: &Path) -> ReplayError {
+        match self {
+            ReplayError::Event {
+                file: None,
+                index,
+                reason,
+            } => ReplayError::Event {
+                file: Some(path.to_path_buf()),
+                index,
+                reason,
+            },
+            ReplayError::Trace(e) => ReplayError::Trace(e.with_file(Some(path))),
+            other => other,
+        }
     }
-    let [a, b] = cfg;
+}
+
+/// The machine a trace starts from.
+pub fn machine_from_header(h: &TraceHeader, file: &Path) -> Result<Machine, ReplayError> {
+    model_from_header(h, file).map(Machine::new)
+}
+
+/// The model a trace starts from (see [`TraceHeader::drive_configs`]).
+pub fn model_from_header(h: &TraceHeader, file: &Path) -> Result<Fdc, ReplayError> {
+    let [a, b] = h.drive_configs().map_err(|reason| ReplayError::Setup {
+        file: file.to_path_buf(),
+        reason,
+    })?;
     Ok(Fdc::new(a, b))
 }
 
@@ -245,7 +304,7 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
 /// read. Media changes on units 2 and 3 (which the format allows but the model has no
 /// slot for) are refused.
 #[inline]
-pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, String> {
+pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, EventError> {
     m.fdc.advance_to(ev.t);
     match ev.op {
         Op::Read { offset, .. } => {
@@ -289,11 +348,9 @@ pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Strin
     }
 }
 
-fn check_unit(d: u8) -> Result<(), String> {
+fn check_unit(d: u8) -> Result<(), EventError> {
     if d > 1 {
-        Err(format!(
-            "media change on drive {d}, which the model does not have (units 0 and 1 only)"
-        ))
+        Err(EventError::NoSuchDrive(d))
     } else {
         Ok(())
     }

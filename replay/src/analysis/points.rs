@@ -1,6 +1,8 @@
 //! `fdc-replay points`: one line per migration point.
 
-use super::{apply, key_command, key_of, machine_from_header, needed_names, Op, INITIAL_STAGE};
+use super::{
+    apply, key_command, key_of, machine_from_header, needed_names, Op, ReplayError, INITIAL_STAGE,
+};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -52,32 +54,27 @@ fn record<'a>(
 /// Point `i` is the state at the start of its gap (after event `i - 1`); when the READ ID
 /// timer fires inside the gap, the state after it is the next point's concern only
 /// through event `i` (the report splits the gap's time exactly, see the module docs).
-pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
-    let header = fdc_trace::TraceReader::open(path)
-        .map_err(|e| e.to_string())?
-        .header()
-        .clone();
-    let mut m = machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
+pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError> {
+    let header = fdc_trace::TraceReader::open(path)?.header().clone();
+    let mut m = machine_from_header(&header, path)?;
     let mut stage = INITIAL_STAGE.to_string();
     let mut prev_t = 0u64;
     let mut index = 0u64;
     let mut line = Vec::with_capacity(256);
     // Point i is printed when event i arrives (its weight needs event i's time).
-    fdc_trace::compact::for_each_chunk(path, |chunk, _| {
+    fdc_trace::compact::for_each_chunk::<ReplayError>(path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let w = if index == 0 {
                 0
             } else {
                 ev.t.saturating_sub(prev_t)
             };
-            line.clear();
-            serde_json::to_writer(&mut line, &record(&m, index, prev_t, w, &stage))
-                .map_err(|e| e.to_string())?;
-            line.push(b'\n');
-            out.write_all(&line)
-                .map_err(|e| format!("writing the points: {e}"))?;
-            apply(&mut m, ev, &chunk.events[j + 1..])
-                .map_err(|msg| format!("{}: event {index}: {msg}", path.display()))?;
+            write_line(out, &mut line, &record(&m, index, prev_t, w, &stage))?;
+            apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|reason| ReplayError::Event {
+                file: Some(path.to_path_buf()),
+                index,
+                reason,
+            })?;
             if let Op::Stage(l) = ev.op {
                 stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
             }
@@ -86,11 +83,18 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, String> {
         }
         Ok(())
     })?;
-    line.clear();
-    serde_json::to_writer(&mut line, &record(&m, index, prev_t, 0, &stage))
-        .map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    out.write_all(&line)
-        .map_err(|e| format!("writing the points: {e}"))?;
+    write_line(out, &mut line, &record(&m, index, prev_t, 0, &stage))?;
     Ok(index + 1)
+}
+
+/// Writes `value` as one JSON line through the reused buffer `line`.
+pub(crate) fn write_line(
+    out: &mut dyn Write,
+    line: &mut Vec<u8>,
+    value: &impl Serialize,
+) -> Result<(), ReplayError> {
+    line.clear();
+    serde_json::to_writer(&mut *line, value).map_err(|e| ReplayError::Output(e.into()))?;
+    line.push(b'\n');
+    out.write_all(line).map_err(ReplayError::Output)
 }

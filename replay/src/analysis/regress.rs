@@ -51,7 +51,7 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
                         "dma": { "whole": c.dma.whole, "shortened": c.dma.shortened,
                                  "no_result": c.dma.no_result, "no_match": c.dma.no_match },
                     }),
-                    Err(e) => json!({ "trace": name, "error": e }),
+                    Err(e) => json!({ "trace": name, "error": e.to_string() }),
                 }
             })
             .collect()

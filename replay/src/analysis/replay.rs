@@ -20,10 +20,11 @@
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
 use super::{
-    apply, key_of, machine_from_header, Ev, Key, Machine, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
+    apply, key_of, machine_from_header, Ev, Key, Machine, Op, ReplayError, FAIL_MASK,
+    INITIAL_STAGE, PHASE_BIT,
 };
-use fdc_trace::compact::{decode_chunk, Chunk, ChunkScanner};
-use fdc_trace::{TraceHeader, TraceReader};
+use fdc_trace::compact::{decode_chunk, Chunk, RawChunk};
+use fdc_trace::{TraceError, TraceHeader, TraceReader};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -304,7 +305,7 @@ pub fn run_range(
     labels: &[String],
     part: &mut Part,
     cur: &mut Cursor,
-) -> Result<(), String> {
+) -> Result<(), ReplayError> {
     let mut slot = part.stage_slot(cur.stage.as_deref());
     let mut key = key_of(m);
     let mut index = cur.index;
@@ -341,7 +342,11 @@ pub fn run_range(
             }
             _ => acc.add(part, slot, key, 1, w, index, prev_t),
         }
-        let got = apply(m, ev, &events[i + 1..]).map_err(|msg| format!("event {index}: {msg}"))?;
+        let got = apply(m, ev, &events[i + 1..]).map_err(|reason| ReplayError::Event {
+            file: None,
+            index,
+            reason,
+        })?;
         match ev.op {
             Op::Read { value, .. } => {
                 part.reads += 1;
@@ -510,7 +515,7 @@ struct Resolver {
     events: u64,
     part: Part,
     pending: BTreeMap<usize, Speculated>,
-    error: Option<(usize, String)>,
+    error: Option<(usize, ReplayError)>,
     /// Events replayed again during resolution (a measure of wasted work).
     replayed_again: u64,
     /// A thread is resolving (outside the lock).
@@ -518,9 +523,9 @@ struct Resolver {
 }
 
 impl Resolver {
-    fn fail(&mut self, k: usize, msg: String) {
+    fn fail(&mut self, k: usize, err: ReplayError) {
         if self.error.as_ref().is_none_or(|(e, _)| k < *e) {
-            self.error = Some((k, msg));
+            self.error = Some((k, err));
         }
     }
 }
@@ -542,13 +547,8 @@ fn resolve_chunk(
     label: String,
     last_t: u64,
     spec: Speculated,
-) -> Result<Resolved, String> {
-    if spec.chunk.base != last_t {
-        return Err(format!(
-            "event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {} ns",
-            spec.first_event, spec.chunk.base, last_t
-        ));
-    }
+) -> Result<Resolved, ReplayError> {
+    spec.chunk.check_base(last_t)?;
     let mut part = Part::default();
     let mut replayed_again = 0;
     let mut cur = Cursor {
@@ -646,7 +646,7 @@ fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
 }
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
-fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculated, String> {
+fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculated, ReplayError> {
     let mut cur = Cursor {
         index: first_event,
         prev_t: chunk.base,
@@ -693,13 +693,11 @@ pub struct AnalyzeOptions {
 }
 
 /// Analyses one trace file. Errors name the file (and the event, where there is one).
-pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, String> {
-    let header = TraceReader::open(path)
-        .map_err(|e| e.to_string())?
-        .header()
-        .clone();
-    let model = machine_from_header(&header).map_err(|m| format!("{}: {m}", path.display()))?;
-    let scanner = ChunkScanner::open(path)?;
+pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, ReplayError> {
+    let reader = TraceReader::open(path)?;
+    let header = reader.header().clone();
+    let model = machine_from_header(&header, path)?;
+    let scanner = reader.into_chunks();
     let resolver = Mutex::new(Resolver {
         next: 0,
         state: model,
@@ -719,33 +717,31 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         inner: scanner,
         ns: scan_ns.clone(),
     };
-    let work = |(k, item): (usize, Result<fdc_trace::compact::RawChunk, String>)| {
+    let work = |(k, item): (usize, Result<RawChunk, TraceError>)| {
         let t0 = thread_cpu_ns();
         let raw = match item {
             Ok(r) => r,
             Err(e) => {
                 if let Ok(mut r) = resolver.lock() {
-                    r.fail(k, e);
+                    r.fail(k, e.into());
                 }
                 return;
             }
         };
-        let decoded = decode_chunk(&raw).map_err(|m| format!("{}: {m}", path.display()));
+        let decoded = decode_chunk(&raw).map_err(ReplayError::from);
         let first = raw.first_event;
         drop(raw);
         let guess = match resolver.lock() {
             Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => r.state.clone(),
             _ => return,
         };
-        let spec = decoded.and_then(|c| {
-            speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display()))
-        });
+        let spec = decoded.and_then(|c| speculate(guess, c, first));
         let t1 = thread_cpu_ns();
         match spec {
             Ok(s) => push_and_resolve(&resolver, k, s),
-            Err(m) => {
+            Err(e) => {
                 if let Ok(mut r) = resolver.lock() {
-                    r.fail(k, m);
+                    r.fail(k, e);
                 }
             }
         }
@@ -758,17 +754,18 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
     } else {
         scanner.enumerate().for_each(work);
     }
+    let internal = |what| ReplayError::Internal {
+        file: path.to_path_buf(),
+        what,
+    };
     let mut r = resolver
         .into_inner()
-        .map_err(|_| format!("{}: internal error (poisoned lock)", path.display()))?;
-    if let Some((_, m)) = r.error.take() {
-        return Err(m);
+        .map_err(|_| internal("poisoned lock"))?;
+    if let Some((_, e)) = r.error.take() {
+        return Err(e.in_file(path));
     }
     if !r.pending.is_empty() {
-        return Err(format!(
-            "{}: internal error: unresolved chunks",
-            path.display()
-        ));
+        return Err(internal("unresolved chunks"));
     }
     let idle = settle(&r.state);
     let stage = r.stage.clone();
@@ -798,7 +795,7 @@ pub fn analyze_events(
     mut m: Machine,
     events: &[Ev],
     labels: &[String],
-) -> Result<(Part, Machine), String> {
+) -> Result<(Part, Machine), ReplayError> {
     let mut part = Part::default();
     let mut cur = Cursor {
         index: 0,
