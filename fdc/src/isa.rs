@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::controller::Fdc;
 use crate::dma::{DmaChannel, DmaMode};
-
-/// The primary floppy controller's I/O base on a PC.
-pub const FDC_BASE: u16 = 0x3F0;
+use crate::ports::{i8257, FDC_BASE};
 
 /// Guest physical memory, sparse in 4 KiB pages (DMA buffers are all the model touches).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -176,8 +174,8 @@ impl PcFloppy {
     }
 
     /// The bottom half QEMU's i8257 schedules while a channel is requested and unmasked:
-    /// it runs between guest accesses. Call it before each access (the [`crate::ops`]
-    /// vocabulary does).
+    /// it runs between guest accesses. Call it before each access (the
+    /// [`crate::machine::Machine`] implementation does).
     pub fn run_pending_dma(&mut self) {
         self.run_dma();
     }
@@ -189,7 +187,9 @@ impl PcFloppy {
     }
 
     /// A byte write to an I/O port. Ports outside the FDC and DMA channel 2 are ignored.
-    pub fn outb(&mut self, port: u16, value: u8) {
+    /// (The raw access: [`crate::machine::Machine::outb`] serves a pending DMA request
+    /// first.)
+    pub fn port_out(&mut self, port: u16, value: u8) {
         match port {
             p if Self::fdc_decodes(p) => {
                 self.sync_channel();
@@ -197,8 +197,8 @@ impl PcFloppy {
                 self.after_fdc_access();
                 return;
             }
-            0x04 | 0x05 => {
-                let reg = if port == 0x04 {
+            i8257::ADDR2 | i8257::COUNT2 => {
+                let reg = if port == i8257::ADDR2 {
                     &mut self.dma.base_addr
                 } else {
                     &mut self.dma.base_count
@@ -210,27 +210,27 @@ impl PcFloppy {
                 };
                 self.dma.flip_flop = !self.dma.flip_flop;
             }
-            0x81 => self.dma.page = value,
-            0x09 if value & 3 == 2 => self.fdc.set_dma_request(value & 4 != 0),
-            0x0A if value & 3 == 2 => self.dma.masked = value & 4 != 0,
-            0x0B if value & 3 == 2 => {
+            i8257::PAGE2 => self.dma.page = value,
+            i8257::REQUEST if value & 3 == 2 => self.fdc.set_dma_request(value & 4 != 0),
+            i8257::MASK if value & 3 == 2 => self.dma.masked = value & 4 != 0,
+            i8257::MODE if value & 3 == 2 => {
                 self.dma.mode = value;
                 return;
             }
-            0x0C => {
+            i8257::CLEAR_FLIP_FLOP => {
                 self.dma.flip_flop = false;
                 return;
             }
             _ => return,
         }
         // Address, count and page writes do not run the channel; request and mask do.
-        if matches!(port, 0x09 | 0x0A) {
+        if matches!(port, i8257::REQUEST | i8257::MASK) {
             self.run_dma();
         }
     }
 
     /// A byte read from an I/O port; `None` for ports this model does not decode.
-    pub fn inb(&mut self, port: u16) -> Option<u8> {
+    pub fn port_in(&mut self, port: u16) -> Option<u8> {
         if Self::fdc_decodes(port) {
             self.sync_channel();
             let v = self.fdc.read(port - FDC_BASE);
@@ -243,18 +243,19 @@ impl PcFloppy {
 
     /// A 16-bit write, split as QEMU's port layer does: low byte to `port`, high byte to
     /// `port + 1` only if that port is decoded by the same device range.
-    pub fn outw(&mut self, port: u16, value: u16) {
-        self.outb(port, value as u8);
+    pub fn port_out16(&mut self, port: u16, value: u16) {
+        self.port_out(port, value as u8);
         if Self::fdc_decodes(port) && Self::same_fdc_range(port) {
-            self.outb(port + 1, (value >> 8) as u8);
+            self.port_out(port + 1, (value >> 8) as u8);
         }
     }
 
-    /// A 16-bit read, assembled like [`PcFloppy::outw`] (0xFF for a missing high byte).
-    pub fn inw(&mut self, port: u16) -> Option<u16> {
-        let lo = self.inb(port)? as u16;
+    /// A 16-bit read, assembled like [`PcFloppy::port_out16`] (0xFF for a missing high
+    /// byte).
+    pub fn port_in16(&mut self, port: u16) -> Option<u16> {
+        let lo = self.port_in(port)? as u16;
         let hi = if Self::same_fdc_range(port) {
-            self.inb(port + 1).unwrap_or(0xFF) as u16
+            self.port_in(port + 1).unwrap_or(0xFF) as u16
         } else {
             0xFF
         };

@@ -184,6 +184,8 @@ impl PartialEq for Medium {
     }
 }
 
+impl Eq for Medium {}
+
 impl Medium {
     /// A zero-filled medium of `bytes` bytes (rounded up to whole sectors, as the block
     /// layer reports sizes).
@@ -213,6 +215,11 @@ impl Medium {
 
     pub fn read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// The content, `sectors() * 512` bytes, or `None` while it is all zeros.
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.as_deref().map(Vec::as_slice)
     }
 
     fn byte_range(&self, offset: i64) -> Option<std::ops::Range<usize>> {

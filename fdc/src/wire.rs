@@ -211,8 +211,35 @@ fn put_subsection(out: &mut Vec<u8>, sub: Subsection) {
     out.extend_from_slice(&1u32.to_be_bytes());
 }
 
+/// The subsections `s` carries, in the order QEMU writes them (each drive's `fdrive/*`,
+/// then the `fdc/*` ones, each in declaration order): the order of [`encode`].
+pub fn subsection_order(s: &FdcState) -> Vec<Subsection> {
+    let mut order = Vec::new();
+    for d in &s.drives {
+        for (sub, present) in [
+            (Subsection::MediaChanged, d.media_changed.is_some()),
+            (Subsection::MediaRate, d.media_rate.is_some()),
+            (Subsection::Perpendicular, d.perpendicular.is_some()),
+        ] {
+            if present {
+                order.push(sub);
+            }
+        }
+    }
+    for (sub, present) in [
+        (Subsection::ResetSensei, s.reset_sensei.is_some()),
+        (Subsection::ResultTimer, s.result_timer.is_some()),
+        (Subsection::Phase, s.phase.is_some()),
+    ] {
+        if present {
+            order.push(sub);
+        }
+    }
+    order
+}
+
 /// Encodes a state as QEMU writes the `fdc` section payload (subsections in QEMU's
-/// declaration order).
+/// declaration order, see [`subsection_order`]).
 pub fn encode(s: &FdcState) -> Vec<u8> {
     let mut out = Vec::with_capacity(600);
     out.extend_from_slice(&[

@@ -118,7 +118,7 @@ proptest! {
         let d1 = if second { DriveConfig::Medium(Medium::blank(737_280, false)) } else { DriveConfig::Absent };
         let mut pc = PcFloppy::new(Fdc::new(d0, d1));
         for (step, op) in ops.iter().enumerate() {
-            pc.apply(op);
+            fdc::ops::apply(&mut pc, op).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let state = check(&pc, step, op)?;
             if *op == Op::Migrate {
                 let f = &pc.fdc;

@@ -31,8 +31,18 @@
 //! ```
 //! An op whose operands are cut off by the end of the input is dropped.
 
-use fdc::ops::Op;
-use fdc::{DriveConfig, Medium};
+use fdc::ops::{Answer, Op};
+use fdc::{DriveConfig, Medium, PcFloppy};
+
+/// Applies `op` to the model through the one interpreter ([`fdc::ops::apply`]). The
+/// harnesses only make ops the model accepts (drives 0 and 1), so a refusal is a bug of
+/// the harness and panics.
+pub fn apply(pc: &mut PcFloppy, op: &Op) -> Answer {
+    match fdc::ops::apply(pc, op) {
+        Ok(a) => a,
+        Err(e) => panic!("the model refused {op:?}: {e}"),
+    }
+}
 
 /// Ports reachable by tag `0x0n`/`0x1n` (index 15 takes an explicit port).
 pub const PORTS: [u16; 15] = [

@@ -193,7 +193,7 @@ pub fn load_and_run(state: &FdcState, cfg: u8, now: u64, ops: &[Op]) {
                 continue;
             }
             let op = &in_clock_domain(op.clone(), &pc.fdc);
-            pc.apply(op);
+            crate::ops::apply(&mut pc, op);
             check(&pc.fdc, "loaded", step, op);
         }
     }
@@ -201,7 +201,7 @@ pub fn load_and_run(state: &FdcState, cfg: u8, now: u64, ops: &[Op]) {
         let mut pc = PcFloppy::new(f);
         let _ = pc.fdc.state();
         for op in ops {
-            pc.apply(op);
+            crate::ops::apply(&mut pc, op);
             let _ = pc.fdc.state();
             if pc.fdc.fault().is_some() {
                 // The model plays dead from here, as QEMU would have aborted.

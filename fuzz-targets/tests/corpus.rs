@@ -307,7 +307,7 @@ fn vmstate_seeds(pio: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
         decode_ops(&input[1..], |op| ops.push(op));
         let mut taken = 0;
         for (i, op) in ops.iter().enumerate() {
-            pc.apply(op);
+            fdc_fuzz_targets::ops::apply(&mut pc, op);
             if i % 97 == 13 && taken < 3 {
                 taken += 1;
                 let state = pc.fdc.state();
@@ -460,10 +460,13 @@ fn venom_state_only_through_an_unchecked_load() {
     assert!(Fdc::from_state(&state, d0.clone(), d1.clone(), 0).is_err());
     let mut pc = PcFloppy::new(Fdc::from_state_unchecked(&state, d0, d1, 0).unwrap());
     if !cfg!(feature = "bug-venom") {
-        pc.apply(&Op::Out {
-            port: 0x3F5,
-            value: 0x42,
-        });
+        fdc_fuzz_targets::ops::apply(
+            &mut pc,
+            &Op::Out {
+                port: 0x3F5,
+                value: 0x42,
+            },
+        );
         assert_eq!(pc.fdc.fault(), Some(fdc::Fault::CommandOverrun));
     }
     let stream = wire::encode(&state);

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use fdc::machine::{DmaAddress, Machine};
 use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig, OracleError, BOOT_CLOCK_NS};
 
 const DOR: u16 = 0x3f2;
@@ -70,13 +71,13 @@ fn reset_then_sense_interrupt_sequence() {
     let mut o = start([DriveSpec::Blank, DriveSpec::Absent]);
     assert_eq!(o.inb(MSR).unwrap(), 0x80);
     o.outb(DOR, 0x08).unwrap();
-    assert!(!o.irq());
+    assert!(!o.irq().unwrap());
     o.outb(DOR, 0x0c).unwrap();
-    assert!(o.irq(), "DOR reset must raise IRQ 6");
+    assert!(o.irq().unwrap(), "DOR reset must raise IRQ 6");
     assert_eq!(o.inb(MSR).unwrap(), 0x80);
     for i in 0..4u8 {
         o.outb(FIFO, 0x08).unwrap();
-        assert!(!o.irq(), "SENSE INTERRUPT lowers IRQ 6");
+        assert!(!o.irq().unwrap(), "SENSE INTERRUPT lowers IRQ 6");
         assert_eq!(o.inb(MSR).unwrap(), 0xd0);
         assert_eq!(o.inb(FIFO).unwrap(), 0xc0 + i);
         assert_eq!(o.inb(FIFO).unwrap(), 0x00);
@@ -88,7 +89,7 @@ fn reset_then_sense_interrupt_sequence() {
     assert_eq!(o.inb(FIFO).unwrap(), 0x80);
     assert_eq!(o.inb(MSR).unwrap(), 0x80);
     // Time never moved after the boot hop.
-    assert_eq!(o.clock_ns().unwrap(), BOOT_CLOCK_NS);
+    assert_eq!(o.now_ns().unwrap(), BOOT_CLOCK_NS);
 }
 
 #[test]
@@ -123,7 +124,7 @@ fn migrate_after_reset_lists_subsections() {
     assert!(m.has("fdc/reset_sensei"));
     o.advance_ns(1_000).unwrap();
     o.advance_ns(10).unwrap();
-    assert_eq!(o.clock_ns().unwrap(), BOOT_CLOCK_NS + 2_010);
+    assert_eq!(o.now_ns().unwrap(), BOOT_CLOCK_NS + 2_010);
 }
 
 /// Reads the armed result timer (absolute expiry in ns) out of a migration.
@@ -145,7 +146,7 @@ fn read_id_completes_after_exactly_20ms() {
         let mut o = start([DriveSpec::Blank, DriveSpec::Absent]);
         reset_and_clear(&mut o);
         o.advance_ns(12_340).unwrap();
-        let t0 = o.clock_ns().unwrap();
+        let t0 = o.now_ns().unwrap();
         assert_eq!(t0, BOOT_CLOCK_NS + 12_340);
         o.outb(FIFO, 0x0a).unwrap();
         o.outb(FIFO, 0x00).unwrap();
@@ -154,27 +155,27 @@ fn read_id_completes_after_exactly_20ms() {
         assert_eq!(result_timer(&m), Some(t0 as i64 + 20_000_000));
         assert_eq!(o.inb(MSR).unwrap(), 0x10);
         o.advance_ns(19_999_000).unwrap();
-        assert_eq!(o.clock_ns().unwrap(), t0 + 19_999_000);
+        assert_eq!(o.now_ns().unwrap(), t0 + 19_999_000);
         assert_eq!(o.inb(MSR).unwrap(), 0x10);
-        assert!(!o.irq());
+        assert!(!o.irq().unwrap());
         // Exactly at the deadline the timer has not fired yet (it fires when time moves on).
         o.advance_ns(1_000).unwrap();
         assert_eq!(o.inb(MSR).unwrap(), 0x10);
         o.advance_ns(10).unwrap();
         assert_eq!(o.inb(MSR).unwrap(), 0xd0);
-        assert!(o.irq());
+        assert!(o.irq().unwrap());
         o.advance_ns(990).unwrap();
-        assert_eq!(o.clock_ns().unwrap(), t0 + 20_001_000);
+        assert_eq!(o.now_ns().unwrap(), t0 + 20_001_000);
         let results: Vec<u8> = (0..7).map(|_| o.inb(FIFO).unwrap()).collect();
         assert_eq!(o.inb(MSR).unwrap(), 0x80);
         // Many small and large steps land exactly, with no timer pending.
         for step in [10, 960, 970, 123_450, 1_000_000_000, 2_500_000_000] {
-            let before = o.clock_ns().unwrap();
+            let before = o.now_ns().unwrap();
             o.advance_ns(step).unwrap();
-            assert_eq!(o.clock_ns().unwrap(), before + step);
+            assert_eq!(o.now_ns().unwrap(), before + step);
         }
         assert!(matches!(o.advance_ns(5), Err(OracleError::Clock(_))));
-        runs.push((results, o.clock_ns().unwrap()));
+        runs.push((results, o.now_ns().unwrap()));
     }
     assert_eq!(runs[0], runs[1], "two runs must be identical");
 }
@@ -191,8 +192,8 @@ fn read_id_inside_one_long_advance() {
     o.outb(FIFO, 0x00).unwrap();
     // The timer fires on the way (and raises IRQ 6); the clock still ends on the target.
     o.advance_ns(30_000_000).unwrap();
-    assert_eq!(o.clock_ns().unwrap(), BOOT_CLOCK_NS + 30_000_000);
-    assert!(o.irq());
+    assert_eq!(o.now_ns().unwrap(), BOOT_CLOCK_NS + 30_000_000);
+    assert!(o.irq().unwrap());
     assert_eq!(o.inb(MSR).unwrap(), 0xd0);
     let m = o.migrate().unwrap();
     assert!(!m.has("fdc/result_timer"));
@@ -234,16 +235,16 @@ fn dma_read_of_sector_one_lands_in_memory() {
     for b in [0x03, 0xaf, 0x02] {
         o.outb(FIFO, b).unwrap();
     }
-    let buf = 0x2_0000u32;
-    o.write_mem(u64::from(buf), &[0xee; 512]).unwrap();
+    let buf = DmaAddress::from_page(2, 0);
+    o.write_mem(u64::from(buf.get()), &[0xee; 512]).unwrap();
     o.dma_program(buf, 511, 0x46).unwrap();
     // READ DATA C0 H0 R1 N2 EOT1.
     for b in [0x46, 0x00, 0x00, 0x00, 0x01, 0x02, 0x01, 0x1b, 0xff] {
         o.outb(FIFO, b).unwrap();
     }
-    assert!(!o.irq());
+    assert!(!o.irq().unwrap());
     o.dma_mask(false).unwrap();
-    assert!(o.irq(), "end of transfer raises IRQ 6");
+    assert!(o.irq().unwrap(), "end of transfer raises IRQ 6");
     assert_eq!(o.inb(MSR).unwrap(), 0xd0);
     let results: Vec<u8> = (0..7).map(|_| o.inb(FIFO).unwrap()).collect();
     eprintln!("READ results: {results:02x?}");
@@ -253,7 +254,7 @@ fn dma_read_of_sector_one_lands_in_memory() {
         "normal termination: {results:02x?}"
     );
     assert_eq!(o.inb(MSR).unwrap(), 0x80);
-    assert_eq!(o.read_mem(u64::from(buf), 512).unwrap(), img[..512]);
+    assert_eq!(o.read_mem(u64::from(buf.get()), 512).unwrap(), img[..512]);
 }
 
 #[test]
@@ -269,7 +270,7 @@ fn destination_answers_like_source_after_migration() {
     for b in [0x0f, 0x00, 0x07] {
         src.outb(FIFO, b).unwrap();
     }
-    assert!(src.irq());
+    assert!(src.irq().unwrap());
     // Also migrate once with the interrupt pending: the destination must see it.
     let pending = src.migrate().unwrap();
     src.advance_ns(1_000).unwrap();
@@ -287,7 +288,7 @@ fn destination_answers_like_source_after_migration() {
     std::fs::write(&file, &m.stream).unwrap();
     let cfg = OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent]);
     let mut dst = Oracle::start_incoming(cfg.clone(), &file).unwrap();
-    assert_eq!(dst.clock_ns().unwrap(), src.clock_ns().unwrap());
+    assert_eq!(dst.now_ns().unwrap(), src.now_ns().unwrap());
     let mut answers = Vec::new();
     for o in [&mut src, &mut dst] {
         let a = [
@@ -301,18 +302,21 @@ fn destination_answers_like_source_after_migration() {
     assert_eq!(answers[0], [0xd0, 0x20, 0x07, 0x80]);
     assert_eq!(answers[0], answers[1]);
     // Time keeps working on the destination (its first advance must be >= 970 ns).
-    let t = dst.clock_ns().unwrap();
+    let t = dst.now_ns().unwrap();
     assert!(matches!(dst.advance_ns(960), Err(OracleError::Clock(_))));
     dst.advance_ns(10_000).unwrap();
     dst.advance_ns(10).unwrap();
-    assert_eq!(dst.clock_ns().unwrap(), t + 10_010);
+    assert_eq!(dst.now_ns().unwrap(), t + 10_010);
     drop(dst);
 
     std::fs::write(&file, &pending.stream).unwrap();
     let mut dst = Oracle::start_incoming(cfg, &file).unwrap();
-    assert!(dst.irq(), "interrupt pending in the stream");
+    assert!(dst.irq().unwrap(), "interrupt pending in the stream");
     dst.outb(FIFO, 0x08).unwrap();
-    assert!(!dst.irq(), "SENSE INTERRUPT lowers it on the destination");
+    assert!(
+        !dst.irq().unwrap(),
+        "SENSE INTERRUPT lowers it on the destination"
+    );
     assert_eq!(dst.inb(FIFO).unwrap(), 0x20);
     assert_eq!(dst.inb(FIFO).unwrap(), 0x07);
 }
@@ -337,5 +341,5 @@ fn media_change_and_empty_drive() {
     assert!(o.inb(DIR).unwrap() & 0x80 != 0, "disk change flag");
     assert!(matches!(o.eject(2), Err(OracleError::InvalidArgument(_))));
     let mut o = start([DriveSpec::Blank, DriveSpec::Absent]);
-    assert!(matches!(o.eject(1), Err(OracleError::Qmp { .. })));
+    assert!(matches!(o.qmp_eject(1), Err(OracleError::Qmp { .. })));
 }

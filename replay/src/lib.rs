@@ -5,3 +5,4 @@ pub mod analysis;
 pub mod cli;
 pub mod conformance;
 pub mod drivermodel;
+pub mod rng;

@@ -17,7 +17,7 @@ enum Command {
     Oracle(fdc_replay::cli::oracle::OracleArgs),
     /// Run random well-formed port-level sequences on the model and on real QEMU side by
     /// side and report every disagreement (reads, IRQ, migrated fdc section).
-    Conformance(fdc_replay::conformance::ConformanceArgs),
+    Conformance(fdc_replay::cli::conformance::ConformanceArgs),
     /// Import recorded logs into the trace format.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -30,9 +30,9 @@ enum Command {
     /// Replay the corpus and fail with a readable diff if any report statistic or
     /// conformance figure moved against the stored baseline (`--update` rewrites it).
     Regress(fdc_replay::analysis::regress::RegressArgs),
-    /// Run the Windows 2000 floppy driver model closed-loop against real QEMU and record
-    /// the trace (guest-drivers.md §2).
-    RecordDriverModel(fdc_replay::drivermodel::workloads::RecordArgs),
+    /// Run the Windows 2000 floppy driver model closed-loop against real QEMU (or the
+    /// model) and record the trace.
+    RecordDriverModel(fdc_replay::cli::record::RecordArgs),
     /// Measure decode+replay+analysis throughput and memory on a generated trace.
     Bench(fdc_replay::analysis::bench::BenchArgs),
 }
@@ -47,14 +47,14 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
-        Command::Conformance(args) => fdc_replay::conformance::run_cli(args),
+        Command::Conformance(args) => fdc_replay::cli::conformance::run_cli(args),
         Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::cli::import::run(args),
         Command::Check(args) => fdc_replay::analysis::cli::run_check(args),
         Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
         Command::Report(args) => fdc_replay::analysis::cli::run_report(args),
         Command::Bench(args) => fdc_replay::analysis::bench::run(args),
         Command::Regress(args) => fdc_replay::analysis::regress::run(args),
-        Command::RecordDriverModel(args) => fdc_replay::drivermodel::workloads::run_cli(args),
+        Command::RecordDriverModel(args) => fdc_replay::cli::record::run_cli(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -64,7 +64,7 @@ impl Harness {
     fn op(&mut self, op: Op) -> Answer {
         self.steps += 1;
         match &mut self.backend {
-            Backend::Model(m) => m.apply(&op),
+            Backend::Model(m) => fdc::ops::apply(m, &op).unwrap(),
             Backend::Both(p) => p
                 .step(self.steps, &op)
                 .unwrap_or_else(|m| panic!("model and QEMU disagree: {}", m.what)),

@@ -491,13 +491,14 @@ fn tempfile_path(what: &str) -> PathBuf {
 /// (events, seconds). DMA channel 2 is programmed once (auto-initialising, 64 KiB) so
 /// transfers complete; the run measures speed, not agreement (`check` does that).
 fn oracle_speed(events: u64) -> anyhow::Result<(u64, f64)> {
+    use fdc::Machine;
     use fdc_oracle::{Oracle, OracleConfig};
     let path = tempfile_path("oracle");
     generate(&path, events, 2, true)?;
     let (_, evs) = fdc_trace::read_all(&path)?;
     let _ = std::fs::remove_file(&path);
     let mut q = Oracle::start(OracleConfig::default())?;
-    q.dma_program(0x1_0000, 0xffff, 0x56)?;
+    q.dma_program(fdc::DmaAddress::from_page(1, 0), 0xffff, 0x56)?;
     q.dma_mask(false)?;
     let start = Instant::now();
     let mut n = 0u64;

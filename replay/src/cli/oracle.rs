@@ -1,19 +1,25 @@
-//! `fdc-replay oracle`: run a small script of port operations against real QEMU and print
-//! what it answered, so a disagreement with the model can be reproduced by hand.
+//! `fdc-replay oracle`: run a small script of port operations against real QEMU (or, with
+//! `--machine model`, against the model, through the same [`Machine`] interface) and
+//! print what it answered, so a disagreement with the model can be reproduced by hand.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
+use fdc::machine::{DmaAddress, Machine};
+use fdc::{wire, Fdc, Medium, PcFloppy};
 use serde_json::{json, Value};
 
-use fdc_oracle::{default_qemu, find_qemu, DriveSpec, Oracle, OracleConfig, OracleError};
+use super::MachineArg;
+use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig, OracleError, BOOT_CLOCK_NS};
 
 /// Output format of the result lines.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
+    /// One readable line per script line.
     #[default]
     Text,
+    /// One JSON object per script line.
     Json,
 }
 
@@ -21,8 +27,9 @@ pub enum Format {
 ///
 /// Script lines: `outb PORT VAL`, `inb PORT`, `outw PORT VAL`, `inw PORT`, `advance NS`,
 /// `clock`, `irq`, `dma ADDR COUNT MODE` (COUNT = bytes - 1), `dmamask 0|1`, `dmareq`,
-/// `writemem ADDR HEX`, `readmem ADDR LEN`, `eject N`, `change N IMAGE [ro]`, `migrate`,
-/// `# comment`. Numbers are decimal or 0x-hex. Without a script, runs a short demo.
+/// `writemem ADDR HEX`, `readmem ADDR LEN`, `eject N`, `change N IMAGE [ro]` (inserts a
+/// copy of IMAGE), `migrate`, `# comment`. Numbers are decimal or 0x-hex. Without a
+/// script, runs a short demo.
 #[derive(clap::Args, Debug)]
 pub struct OracleArgs {
     /// Script file (`-` for stdin); without it a demo runs.
@@ -37,6 +44,10 @@ pub struct OracleArgs {
     /// QEMU binary (default: $FDC_QEMU or qemu-system-x86_64).
     #[arg(long)]
     pub qemu: Option<PathBuf>,
+    /// The machine the script runs on: `qemu[=PATH]`, or `model` (started at QEMU's boot
+    /// time, so that clocks read alike).
+    #[arg(long, default_value = "qemu", value_name = "model|qemu[=PATH]")]
+    pub machine: MachineArg,
 }
 
 /// Demo: reset, the four SENSE INTERRUPTs, a SEEK to track 5 and a migration.
@@ -77,13 +88,47 @@ clock
 ";
 
 pub fn run(args: OracleArgs) -> anyhow::Result<i32> {
-    let qemu = args.qemu.clone().unwrap_or_else(default_qemu);
-    if let Err(e) = find_qemu(&qemu) {
-        eprintln!("fdc-replay oracle: {e}");
-        return Ok(2);
-    }
     let drives = parse_drives(&args.drives)?;
-    let script = match &args.script {
+    let lines = parse_script(read_script(args.script.as_deref())?.as_str())?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match &args.machine {
+        MachineArg::Model => {
+            let [c0, c1] = [drives[0].to_config()?, drives[1].to_config()?];
+            let mut pc = PcFloppy::new(Fdc::new(c0, c1));
+            pc.advance_ns(BOOT_CLOCK_NS)?;
+            run_script(&mut pc, &lines, args.format, &mut out)
+        }
+        MachineArg::Qemu(path) => {
+            let qemu = path
+                .clone()
+                .or(args.qemu.clone())
+                .unwrap_or_else(|| args.machine.qemu_binary());
+            if let Err(e) = find_qemu(&qemu) {
+                eprintln!("fdc-replay oracle: {e}");
+                return Ok(2);
+            }
+            let cfg = OracleConfig {
+                qemu,
+                drives,
+                ..Default::default()
+            };
+            let mut oracle = match Oracle::start(cfg) {
+                Ok(o) => o,
+                Err(e @ OracleError::QemuNotFound(_)) => {
+                    eprintln!("fdc-replay oracle: {e}");
+                    return Ok(2);
+                }
+                Err(e) => return Err(e).context("starting QEMU"),
+            };
+            run_script(&mut oracle, &lines, args.format, &mut out)
+        }
+    }
+}
+
+/// The script's text: the demo, standard input (`-`) or a file.
+fn read_script(path: Option<&std::path::Path>) -> anyhow::Result<String> {
+    Ok(match path {
         None => DEMO.to_string(),
         Some(p) if p.as_os_str() == "-" => {
             let mut s = String::new();
@@ -94,9 +139,12 @@ pub fn run(args: OracleArgs) -> anyhow::Result<i32> {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
         }
-    };
-    // Parse everything first so a typo does not waste a QEMU start.
-    let ops = script
+    })
+}
+
+/// Parses every line first, so a typo does not waste a QEMU start.
+fn parse_script(script: &str) -> anyhow::Result<Vec<ScriptLine>> {
+    script
         .lines()
         .enumerate()
         .filter_map(|(i, line)| {
@@ -104,29 +152,23 @@ pub fn run(args: OracleArgs) -> anyhow::Result<i32> {
                 .transpose()
                 .map(|r| r.with_context(|| format!("script line {}: {line}", i + 1)))
         })
-        .collect::<anyhow::Result<Vec<Op>>>()?;
-    let cfg = OracleConfig {
-        qemu,
-        drives,
-        ..Default::default()
-    };
-    let mut oracle = match Oracle::start(cfg) {
-        Ok(o) => o,
-        Err(e @ OracleError::QemuNotFound(_)) => {
-            eprintln!("fdc-replay oracle: {e}");
-            return Ok(2);
-        }
-        Err(e) => return Err(e).context("starting QEMU"),
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for op in &ops {
-        let result = apply(&mut oracle, op).with_context(|| format!("`{}`", op.text))?;
-        let line = match args.format {
+        .collect()
+}
+
+/// Runs the script on `m`, one result line per script line.
+fn run_script<M: Machine>(
+    m: &mut M,
+    lines: &[ScriptLine],
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    for line in lines {
+        let result = run_line(m, line).with_context(|| format!("`{}`", line.text))?;
+        let text = match format {
             Format::Json => result.to_string(),
             Format::Text => text_line(&result),
         };
-        writeln!(out, "{line}")?;
+        writeln!(out, "{text}")?;
     }
     Ok(0)
 }
@@ -161,29 +203,47 @@ fn parse_drives(specs: &[String]) -> anyhow::Result<[DriveSpec; 2]> {
     Ok(drives)
 }
 
-/// One script operation.
+/// One script line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Op {
-    pub kind: OpKind,
+pub struct ScriptLine {
+    /// What it asks for.
+    pub cmd: ScriptCmd,
+    /// The line as written (without its comment).
     pub text: String,
 }
 
+/// What a script line asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OpKind {
+pub enum ScriptCmd {
+    /// `outb PORT VAL`
     Outb(u16, u8),
+    /// `inb PORT`
     Inb(u16),
+    /// `outw PORT VAL`
     Outw(u16, u16),
+    /// `inw PORT`
     Inw(u16),
+    /// `advance NS`
     Advance(u64),
+    /// `clock`
     Clock,
+    /// `irq`
     Irq,
-    Dma(u32, u16, u8),
+    /// `dma ADDR COUNT MODE`
+    Dma(DmaAddress, u16, u8),
+    /// `dmamask 0|1`
     DmaMask(bool),
+    /// `dmareq`
     DmaReq,
+    /// `writemem ADDR HEX`
     WriteMem(u64, Vec<u8>),
+    /// `readmem ADDR LEN`
     ReadMem(u64, usize),
+    /// `eject N`
     Eject(u8),
+    /// `change N IMAGE [ro]`
     Change(u8, PathBuf, bool),
+    /// `migrate`
     Migrate,
 }
 
@@ -212,31 +272,31 @@ fn hex_bytes(w: Option<&str>) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Parses one script line; `None` for blank lines and comments.
-pub fn parse_line(line: &str) -> anyhow::Result<Option<Op>> {
+pub fn parse_line(line: &str) -> anyhow::Result<Option<ScriptLine>> {
     let text = line.split('#').next().unwrap_or("").trim();
     if text.is_empty() {
         return Ok(None);
     }
     let mut w = text.split_whitespace();
-    let cmd = w.next().unwrap_or("");
-    let kind = match cmd {
-        "outb" => OpKind::Outb(num(w.next(), "PORT")?, num(w.next(), "VAL")?),
-        "inb" => OpKind::Inb(num(w.next(), "PORT")?),
-        "outw" => OpKind::Outw(num(w.next(), "PORT")?, num(w.next(), "VAL")?),
-        "inw" => OpKind::Inw(num(w.next(), "PORT")?),
-        "advance" => OpKind::Advance(num(w.next(), "NS")?),
-        "clock" => OpKind::Clock,
-        "irq" => OpKind::Irq,
-        "dma" => OpKind::Dma(
-            num(w.next(), "ADDR")?,
+    let word = w.next().unwrap_or("");
+    let cmd = match word {
+        "outb" => ScriptCmd::Outb(num(w.next(), "PORT")?, num(w.next(), "VAL")?),
+        "inb" => ScriptCmd::Inb(num(w.next(), "PORT")?),
+        "outw" => ScriptCmd::Outw(num(w.next(), "PORT")?, num(w.next(), "VAL")?),
+        "inw" => ScriptCmd::Inw(num(w.next(), "PORT")?),
+        "advance" => ScriptCmd::Advance(num(w.next(), "NS")?),
+        "clock" => ScriptCmd::Clock,
+        "irq" => ScriptCmd::Irq,
+        "dma" => ScriptCmd::Dma(
+            DmaAddress::try_from(num::<u32>(w.next(), "ADDR")?)?,
             num(w.next(), "COUNT")?,
             num(w.next(), "MODE")?,
         ),
-        "dmamask" => OpKind::DmaMask(num::<u8>(w.next(), "0|1")? != 0),
-        "dmareq" => OpKind::DmaReq,
-        "writemem" => OpKind::WriteMem(num(w.next(), "ADDR")?, hex_bytes(w.next())?),
-        "readmem" => OpKind::ReadMem(num(w.next(), "ADDR")?, num(w.next(), "LEN")?),
-        "eject" => OpKind::Eject(num(w.next(), "N")?),
+        "dmamask" => ScriptCmd::DmaMask(num::<u8>(w.next(), "0|1")? != 0),
+        "dmareq" => ScriptCmd::DmaReq,
+        "writemem" => ScriptCmd::WriteMem(num(w.next(), "ADDR")?, hex_bytes(w.next())?),
+        "readmem" => ScriptCmd::ReadMem(num(w.next(), "ADDR")?, num(w.next(), "LEN")?),
+        "eject" => ScriptCmd::Eject(num(w.next(), "N")?),
         "change" => {
             let n = num(w.next(), "N")?;
             let image = PathBuf::from(w.next().ok_or_else(|| anyhow!("missing IMAGE"))?);
@@ -245,18 +305,18 @@ pub fn parse_line(line: &str) -> anyhow::Result<Option<Op>> {
                 Some("ro") => true,
                 Some(other) => bail!("expected `ro`, got `{other}`"),
             };
-            OpKind::Change(n, image, ro)
+            ScriptCmd::Change(n, image, ro)
         }
-        "migrate" => OpKind::Migrate,
+        "migrate" => ScriptCmd::Migrate,
         other => bail!("unknown operation `{other}`"),
     };
     if let Some(extra) = w.next() {
-        if !matches!(kind, OpKind::Change(..)) {
+        if !matches!(cmd, ScriptCmd::Change(..)) {
             bail!("unexpected `{extra}`");
         }
     }
-    Ok(Some(Op {
-        kind,
+    Ok(Some(ScriptLine {
+        cmd,
         text: text.to_string(),
     }))
 }
@@ -265,58 +325,65 @@ fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn apply(o: &mut Oracle, op: &Op) -> Result<Value, OracleError> {
-    let mut v = match &op.kind {
-        OpKind::Outb(p, x) => {
-            o.outb(*p, *x)?;
+/// Runs one script line on `m` and describes the result.
+fn run_line<M: Machine>(m: &mut M, line: &ScriptLine) -> anyhow::Result<Value> {
+    let mut v = match &line.cmd {
+        ScriptCmd::Outb(p, x) => {
+            m.outb(*p, *x)?;
             json!({"op": "outb", "port": p, "value": x})
         }
-        OpKind::Inb(p) => json!({"op": "inb", "port": p, "value": o.inb(*p)?}),
-        OpKind::Outw(p, x) => {
-            o.outw(*p, *x)?;
+        ScriptCmd::Inb(p) => json!({"op": "inb", "port": p, "value": m.inb(*p)?}),
+        ScriptCmd::Outw(p, x) => {
+            m.outw(*p, *x)?;
             json!({"op": "outw", "port": p, "value": x})
         }
-        OpKind::Inw(p) => json!({"op": "inw", "port": p, "value": o.inw(*p)?}),
-        OpKind::Advance(ns) => {
-            o.advance_ns(*ns)?;
-            json!({"op": "advance", "ns": ns, "clock": o.clock_ns()?})
+        ScriptCmd::Inw(p) => json!({"op": "inw", "port": p, "value": m.inw(*p)?}),
+        ScriptCmd::Advance(ns) => {
+            m.advance_ns(*ns)?;
+            json!({"op": "advance", "ns": ns, "clock": m.now_ns()?})
         }
-        OpKind::Clock => json!({"op": "clock", "clock": o.clock_ns()?}),
-        OpKind::Irq => json!({"op": "irq"}),
-        OpKind::Dma(a, c, m) => {
-            o.dma_program(*a, *c, *m)?;
-            json!({"op": "dma", "addr": a, "count": c, "mode": m})
+        ScriptCmd::Clock => json!({"op": "clock", "clock": m.now_ns()?}),
+        ScriptCmd::Irq => json!({"op": "irq"}),
+        ScriptCmd::Dma(a, c, mode) => {
+            m.dma_program(*a, *c, *mode)?;
+            json!({"op": "dma", "addr": a.get(), "count": c, "mode": mode})
         }
-        OpKind::DmaMask(m) => {
-            o.dma_mask(*m)?;
-            json!({"op": "dmamask", "masked": m})
+        ScriptCmd::DmaMask(masked) => {
+            m.dma_mask(*masked)?;
+            json!({"op": "dmamask", "masked": masked})
         }
-        OpKind::DmaReq => {
-            o.dma_request()?;
+        ScriptCmd::DmaReq => {
+            m.dma_request()?;
             json!({"op": "dmareq"})
         }
-        OpKind::WriteMem(a, d) => {
-            o.write_mem(*a, d)?;
+        ScriptCmd::WriteMem(a, d) => {
+            m.write_mem(*a, d)?;
             json!({"op": "writemem", "addr": a, "len": d.len()})
         }
-        OpKind::ReadMem(a, n) => {
-            json!({"op": "readmem", "addr": a, "data": hex(&o.read_mem(*a, *n)?)})
+        ScriptCmd::ReadMem(a, n) => {
+            json!({"op": "readmem", "addr": a, "data": hex(&m.read_mem(*a, *n)?)})
         }
-        OpKind::Eject(n) => {
-            o.eject(*n)?;
+        ScriptCmd::Eject(n) => {
+            m.eject(*n)?;
             json!({"op": "eject", "drive": n})
         }
-        OpKind::Change(n, p, ro) => {
-            o.change(*n, p, *ro)?;
+        ScriptCmd::Change(n, p, ro) => {
+            let image = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            m.insert(*n, &Medium::from_image(image, *ro))?;
             json!({"op": "change", "drive": n, "image": p.display().to_string(), "ro": ro})
         }
-        OpKind::Migrate => {
-            let m = o.migrate()?;
-            json!({"op": "migrate", "clock": m.clock_ns, "subsections": m.subsections,
-                   "fdc_section": hex(&m.fdc_section)})
+        ScriptCmd::Migrate => {
+            let clock = m.now_ns()?;
+            let state = m.save_state()?;
+            let subsections: Vec<&str> = wire::subsection_order(&state)
+                .into_iter()
+                .map(|s| s.name())
+                .collect();
+            json!({"op": "migrate", "clock": clock, "subsections": subsections,
+                   "fdc_section": hex(&wire::encode(&state))})
         }
     };
-    v["irq"] = json!(o.irq());
+    v["irq"] = json!(m.irq()?);
     Ok(v)
 }
 
@@ -375,18 +442,18 @@ mod tests {
         assert_eq!(parse_line("  # just a comment").unwrap(), None);
         assert_eq!(parse_line("").unwrap(), None);
         let op = parse_line("outb 0x3f2 12 # reset").unwrap().unwrap();
-        assert_eq!(op.kind, OpKind::Outb(0x3f2, 12));
+        assert_eq!(op.cmd, ScriptCmd::Outb(0x3f2, 12));
         assert_eq!(
-            parse_line("advance 19_999_000").unwrap().unwrap().kind,
-            OpKind::Advance(19_999_000)
+            parse_line("advance 19_999_000").unwrap().unwrap().cmd,
+            ScriptCmd::Advance(19_999_000)
         );
         assert_eq!(
-            parse_line("writemem 0x1000 0a0B").unwrap().unwrap().kind,
-            OpKind::WriteMem(0x1000, vec![0x0a, 0x0b])
+            parse_line("writemem 0x1000 0a0B").unwrap().unwrap().cmd,
+            ScriptCmd::WriteMem(0x1000, vec![0x0a, 0x0b])
         );
         assert_eq!(
-            parse_line("change 1 /x.img ro").unwrap().unwrap().kind,
-            OpKind::Change(1, PathBuf::from("/x.img"), true)
+            parse_line("change 1 /x.img ro").unwrap().unwrap().cmd,
+            ScriptCmd::Change(1, PathBuf::from("/x.img"), true)
         );
         assert!(parse_line("outb 0x3f2 0x100").is_err());
         assert!(parse_line("frob 1").is_err());
