@@ -6,7 +6,7 @@ use analysis_util::*;
 use fdc_replay::analysis::bench::generate_with;
 use fdc_replay::analysis::replay::{analyze_events, analyze_file, AnalyzeOptions};
 use fdc_replay::analysis::report::{Report, Summary};
-use fdc_replay::analysis::{machine_from_header, Ev};
+use fdc_replay::analysis::{Ev, ReplayModel};
 use fdc_trace::compact::for_each_chunk;
 use fdc_trace::WriteOptions;
 use std::path::Path;
@@ -44,13 +44,13 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     let header = for_each_chunk::<fdc_trace::TraceError>(&p, |c| {
         for e in &c.events {
             let mut e = *e;
-            if let fdc_replay::analysis::Op::Stage(l) = e.op {
+            if let fdc_replay::analysis::EvKind::Stage(l) = e.kind {
                 let s = &c.labels[l as usize];
                 let i = labels.iter().position(|x| x == s).unwrap_or_else(|| {
                     labels.push(s.clone());
                     labels.len() - 1
                 });
-                e.op = fdc_replay::analysis::Op::Stage(i as u32);
+                e.kind = fdc_replay::analysis::EvKind::Stage(i as u32);
             }
             events.push(e);
         }
@@ -58,8 +58,12 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     })
     .unwrap();
     assert_eq!(events.len(), 40_000);
-    let (part, end) =
-        analyze_events(machine_from_header(&header, &p).unwrap(), &events, &labels).unwrap();
+    let (part, end) = analyze_events(
+        ReplayModel::from_header(&header, &p).unwrap(),
+        &events,
+        &labels,
+    )
+    .unwrap();
     let want = serde_json::to_string(&Summary::of(&part.total())).unwrap();
     for threads in [1, 2, 4] {
         let a = pool(threads)

@@ -3,7 +3,7 @@
 
 mod analysis_util;
 use analysis_util::*;
-use fdc_replay::analysis::{op_from_event, Ev};
+use fdc_replay::analysis::Ev;
 use fdc_trace::compact::for_each_chunk;
 use fdc_trace::read_all;
 
@@ -41,7 +41,7 @@ fn chunk_decoder_agrees_with_the_trace_reader() {
         let mut labels = Vec::new();
         let want: Vec<Ev> = events
             .iter()
-            .map(|e| op_from_event(e, &mut labels))
+            .map(|e| Ev::from_event(e, &mut labels))
             .collect();
         let mut got = Vec::new();
         let mut got_labels: Vec<String> = Vec::new();

@@ -24,60 +24,82 @@ use std::path::Path;
 /// A compact event (24 bytes) for the replay hot path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ev {
+    /// Time in ns since the first event.
     pub t: u64,
-    pub op: Op,
+    /// What happened.
+    pub kind: EvKind,
 }
 
-/// What an event does; stage labels are indices into a label table.
+/// What a compact event does ([`Event`] without the strings: stage labels are indices
+/// into a label table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub enum EvKind {
+    /// A port read of base + `offset` that gave `value`.
     Read {
+        /// Port offset, 0..=7.
         offset: u8,
+        /// The value read.
         value: u8,
     },
+    /// A port write of `value` to base + `offset`.
     Write {
+        /// Port offset, 0..=7.
         offset: u8,
+        /// The value written.
         value: u8,
     },
+    /// A stage marker (index into the chunk's labels).
     Stage(u32),
+    /// The medium of a drive was ejected.
     Eject(u8),
+    /// A medium was inserted.
     Insert {
+        /// The drive.
         drive: u8,
+        /// Write-protected.
         read_only: bool,
+        /// Size in bytes.
         size: u64,
     },
 }
 
-/// Converts a reader event, interning its label in `labels`.
-pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
-    let op = match ev {
-        Event::PortRead { offset, value, .. } => Op::Read {
-            offset: *offset,
-            value: *value,
-        },
-        Event::PortWrite { offset, value, .. } => Op::Write {
-            offset: *offset,
-            value: *value,
-        },
-        Event::Stage { label, .. } => Op::Stage(intern(labels, label)),
-        Event::Media {
-            drive,
-            change: MediaChange::Eject,
-            ..
-        } => Op::Eject(*drive),
-        Event::Media {
-            drive,
-            change: MediaChange::Insert { size, read_only },
-            ..
-        } => Op::Insert {
-            drive: *drive,
-            read_only: *read_only,
-            size: *size,
-        },
-    };
-    Ev {
-        t: ev.time_ns(),
-        op,
+impl Ev {
+    /// Converts a reader event, interning its label in `labels`.
+    pub fn from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
+        Ev {
+            t: ev.time_ns(),
+            kind: EvKind::of(ev, labels),
+        }
+    }
+}
+
+impl EvKind {
+    fn of(ev: &Event, labels: &mut Vec<String>) -> EvKind {
+        match ev {
+            Event::PortRead { offset, value, .. } => EvKind::Read {
+                offset: *offset,
+                value: *value,
+            },
+            Event::PortWrite { offset, value, .. } => EvKind::Write {
+                offset: *offset,
+                value: *value,
+            },
+            Event::Stage { label, .. } => EvKind::Stage(intern(labels, label)),
+            Event::Media {
+                drive,
+                change: MediaChange::Eject,
+                ..
+            } => EvKind::Eject(*drive),
+            Event::Media {
+                drive,
+                change: MediaChange::Insert { size, read_only },
+                ..
+            } => EvKind::Insert {
+                drive: *drive,
+                read_only: *read_only,
+                size: *size,
+            },
+        }
     }
 }
 
@@ -85,27 +107,27 @@ impl Ev {
     /// The reader event this compact event stands for (`labels` resolves stage indices).
     pub fn to_event(&self, labels: &[String]) -> Event {
         let t_ns = self.t;
-        match self.op {
-            Op::Read { offset, value } => Event::PortRead {
+        match self.kind {
+            EvKind::Read { offset, value } => Event::PortRead {
                 t_ns,
                 offset,
                 value,
             },
-            Op::Write { offset, value } => Event::PortWrite {
+            EvKind::Write { offset, value } => Event::PortWrite {
                 t_ns,
                 offset,
                 value,
             },
-            Op::Stage(l) => Event::Stage {
+            EvKind::Stage(l) => Event::Stage {
                 t_ns,
                 label: labels.get(l as usize).cloned().unwrap_or_default(),
             },
-            Op::Eject(drive) => Event::Media {
+            EvKind::Eject(drive) => Event::Media {
                 t_ns,
                 drive,
                 change: MediaChange::Eject,
             },
-            Op::Insert {
+            EvKind::Insert {
                 drive,
                 read_only,
                 size,
@@ -381,7 +403,7 @@ pub struct Chunk {
     pub compressed: bool,
     /// The events, with absolute times.
     pub events: Vec<Ev>,
-    /// Stage labels, indexed by [`Op::Stage`].
+    /// Stage labels, indexed by [`EvKind::Stage`].
     pub labels: Vec<String>,
 }
 
@@ -489,12 +511,12 @@ fn fast_port_event(r: &mut Reader, t: &mut u64) -> Option<Ev> {
     let nt = t.checked_add(dt)?;
     *t = nt;
     r.p = end;
-    let op = if head[1] == 0 {
-        Op::Read { offset, value }
+    let kind = if head[1] == 0 {
+        EvKind::Read { offset, value }
     } else {
-        Op::Write { offset, value }
+        EvKind::Write { offset, value }
     };
-    Some(Ev { t: nt, op })
+    Some(Ev { t: nt, kind })
 }
 
 #[inline]
@@ -506,28 +528,28 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
     let kind = r.u8("event kind")?;
     let dt = r.uint()?;
     *t = t.checked_add(dt).ok_or("time overflows")?;
-    let (want, op) = match kind {
+    let (want, ev) = match kind {
         K_READ | K_WRITE => {
             let offset = r.u8("port offset")?;
             let value = r.u8("value")?;
             check_port_offset(offset).map_err(|e| e.to_string())?;
-            let op = if kind == K_READ {
-                Op::Read { offset, value }
+            let ev = if kind == K_READ {
+                EvKind::Read { offset, value }
             } else {
-                Op::Write { offset, value }
+                EvKind::Write { offset, value }
             };
-            (4, op)
+            (4, ev)
         }
         K_STAGE => {
             let s = r.string()?;
             check_label(s.len()).map_err(|e| e.to_string())?;
             let label = std::str::from_utf8(s).map_err(|_| "stage label is not UTF-8")?;
-            (3, Op::Stage(intern(labels, label)))
+            (3, EvKind::Stage(intern(labels, label)))
         }
         K_EJECT => {
             let drive = r.u8("drive")?;
             check_drive(drive).map_err(|e| e.to_string())?;
-            (3, Op::Eject(drive))
+            (3, EvKind::Eject(drive))
         }
         K_INSERT => {
             let drive = r.u8("drive")?;
@@ -535,12 +557,12 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
             let read_only = r.boolean()?;
             check_drive(drive).map_err(|e| e.to_string())?;
             check_medium_size(size).map_err(|e| e.to_string())?;
-            let op = Op::Insert {
+            let ev = EvKind::Insert {
                 drive,
                 read_only,
                 size,
             };
-            (5, op)
+            (5, ev)
         }
         other => return Err(format!("unknown event kind {other}")),
     };
@@ -549,7 +571,7 @@ fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result
             "event of kind {kind} has {fields} fields, expected {want}"
         ));
     }
-    Ok(Ev { t: *t, op })
+    Ok(Ev { t: *t, kind: ev })
 }
 
 /// Reads a whole trace chunk by chunk, in order, calling `f(chunk)`; checks that each

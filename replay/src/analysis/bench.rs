@@ -42,7 +42,7 @@
 //! every 512-byte sector written to a blank medium) and sector copies/fills.
 
 use super::replay::{analyze_file, AnalyzeOptions};
-use super::{apply, Ev, Op, ReplayError};
+use super::{apply, Ev, EvKind, ReplayError};
 use clap::Args;
 use fdc_trace::{
     Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter,
@@ -99,7 +99,7 @@ const DIR: u8 = 7;
 
 /// Builds driver-like events, running the model to know what each read returns.
 struct Gen {
-    fdc: super::Machine,
+    fdc: super::ReplayModel,
     t: u64,
     rng: Rng,
     out: Vec<Event>,
@@ -110,17 +110,17 @@ impl Gen {
         self.t += 500 + self.rng.below(2500);
         self.t
     }
-    fn push(&mut self, op: Op) {
+    fn push(&mut self, kind: EvKind) {
         let t = self.step();
-        let ev = Ev { t, op };
+        let ev = Ev { t, kind };
         let got = apply(&mut self.fdc, &ev, &[]).ok().flatten();
-        self.out.push(match op {
-            Op::Read { offset, .. } => Event::PortRead {
+        self.out.push(match kind {
+            EvKind::Read { offset, .. } => Event::PortRead {
                 t_ns: t,
                 offset,
                 value: got.unwrap_or(0xff),
             },
-            Op::Write { offset, value } => Event::PortWrite {
+            EvKind::Write { offset, value } => Event::PortWrite {
                 t_ns: t,
                 offset,
                 value,
@@ -129,10 +129,10 @@ impl Gen {
         });
     }
     fn read(&mut self, offset: u8) {
-        self.push(Op::Read { offset, value: 0 });
+        self.push(EvKind::Read { offset, value: 0 });
     }
     fn write(&mut self, offset: u8, value: u8) {
-        self.push(Op::Write { offset, value });
+        self.push(EvKind::Write { offset, value });
     }
     fn send(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -264,7 +264,7 @@ pub fn generate_with(
     opts: WriteOptions,
 ) -> Result<(), ReplayError> {
     let header = synthetic_header();
-    let fdc = super::machine_from_header(&header, path)?;
+    let fdc = super::ReplayModel::from_header(&header, path)?;
     let mut w = TraceWriter::create(path, &header, opts)?;
     let mut g = Gen {
         fdc,

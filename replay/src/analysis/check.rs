@@ -1,7 +1,7 @@
 //! `fdc-replay check`: replays each trace and compares every recorded port read with the
 //! value the model gives.
 
-use super::{apply, key_command, key_of, Ev, Op, ReplayError};
+use super::{apply, key_command, key_of, Ev, EvKind, ReplayError};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -41,23 +41,23 @@ pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) 
     const REG: [&str; 8] = [
         "SRA", "SRB", "DOR", "TDR", "MSR/DSR", "FIFO", "-", "DIR/CCR",
     ];
-    let what = match ev.op {
-        Op::Read { offset, value } => {
+    let what = match ev.kind {
+        EvKind::Read { offset, value } => {
             let m = match model_read {
                 Some(v) if v != value => format!(" (model {v:#04x})"),
                 _ => String::new(),
             };
             format!("read  {} -> {value:#04x}{m}", REG[usize::from(offset & 7)])
         }
-        Op::Write { offset, value } => {
+        EvKind::Write { offset, value } => {
             format!("write {} <- {value:#04x}", REG[usize::from(offset & 7)])
         }
-        Op::Stage(l) => format!(
+        EvKind::Stage(l) => format!(
             "stage {:?}",
             labels.get(l as usize).map_or("?", String::as_str)
         ),
-        Op::Eject(d) => format!("eject drive {d}"),
-        Op::Insert {
+        EvKind::Eject(d) => format!("eject drive {d}"),
+        EvKind::Insert {
             drive,
             read_only,
             size,
@@ -85,7 +85,7 @@ pub fn check_file_with(
     context: usize,
 ) -> Result<CheckResult, ReplayError> {
     let header = fdc_trace::TraceReader::open(path)?.header().clone();
-    let mut m = super::machine_from_header(&header, path)?;
+    let mut m = super::ReplayModel::from_header(&header, path)?;
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult::default();
     fdc_trace::compact::for_each_chunk::<ReplayError>(path, |chunk| {
@@ -106,7 +106,7 @@ pub fn check_file_with(
                     reason,
                 })?;
             res.events += 1;
-            if let (Op::Read { offset, value }, Some(model)) = (ev.op, got) {
+            if let (EvKind::Read { offset, value }, Some(model)) = (ev.kind, got) {
                 res.reads += 1;
                 if model != value {
                     res.mismatches += 1;

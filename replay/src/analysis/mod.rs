@@ -43,7 +43,7 @@
 //! first) and for "any subsection unknown to QEMU 2.3" ([`FAIL_MASK`]), the event- and
 //! time-weighted share of points where QEMU would send it: overall, per guest OS, per
 //! trace, per stage label (all traces together), per phase and per command in progress
-//! (the command whose opcode the controller accepted last, see [`Machine`]). It shows
+//! (the command whose opcode the controller accepted last, see [`ReplayModel`]). It shows
 //! the longest run of consecutive points needing `fdc/phase`, and needing any subsection
 //! 2.3 lacks; the idle state after each trace (the state after the last event once a
 //! pending READ ID timer fired); and per guest the probability that a backward migration
@@ -61,7 +61,7 @@ pub mod report;
 pub mod stats;
 
 use fdc::{Command, Fdc, Subsection, UnboundedChannel};
-pub use fdc_trace::compact::{op_from_event, Ev, Op};
+pub use fdc_trace::compact::{Ev, EvKind};
 use fdc_trace::model::SetupError;
 use fdc_trace::TraceError;
 use fdc_trace::TraceHeader;
@@ -139,11 +139,6 @@ impl ReplayError {
     }
 }
 
-/// The machine a trace starts from.
-pub fn machine_from_header(h: &TraceHeader, file: &Path) -> Result<Machine, ReplayError> {
-    model_from_header(h, file).map(Machine::new)
-}
-
 /// The model a trace starts from (see [`TraceHeader::drive_configs`]).
 pub fn model_from_header(h: &TraceHeader, file: &Path) -> Result<Fdc, ReplayError> {
     let [a, b] = h.drive_configs().map_err(|reason| ReplayError::Setup {
@@ -175,7 +170,7 @@ impl fdc::DmaChannel for CountedChannel {
 /// The model plus what the replay tracks beside it: the command whose opcode was
 /// accepted last (the FIFO holds result bytes, not the opcode, in the result phase).
 #[derive(Clone, Debug)]
-pub struct Machine {
+pub struct ReplayModel {
     pub fdc: Fdc,
     /// Discriminant + 1 of the last command whose opcode the controller accepted.
     pub cmd: u8,
@@ -197,19 +192,25 @@ pub struct DmaStats {
     pub no_match: u64,
 }
 
-impl PartialEq for Machine {
-    fn eq(&self, other: &Machine) -> bool {
+impl PartialEq for ReplayModel {
+    fn eq(&self, other: &ReplayModel) -> bool {
         self.cmd == other.cmd && self.fdc == other.fdc
     }
 }
 
-impl Machine {
-    pub fn new(fdc: Fdc) -> Machine {
-        Machine {
+impl ReplayModel {
+    /// The replay state of a model that starts as `fdc`.
+    pub fn new(fdc: Fdc) -> ReplayModel {
+        ReplayModel {
             fdc,
             cmd: 0,
             dma: DmaStats::default(),
         }
+    }
+
+    /// The model a trace starts from (see [`model_from_header`]).
+    pub fn from_header(h: &TraceHeader, file: &Path) -> Result<ReplayModel, ReplayError> {
+        model_from_header(h, file).map(ReplayModel::new)
     }
 
     /// The command in progress, `None` when idle in the command phase.
@@ -234,19 +235,19 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
     let mut out = [0u8; 7];
     let mut n = 0;
     for ev in ahead.iter().take(DMA_LOOKAHEAD) {
-        match ev.op {
-            Op::Read { offset: 5, value } => {
+        match ev.kind {
+            EvKind::Read { offset: 5, value } => {
                 out[n] = value;
                 n += 1;
                 if n == 7 {
                     return Some(out);
                 }
             }
-            Op::Write {
+            EvKind::Write {
                 offset: 2 | 4 | 5, ..
             }
-            | Op::Eject(_)
-            | Op::Insert { .. } => return None,
+            | EvKind::Eject(_)
+            | EvKind::Insert { .. } => return None,
             _ => {}
         }
     }
@@ -259,7 +260,7 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
 /// replay uses the first count (the whole transfer, then 1, 2, ... sectors) with which
 /// the model produces those bytes; otherwise, and when none does, the whole transfer.
 #[inline]
-pub fn service_dma(m: &mut Machine, ahead: &[Ev]) {
+pub fn service_dma(m: &mut ReplayModel, ahead: &[Ev]) {
     if m.fdc.take_dreq_asserted() || m.fdc.dreq() {
         serve_dma_slow(&mut m.fdc, &mut m.dma, ahead);
     }
@@ -304,15 +305,15 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
 /// read. Media changes on units 2 and 3 (which the format allows but the model has no
 /// slot for) are refused.
 #[inline]
-pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, EventError> {
+pub fn apply(m: &mut ReplayModel, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, EventError> {
     m.fdc.advance_to(ev.t);
-    match ev.op {
-        Op::Read { offset, .. } => {
+    match ev.kind {
+        EvKind::Read { offset, .. } => {
             let v = m.fdc.read(u16::from(offset));
             service_dma(m, ahead);
             Ok(Some(v))
         }
-        Op::Write { offset, value } => {
+        EvKind::Write { offset, value } => {
             let fdc = &mut m.fdc;
             // An opcode: the first byte the FIFO accepts in the command phase.
             let opcode = offset == 5
@@ -328,13 +329,13 @@ pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Event
             service_dma(m, ahead);
             Ok(None)
         }
-        Op::Stage(_) => Ok(None),
-        Op::Eject(d) => {
+        EvKind::Stage(_) => Ok(None),
+        EvKind::Eject(d) => {
             check_unit(d)?;
             m.fdc.drive_mut(usize::from(d)).eject();
             Ok(None)
         }
-        Op::Insert {
+        EvKind::Insert {
             drive,
             read_only,
             size,
@@ -380,7 +381,7 @@ pub type Key = u16;
 
 /// The key of the machine's current state.
 #[inline]
-pub fn key_of(m: &Machine) -> Key {
+pub fn key_of(m: &ReplayModel) -> Key {
     let fdc = &m.fdc;
     let needed = u16::from(fdc.needed_subsections().bits()) & 0x3f;
     let phase = match fdc.phase_byte() {

@@ -1,7 +1,7 @@
 //! `fdc-replay points`: one line per migration point.
 
 use super::{
-    apply, key_command, key_of, machine_from_header, needed_names, Op, ReplayError, INITIAL_STAGE,
+    apply, key_command, key_of, needed_names, EvKind, ReplayError, ReplayModel, INITIAL_STAGE,
 };
 use serde::Serialize;
 use std::io::Write;
@@ -25,7 +25,7 @@ pub struct PointRecord<'a> {
 }
 
 fn record<'a>(
-    m: &super::Machine,
+    m: &super::ReplayModel,
     index: u64,
     t_ns: u64,
     weight_ns: u64,
@@ -56,7 +56,7 @@ fn record<'a>(
 /// through event `i` (the report splits the gap's time exactly, see the module docs).
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError> {
     let header = fdc_trace::TraceReader::open(path)?.header().clone();
-    let mut m = machine_from_header(&header, path)?;
+    let mut m = ReplayModel::from_header(&header, path)?;
     let mut stage = INITIAL_STAGE.to_string();
     let mut prev_t = 0u64;
     let mut index = 0u64;
@@ -75,7 +75,7 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError
                 index,
                 reason,
             })?;
-            if let Op::Stage(l) = ev.op {
+            if let EvKind::Stage(l) = ev.kind {
                 stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
             }
             prev_t = ev.t;

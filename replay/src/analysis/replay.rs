@@ -20,8 +20,7 @@
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
 use super::{
-    apply, key_of, machine_from_header, Ev, Key, Machine, Op, ReplayError, FAIL_MASK,
-    INITIAL_STAGE, PHASE_BIT,
+    apply, key_of, Ev, EvKind, Key, ReplayError, ReplayModel, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
 };
 use fdc_trace::compact::{decode_chunk, Chunk, RawChunk};
 use fdc_trace::{TraceError, TraceHeader, TraceReader};
@@ -297,9 +296,9 @@ pub struct Cursor {
 
 /// Replays `events[range]`, finalising one point per event (the point before it), into
 /// `part`. Events after the range (up to the end of `events`) serve as look-ahead for
-/// DMA transfers. `labels` resolves [`Op::Stage`]. Errors name the event index.
+/// DMA transfers. `labels` resolves [`EvKind::Stage`]. Errors name the event index.
 pub fn run_range(
-    m: &mut Machine,
+    m: &mut ReplayModel,
     events: &[Ev],
     range: std::ops::Range<usize>,
     labels: &[String],
@@ -347,14 +346,14 @@ pub fn run_range(
             index,
             reason,
         })?;
-        match ev.op {
-            Op::Read { value, .. } => {
+        match ev.kind {
+            EvKind::Read { value, .. } => {
                 part.reads += 1;
                 if got != Some(value) {
                     part.read_mismatches += 1;
                 }
             }
-            Op::Stage(l) => {
+            EvKind::Stage(l) => {
                 acc.flush(part, slot);
                 let label = labels
                     .get(l as usize)
@@ -423,7 +422,7 @@ impl Acc {
 }
 
 /// The state after the trace, once a pending READ ID timer fired (the idle state).
-pub fn settle(m: &Machine) -> Machine {
+pub fn settle(m: &ReplayModel) -> ReplayModel {
     let mut f = m.clone();
     if let Some(exp) = f.fdc.result_timer() {
         f.fdc.advance_to(exp);
@@ -442,9 +441,9 @@ pub struct TraceAnalysis {
     /// Every point, idle point included, stages resolved.
     pub part: Part,
     /// The model after the last event.
-    pub end: Machine,
+    pub end: ReplayModel,
     /// The idle state (`end` after a pending timer fired).
-    pub idle: Machine,
+    pub idle: ReplayModel,
     /// Stage at the end.
     pub end_stage: String,
     /// Events replayed a second time because a speculative replay had not yet met the
@@ -492,7 +491,7 @@ impl<I: Iterator> Iterator for Timed<I> {
 }
 
 struct SubBlock {
-    start: Machine,
+    start: ReplayModel,
     /// Index in the chunk's events where it starts.
     from: usize,
     prev_t: u64,
@@ -503,13 +502,13 @@ struct Speculated {
     chunk: Chunk,
     first_event: u64,
     subs: Vec<SubBlock>,
-    end: Machine,
+    end: ReplayModel,
     end_stage: Option<String>,
 }
 
 struct Resolver {
     next: usize,
-    state: Machine,
+    state: ReplayModel,
     stage: String,
     last_t: u64,
     events: u64,
@@ -533,7 +532,7 @@ impl Resolver {
 /// What resolving one chunk gives: its exact accounting and the state after it.
 struct Resolved {
     part: Part,
-    state: Machine,
+    state: ReplayModel,
     stage: String,
     last_t: u64,
     events: u64,
@@ -543,7 +542,7 @@ struct Resolved {
 /// Resolves chunk `spec` given the true state, stage and time before it (see the module
 /// docs). Runs outside the resolver's lock.
 fn resolve_chunk(
-    mut state: Machine,
+    mut state: ReplayModel,
     label: String,
     last_t: u64,
     spec: Speculated,
@@ -646,7 +645,11 @@ fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
 }
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
-fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculated, ReplayError> {
+fn speculate(
+    mut m: ReplayModel,
+    chunk: Chunk,
+    first_event: u64,
+) -> Result<Speculated, ReplayError> {
     let mut cur = Cursor {
         index: first_event,
         prev_t: chunk.base,
@@ -696,7 +699,7 @@ pub struct AnalyzeOptions {
 pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, ReplayError> {
     let reader = TraceReader::open(path)?;
     let header = reader.header().clone();
-    let model = machine_from_header(&header, path)?;
+    let model = ReplayModel::from_header(&header, path)?;
     let scanner = reader.into_chunks();
     let resolver = Mutex::new(Resolver {
         next: 0,
@@ -792,10 +795,10 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
 /// Sequential reference analysis of in-memory events (tests and small traces): the same
 /// accounting without chunks or speculation.
 pub fn analyze_events(
-    mut m: Machine,
+    mut m: ReplayModel,
     events: &[Ev],
     labels: &[String],
-) -> Result<(Part, Machine), ReplayError> {
+) -> Result<(Part, ReplayModel), ReplayError> {
     let mut part = Part::default();
     let mut cur = Cursor {
         index: 0,

@@ -185,7 +185,7 @@ pub struct Report {
     pub bad_files: Vec<BadFile>,
 }
 
-fn idle_of(m: &super::Machine) -> Idle {
+fn idle_of(m: &super::ReplayModel) -> Idle {
     let k = super::key_of(m);
     let f = &m.fdc;
     Idle {
