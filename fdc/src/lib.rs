@@ -12,6 +12,7 @@ pub mod commands;
 pub mod controller;
 pub mod dma;
 pub mod drive;
+mod execute;
 pub mod isa;
 pub mod machine;
 pub mod media;

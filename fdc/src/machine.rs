@@ -67,6 +67,9 @@ pub trait Machine {
     /// process, the protocol or the clock).
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// What the machine is called in reports ("model", "QEMU").
+    const NAME: &'static str;
+
     /// Byte write to an I/O port.
     fn outb(&mut self, port: u16, value: u8) -> Result<(), Self::Error>;
     /// Byte read from an I/O port.
@@ -144,6 +147,7 @@ fn slot(drive: u8) -> Result<usize, ModelError> {
 
 impl Machine for PcFloppy {
     type Error = ModelError;
+    const NAME: &'static str = "model";
 
     fn outb(&mut self, port: u16, value: u8) -> Result<(), ModelError> {
         self.run_pending_dma();

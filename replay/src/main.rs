@@ -22,19 +22,19 @@ enum Command {
     #[command(subcommand)]
     Import(ImportCommand),
     /// Replay traces against the model and compare every recorded port read.
-    Check(fdc_replay::analysis::cli::CheckArgs),
+    Check(fdc_replay::cli::analysis::CheckArgs),
     /// Print every migration point of a trace (phase, MSR, needed subsections).
-    Points(fdc_replay::analysis::cli::PointsArgs),
+    Points(fdc_replay::cli::analysis::PointsArgs),
     /// Report which migration subsections QEMU would send, per trace, stage, guest and overall.
-    Report(fdc_replay::analysis::cli::ReportArgs),
+    Report(fdc_replay::cli::analysis::ReportArgs),
     /// Replay the corpus and fail with a readable diff if any report statistic or
     /// conformance figure moved against the stored baseline (`--update` rewrites it).
-    Regress(fdc_replay::analysis::regress::RegressArgs),
+    Regress(fdc_replay::cli::regress::RegressArgs),
     /// Run the Windows 2000 floppy driver model closed-loop against real QEMU (or the
     /// model) and record the trace.
     RecordDriverModel(fdc_replay::cli::record::RecordArgs),
     /// Measure decode+replay+analysis throughput and memory on a generated trace.
-    Bench(fdc_replay::analysis::bench::BenchArgs),
+    Bench(fdc_replay::cli::bench::BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -49,11 +49,11 @@ fn main() {
         Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
         Command::Conformance(args) => fdc_replay::cli::conformance::run_cli(args),
         Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::cli::import::run(args),
-        Command::Check(args) => fdc_replay::analysis::cli::run_check(args),
-        Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
-        Command::Report(args) => fdc_replay::analysis::cli::run_report(args),
-        Command::Bench(args) => fdc_replay::analysis::bench::run(args),
-        Command::Regress(args) => fdc_replay::analysis::regress::run(args),
+        Command::Check(args) => fdc_replay::cli::analysis::run_check(args),
+        Command::Points(args) => fdc_replay::cli::analysis::run_points(args),
+        Command::Report(args) => fdc_replay::cli::analysis::run_report(args),
+        Command::Bench(args) => fdc_replay::cli::bench::run(args),
+        Command::Regress(args) => fdc_replay::cli::regress::run(args),
         Command::RecordDriverModel(args) => fdc_replay::cli::record::run_cli(args),
     };
     match result {

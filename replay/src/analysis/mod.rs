@@ -49,17 +49,17 @@
 //! pending READ ID timer fired); and per guest the probability that a backward migration
 //! at a random point fails: failing points / points with a 95 % Wilson interval (the rule
 //! of three, [0, 3/n], when none fails), plus the time-weighted share. Driver-model traces
-//! are marked. Exit codes are described in [`cli`].
+//! are marked. Exit codes are described in [`crate::cli::analysis`].
 
 pub mod bench;
 pub mod check;
-pub mod cli;
+pub mod machine;
 pub mod points;
-pub mod regress;
 pub mod replay;
 pub mod report;
 pub mod stats;
 
+use fdc::registers::{dor, msr, Register};
 use fdc::{Command, Fdc, Subsection, UnboundedChannel};
 pub use fdc_trace::compact::{Ev, EvKind};
 use fdc_trace::model::SetupError;
@@ -148,6 +148,11 @@ pub fn model_from_header(h: &TraceHeader, file: &Path) -> Result<Fdc, ReplayErro
     Ok(Fdc::new(a, b))
 }
 
+/// Register offsets as trace events carry them.
+const DOR: u8 = Register::Dor as u8;
+const DSR: u8 = Register::MsrDsr as u8;
+const FIFO: u8 = Register::Fifo as u8;
+
 /// How far [`apply`] looks ahead for the result bytes of a DMA transfer.
 pub const DMA_LOOKAHEAD: usize = 64;
 
@@ -171,12 +176,27 @@ impl fdc::DmaChannel for CountedChannel {
 /// accepted last (the FIFO holds result bytes, not the opcode, in the result phase).
 #[derive(Clone, Debug)]
 pub struct ReplayModel {
+    /// The model.
     pub fdc: Fdc,
     /// Discriminant + 1 of the last command whose opcode the controller accepted.
     pub cmd: u8,
     /// How DMA transfers were served (statistics only: not part of the state, ignored
     /// by `==`).
     pub dma: DmaStats,
+    /// The last DMA transfer served (set by [`service_dma`], never cleared by it: a
+    /// caller that wants to know about one event's transfer clears it first; not part of
+    /// the state).
+    pub last_dma: Option<DmaTransfer>,
+}
+
+/// A DMA transfer the replay served: the byte count it chose and the transfer's
+/// direction, i.e. how a real i8257 channel must be programmed to give the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaTransfer {
+    /// Bytes the channel was programmed for.
+    pub len: u32,
+    /// The controller's transfer direction (`None`: a `data_dir` outside 0..=5).
+    pub direction: Option<fdc::Direction>,
 }
 
 /// How the DMA byte count of each transfer was chosen ([`service_dma`]).
@@ -205,6 +225,7 @@ impl ReplayModel {
             fdc,
             cmd: 0,
             dma: DmaStats::default(),
+            last_dma: None,
         }
     }
 
@@ -236,7 +257,10 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
     let mut n = 0;
     for ev in ahead.iter().take(DMA_LOOKAHEAD) {
         match ev.kind {
-            EvKind::Read { offset: 5, value } => {
+            EvKind::Read {
+                offset: FIFO,
+                value,
+            } => {
                 out[n] = value;
                 n += 1;
                 if n == 7 {
@@ -244,7 +268,8 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
                 }
             }
             EvKind::Write {
-                offset: 2 | 4 | 5, ..
+                offset: DOR | DSR | FIFO,
+                ..
             }
             | EvKind::Eject(_)
             | EvKind::Insert { .. } => return None,
@@ -262,19 +287,28 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
 #[inline]
 pub fn service_dma(m: &mut ReplayModel, ahead: &[Ev]) {
     if m.fdc.take_dreq_asserted() || m.fdc.dreq() {
-        serve_dma_slow(&mut m.fdc, &mut m.dma, ahead);
+        serve_dma_slow(m, ahead);
     }
 }
 
 #[cold]
-fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
-    if fdc.msr() & 0x80 != 0 || fdc.fault().is_some() {
+fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
+    let fdc = &mut m.fdc;
+    if fdc.msr() & msr::RQM != 0 || fdc.fault().is_some() {
         // RQM set: the transfer handler does nothing (a software request, or PIO).
         fdc.dma_transfer(&mut UnboundedChannel);
         return;
     }
+    let whole_len = fdc.data_len();
+    let transfer = |len| {
+        Some(DmaTransfer {
+            len,
+            direction: fdc.data_dir(),
+        })
+    };
     let Some(want) = recorded_result(ahead) else {
-        stats.no_result += 1;
+        m.dma.no_result += 1;
+        m.last_dma = transfer(whole_len);
         fdc.dma_transfer(&mut UnboundedChannel);
         return;
     };
@@ -282,7 +316,8 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
     let mut whole = fdc.clone();
     whole.dma_transfer(&mut UnboundedChannel);
     if result_ok(&whole) {
-        stats.whole += 1;
+        m.dma.whole += 1;
+        m.last_dma = transfer(whole_len);
         *fdc = whole;
         return;
     }
@@ -291,12 +326,14 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
         let mut f = fdc.clone();
         f.dma_transfer(&mut CountedChannel(k * 512));
         if result_ok(&f) {
-            stats.shortened += 1;
+            m.dma.shortened += 1;
+            m.last_dma = transfer(k * 512);
             *fdc = f;
             return;
         }
     }
-    stats.no_match += 1;
+    m.dma.no_match += 1;
+    m.last_dma = transfer(whole_len);
     *fdc = whole;
 }
 
@@ -316,11 +353,11 @@ pub fn apply(m: &mut ReplayModel, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, E
         EvKind::Write { offset, value } => {
             let fdc = &mut m.fdc;
             // An opcode: the first byte the FIFO accepts in the command phase.
-            let opcode = offset == 5
-                && fdc.phase_byte() == 1
+            let opcode = offset == FIFO
+                && fdc.phase_byte() == fdc::Phase::Command as u8
                 && fdc.data_pos() == 0
-                && fdc.dor() & 0x04 != 0
-                && fdc.msr() & 0xc0 == 0x80
+                && fdc.dor() & dor::NRESET != 0
+                && fdc.msr() & (msr::RQM | msr::DIO) == msr::RQM
                 && fdc.fault().is_none();
             fdc.write(u16::from(offset), value);
             if opcode {

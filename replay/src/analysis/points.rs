@@ -1,8 +1,11 @@
 //! `fdc-replay points`: one line per migration point.
 
+use super::machine::{MachineReplay, OnMachineError};
 use super::{
     apply, key_command, key_of, needed_names, EvKind, ReplayError, ReplayModel, INITIAL_STAGE,
 };
+use fdc::Machine;
+use fdc_oracle::MIN_FIRST_INCOMING_ADVANCE_NS;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -69,7 +72,7 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError
             } else {
                 ev.t.saturating_sub(prev_t)
             };
-            write_line(out, &mut line, &record(&m, index, prev_t, w, &stage))?;
+            write_line::<ReplayError>(out, &mut line, &record(&m, index, prev_t, w, &stage))?;
             apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|reason| ReplayError::Event {
                 file: Some(path.to_path_buf()),
                 index,
@@ -83,18 +86,114 @@ pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError
         }
         Ok(())
     })?;
-    write_line(out, &mut line, &record(&m, index, prev_t, 0, &stage))?;
+    write_line::<ReplayError>(out, &mut line, &record(&m, index, prev_t, 0, &stage))?;
     Ok(index + 1)
 }
 
 /// Writes `value` as one JSON line through the reused buffer `line`.
-pub(crate) fn write_line(
+pub(crate) fn write_line<E: From<ReplayError>>(
     out: &mut dyn Write,
     line: &mut Vec<u8>,
     value: &impl Serialize,
-) -> Result<(), ReplayError> {
+) -> Result<(), E> {
     line.clear();
     serde_json::to_writer(&mut *line, value).map_err(|e| ReplayError::Output(e.into()))?;
     line.push(b'\n');
-    out.write_all(line).map_err(ReplayError::Output)
+    out.write_all(line)
+        .map_err(|e| ReplayError::Output(e).into())
+}
+
+/// One sampled migration point of `points --machine`: what the machine really sent,
+/// next to what the model's replay needs there.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct SampledPoint<'a> {
+    /// Number of events applied before the point.
+    pub index: u64,
+    /// The point's time in the trace (the time of event `index - 1`).
+    pub t_ns: u64,
+    /// The subsections the machine's migration stream carried, in stream order (the
+    /// `fdrive/*` ones once per drive).
+    pub sent: Vec<&'static str>,
+    /// The subsections the model's replay needs at the point (`points`' `needed`).
+    pub model: Vec<&'static str>,
+    /// Both name the same subsections.
+    pub agree: bool,
+    /// The stage of the point.
+    pub stage: &'a str,
+}
+
+/// What [`write_machine_points`] sampled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleSummary {
+    /// Points sampled.
+    pub sampled: u64,
+    /// Points where the machine and the model agree.
+    pub agree: u64,
+}
+
+/// Replays `path` into `r`'s machine and, every `every` events, migrates the machine and
+/// writes the subsections it really sent next to the model's as a JSON line
+/// ([`SampledPoint`]). A point is sampled once `every` events have passed since the last
+/// sample and the trace leaves at least `MIN_FIRST_INCOMING_ADVANCE_NS` until its next
+/// event (QEMU needs that long after a migration before it may run again), and at the
+/// end of the trace.
+pub fn write_machine_points<M: Machine>(
+    path: &Path,
+    r: &mut MachineReplay<M>,
+    every: u64,
+    out: &mut dyn Write,
+) -> Result<SampleSummary, OnMachineError<M::Error>> {
+    let mut line = Vec::with_capacity(256);
+    let mut summary = SampleSummary::default();
+    let mut stage = INITIAL_STAGE.to_string();
+    let mut next = 0u64;
+    let mut index = 0u64;
+    let mut prev_t = 0u64;
+    fdc_trace::compact::for_each_chunk::<OnMachineError<M::Error>>(path, |chunk| {
+        for (j, ev) in chunk.events.iter().enumerate() {
+            if index >= next && r.time_until(ev) >= MIN_FIRST_INCOMING_ADVANCE_NS {
+                sample(r, index, prev_t, &stage, &mut summary, out, &mut line)?;
+                next = index + every.max(1);
+            }
+            r.step(index, ev, &chunk.events[j + 1..])?;
+            if let EvKind::Stage(l) = ev.kind {
+                stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
+            }
+            prev_t = ev.t;
+            index += 1;
+        }
+        Ok(())
+    })?;
+    sample(r, index, prev_t, &stage, &mut summary, out, &mut line)?;
+    Ok(summary)
+}
+
+/// Migrates the machine now and writes the point.
+fn sample<M: Machine>(
+    r: &mut MachineReplay<M>,
+    index: u64,
+    t_ns: u64,
+    stage: &str,
+    summary: &mut SampleSummary,
+    out: &mut dyn Write,
+    line: &mut Vec<u8>,
+) -> Result<(), OnMachineError<M::Error>> {
+    let state = r.save_state()?;
+    let sent = fdc::wire::subsection_order(&state)
+        .into_iter()
+        .map(|s| s.name())
+        .collect();
+    let needed = r.model.fdc.needed_subsections();
+    let agree = state.subsections() == needed;
+    summary.sampled += 1;
+    summary.agree += u64::from(agree);
+    let point = SampledPoint {
+        index,
+        t_ns,
+        sent,
+        model: needed.names(),
+        agree,
+        stage,
+    };
+    write_line(out, line, &point)
 }

@@ -1,9 +1,12 @@
 //! Command-line front ends: argument structs (clap) and the code that runs them.
 
+pub mod analysis;
+pub mod bench;
 pub mod conformance;
 pub mod import;
 pub mod oracle;
 pub mod record;
+pub mod regress;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -18,9 +18,6 @@ const RESUME_NS: u64 = 1_000;
 /// What the lockstep comparison needs from the machine beside the model, beyond
 /// [`Machine`].
 pub trait Reference: Machine {
-    /// What the machine is called in mismatch reports.
-    const NAME: &'static str;
-
     /// How many advances so far may have run the timers due exactly at their end (the
     /// oracle lost its watchdog stop and the VM sat running at that instant). 0 for a
     /// machine that keeps the [`Machine::advance_ns`] convention exactly.
@@ -30,16 +27,12 @@ pub trait Reference: Machine {
 }
 
 impl Reference for Oracle {
-    const NAME: &'static str = "QEMU";
-
     fn inexact_advances(&self) -> usize {
         self.lost_stops() as usize
     }
 }
 
-impl Reference for PcFloppy {
-    const NAME: &'static str = "the other model";
-}
+impl Reference for PcFloppy {}
 
 /// The model and another machine side by side.
 pub struct Pair<Q: Reference = Oracle> {

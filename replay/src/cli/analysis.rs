@@ -5,10 +5,15 @@
 //! found under the given paths, or under `corpora/` when no path is given: an empty
 //! report is almost always a mistake in a script, so it is not reported as a success).
 
-use super::check::{check_file_with, render_mismatch};
-use super::replay::{analyze_file, AnalyzeOptions};
-use super::report::Report;
+use super::MachineArg;
+use crate::analysis::check::{check, check_file_with, render_mismatch, CheckResult};
+use crate::analysis::machine::MachineReplay;
+use crate::analysis::points::{write_machine_points, write_points};
+use crate::analysis::replay::{analyze_file, AnalyzeOptions};
+use crate::analysis::report::Report;
+use anyhow::Context;
 use clap::{Args, ValueEnum};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
@@ -28,11 +33,16 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 5)]
     pub max_mismatches: usize,
     /// Preceding events shown with each mismatch.
-    #[arg(long, default_value_t = super::check::CONTEXT_EVENTS)]
+    #[arg(long, default_value_t = crate::analysis::check::CONTEXT_EVENTS)]
     pub context: usize,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// The machine whose reads are compared with the recording: `model`, or
+    /// `qemu[=PATH]` (a real QEMU replaying the trace, DMA programmed as the model's
+    /// replay infers it; one QEMU per trace).
+    #[arg(long, default_value = "model", value_name = "model|qemu[=PATH]")]
+    pub machine: MachineArg,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -50,6 +60,14 @@ pub struct PointsArgs {
     /// Output file (default: standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// `model`: every point of the model's replay. `qemu[=PATH]`: the trace replayed into
+    /// a real QEMU, migrated every `--every` events; each line gives the subsections
+    /// QEMU sent there next to the model's.
+    #[arg(long, default_value = "model", value_name = "model|qemu[=PATH]")]
+    pub machine: MachineArg,
+    /// With `--machine qemu`: events between two sampled points.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub every: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -176,7 +194,7 @@ pub fn analyze_all(
     paths: &[PathBuf],
     pool: &rayon::ThreadPool,
     pb: Option<&ProgressBar>,
-) -> Vec<Result<super::replay::TraceAnalysis, (String, String)>> {
+) -> Vec<Result<crate::analysis::replay::TraceAnalysis, (String, String)>> {
     let opts = AnalyzeOptions {
         parallel_chunks: true,
     };
@@ -220,20 +238,51 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     Ok(if report.bad_files.is_empty() { 0 } else { 1 })
 }
 
+/// A QEMU started with the drives of the trace `path` and the trace's replay into it.
+fn qemu_replay(path: &Path, qemu: &Path) -> anyhow::Result<MachineReplay<Oracle>> {
+    let header = fdc_trace::TraceReader::open(path)?.header().clone();
+    let [c0, c1] = header
+        .drive_configs()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let cfg = OracleConfig {
+        qemu: qemu.to_path_buf(),
+        ..OracleConfig::with_drives([DriveSpec::from(&c0), DriveSpec::from(&c1)])
+    };
+    let oracle =
+        Oracle::start(cfg).with_context(|| format!("{}: starting QEMU", path.display()))?;
+    Ok(MachineReplay::new(oracle, &header, path)?)
+}
+
+/// Checks one trace on the machine `args` asks for.
+fn check_one(args: &CheckArgs, path: &Path) -> Result<CheckResult, String> {
+    match &args.machine {
+        MachineArg::Model => {
+            check_file_with(path, args.max_mismatches, args.context).map_err(|e| e.to_string())
+        }
+        m @ MachineArg::Qemu(_) => qemu_replay(path, &m.qemu_binary())
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|mut r| {
+                check(path, &mut r, args.max_mismatches, args.context).map_err(|e| e.to_string())
+            }),
+    }
+}
+
 pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
     let (paths, shown) = inputs(&args.paths);
     if paths.is_empty() {
         eprintln!("fdc-replay check: no *.fdctrace traces under {shown}");
         return Ok(EXIT_NOTHING);
     }
+    if let MachineArg::Qemu(_) = &args.machine {
+        fdc_oracle::find_qemu(&args.machine.qemu_binary())?;
+    }
     let pool = pool(args.jobs)?;
     let pb = progress(paths.len(), args.quiet, "check");
-    let keep = args.max_mismatches;
     let results: Vec<_> = pool.install(|| {
         paths
             .par_iter()
             .map(|p| {
-                let r = check_file_with(p, keep, args.context);
+                let r = check_one(&args, p);
                 if let Some(pb) = &pb {
                     pb.inc(1);
                 }
@@ -270,7 +319,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
                         c.first.len()
                     ));
                     for m in &c.first {
-                        out.push_str(&render_mismatch(p, m));
+                        out.push_str(&render_mismatch(p, m, c.answered_by));
                     }
                 }
             }
@@ -292,7 +341,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
     Ok(if bad + mismatched == 0 { 0 } else { 1 })
 }
 
-fn dma_note(d: &super::DmaStats) -> String {
+fn dma_note(d: &crate::analysis::DmaStats) -> String {
     let n = d.whole + d.shortened + d.no_result + d.no_match;
     if n == 0 {
         return String::new();
@@ -305,25 +354,35 @@ fn dma_note(d: &super::DmaStats) -> String {
 
 pub fn run_points(args: PointsArgs) -> anyhow::Result<i32> {
     let PointsFormat::Jsonl = args.format;
-    let r = match &args.output {
+    let mut w: Box<dyn Write> = match &args.output {
         Some(p) => {
             let f =
                 std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            let r = super::points::write_points(&args.trace, &mut w);
-            w.flush()?;
-            r
+            Box::new(std::io::BufWriter::new(f))
         }
-        None => {
-            let so = std::io::stdout();
-            let mut w = std::io::BufWriter::new(so.lock());
-            let r = super::points::write_points(&args.trace, &mut w);
-            w.flush()?;
-            r
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let r = match &args.machine {
+        MachineArg::Model => write_points(&args.trace, &mut w)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        m @ MachineArg::Qemu(_) => {
+            let mut r = qemu_replay(&args.trace, &m.qemu_binary())?;
+            write_machine_points(&args.trace, &mut r, args.every, &mut w)
+                .map(|s| {
+                    eprintln!(
+                        "{}: {} points sampled on QEMU, {} agree with the model",
+                        args.trace.display(),
+                        s.sampled,
+                        s.agree
+                    )
+                })
+                .map_err(|e| e.to_string())
         }
     };
+    w.flush()?;
     match r {
-        Ok(_) => Ok(0),
+        Ok(()) => Ok(0),
         Err(e) => {
             eprintln!("fdc-replay points: {e}");
             Ok(1)

@@ -9,9 +9,9 @@ use clap::Args;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::check::check_file_with;
-use super::cli::{analyze_all, inputs, pool, progress, EXIT_NOTHING};
-use super::report::Report;
+use super::analysis::{analyze_all, inputs, pool, progress, EXIT_NOTHING};
+use crate::analysis::check::check_file_with;
+use crate::analysis::report::Report;
 
 #[derive(Args, Debug)]
 pub struct RegressArgs {
