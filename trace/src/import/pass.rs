@@ -7,7 +7,12 @@ use crate::lines::read_line_capped;
 use crate::qemu_log::{parse_line, LogLine, Parsed, Record};
 use crate::serial::SerialMarks;
 use crate::sidecar::{SidecarEvent, SidecarKind};
+use fdc::registers::{dor, dsr, Register};
 use fdc::{Command, Direction};
+
+const DOR: u8 = Register::Dor as u8;
+const DSR: u8 = Register::MsrDsr as u8;
+const FIFO: u8 = Register::Fifo as u8;
 use std::io::BufReader;
 use std::iter::Peekable;
 use std::path::Path;
@@ -59,10 +64,10 @@ impl CommandTracker {
         match reg {
             // DOR with the reset bit low, or DSR with the software reset bit: the
             // controller starts over.
-            2 if val & 0x04 == 0 => self.params_left = 0,
-            4 if val & 0x80 != 0 => self.params_left = 0,
-            5 if self.params_left > 0 => self.params_left -= 1,
-            5 => {
+            DOR if val & dor::NRESET == 0 => self.params_left = 0,
+            DSR if val & dsr::SWRESET != 0 => self.params_left = 0,
+            FIFO if self.params_left > 0 => self.params_left -= 1,
+            FIFO => {
                 let cmd = Command::decode(val);
                 self.params_left = cmd.parameters();
                 if cmd.direction().is_some_and(|d| d != Direction::Write) {
@@ -74,7 +79,7 @@ impl CommandTracker {
     }
 
     pub(super) fn read(&mut self, reg: u8) {
-        if reg == 5 {
+        if reg == FIFO {
             self.params_left = 0;
         }
     }
@@ -320,10 +325,10 @@ mod tests {
         // specify (3 bytes), recalibrate (2), then seek (3): no data read although
         // parameter bytes 0x02/0x06 appear.
         for v in [0x03, 0xaf, 0x02, 0x07, 0x00, 0x0f, 0x00, 0x06] {
-            c.write(5, v);
+            c.write(FIFO, v);
         }
         assert!(!c.data_read);
-        c.write(5, 0xe6);
+        c.write(FIFO, 0xe6);
         assert!(c.data_read);
     }
 
@@ -338,12 +343,12 @@ mod tests {
                 DriveConfig::Absent,
             );
             let mut c = CommandTracker::default();
-            fdc.write(5, op);
-            c.write(5, op);
+            fdc.write(FIFO.into(), op);
+            c.write(FIFO, op);
             let mut accepted = 1;
             while fdc.phase() == Some(Phase::Command) && fdc.data_pos() > 0 {
-                fdc.write(5, 0);
-                c.write(5, 0);
+                fdc.write(FIFO.into(), 0);
+                c.write(FIFO, 0);
                 accepted += 1;
             }
             let cmd = Command::decode(op);
