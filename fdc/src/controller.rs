@@ -37,15 +37,19 @@ pub mod data_state {
 /// ignored), so fuzzers and replays can report it instead of crashing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
-    /// FIFO written with a phase other than COMMAND/EXECUTION (spec §5.7 H1/H3).
+    /// FIFO written with a phase other than COMMAND/EXECUTION (the phase byte):
+    /// `fdctrl_write_data`'s `default: abort()`.
     WriteInPhase(u8),
-    /// FIFO read with a phase other than EXECUTION/RESULT (H1/H2).
+    /// FIFO read with a phase other than EXECUTION/RESULT (the phase byte):
+    /// `fdctrl_read_data`'s `default: abort()`.
     ReadInPhase(u8),
-    /// Execution-phase FIFO access without NONDMA (H4).
+    /// Execution-phase FIFO access without NONDMA (`assert(fdctrl->msr & FD_MSR_NONDMA)`).
     ExecutionWithoutNonDma,
-    /// Command-phase write with NONDMA set, or result read with NONDMA set (H5).
+    /// Command-phase write with NONDMA set, or result read with NONDMA set
+    /// (`assert(!(fdctrl->msr & FD_MSR_NONDMA))`).
     NonDmaOutsideExecution,
-    /// Command-phase write with `data_pos` >= 512 (H6).
+    /// Command-phase write with `data_pos` >= 512 (`assert(fdctrl->data_pos <
+    /// FD_SECTOR_LEN)`).
     CommandOverrun,
 }
 
@@ -179,22 +183,27 @@ impl Fdc {
         self.dor
     }
 
+    /// DSR as stored.
     pub fn dsr(&self) -> u8 {
         self.dsr
     }
 
+    /// SRA as stored (INTPEND, NDRV2).
     pub fn sra(&self) -> u8 {
         self.sra
     }
 
+    /// The selected drive (`cur_drv`, 0 or 1).
     pub fn cur_drv(&self) -> u8 {
         self.cur_drv
     }
 
+    /// FIFO position in the current phase (`data_pos`).
     pub fn data_pos(&self) -> u32 {
         self.data_pos
     }
 
+    /// Length of the current phase's data (`data_len`).
     pub fn data_len(&self) -> u32 {
         self.data_len
     }
@@ -205,6 +214,7 @@ impl Fdc {
         Direction::from_byte(self.data_dir)
     }
 
+    /// Reset SENSE INTERRUPT answers still due (`reset_sensei`).
     pub fn reset_sensei(&self) -> i32 {
         self.reset_sensei
     }
@@ -226,6 +236,7 @@ impl Fdc {
         }
     }
 
+    /// The FIFO buffer.
     pub fn fifo(&self) -> &[u8; FIFO_LEN] {
         &self.fifo
     }
@@ -240,10 +251,12 @@ impl Fdc {
         self.now
     }
 
+    /// Drive slot `slot & 1`.
     pub fn drive(&self, slot: usize) -> &Drive {
         &self.drives[slot & 1]
     }
 
+    /// Drive slot `slot & 1`, to change its medium.
     pub fn drive_mut(&mut self, slot: usize) -> &mut Drive {
         &mut self.drives[slot & 1]
     }

@@ -32,6 +32,7 @@ impl GuestMemory {
         })
     }
 
+    /// Fills `buf` from `addr` on (memory never written reads as zeros; addresses wrap).
     pub fn read(&self, addr: u64, buf: &mut [u8]) {
         for (page, off, at, n) in Self::pieces(addr, buf.len()) {
             match self.pages.get(&page) {
@@ -41,6 +42,7 @@ impl GuestMemory {
         }
     }
 
+    /// Writes `data` at `addr` on (addresses wrap).
     pub fn write(&mut self, addr: u64, data: &[u8]) {
         for (page, off, at, n) in Self::pieces(addr, data.len()) {
             let p = self
@@ -55,10 +57,15 @@ impl GuestMemory {
 /// The i8257's channel 2 (the floppy channel) as far as the FDC can observe it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DmaChannel2 {
+    /// Base address register (the low 16 bits of the address).
     pub base_addr: u16,
+    /// Base count register (bytes - 1).
     pub base_count: u16,
+    /// Page register (address bits 16-23).
     pub page: u8,
+    /// Mode register.
     pub mode: u8,
+    /// Mask bit.
     pub masked: bool,
     /// The shared low/high byte flip-flop of the first controller.
     pub flip_flop: bool,
@@ -134,12 +141,16 @@ impl DmaChannel for Channel<'_> {
 /// A PC: the floppy controller on ISA, DMA channel 2 and guest memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PcFloppy {
+    /// The controller.
     pub fdc: Fdc,
+    /// DMA channel 2.
     pub dma: DmaChannel2,
+    /// Guest memory.
     pub memory: GuestMemory,
 }
 
 impl PcFloppy {
+    /// A PC with this controller, channel 2 masked and memory zeroed.
     pub fn new(fdc: Fdc) -> PcFloppy {
         PcFloppy {
             fdc,
@@ -266,5 +277,27 @@ impl PcFloppy {
     /// continues into port+1 only inside the first one.
     fn same_fdc_range(port: u16) -> bool {
         matches!(port.wrapping_sub(FDC_BASE), 1..=4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_memory_crosses_pages_and_wraps() {
+        let mut m = GuestMemory::default();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        m.write(0x1F00, &data);
+        let mut back = vec![0u8; 10_000];
+        m.read(0x1F00, &mut back);
+        assert_eq!(back, data);
+        let mut edge = [0xAAu8; 4];
+        m.read(0x1EFE, &mut edge);
+        assert_eq!(edge, [0, 0, data[0], data[1]]);
+        m.write(u64::MAX - 1, &[1, 2, 3]);
+        let mut w = [0u8; 3];
+        m.read(u64::MAX - 1, &mut w);
+        assert_eq!(w, [1, 2, 3]);
     }
 }

@@ -7,6 +7,7 @@
 //! ([`Fdc::advance_to`]). [`Fdc::state`] / [`Fdc::from_state`] give QEMU's migration
 //! state; [`wire`] is QEMU's own encoding of it.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod commands;
 pub mod controller;

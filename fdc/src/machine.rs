@@ -68,7 +68,7 @@ pub trait Machine {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// What the machine is called in reports ("model", "QEMU").
-    const NAME: &'static str;
+    fn name(&self) -> &'static str;
 
     /// Byte write to an I/O port.
     fn outb(&mut self, port: u16, value: u8) -> Result<(), Self::Error>;
@@ -147,7 +147,10 @@ fn slot(drive: u8) -> Result<usize, ModelError> {
 
 impl Machine for PcFloppy {
     type Error = ModelError;
-    const NAME: &'static str = "model";
+
+    fn name(&self) -> &'static str {
+        "model"
+    }
 
     fn outb(&mut self, port: u16, value: u8) -> Result<(), ModelError> {
         self.run_pending_dma();
@@ -226,6 +229,16 @@ impl Machine for PcFloppy {
 mod tests {
     use super::*;
     use crate::{DmaMode, DriveConfig, Fdc};
+
+    /// The trait is dyn-compatible: a machine can be chosen at run time.
+    #[test]
+    fn machines_can_be_trait_objects() {
+        let mut pc = PcFloppy::new(Fdc::new(DriveConfig::Empty, DriveConfig::Absent));
+        let m: &mut dyn Machine<Error = ModelError> = &mut pc;
+        assert_eq!(m.name(), "model");
+        m.advance_ns(10).unwrap();
+        assert_eq!(m.now_ns(), Ok(10));
+    }
 
     #[test]
     fn dma_addresses_are_24_bits() {

@@ -20,33 +20,65 @@ pub fn medium_size(index: u8) -> u64 {
 
 /// One operation on a PC with a floppy controller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
     /// Byte write to an I/O port (the FDC's, [`crate::ports`], or DMA channel 2's,
     /// [`crate::ports::i8257`]).
-    Out { port: u16, value: u8 },
+    Out {
+        /// The port.
+        port: u16,
+        /// The byte.
+        value: u8,
+    },
     /// Byte read from an I/O port.
-    In { port: u16 },
+    In {
+        /// The port.
+        port: u16,
+    },
     /// 16-bit write, split by the port layer.
-    OutW { port: u16, value: u16 },
+    OutW {
+        /// The port of the low byte.
+        port: u16,
+        /// The word.
+        value: u16,
+    },
     /// 16-bit read.
-    InW { port: u16 },
+    InW {
+        /// The port of the low byte.
+        port: u16,
+    },
     /// Advance virtual time by `ns`, running timers due before the new time. A timer due
     /// exactly at the new time runs at the start of the next advance: that is what a QEMU
     /// stopped at that instant does (the oracle's convention), and what a running QEMU
     /// does a moment later.
-    Advance { ns: u64 },
+    Advance {
+        /// Nanoseconds.
+        ns: u64,
+    },
     /// Eject the medium of a drive.
-    Eject { drive: u8 },
+    Eject {
+        /// The drive, 0 or 1.
+        drive: u8,
+    },
     /// Insert a blank medium (size from [`medium_size`]).
     Insert {
+        /// The drive, 0 or 1.
         drive: u8,
+        /// Index into the sizes of [`medium_size`].
         size: u8,
+        /// Write-protected.
         read_only: bool,
     },
     /// Fill guest memory with a pattern (see [`fill_pattern`]), e.g. a DMA buffer.
-    Fill { addr: u32, len: u16, seed: u8 },
-    /// Save the migration state and continue on a restored copy.
+    Fill {
+        /// Guest physical address.
+        addr: u32,
+        /// Bytes.
+        len: u16,
+        /// Pattern seed.
+        seed: u8,
+    },
+    /// Save the migration state ([`apply`]: as a migration does; the callers decide what
+    /// follows, e.g. continuing on a restored copy).
     Migrate,
 }
 

@@ -1,6 +1,8 @@
-//! The canary features re-introduce the historical QEMU floppy flaws (spec §7); each test
+//! The canary features re-introduce the historical QEMU floppy flaws (CVE-2015-3456
+//! "VENOM", CVE-2021-20196, CVE-2021-3507); each test
 //! drives the port sequence that triggers one and expects its detecting panic. Run with
 //! `cargo test -p fdc --features bug-venom` (etc.); without a feature this file is empty.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 #[allow(unused_imports)]
 use fdc::{DriveConfig, Fdc, Medium, PcFloppy};

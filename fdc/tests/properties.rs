@@ -1,6 +1,7 @@
 //! Properties that must hold after every operation of any sequence: no panic, no state in
 //! which QEMU would abort, phase and MSR consistent, `fdc/phase` never needed (the claim
 //! the fuzzers try to break), and lossless migration state codecs.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc::ops::Op;
 use fdc::{wire, DriveConfig, Fdc, FdcState, Medium, PcFloppy};

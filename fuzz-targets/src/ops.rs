@@ -51,8 +51,8 @@ pub const PORTS: [u16; 15] = [
     ports::SRB,
     ports::DOR,
     ports::TDR,
-    ports::MSR,
-    ports::FIFO,
+    MSR,
+    FIFO,
     ports::IDE_SHARED,
     ports::DIR,
     i8257::ADDR2,
@@ -159,7 +159,7 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
 
 /// Decodes the op(s) of tag `t`, operands from `c`, into `push`; false when the input
 /// ends inside them (the op is dropped and decoding stops).
-fn decode_op(t: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
+fn decode_op(t: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
     let n = t & 15;
     let fdc_port = FDC_BASE + u16::from(n & 7);
     let op = match t >> 4 {
@@ -205,7 +205,7 @@ fn decode_op(t: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
 }
 
 /// The port of tag `0x0n`/`0x1n`: `PORTS[n]`, or for n = 15 the next u16.
-fn port_n(n: u8, c: &mut Cursor) -> Option<u16> {
+fn port_n(n: u8, c: &mut Cursor<'_>) -> Option<u16> {
     if n == 15 {
         c.u16()
     } else {
@@ -214,7 +214,7 @@ fn port_n(n: u8, c: &mut Cursor) -> Option<u16> {
 }
 
 /// The step of tag `0x4n`: `ADVANCE[n]`, or the next u32 (n = 14) or u64 (n = 15).
-fn advance(n: u8, c: &mut Cursor) -> Option<u64> {
+fn advance(n: u8, c: &mut Cursor<'_>) -> Option<u64> {
     match n {
         14 => c.take::<4>().map(|b| u32::from_le_bytes(b) as u64),
         15 => c.take::<8>().map(u64::from_le_bytes),
@@ -225,7 +225,7 @@ fn advance(n: u8, c: &mut Cursor) -> Option<u64> {
 /// Tags 0x81/0x82: a run of FIFO accesses. A PIO sector is 512 of them, and a guest that
 /// keeps writing parameters (CVE-2015-3456) needs as many; byte by byte the fuzzer would
 /// need an input of over a kilobyte to express either.
-fn fifo_run(n: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
+fn fifo_run(n: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
     let Some(k) = c.u8() else {
         return false;
     };
@@ -245,7 +245,7 @@ fn fifo_run(n: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
 }
 
 /// Tag `0xCn`: n + 1 FIFO writes (a command in one burst).
-fn burst(n: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
+fn burst(n: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
     let Some(bytes) = c.data.get(..=n as usize) else {
         return false;
     };
@@ -258,7 +258,7 @@ fn burst(n: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
 
 /// Tag `0xFn`: channel 2 programmed (flip-flop, mode, address, page, count), then
 /// unmasked unless n & 4.
-fn dma_program(n: u8, c: &mut Cursor, push: &mut impl FnMut(Op)) -> bool {
+fn dma_program(n: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
     let Some([a0, a1, page, c0, c1]) = c.take::<5>() else {
         return false;
     };

@@ -3,6 +3,7 @@
 //! Plus the generator of the seed corpus from the recorded traces in `corpora/raw/`:
 //! `FDC_FUZZ_REGEN=1 cargo test -p fdc-fuzz-targets --test corpus` rewrites the seeds; a
 //! plain run checks the committed seeds are what the generator produces.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -15,7 +16,10 @@ use fdc_fuzz_targets::ops::{config_byte, configs, decode_ops, encode};
 use fdc_trace::qemu_log::{parse_line, Parsed, Record};
 use fdc_trace::{Event, TraceHeader, TraceWriter, WriteOptions};
 
-const TARGETS: [(&str, fn(&[u8])); 3] = [
+/// A fuzz target: its name and its body.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: [Target; 3] = [
     ("fdc_pio", fdc_fuzz_targets::fdc_pio),
     ("vmstate_load", fdc_fuzz_targets::vmstate_load),
     ("trace_decode", fdc_fuzz_targets::trace_decode),

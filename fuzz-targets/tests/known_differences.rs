@@ -4,6 +4,7 @@
 //! source QEMU runs the ops, migrates to a file, a destination QEMU started with
 //! `-incoming` from it runs the remaining ops, and the reads must match the model's source
 //! and destination read for read.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc::ops::apply;
 use fdc::ops::{Answer, Op};

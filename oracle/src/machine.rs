@@ -58,7 +58,10 @@ impl Oracle {
 
 impl Machine for Oracle {
     type Error = OracleError;
-    const NAME: &'static str = "QEMU";
+
+    fn name(&self) -> &'static str {
+        "QEMU"
+    }
 
     fn outb(&mut self, port: u16, value: u8) -> Result<(), OracleError> {
         self.qtest_cmd(&format!("outb {port:#x} {value:#x}"))

@@ -1,6 +1,8 @@
-//! Checks the oracle against real QEMU 7.2, asserting the facts of qemu-oracle.md §2, §3, §5.
+//! Checks the oracle against real QEMU 7.2, asserting the measured facts the crate docs
+//! describe (time stepping, migration, media, DMA).
 //! Set FDC_SKIP_QEMU=1 to skip; without QEMU (and without that variable) these tests fail,
 //! because a silently skipped oracle would hide every model/QEMU disagreement.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::path::PathBuf;
 use std::sync::Mutex;

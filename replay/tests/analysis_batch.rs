@@ -1,5 +1,6 @@
 //! Determinism across thread counts, agreement of the chunk-parallel replay with a plain
 //! sequential one, and batches with bad files.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 mod analysis_util;
 use analysis_util::*;

@@ -1,5 +1,6 @@
 //! `check`, `points` and `report` on real recorded QEMU logs (corpora/raw), imported with
 //! their sidecars; and the analysis' chunk decoder against the ordinary trace reader.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 mod analysis_util;
 use analysis_util::*;

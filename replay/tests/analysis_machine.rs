@@ -2,6 +2,7 @@
 //! the model through `fdc::Machine` and into real QEMU the same way must give the same
 //! reads (and the recorded ones), and the same migration streams at the sampled points.
 //! Set FDC_SKIP_QEMU=1 to skip.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,12 +36,12 @@ fn replay_into<M: Machine>(m: M, path: &Path) -> Vec<(Option<u8>, Option<u8>, Op
     let mut i = 0;
     fdc_trace::compact::for_each_chunk::<fdc_trace::TraceError>(path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
-            let (model, machine) = r.step(i, ev, &chunk.events[j + 1..]).unwrap();
+            let answers = r.step(i, ev, &chunk.events[j + 1..]).unwrap();
             let recorded = match ev.kind {
                 EvKind::Read { value, .. } => Some(value),
                 _ => None,
             };
-            out.push((recorded, model, machine));
+            out.push((recorded, answers.model, answers.machine));
             i += 1;
         }
         Ok(())

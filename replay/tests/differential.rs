@@ -5,6 +5,7 @@
 //! Needs `qemu-system-x86_64`. Set `FDC_SKIP_QEMU=1` to skip explicitly; without QEMU and
 //! without that variable the test fails and says how to install it. Scale with
 //! `FDC_DIFF_INSTANCES`, `FDC_DIFF_SEQUENCES` (per instance) and `FDC_DIFF_SEED`.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_replay::conformance::{describe_failure, run_instance, run_plan, Plan, Stats};
 

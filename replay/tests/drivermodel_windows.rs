@@ -1,5 +1,6 @@
 //! The Windows 2000 floppy driver model, run closed-loop against real QEMU
-//! (guest-drivers.md §2). Set FDC_SKIP_QEMU=1 to skip.
+//! and on the model. Set FDC_SKIP_QEMU=1 to skip the QEMU runs.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_replay::drivermodel::workloads::{record_file, Target};
 use fdc_trace::{read_all, Event, MediaChange, ProvenanceKind};
@@ -94,13 +95,14 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
     assert_eq!(h.provenance.kind, ProvenanceKind::DriverModel);
     let all = tokens(&ev);
     let w = commands(&ev);
-    // §2.3 START_DEVICE: reset, ISR SENSE + 3 more, VERSION, PART ID, PERPENDICULAR, PART ID.
+    // FdcStartDevice: reset, ISR SENSE + 3 more, VERSION, PART ID, PERPENDICULAR, PART ID.
     assert_in_order(
         &w,
         &[
             &["W2:08", "W2:0c", "W5:08", "W5:08", "W5:08", "W5:08"],
             &["W5:10", "W5:18", "W5:12", "W5:80", "W5:18"],
-            // §2.4/2.5 first request: motor on, (DSKCHG dance), CONFIGURE, SPECIFY, CCR, RECAL, READ ID head 1
+            // FlStartDrive/FlDetermineMediaType, first request: motor on, (DSKCHG dance),
+            // CONFIGURE, SPECIFY, CCR, RECAL, READ ID head 1
             &["W2:1c"],
             &[
                 "W5:13", "W5:00", "W5:5f", "W5:00", "W5:03", "W5:af", "W5:02", "W7:00", "W5:07",
@@ -113,7 +115,7 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
             ],
         ],
     );
-    // QEMU's answers as §0 says: VERSION 0x90, PART ID 0x41, reset ST0s C0..C3.
+    // QEMU's answers: VERSION 0x90, PART ID 0x41, reset ST0s C0..C3.
     assert_in_order(
         &all,
         &[&["W5:10", "R4:d0", "R5:90"], &["W5:18", "R4:d0", "R5:41"]],

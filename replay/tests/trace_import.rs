@@ -1,4 +1,5 @@
 //! `fdc-replay import qemu-log` end to end: the built binary on real and hand-written logs.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_trace::*;
 use std::path::{Path, PathBuf};

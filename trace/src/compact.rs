@@ -4,7 +4,7 @@
 //! per event.
 //!
 //! This is the format's only chunk decoder: [`TraceReader`] decodes its events with it
-//! too, and both read their blocks through the one block framing of [`crate::block`].
+//! too, and both read their blocks through the one block framing (`block.rs`).
 //! Every check of the format applies (event kinds and field counts, port offsets, drive
 //! units, label lengths, medium sizes, time overflow, the chunk's base time, the end
 //! block's count, trailing data).
@@ -376,7 +376,7 @@ fn chunk_event_count(payload: &[u8]) -> Result<u64, String> {
 }
 
 /// The head of a chunk payload `[base_t, [events...]]`: its base time and event count.
-fn chunk_head(r: &mut Reader) -> Result<(u64, u64), String> {
+fn chunk_head(r: &mut Reader<'_>) -> Result<(u64, u64), String> {
     if r.array()? != 2 {
         return Err("a chunk must be an array [base_t, events]".into());
     }
@@ -476,7 +476,7 @@ pub fn decode_into(raw: &RawChunk, chunk: &mut Chunk) -> Result<(), TraceError> 
 /// The common case, a port access `[0|1, dt, offset, value]` with small integers, read
 /// straight from the bytes; `None` sends anything else to the general decoder.
 #[inline(always)]
-fn fast_port_event(r: &mut Reader, t: &mut u64) -> Option<Ev> {
+fn fast_port_event(r: &mut Reader<'_>, t: &mut u64) -> Option<Ev> {
     let b = r.b;
     let p = r.p;
     let head = b.get(p..p + 2)?;
@@ -520,7 +520,7 @@ fn fast_port_event(r: &mut Reader, t: &mut u64) -> Option<Ev> {
 }
 
 #[inline]
-fn decode_event(r: &mut Reader, t: &mut u64, labels: &mut Vec<String>) -> Result<Ev, String> {
+fn decode_event(r: &mut Reader<'_>, t: &mut u64, labels: &mut Vec<String>) -> Result<Ev, String> {
     if let Some(ev) = fast_port_event(r, t) {
         return Ok(ev);
     }

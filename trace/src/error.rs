@@ -23,7 +23,12 @@ pub enum TraceErrorKind {
         "trace format version {found} is not supported (this fdc-replay reads version {supported}); \
          a newer fdc-replay is needed to read it"
     )]
-    UnsupportedVersion { found: u16, supported: u16 },
+    UnsupportedVersion {
+        /// The file's version.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
     /// The preamble sets flag bits this build does not know.
     #[error("unknown preamble flags {0:#06x} (written by a newer fdc-replay?)")]
     UnknownFlags(u16),
@@ -34,15 +39,21 @@ pub enum TraceErrorKind {
     /// allocating from it.
     #[error("{what} claims {len} bytes, more than the limit of {cap}")]
     TooLarge {
+        /// What claims it.
         what: &'static str,
+        /// The claimed length.
         len: u64,
+        /// The limit.
         cap: u64,
     },
     /// A block's checksum does not match its content.
     #[error("checksum mismatch in {what} (stored {stored:#010x}, computed {computed:#010x}): the file is corrupt")]
     Checksum {
+        /// The block.
         what: String,
+        /// The CRC stored in the file.
         stored: u32,
+        /// The CRC of the payload.
         computed: u32,
     },
     /// The file is structurally broken (unexpected block, bad value, ...).
@@ -50,7 +61,12 @@ pub enum TraceErrorKind {
     Corrupt(String),
     /// MessagePack content could not be decoded.
     #[error("cannot decode {what}: {msg}")]
-    Decode { what: String, msg: String },
+    Decode {
+        /// What was decoded.
+        what: String,
+        /// The decoder's message.
+        msg: String,
+    },
     /// The caller handed the writer something the format cannot hold.
     #[error("invalid trace content: {0}")]
     Invalid(String),

@@ -48,10 +48,13 @@ pub const PREAMBLE_LEN: usize = 12;
 /// Size of a block's tag + length + CRC.
 pub const BLOCK_HEADER_LEN: usize = 9;
 
-/// Block tags.
+/// Block tag of the header.
 pub const TAG_HEADER: u8 = b'H';
+/// Block tag of a drive image.
 pub const TAG_IMAGE: u8 = b'D';
+/// Block tag of an event chunk.
 pub const TAG_EVENTS: u8 = b'E';
+/// Block tag of the end block.
 pub const TAG_END: u8 = b'Z';
 
 /// Largest header block accepted (the header holds no image data).
@@ -80,15 +83,37 @@ pub const MAX_PORT_OFFSET: u8 = 7;
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Event {
     /// The guest read `value` from I/O port base + `offset`.
-    PortRead { t_ns: u64, offset: u8, value: u8 },
+    PortRead {
+        /// Time in ns.
+        t_ns: u64,
+        /// Port offset, 0..=7.
+        offset: u8,
+        /// The value read.
+        value: u8,
+    },
     /// The guest wrote `value` to I/O port base + `offset`.
-    PortWrite { t_ns: u64, offset: u8, value: u8 },
+    PortWrite {
+        /// Time in ns.
+        t_ns: u64,
+        /// Port offset, 0..=7.
+        offset: u8,
+        /// The value written.
+        value: u8,
+    },
     /// A workload stage begins (from a sidecar file or a `MARK` line on the serial port).
-    Stage { t_ns: u64, label: String },
+    Stage {
+        /// Time in ns.
+        t_ns: u64,
+        /// The stage's name.
+        label: String,
+    },
     /// A medium was ejected from or inserted into `drive`.
     Media {
+        /// Time in ns.
         t_ns: u64,
+        /// The drive unit.
         drive: u8,
+        /// What happened.
         change: MediaChange,
     },
 }
@@ -191,7 +216,12 @@ pub enum MediaChange {
     /// The medium was removed; the drive is empty afterwards.
     Eject,
     /// A medium of `size` bytes was inserted.
-    Insert { size: u64, read_only: bool },
+    Insert {
+        /// Size in bytes.
+        size: u64,
+        /// Write-protected.
+        read_only: bool,
+    },
 }
 
 /// Where the events come from.
@@ -208,13 +238,16 @@ pub enum ProvenanceKind {
 /// A package and its version, as the recorder saw it (e.g. `qemu-system-x86`, `7.2+dfsg-7`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageVersion {
+    /// The package.
     pub name: String,
+    /// Its version.
     pub version: String,
 }
 
 /// How the trace was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Provenance {
+    /// Recorded from a guest, or produced by a driver model.
     pub kind: ProvenanceKind,
     /// Free text: the command line or tool that recorded (or imported) the trace.
     #[serde(default)]
@@ -229,10 +262,16 @@ pub struct Provenance {
 #[serde(rename_all = "kebab-case")]
 pub enum Clock {
     /// Host wall-clock times; t = 0 was `origin_unix_ns` nanoseconds after the Unix epoch.
-    Host { origin_unix_ns: u64 },
+    Host {
+        /// t = 0 in ns since the Unix epoch.
+        origin_unix_ns: u64,
+    },
     /// The source had no times: events are `step_ns` apart, which says nothing about
     /// how long the guest really took.
-    Synthetic { step_ns: u64 },
+    Synthetic {
+        /// The spacing of events in ns.
+        step_ns: u64,
+    },
 }
 
 impl Default for Clock {
@@ -298,6 +337,7 @@ pub struct Medium {
     pub format: Option<String>,
     /// Size in bytes.
     pub size: u64,
+    /// Write-protected.
     #[serde(default)]
     pub read_only: bool,
     /// Digest of the initial image, when known.
@@ -317,6 +357,7 @@ pub struct Medium {
 pub struct Drive {
     /// Unit number, 0..=3.
     pub unit: u8,
+    /// The drive type QEMU was given (`fdtypeA`/`fdtypeB`).
     #[serde(default)]
     pub drive_type: DriveType,
     /// The medium inserted at the start, `None` for an empty drive.
@@ -330,13 +371,16 @@ pub struct TraceHeader {
     /// Guest operating system (e.g. `FreeDOS`).
     #[serde(default)]
     pub guest: Option<String>,
+    /// Its version.
     #[serde(default)]
     pub guest_version: Option<String>,
     /// What the guest was doing (e.g. `format a: then copy`).
     #[serde(default)]
     pub workload: Option<String>,
+    /// How the trace was made.
     #[serde(default)]
     pub provenance: Provenance,
+    /// The QEMU version of the recording.
     #[serde(default)]
     pub qemu_version: Option<String>,
     /// Drives present, by unit number.

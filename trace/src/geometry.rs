@@ -4,10 +4,15 @@
 /// A known format: its canonical name, other names, and size in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Format {
+    /// Canonical name (`1.44M`).
     pub name: &'static str,
+    /// Other accepted names.
     pub aliases: &'static [&'static str],
+    /// Cylinders.
     pub cylinders: u32,
+    /// Heads.
     pub heads: u32,
+    /// Sectors per track.
     pub sectors: u32,
 }
 

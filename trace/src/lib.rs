@@ -1,6 +1,8 @@
-//! Recorded floppy-controller traces: the on-disk format ([`format`]), a streaming
+//! Recorded floppy-controller traces: the on-disk format ([`mod@format`]), a streaming
 //! [`TraceWriter`] and [`TraceReader`], and the importer of QEMU `-trace fdc_*` logs
 //! ([`import`], the `fdc-replay import qemu-log` subcommand).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod block;
 pub mod compact;

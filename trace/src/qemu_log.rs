@@ -27,12 +27,27 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record {
     /// `fdc_ioport_read read reg 0xRR val 0xVV`
-    FdcRead { reg: u8, val: u8 },
+    FdcRead {
+        /// Register offset.
+        reg: u8,
+        /// Value.
+        val: u8,
+    },
     /// `fdc_ioport_write write reg 0xRR val 0xVV`
-    FdcWrite { reg: u8, val: u8 },
+    FdcWrite {
+        /// Register offset.
+        reg: u8,
+        /// Value.
+        val: u8,
+    },
     /// `serial_write write addr 0xAA val 0xVV` (`serial_ioport_write` in older QEMUs):
     /// a guest write to a 16550 UART register.
-    SerialWrite { addr: u8, val: u8 },
+    SerialWrite {
+        /// UART register offset.
+        addr: u8,
+        /// Value.
+        val: u8,
+    },
 }
 
 /// A parsed line.
@@ -40,6 +55,7 @@ pub enum Record {
 pub struct LogLine {
     /// Host time of the event in nanoseconds since the Unix epoch, when the line has one.
     pub unix_ns: Option<u64>,
+    /// The event.
     pub record: Record,
 }
 

@@ -1,7 +1,7 @@
 //! Streaming trace reader: an iterator of events that holds one chunk at a time.
 //!
 //! Hostile or damaged input yields errors, never panics or huge allocations: blocks are
-//! read through [`crate::block`], which checks every length read from the file against
+//! read through the one block framing (`block.rs`), which checks every length read from the file against
 //! its cap from [`crate::format`] before use and reads payloads incrementally, so that a
 //! truncated file cannot make the reader allocate the length it claims. Event chunks are
 //! decoded by the compact decoder ([`crate::compact`]), the format's only one.

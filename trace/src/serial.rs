@@ -32,6 +32,7 @@ pub struct SerialMarks {
 }
 
 impl SerialMarks {
+    /// A reassembler at the start of a line, divisor latch off.
     pub fn new() -> Self {
         Self::default()
     }

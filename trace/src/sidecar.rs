@@ -23,8 +23,15 @@ use std::path::{Path, PathBuf};
 /// What a sidecar line says happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SidecarKind {
+    /// A stage marker with its label.
     Marker(String),
-    Media { drive: u8, change: MediaChange },
+    /// A media change.
+    Media {
+        /// The drive, 0 or 1.
+        drive: u8,
+        /// What happened.
+        change: MediaChange,
+    },
 }
 
 /// One sidecar line.
@@ -34,6 +41,7 @@ pub struct SidecarEvent {
     pub unix_ns: u64,
     /// 1-based line number in the sidecar, for error messages.
     pub line: usize,
+    /// What happened.
     pub kind: SidecarKind,
 }
 

@@ -1,4 +1,5 @@
 //! The trace format: round trips, version refusal, and damaged input.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_trace::format::{MAGIC, MAX_CHUNK_EVENTS, PREAMBLE_LEN};
 use fdc_trace::*;

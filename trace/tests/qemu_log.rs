@@ -1,4 +1,5 @@
 //! Parsing QEMU trace-log lines in every prefix style QEMU has used.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_trace::qemu_log::{parse_line, LogLine, Parsed, Record};
 use fdc_trace::sidecar::{parse_sidecar_line, SidecarKind};

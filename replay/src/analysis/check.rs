@@ -91,9 +91,9 @@ pub trait Replayer {
     /// Why a step failed.
     type Error: From<ReplayError> + From<fdc_trace::TraceError>;
     /// Who answers the reads, in a sentence ("the model gives ...").
-    const ANSWERED_BY: &'static str;
+    fn answered_by(&self) -> &'static str;
     /// The same, as a short tag in the events of a mismatch's context.
-    const TAG: &'static str;
+    fn tag(&self) -> &'static str;
     /// The model's replay (its state before each event is the mismatch context).
     fn model(&self) -> &ReplayModel;
     /// Applies event `index` (`ahead`: the events after it in its chunk); returns the
@@ -103,8 +103,13 @@ pub trait Replayer {
 
 impl Replayer for ReplayModel {
     type Error = ReplayError;
-    const ANSWERED_BY: &'static str = "the model";
-    const TAG: &'static str = "model";
+    fn answered_by(&self) -> &'static str {
+        "the model"
+    }
+
+    fn tag(&self) -> &'static str {
+        "model"
+    }
 
     fn model(&self) -> &ReplayModel {
         self
@@ -145,7 +150,7 @@ pub fn check<R: Replayer>(
 ) -> Result<CheckResult, R::Error> {
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult {
-        answered_by: R::ANSWERED_BY,
+        answered_by: r.answered_by(),
         ..CheckResult::default()
     };
     fdc_trace::compact::for_each_chunk::<R::Error>(path, |chunk| {
@@ -185,7 +190,7 @@ pub fn check<R: Replayer>(
                 if ctx.len() >= context {
                     ctx.pop_front();
                 }
-                ctx.push_back(describe(i, ev, &chunk.labels, got, R::TAG));
+                ctx.push_back(describe(i, ev, &chunk.labels, got, r.tag()));
             }
         }
         Ok(())

@@ -57,6 +57,16 @@ impl<E: std::error::Error + 'static> From<fdc_trace::TraceError> for OnMachineEr
     }
 }
 
+/// What a port read gave on the model's replay and on the machine (`None`: the event
+/// was no read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answers {
+    /// The model's replay.
+    pub model: Option<u8>,
+    /// The machine.
+    pub machine: Option<u8>,
+}
+
 /// A machine driven by a recorded trace, with the model's replay one event ahead.
 pub struct MachineReplay<M: Machine> {
     /// The machine.
@@ -123,7 +133,7 @@ impl<M: Machine> MachineReplay<M> {
         index: u64,
         ev: &Ev,
         ahead: &[Ev],
-    ) -> Result<(Option<u8>, Option<u8>), OnMachineError<M::Error>> {
+    ) -> Result<Answers, OnMachineError<M::Error>> {
         self.model.last_dma = None;
         let model = apply(&mut self.model, ev, ahead).map_err(|reason| ReplayError::Event {
             file: Some(self.file.clone()),
@@ -133,7 +143,7 @@ impl<M: Machine> MachineReplay<M> {
         let dma = self.model.last_dma;
         let machine = self.machine_step(ev, dma).map_err(self.failed(index))?;
         self.events += 1;
-        Ok((model, machine))
+        Ok(Answers { model, machine })
     }
 
     fn machine_step(
@@ -203,14 +213,19 @@ impl<M: Machine> MachineReplay<M> {
 
 impl<M: Machine> Replayer for MachineReplay<M> {
     type Error = OnMachineError<M::Error>;
-    const ANSWERED_BY: &'static str = M::NAME;
-    const TAG: &'static str = M::NAME;
+    fn answered_by(&self) -> &'static str {
+        self.machine.name()
+    }
+
+    fn tag(&self) -> &'static str {
+        self.machine.name()
+    }
 
     fn model(&self) -> &ReplayModel {
         &self.model
     }
 
     fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Self::Error> {
-        MachineReplay::step(self, index, ev, ahead).map(|(_, machine)| machine)
+        MachineReplay::step(self, index, ev, ahead).map(|a| a.machine)
     }
 }

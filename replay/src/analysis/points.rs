@@ -28,7 +28,7 @@ pub struct PointRecord<'a> {
 }
 
 fn record<'a>(
-    m: &super::ReplayModel,
+    m: &ReplayModel,
     index: u64,
     t_ns: u64,
     weight_ns: u64,

@@ -467,6 +467,7 @@ pub struct Timing {
 pub fn thread_cpu_ns() -> u64 {
     // SAFETY: clock_gettime only writes the struct it is given.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
     if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
         return 0;
     }

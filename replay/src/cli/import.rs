@@ -42,7 +42,7 @@ pub struct ImportArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
 
-    /// Drive configuration, repeatable: N=SPEC[,ro][,type=auto|144|288|120] with N 0 or 1
+    /// Drive configuration, repeatable: `N=SPEC[,ro][,type=auto|144|288|120]` with N 0 or 1
     /// and SPEC one of: a size (1.44M, 720K, 2.88M, 1.2M, 360K, 1.68M, 1.72M, 820K, ... or a
     /// byte count), `none` (no drive), `empty` (drive without medium), or an image file
     /// path (a size name wins over a file of that name: write `./720K`). Default: 0=1.44M,

@@ -3,7 +3,7 @@
 //! operation, and at sampled points the fdc section QEMU really migrates (every field and
 //! the set of subsections) with what the model would send.
 //!
-//! Sequences ([`generate`]) run back to back on one QEMU (state carries over, as in
+//! Sequences ([`generate_sequence`]) run back to back on one QEMU (state carries over, as in
 //! QEMU's own fdc-test) through a lockstep [`Pair`]; a mismatch is shrunk ([`shrink`])
 //! by re-running fresh QEMUs on subsets of the failing prefix, and reported as the op list
 //! that shows it.

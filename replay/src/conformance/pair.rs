@@ -84,11 +84,11 @@ impl<Q: Reference> Pair<Q> {
         })
     }
 
-    fn failed(index: usize, op: &Op, e: impl std::fmt::Display) -> Mismatch {
+    fn failed(&self, index: usize, op: &Op, e: impl std::fmt::Display) -> Mismatch {
         Mismatch {
             index,
             kind: MismatchKind::MachineFailed,
-            what: format!("{} failed on {op:?}: {e}", Q::NAME),
+            what: format!("{} failed on {op:?}: {e}", self.other.name()),
         }
     }
 
@@ -110,8 +110,8 @@ impl<Q: Reference> Pair<Q> {
             },
             _ => op.clone(),
         };
-        let theirs = apply(&mut self.other, &op).map_err(|e| Self::failed(index, &op, e))?;
-        let ours = apply(&mut self.model, &op).map_err(|e| Self::failed(index, &op, e))?;
+        let theirs = apply(&mut self.other, &op).map_err(|e| self.failed(index, &op, e))?;
+        let ours = apply(&mut self.model, &op).map_err(|e| self.failed(index, &op, e))?;
         if matches!(op, Op::Advance { .. }) {
             self.catch_up_inexact_advance();
         }
@@ -126,17 +126,17 @@ impl<Q: Reference> Pair<Q> {
                 index,
                 format!(
                     "{op:?}: {} answered {theirs:?}, the model {ours:?}",
-                    Q::NAME
+                    self.other.name()
                 ),
             ));
         }
-        let irq = self.other.irq().map_err(|e| Self::failed(index, &op, e))?;
+        let irq = self.other.irq().map_err(|e| self.failed(index, &op, e))?;
         if irq != self.model.fdc.irq() {
             return Err(Self::differs(
                 index,
                 format!(
                     "after {op:?}: {} IRQ {irq}, model IRQ {}",
-                    Q::NAME,
+                    self.other.name(),
                     self.model.fdc.irq()
                 ),
             ));
@@ -172,8 +172,8 @@ impl<Q: Reference> Pair<Q> {
     /// Advances both by `ns` (a migration point lets QEMU run again).
     fn advance_both(&mut self, index: usize, ns: u64) -> Result<(), Mismatch> {
         let op = Op::Advance { ns };
-        apply(&mut self.other, &op).map_err(|e| Self::failed(index, &Op::Migrate, e))?;
-        apply(&mut self.model, &op).map_err(|e| Self::failed(index, &Op::Migrate, e))?;
+        apply(&mut self.other, &op).map_err(|e| self.failed(index, &Op::Migrate, e))?;
+        apply(&mut self.model, &op).map_err(|e| self.failed(index, &Op::Migrate, e))?;
         self.catch_up_inexact_advance();
         Ok(())
     }
@@ -184,13 +184,12 @@ impl<Q: Reference> Pair<Q> {
         let state = self
             .other
             .save_state()
-            .map_err(|e| Self::failed(index, &Op::Migrate, e))?;
+            .map_err(|e| self.failed(index, &Op::Migrate, e))?;
+        let name = self.other.name();
         self.model
             .fdc
             .overwrite_migrated_fields(&state)
-            .map_err(|e| {
-                Self::differs(index, format!("{}'s fdc state does not load: {e}", Q::NAME))
-            })?;
+            .map_err(|e| Self::differs(index, format!("{name}'s fdc state does not load: {e}")))?;
         self.stats.resyncs += 1;
         self.advance_both(index, RESUME_NS)
     }
@@ -203,11 +202,11 @@ impl<Q: Reference> Pair<Q> {
         let theirs = self
             .other
             .save_state()
-            .map_err(|e| Self::failed(index, &Op::Migrate, e))?;
+            .map_err(|e| self.failed(index, &Op::Migrate, e))?;
         let ours = self
             .model
             .save_state()
-            .map_err(|e| Self::failed(index, &Op::Migrate, e))?;
+            .map_err(|e| self.failed(index, &Op::Migrate, e))?;
         self.stats.migrations += 1;
         let their_subs = subsection_names(&theirs);
         let mut seen = their_subs.clone();
@@ -221,7 +220,7 @@ impl<Q: Reference> Pair<Q> {
                 index,
                 format!(
                     "subsections: {} [{}], model [{}]",
-                    Q::NAME,
+                    self.other.name(),
                     their_subs.join(","),
                     our_subs.join(",")
                 ),
@@ -242,18 +241,18 @@ impl<Q: Reference> Pair<Q> {
         let q = self
             .other
             .read_mem(addr, 2048)
-            .map_err(|e| Self::failed(index, &Op::Migrate, e))?;
+            .map_err(|e| self.failed(index, &Op::Migrate, e))?;
         let m = self
             .model
             .read_mem(addr, 2048)
-            .map_err(|e| Self::failed(index, &Op::Migrate, e))?;
+            .map_err(|e| self.failed(index, &Op::Migrate, e))?;
         self.stats.memory_checks += 1;
         if let Some(at) = q.iter().zip(&m).position(|(a, b)| a != b) {
             return Err(Self::differs(
                 index,
                 format!(
                     "DMA buffer differs at +{at}: {} {:#04x}, model {:#04x}",
-                    Q::NAME,
+                    self.other.name(),
                     q[at],
                     m[at]
                 ),

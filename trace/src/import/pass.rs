@@ -44,7 +44,8 @@ pub struct PassStats {
     pub serial_divisor_bytes: u64,
     /// Over-long serial lines (skipped).
     pub serial_overlong_lines: u64,
-    /// Whether a command that reads the medium was issued (see [`CommandTracker`]).
+    /// Whether a command that reads the medium was issued (the FIFO byte stream followed
+    /// with the model's command table).
     pub data_read: bool,
 }
 
