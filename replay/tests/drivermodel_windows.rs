@@ -218,35 +218,14 @@ fn shipped_windows_traces_check() {
     assert!(n >= 1, "no windows2000-*.fdctrace shipped");
 }
 
-/// One workload recorded on the model and on QEMU, into memory.
-fn record_both_ways(workload: &str) -> [(Vec<Event>, u64); 2] {
-    use fdc_replay::drivermodel::workloads::{header, model_for, prepare, qemu_for, record};
-    use fdc_trace::{read_all_from, TraceWriter, WriteOptions};
-    let run = |target: &Target| {
-        // Each run on its own images (the workloads make more of them as they go).
-        let media = prepare(workload).unwrap();
-        let hdr = header(workload, "cargo test", &media, target).unwrap();
-        let w = TraceWriter::new(Vec::new(), &hdr, WriteOptions::default()).unwrap();
-        let ((summary, bytes), late) = match target {
-            Target::Model => {
-                let r = record(workload, &media, model_for(&media).unwrap(), w).unwrap();
-                let late = r.0.stats.overshoots;
-                (r, late)
-            }
-            Target::Qemu(q) => {
-                let r = record(workload, &media, qemu_for(&media, q).unwrap(), w).unwrap();
-                let late = r.0.stats.overshoots;
-                (r, late)
-            }
-        };
-        let (_, events) = read_all_from(&bytes[..]).unwrap();
-        assert_eq!(events.len() as u64, summary.events);
-        (events, late)
-    };
-    [
-        run(&Target::Model),
-        run(&Target::Qemu(fdc_oracle::default_qemu())),
-    ]
+/// One workload recorded on `target`: its events and the machine's late time steps.
+fn record_on(workload: &str, target: &Target) -> (Vec<Event>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(format!("{workload}.fdctrace"));
+    let summary = record_file(workload, &out, "cargo test", target).unwrap();
+    let (_, events) = read_all(&out).unwrap();
+    assert_eq!(events.len() as u64, summary.events);
+    (events, summary.stats.overshoots)
 }
 
 /// The event without its time.
@@ -281,8 +260,8 @@ fn clock_shifts(what: &str, model: &[Event], qemu: &[Event]) -> usize {
 /// The driver model runs closed-loop on the model as on QEMU: the same workload gives
 /// the same events (every port access, value, stage and media change). The times are
 /// the same too unless one of QEMU's time steps stopped late (a lost watchdog stop under
-/// load, counted in the driver's `overshoots`): from then on QEMU's clock is ahead by
-/// the overshoot, and the events still agree.
+/// load, counted in the driver's `overshoots`; see [`clock_shifts`]), and the events
+/// still agree.
 #[test]
 fn workload_on_the_model_equals_the_workload_on_qemu() {
     if skip() {
@@ -290,7 +269,8 @@ fn workload_on_the_model_equals_the_workload_on_qemu() {
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for workload in ["boot-disk", "boot-empty"] {
-        let [(model, model_late), (qemu, qemu_late)] = record_both_ways(workload);
+        let (model, model_late) = record_on(workload, &Target::Model);
+        let (qemu, qemu_late) = record_on(workload, &Target::Qemu(fdc_oracle::default_qemu()));
         assert_eq!(model_late, 0, "the model never overshoots");
         let shifts = clock_shifts(workload, &model, &qemu);
         assert!(

@@ -2,7 +2,7 @@
 
 use super::machine::{MachineReplay, OnMachineError};
 use super::{
-    apply, key_command, key_of, needed_names, EvKind, ReplayError, ReplayModel, INITIAL_STAGE,
+    apply, key_command, key_of, needed_names, Ev, EvKind, ReplayError, ReplayModel, INITIAL_STAGE,
 };
 use fdc::Machine;
 use fdc_oracle::MIN_FIRST_INCOMING_ADVANCE_NS;
@@ -60,34 +60,67 @@ fn record<'a>(
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError> {
     let header = fdc_trace::TraceReader::open(path)?.header().clone();
     let mut m = ReplayModel::from_header(&header, path)?;
-    let mut stage = INITIAL_STAGE.to_string();
-    let mut prev_t = 0u64;
-    let mut index = 0u64;
     let mut line = Vec::with_capacity(256);
     // Point i is printed when event i arrives (its weight needs event i's time).
-    fdc_trace::compact::for_each_chunk::<ReplayError>(path, |chunk| {
+    let end = walk::<ReplayError>(path, |at, ev, ahead| {
+        let w = if at.index == 0 {
+            0
+        } else {
+            ev.t.saturating_sub(at.prev_t)
+        };
+        write_line::<ReplayError>(
+            out,
+            &mut line,
+            &record(&m, at.index, at.prev_t, w, &at.stage),
+        )?;
+        apply(&mut m, ev, ahead).map_err(|reason| ReplayError::Event {
+            file: Some(path.to_path_buf()),
+            index: at.index,
+            reason,
+        })?;
+        Ok(())
+    })?;
+    write_line::<ReplayError>(
+        out,
+        &mut line,
+        &record(&m, end.index, end.prev_t, 0, &end.stage),
+    )?;
+    Ok(end.index + 1)
+}
+
+/// Where a walk through a trace stands: before event `index` (at point `index`).
+struct Walk {
+    /// Events applied so far.
+    index: u64,
+    /// Time of the previous event (0 before the first).
+    prev_t: u64,
+    /// The stage of the point.
+    stage: String,
+}
+
+/// Walks the events of `path` in order, calling `f(where, event, events after it in its
+/// chunk)` for each; returns where the walk ends (the idle point).
+fn walk<E: From<fdc_trace::TraceError>>(
+    path: &Path,
+    mut f: impl FnMut(&Walk, &Ev, &[Ev]) -> Result<(), E>,
+) -> Result<Walk, E> {
+    let mut at = Walk {
+        index: 0,
+        prev_t: 0,
+        stage: INITIAL_STAGE.to_string(),
+    };
+    fdc_trace::compact::for_each_chunk::<E>(path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
-            let w = if index == 0 {
-                0
-            } else {
-                ev.t.saturating_sub(prev_t)
-            };
-            write_line::<ReplayError>(out, &mut line, &record(&m, index, prev_t, w, &stage))?;
-            apply(&mut m, ev, &chunk.events[j + 1..]).map_err(|reason| ReplayError::Event {
-                file: Some(path.to_path_buf()),
-                index,
-                reason,
-            })?;
+            f(&at, ev, &chunk.events[j + 1..])?;
             if let EvKind::Stage(l) = ev.kind {
-                stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
+                at.stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
             }
-            prev_t = ev.t;
-            index += 1;
+            at.prev_t = ev.t;
+            at.index += 1;
         }
         Ok(())
     })?;
-    write_line::<ReplayError>(out, &mut line, &record(&m, index, prev_t, 0, &stage))?;
-    Ok(index + 1)
+    Ok(at)
 }
 
 /// Writes `value` as one JSON line through the reused buffer `line`.
@@ -145,35 +178,23 @@ pub fn write_machine_points<M: Machine>(
 ) -> Result<SampleSummary, OnMachineError<M::Error>> {
     let mut line = Vec::with_capacity(256);
     let mut summary = SampleSummary::default();
-    let mut stage = INITIAL_STAGE.to_string();
     let mut next = 0u64;
-    let mut index = 0u64;
-    let mut prev_t = 0u64;
-    fdc_trace::compact::for_each_chunk::<OnMachineError<M::Error>>(path, |chunk| {
-        for (j, ev) in chunk.events.iter().enumerate() {
-            if index >= next && r.time_until(ev) >= MIN_FIRST_INCOMING_ADVANCE_NS {
-                sample(r, index, prev_t, &stage, &mut summary, out, &mut line)?;
-                next = index + every.max(1);
-            }
-            r.step(index, ev, &chunk.events[j + 1..])?;
-            if let EvKind::Stage(l) = ev.kind {
-                stage = chunk.labels.get(l as usize).cloned().unwrap_or_default();
-            }
-            prev_t = ev.t;
-            index += 1;
+    let end = walk::<OnMachineError<M::Error>>(path, |at, ev, ahead| {
+        if at.index >= next && r.time_until(ev) >= MIN_FIRST_INCOMING_ADVANCE_NS {
+            sample(r, at, &mut summary, out, &mut line)?;
+            next = at.index + every.max(1);
         }
+        r.step(at.index, ev, ahead)?;
         Ok(())
     })?;
-    sample(r, index, prev_t, &stage, &mut summary, out, &mut line)?;
+    sample(r, &end, &mut summary, out, &mut line)?;
     Ok(summary)
 }
 
 /// Migrates the machine now and writes the point.
 fn sample<M: Machine>(
     r: &mut MachineReplay<M>,
-    index: u64,
-    t_ns: u64,
-    stage: &str,
+    at: &Walk,
     summary: &mut SampleSummary,
     out: &mut dyn Write,
     line: &mut Vec<u8>,
@@ -188,12 +209,12 @@ fn sample<M: Machine>(
     summary.sampled += 1;
     summary.agree += u64::from(agree);
     let point = SampledPoint {
-        index,
-        t_ns,
+        index: at.index,
+        t_ns: at.prev_t,
         sent,
         model: needed.names(),
         agree,
-        stage,
+        stage: &at.stage,
     };
     write_line(out, line, &point)
 }
