@@ -153,3 +153,9 @@ pub enum ClockError {
     #[error("boot stopped at {0} ns, expected {BOOT_CLOCK_NS} ns")]
     Boot(u64),
 }
+
+/// Maps an I/O error to [`OracleError::Io`] with `context`.
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OracleError {
+    let context = context.into();
+    move |source| OracleError::Io { context, source }
+}

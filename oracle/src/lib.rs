@@ -32,14 +32,15 @@ mod process;
 mod qmp;
 mod qtest;
 pub mod stream;
+mod tempdir;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use process::TempDir;
 use qmp::Qmp;
 use qtest::Qtest;
+use tempdir::TempDir;
 
 pub use error::{ClockError, OracleError};
 pub use migration::Migration;
@@ -86,7 +87,7 @@ impl DriveSpec {
             }
             DriveSpec::Image { path, read_only } => {
                 let image = std::fs::read(path)
-                    .map_err(process::io_err(format!("reading {}", path.display())))?;
+                    .map_err(error::io_err(format!("reading {}", path.display())))?;
                 fdc::DriveConfig::Medium(fdc::Medium::from_image(image, *read_only))
             }
             DriveSpec::Medium(m) => fdc::DriveConfig::Medium(m.clone()),

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use fdc::{wire, FdcState};
 use serde_json::{json, Value};
 
-use crate::process::{io_err, shell_quote};
+use crate::error::io_err;
+use crate::process::shell_quote;
 use crate::stream::{find_fdc_section, FdcSection};
 use crate::{Oracle, OracleConfig, OracleError};
 

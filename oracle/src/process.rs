@@ -14,55 +14,11 @@ use fdc::Medium;
 use serde_json::Value;
 
 use crate::clock::WDT_PCI_SLOT;
+use crate::error::io_err;
 use crate::qmp::{Qmp, QmpFailure};
 use crate::qtest::{parse_hex, Qtest, QtestFailure};
+use crate::tempdir::TempDir;
 use crate::{find_qemu, halt_bios, DriveSpec, Oracle, OracleConfig, OracleError, FLOPPY_144_BYTES};
-
-/// A private directory removed on drop, so no run leaves files behind.
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    fn new(parent: Option<&Path>) -> Result<TempDir, OracleError> {
-        let parent = parent
-            .map(Path::to_path_buf)
-            .unwrap_or_else(std::env::temp_dir);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        for attempt in 0..100u32 {
-            let dir = parent.join(format!(
-                "fdc-oracle-{}-{nanos:x}-{attempt}",
-                std::process::id()
-            ));
-            match fs::create_dir(&dir) {
-                Ok(()) => return Ok(TempDir(dir)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(OracleError::Io {
-                        context: format!("creating {}", dir.display()),
-                        source: e,
-                    })
-                }
-            }
-        }
-        Err(OracleError::Io {
-            context: format!("creating a temporary directory in {}", parent.display()),
-            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-        })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OracleError {
-    let context = context.into();
-    move |source| OracleError::Io { context, source }
-}
 
 /// Quotes a path for the `sh -c` that QEMU's `exec:` migration uses.
 pub(crate) fn shell_quote(path: &Path) -> Result<String, OracleError> {

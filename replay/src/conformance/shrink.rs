@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use fdc::ops::Op;
 
-use super::{Mismatch, MismatchKind, Pair, Slot, Stats};
+use super::pair::Pair;
+use super::{Mismatch, MismatchKind, Slot, Stats};
 
 /// Runs `ops` on a fresh pair; returns the first mismatch.
 pub fn run_ops(slots: &[Slot; 2], ops: &[Op], images: PathBuf) -> Result<Stats, Mismatch> {

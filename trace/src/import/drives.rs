@@ -1,7 +1,7 @@
 //! The drive table of an import: what the recorded QEMU had in its two floppy slots,
 //! parsed from `N=SPEC[,ro][,type=auto|144|288|120]` arguments.
 
-use super::ImportError;
+use super::error::ImportError;
 use crate::format::{DriveType, MAX_MEDIUM_BYTES};
 use crate::geometry;
 use std::path::Path;

@@ -17,64 +17,24 @@
 //! to, and a media change at time t is visible to an access at t.
 
 mod drives;
+mod error;
 mod pass;
 
 pub use drives::{DriveSetup, MediumSetup};
-pub use pass::PassStats;
+pub use error::ImportError;
+pub use pass::{PassStats, MAX_LOG_LINE, SYNTHETIC_STEP_NS};
 
 use crate::error::TraceError;
 use crate::format::*;
-use crate::sidecar::{read_sidecar, SidecarError, SidecarEvent, SidecarKind};
+use crate::sidecar::{read_sidecar, SidecarEvent, SidecarKind};
 use crate::writer::{TraceWriter, WriteOptions};
 use pass::run_pass;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-/// Synthetic spacing of events when the log has no timestamps.
-pub const SYNTHETIC_STEP_NS: u64 = 1000;
-/// Longest log line considered; longer lines are skipped (an fdc line never is that long).
-pub const MAX_LOG_LINE: usize = 64 * 1024;
 /// File extension of traces written by the importer.
 pub const TRACE_EXTENSION: &str = "fdctrace";
-
-/// Why an import failed. Messages name the file (and line) concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// A file cannot be opened, read, created or renamed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// A line of the log is malformed, or its events cannot be placed.
-    #[error("{at}: {msg}")]
-    Line {
-        /// `FILE:LINE`.
-        at: String,
-        /// What is wrong.
-        msg: String,
-    },
-    /// The sidecar cannot be read.
-    #[error(transparent)]
-    Sidecar(#[from] SidecarError),
-    /// A drive argument cannot be used.
-    #[error("--drive {arg:?}: {msg}")]
-    Drive {
-        /// The argument as given.
-        arg: String,
-        /// What is wrong with it.
-        msg: String,
-    },
-    /// Writing the trace failed.
-    #[error(transparent)]
-    Trace(#[from] TraceError),
-    /// The outputs asked for cannot be written (e.g. two logs to one file).
-    #[error("{0}")]
-    Output(String),
-}
 
 /// When to store a drive image's content in the trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

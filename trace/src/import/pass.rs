@@ -1,7 +1,7 @@
 //! One pass over a QEMU log: its lines parsed, its times rebased, the sidecar's events
 //! merged in, and every event handed to a sink.
 
-use super::{ImportError, MAX_LOG_LINE, SYNTHETIC_STEP_NS};
+use super::error::ImportError;
 use crate::format::Event;
 use crate::lines::read_line_capped;
 use crate::qemu_log::{parse_line, LogLine, Parsed, Record};
@@ -16,6 +16,11 @@ const FIFO: u8 = Register::Fifo as u8;
 use std::io::BufReader;
 use std::iter::Peekable;
 use std::path::Path;
+
+/// Synthetic spacing of events when the log has no timestamps.
+pub const SYNTHETIC_STEP_NS: u64 = 1000;
+/// Longest log line considered; longer lines are skipped (an fdc line never is that long).
+pub const MAX_LOG_LINE: usize = 64 * 1024;
 
 /// What one pass over a log found.
 #[derive(Debug, Default, Clone)]
