@@ -110,7 +110,7 @@ pub fn run(data: &[u8]) {
         2 => lines(rest, |line| {
             if !line.trim().is_empty() {
                 if let Err(e) = parse_sidecar_line(line) {
-                    assert!(!e.is_empty(), "sidecar error without a message");
+                    assert!(!e.0.is_empty(), "sidecar error without a message");
                 }
             }
         }),

@@ -397,37 +397,62 @@ pub struct TraceHeader {
     pub notes: Vec<String>,
 }
 
+/// A header beyond the format's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// A drive unit above [`MAX_DRIVE_UNIT`].
+    #[error("drive unit {0} is out of range 0..={MAX_DRIVE_UNIT}")]
+    Unit(u8),
+    /// A drive unit listed twice.
+    #[error("drive unit {0} is listed twice")]
+    DuplicateUnit(u8),
+    /// A medium larger than [`MAX_MEDIUM_BYTES`].
+    #[error("drive {unit}: medium of {size} bytes exceeds the limit of {MAX_MEDIUM_BYTES}")]
+    MediumSize {
+        /// The drive unit.
+        unit: u8,
+        /// The medium's size.
+        size: u64,
+    },
+    /// An image whose length is not the medium's size.
+    #[error("drive {unit}: image is {image} bytes but the medium size is {size}")]
+    ImageSize {
+        /// The drive unit.
+        unit: u8,
+        /// The image's length.
+        image: u64,
+        /// The medium's size.
+        size: u64,
+    },
+}
+
 impl TraceHeader {
     /// Checks the header against the format's limits (drive units unique and in range,
     /// medium sizes capped, images matching their declared size).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), HeaderError> {
         let mut seen = [false; (MAX_DRIVE_UNIT as usize) + 1];
         for d in &self.drives {
             let Some(slot) = seen.get_mut(usize::from(d.unit)) else {
-                return Err(format!(
-                    "drive unit {} is out of range 0..={MAX_DRIVE_UNIT}",
-                    d.unit
-                ));
+                return Err(HeaderError::Unit(d.unit));
             };
             if *slot {
-                return Err(format!("drive unit {} is listed twice", d.unit));
+                return Err(HeaderError::DuplicateUnit(d.unit));
             }
             *slot = true;
             if let Some(m) = &d.medium {
                 if m.size > MAX_MEDIUM_BYTES {
-                    return Err(format!(
-                        "drive {}: medium of {} bytes exceeds the limit of {MAX_MEDIUM_BYTES}",
-                        d.unit, m.size
-                    ));
+                    return Err(HeaderError::MediumSize {
+                        unit: d.unit,
+                        size: m.size,
+                    });
                 }
                 if let Some(img) = &m.image {
                     if img.len() as u64 != m.size {
-                        return Err(format!(
-                            "drive {}: image is {} bytes but the medium size is {}",
-                            d.unit,
-                            img.len(),
-                            m.size
-                        ));
+                        return Err(HeaderError::ImageSize {
+                            unit: d.unit,
+                            image: img.len() as u64,
+                            size: m.size,
+                        });
                     }
                 }
             }

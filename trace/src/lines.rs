@@ -2,6 +2,11 @@
 
 use std::io::BufRead;
 
+/// Why a line (of a QEMU log or a sidecar) could not be parsed: what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LineError(pub String);
+
 /// Reads one line into `buf` (without the `\n`), keeping at most `cap` bytes of it.
 /// Returns `None` at end of input, else whether the line was cut. Memory stays bounded
 /// whatever the input's line lengths.

@@ -21,8 +21,6 @@
 //! `serial_write`) whose arguments do not parse is an error: silently dropping a port
 //! access would make the replay wrong.
 
-use std::fmt;
-
 /// A trace event this importer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record {
@@ -71,17 +69,7 @@ pub enum Parsed {
     Suspicious,
 }
 
-/// Why an fdc (or serial) line could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError(pub String);
-
-impl fmt::Display for LineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LineError {}
+pub use crate::lines::LineError;
 
 /// Parses one line of a QEMU log (without its line terminator; a trailing `\r` is
 /// ignored).

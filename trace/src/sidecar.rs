@@ -16,7 +16,7 @@
 
 use crate::format::{MediaChange, MAX_LABEL_BYTES, MAX_MEDIUM_BYTES};
 use crate::geometry;
-use crate::lines::read_line_capped;
+use crate::lines::{read_line_capped, LineError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -73,7 +73,11 @@ pub const MAX_SIDECAR_T: f64 = 1.8e10;
 pub const MAX_SIDECAR_DRIVE: u8 = 1;
 
 /// Parses one sidecar line (not blank). Errors say what is wrong, not where.
-pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), String> {
+pub fn parse_sidecar_line(text: &str) -> Result<(u64, SidecarKind), LineError> {
+    parse(text).map_err(LineError)
+}
+
+fn parse(text: &str) -> Result<(u64, SidecarKind), String> {
     let raw: RawLine =
         serde_json::from_str(text).map_err(|e| format!("invalid sidecar line: {e}"))?;
     // Nanoseconds since the epoch must fit in u64: up to ~1.8e10 s (year 2554); a larger
@@ -212,7 +216,7 @@ pub fn read_sidecar(path: &Path) -> Result<Vec<SidecarEvent>, SidecarError> {
         if text.trim().is_empty() {
             continue;
         }
-        let (unix_ns, kind) = parse_sidecar_line(text).map_err(fail)?;
+        let (unix_ns, kind) = parse_sidecar_line(text).map_err(|e| fail(e.0))?;
         out.push(SidecarEvent {
             unix_ns,
             line: line_no,

@@ -87,7 +87,7 @@ impl<W: Write> TraceWriter<W> {
     pub fn new(mut out: W, header: &TraceHeader, opts: WriteOptions) -> Result<Self, TraceError> {
         header
             .validate()
-            .map_err(|m| TraceError::new(TraceErrorKind::Invalid(m)))?;
+            .map_err(|m| TraceError::new(TraceErrorKind::Invalid(m.to_string())))?;
         if opts.chunk_events == 0 || opts.chunk_events > MAX_CHUNK_EVENTS {
             return Err(TraceErrorKind::Invalid(format!(
                 "chunk_events must be 1..={MAX_CHUNK_EVENTS}, not {}",
