@@ -6,8 +6,9 @@
 //! * The model starts as the header's drives give it: units 0 and 1 (a unit 2 or 3 is an
 //!   error: the PC controller QEMU emulates has two drive slots), each absent, empty, or
 //!   with a medium that is either the embedded image or a blank one of the declared size.
-//!   A non-`auto` drive type in the header is not modelled (the drive type is picked from
-//!   the medium, as QEMU's default does).
+//!   A non-`auto` drive type in the header is refused (the model picks the drive type
+//!   from the medium, as QEMU's default `auto` does, and cannot represent another; see
+//!   [`fdc_trace::model`]).
 //! * Events are applied in order. Before an event at time `t` the model is advanced to `t`
 //!   ([`fdc::Fdc::advance_to`], which fires the READ ID timer when due).
 //! * Port reads and writes go to `Fdc::read` / `Fdc::write` (offset = port & 7). After each
