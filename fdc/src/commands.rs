@@ -1,24 +1,31 @@
 //! The opcode decode table: which command every one of the 256 opcode bytes selects.
 //!
-//! QEMU builds a 256-entry table from a descriptor list (value, mask) where earlier list
-//! entries win; the resulting decode is what this module encodes, checked against the
-//! complete table in our spec (§4.1). Bits QEMU keeps: bit 7 (MT) of transfer opcodes,
-//! bit 7 of LOCK. MFM and SK are ignored.
+//! QEMU builds a 256-entry table (`command_to_handler`) from its descriptor list
+//! `handlers[]` of (value, mask) pairs where earlier list entries win; the resulting
+//! decode is what this module encodes, checked opcode by opcode in the tests. Bits QEMU
+//! keeps: bit 7 (MT) of transfer opcodes, bit 7 of LOCK. MFM and SK are ignored.
 
 use serde::{Deserialize, Serialize};
 
 /// The direction of a data transfer (QEMU `FD_DIR_*`, migrated as `data_dir`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Direction {
+    /// Memory (or the host, PIO) to the medium.
     Write = 0,
+    /// The medium to memory (or the host).
     Read = 1,
+    /// SCAN EQUAL: compare, stop on equality.
     ScanEqual = 2,
+    /// SCAN LOW OR EQUAL.
     ScanLow = 3,
+    /// SCAN HIGH OR EQUAL.
     ScanHigh = 4,
+    /// VERIFY: read the medium, move no data.
     Verify = 5,
 }
 
 impl Direction {
+    /// Decodes a migrated `data_dir` byte.
     pub fn from_byte(b: u8) -> Option<Direction> {
         Some(match b {
             0 => Direction::Write,
@@ -31,6 +38,7 @@ impl Direction {
         })
     }
 
+    /// Whether this is one of the three SCAN directions.
     pub fn is_scan(self) -> bool {
         matches!(
             self,
@@ -42,34 +50,63 @@ impl Direction {
 /// A decoded command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Command {
+    /// READ DATA.
     ReadData,
+    /// WRITE DATA.
     WriteData,
+    /// READ TRACK (READ A TRACK).
     ReadTrack,
+    /// READ DELETED DATA.
     ReadDeleted,
+    /// WRITE DELETED DATA.
     WriteDeleted,
+    /// VERIFY.
     Verify,
+    /// SCAN EQUAL.
     ScanEqual,
+    /// SCAN LOW OR EQUAL.
     ScanLowOrEqual,
+    /// SCAN HIGH OR EQUAL.
     ScanHighOrEqual,
+    /// FORMAT TRACK.
     FormatTrack,
+    /// READ ID.
     ReadId,
+    /// RECALIBRATE.
     Recalibrate,
+    /// SENSE INTERRUPT STATUS.
     SenseInterruptStatus,
+    /// SPECIFY.
     Specify,
+    /// SENSE DRIVE STATUS.
     SenseDriveStatus,
+    /// SEEK.
     Seek,
+    /// RELATIVE SEEK, outwards.
     RelativeSeekOut,
+    /// RELATIVE SEEK, inwards.
     RelativeSeekIn,
+    /// DUMPREG.
     Dumpreg,
+    /// VERSION.
     Version,
+    /// PERPENDICULAR MODE.
     PerpendicularMode,
+    /// CONFIGURE.
     Configure,
+    /// LOCK (and UNLOCK).
     Lock,
+    /// POWERDOWN MODE.
     PowerdownMode,
+    /// PART ID.
     PartId,
+    /// SAVE.
     Save,
+    /// OPTION.
     Option,
+    /// RESTORE.
     Restore,
+    /// DRIVE SPECIFICATION.
     DriveSpecification,
     /// FORMAT AND WRITE (0xCD): decoded with 10 parameters, answered as invalid.
     FormatAndWrite,
@@ -235,7 +272,7 @@ impl Command {
 mod tests {
     use super::*;
 
-    /// The complete decode table of spec §4.1, opcode by opcode.
+    /// The complete decode table of QEMU's `handlers[]`, opcode by opcode.
     #[test]
     fn decode_table_matches_the_spec() {
         let table: &[(Command, &[u8])] = &[

@@ -37,15 +37,19 @@ pub mod data_state {
 /// ignored), so fuzzers and replays can report it instead of crashing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
-    /// FIFO written with a phase other than COMMAND/EXECUTION (spec §5.7 H1/H3).
+    /// FIFO written with a phase other than COMMAND/EXECUTION (the phase byte):
+    /// `fdctrl_write_data`'s `default: abort()`.
     WriteInPhase(u8),
-    /// FIFO read with a phase other than EXECUTION/RESULT (H1/H2).
+    /// FIFO read with a phase other than EXECUTION/RESULT (the phase byte):
+    /// `fdctrl_read_data`'s `default: abort()`.
     ReadInPhase(u8),
-    /// Execution-phase FIFO access without NONDMA (H4).
+    /// Execution-phase FIFO access without NONDMA (`assert(fdctrl->msr & FD_MSR_NONDMA)`).
     ExecutionWithoutNonDma,
-    /// Command-phase write with NONDMA set, or result read with NONDMA set (H5).
+    /// Command-phase write with NONDMA set, or result read with NONDMA set
+    /// (`assert(!(fdctrl->msr & FD_MSR_NONDMA))`).
     NonDmaOutsideExecution,
-    /// Command-phase write with `data_pos` >= 512 (H6).
+    /// Command-phase write with `data_pos` >= 512 (`assert(fdctrl->data_pos <
+    /// FD_SECTOR_LEN)`).
     CommandOverrun,
 }
 
@@ -179,26 +183,38 @@ impl Fdc {
         self.dor
     }
 
+    /// DSR as stored.
     pub fn dsr(&self) -> u8 {
         self.dsr
     }
 
+    /// SRA as stored (INTPEND, NDRV2).
     pub fn sra(&self) -> u8 {
         self.sra
     }
 
+    /// The selected drive (`cur_drv`, 0 or 1).
     pub fn cur_drv(&self) -> u8 {
         self.cur_drv
     }
 
+    /// FIFO position in the current phase (`data_pos`).
     pub fn data_pos(&self) -> u32 {
         self.data_pos
     }
 
+    /// Length of the current phase's data (`data_len`).
     pub fn data_len(&self) -> u32 {
         self.data_len
     }
 
+    /// The transfer direction (`data_dir`), `None` for a byte outside 0..=5 (only a
+    /// loaded state has one).
+    pub fn data_dir(&self) -> Option<Direction> {
+        Direction::from_byte(self.data_dir)
+    }
+
+    /// Reset SENSE INTERRUPT answers still due (`reset_sensei`).
     pub fn reset_sensei(&self) -> i32 {
         self.reset_sensei
     }
@@ -220,6 +236,7 @@ impl Fdc {
         }
     }
 
+    /// The FIFO buffer.
     pub fn fifo(&self) -> &[u8; FIFO_LEN] {
         &self.fifo
     }
@@ -234,10 +251,12 @@ impl Fdc {
         self.now
     }
 
+    /// Drive slot `slot & 1`.
     pub fn drive(&self, slot: usize) -> &Drive {
         &self.drives[slot & 1]
     }
 
+    /// Drive slot `slot & 1`, to change its medium.
     pub fn drive_mut(&mut self, slot: usize) -> &mut Drive {
         &mut self.drives[slot & 1]
     }
@@ -630,257 +649,5 @@ impl Fdc {
             }
         }
         self.fifo[pos]
-    }
-
-    // ----------------------------------------------------------------- commands
-
-    fn run_command(&mut self) {
-        let cmd = Command::decode(self.fifo[0]);
-        match cmd {
-            Command::ReadData
-            | Command::WriteData
-            | Command::ReadTrack
-            | Command::Verify
-            | Command::ScanEqual
-            | Command::ScanLowOrEqual
-            | Command::ScanHighOrEqual => {
-                if let Some(dir) = cmd.direction() {
-                    self.start_transfer(dir);
-                }
-            }
-            Command::ReadDeleted | Command::WriteDeleted => {
-                // Not implemented by QEMU: immediate abnormal termination.
-                self.stop_transfer(st::ST0_ABNTERM | st::ST0_SEEK, 0, 0);
-            }
-            Command::FormatTrack => self.format_track(),
-            Command::ReadId => {
-                let slot = self.cur_drive_slot();
-                self.drives[slot].head = (self.fifo[1] >> 2) & 1;
-                self.result_timer =
-                    Some(self.now.saturating_add(READ_ID_DELAY_NS).min(MAX_CLOCK_NS));
-            }
-            Command::Recalibrate => {
-                self.cur_drv = self.fifo[1] & 1;
-                let slot = self.cur_drive_slot();
-                self.drives[slot].recalibrate();
-                self.enter_command_phase();
-                self.status0 |= st::ST0_SEEK;
-                self.raise_irq();
-            }
-            Command::SenseInterruptStatus => self.sense_interrupt_status(),
-            Command::Specify => {
-                self.timer0 = (self.fifo[1] >> 4) & 0xF;
-                self.timer1 = self.fifo[2] >> 1;
-                if self.fifo[2] & 1 != 0 {
-                    self.dor &= !dor::DMAEN;
-                } else {
-                    self.dor |= dor::DMAEN;
-                }
-                self.enter_command_phase();
-            }
-            Command::SenseDriveStatus => {
-                self.cur_drv = self.fifo[1] & 1;
-                let slot = self.cur_drive_slot();
-                let d = &mut self.drives[slot];
-                d.head = (self.fifo[1] >> 2) & 1;
-                let st3 = ((d.ro as u8) << 6)
-                    | if d.track == 0 { 0x10 } else { 0 }
-                    | (d.head << 2)
-                    | self.cur_drv
-                    | 0x28;
-                self.fifo[0] = st3;
-                self.enter_result_phase(1);
-            }
-            Command::Seek => {
-                self.cur_drv = self.fifo[1] & 1;
-                let slot = self.cur_drive_slot();
-                self.enter_command_phase();
-                let d = &mut self.drives[slot];
-                let (head, sect) = (d.head, d.sect);
-                d.seek(head, self.fifo[2], sect);
-                self.status0 |= st::ST0_SEEK;
-                self.raise_irq();
-            }
-            Command::RelativeSeekOut => {
-                self.cur_drv = self.fifo[1] & 1;
-                let slot = self.cur_drive_slot();
-                let d = &mut self.drives[slot];
-                let (head, track, sect) = d.position();
-                let target = track.saturating_sub(self.fifo[2]);
-                d.seek(head, target, sect);
-                self.enter_command_phase();
-                self.status0 |= st::ST0_SEEK;
-                self.raise_irq();
-            }
-            Command::RelativeSeekIn => {
-                self.cur_drv = self.fifo[1] & 1;
-                let slot = self.cur_drive_slot();
-                let d = &mut self.drives[slot];
-                let (head, track, sect) = d.position();
-                let target = if self.fifo[2] as u32 + track as u32 >= d.max_track as u32 {
-                    d.max_track.wrapping_sub(1)
-                } else {
-                    track + self.fifo[2]
-                };
-                d.seek(head, target, sect);
-                self.enter_command_phase();
-                self.status0 |= st::ST0_SEEK;
-                self.raise_irq();
-            }
-            Command::Dumpreg => {
-                let slot = self.cur_drive_slot();
-                let t0 = self.drives[self.logical_to_slot(0)].track;
-                let t1 = self.drives[self.logical_to_slot(1)].track;
-                let d = &self.drives[slot];
-                self.fifo[..10].copy_from_slice(&[
-                    t0,
-                    t1,
-                    0,
-                    0,
-                    self.timer0,
-                    (self.timer1 << 1) | (self.dor & dor::DMAEN != 0) as u8,
-                    d.last_sect,
-                    (self.lock << 7) | (d.perpendicular << 2),
-                    self.config,
-                    self.precomp_trk,
-                ]);
-                self.enter_result_phase(10);
-            }
-            Command::Version => {
-                self.fifo[0] = 0x90;
-                self.enter_result_phase(1);
-            }
-            Command::PerpendicularMode => {
-                let slot = self.cur_drive_slot();
-                if self.fifo[1] & 0x80 != 0 {
-                    self.drives[slot].perpendicular = self.fifo[1] & 0x07;
-                }
-                self.enter_command_phase();
-            }
-            Command::Configure => {
-                self.config = self.fifo[2];
-                self.precomp_trk = self.fifo[3];
-                self.enter_command_phase();
-            }
-            Command::Lock => {
-                self.lock = (self.fifo[0] & 0x80 != 0) as u8;
-                self.fifo[0] = self.lock << 4;
-                self.enter_result_phase(1);
-            }
-            Command::PowerdownMode => {
-                self.pwrd = self.fifo[1];
-                self.fifo[0] = self.fifo[1];
-                self.enter_result_phase(1);
-            }
-            Command::PartId => {
-                self.fifo[0] = 0x41;
-                self.enter_result_phase(1);
-            }
-            Command::Save => {
-                let slot = self.cur_drive_slot();
-                let t0 = self.drives[self.logical_to_slot(0)].track;
-                let t1 = self.drives[self.logical_to_slot(1)].track;
-                let d = &self.drives[slot];
-                self.fifo[..15].copy_from_slice(&[
-                    0,
-                    0,
-                    t0,
-                    t1,
-                    0,
-                    0,
-                    self.timer0,
-                    self.timer1,
-                    d.last_sect,
-                    (self.lock << 7) | (d.perpendicular << 2),
-                    self.config,
-                    self.precomp_trk,
-                    self.pwrd,
-                    0,
-                    0,
-                ]);
-                self.enter_result_phase(15);
-            }
-            Command::Option => self.enter_command_phase(),
-            Command::Restore => {
-                let slot = self.cur_drive_slot();
-                let s0 = self.logical_to_slot(0);
-                let s1 = self.logical_to_slot(1);
-                self.drives[s0].track = self.fifo[3];
-                self.drives[s1].track = self.fifo[4];
-                self.timer0 = self.fifo[7];
-                self.timer1 = self.fifo[8];
-                self.drives[slot].last_sect = self.fifo[9];
-                self.lock = self.fifo[10] >> 7;
-                self.drives[slot].perpendicular = (self.fifo[10] >> 2) & 0x0F;
-                self.config = self.fifo[11];
-                self.precomp_trk = self.fifo[12];
-                self.pwrd = self.fifo[13];
-                self.enter_command_phase();
-            }
-            Command::DriveSpecification => self.drive_specification(),
-            Command::FormatAndWrite | Command::Invalid => {
-                self.fifo[0] = st::ST0_INVCMD;
-                self.enter_result_phase(1);
-            }
-        }
-    }
-
-    fn sense_interrupt_status(&mut self) {
-        let slot = self.cur_drive_slot();
-        if self.reset_sensei > 0 {
-            self.fifo[0] = (st::ST0_RDYCHG as i32 + RESET_SENSEI_COUNT - self.reset_sensei) as u8;
-            self.reset_sensei -= 1;
-        } else if self.sra & sra::INTPEND == 0 {
-            self.fifo[0] = st::ST0_INVCMD;
-            self.enter_result_phase(1);
-            return;
-        } else {
-            self.fifo[0] = (self.status0 & !(st::ST0_HEAD | st::ST0_DS)) | self.cur_drv;
-        }
-        self.fifo[1] = self.drives[slot].track;
-        self.enter_result_phase(2);
-        self.lower_irq();
-        self.status0 = st::ST0_RDYCHG;
-    }
-
-    fn drive_specification(&mut self) {
-        let slot = self.cur_drive_slot();
-        let pos = (self.data_pos.wrapping_sub(1) % FIFO_LEN as u32) as usize;
-        let last = self.fifo[pos];
-        if last & 0x80 != 0 {
-            if last & 0x40 != 0 {
-                self.fifo[0] = self.fifo[1];
-                self.fifo[2] = 0;
-                self.fifo[3] = 0;
-                self.enter_result_phase(4);
-            } else {
-                self.enter_command_phase();
-            }
-        } else if self.data_len > 7 {
-            self.fifo[0] = 0x80 | (self.drives[slot].head << 2) | self.cur_drv;
-            self.enter_result_phase(1);
-        }
-        // Otherwise QEMU stays in the execution phase with MSR 0x10 until a reset or a
-        // DMA callback (spec §4.7).
-    }
-
-    fn format_track(&mut self) {
-        self.cur_drv = self.fifo[1] & 1;
-        let slot = self.cur_drive_slot();
-        self.data_state |= data_state::FORMAT;
-        if self.fifo[0] & 0x80 != 0 {
-            self.data_state |= data_state::MULTI;
-        } else {
-            self.data_state &= !data_state::MULTI;
-        }
-        let d = &mut self.drives[slot];
-        d.bps = if self.fifo[2] > 7 {
-            16384
-        } else {
-            128 << self.fifo[2]
-        };
-        d.last_sect = self.fifo[3];
-        self.data_state &= !data_state::FORMAT;
-        self.stop_transfer(0, 0, 0);
     }
 }

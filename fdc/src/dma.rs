@@ -5,7 +5,8 @@
 //! (else as soon as it gets unmasked). The handler receives the programmed length and
 //! moves data through the channel's memory accessors; the DMA byte count acts as
 //! terminal count. A guest's software request on channel 2 sets the same request bit,
-//! which is how a DMA callback can reach states that never asked for one (spec §7.4).
+//! which is how a DMA callback can reach states that never asked for one (QEMU's
+//! `i8257_dma_hold_DREQ` and the request register write of `i8257_write_cont`).
 
 use serde::{Deserialize, Serialize};
 

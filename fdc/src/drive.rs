@@ -177,14 +177,17 @@ impl Drive {
         self.backend != Backend::None
     }
 
+    /// What stands behind the slot.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// The medium, `None` for an empty drive.
     pub fn medium(&self) -> Option<&Medium> {
         self.medium.as_ref()
     }
 
+    /// The drive type (resolved at creation, as QEMU's `auto` does).
     pub fn drive_type(&self) -> DriveType {
         self.drive_type
     }
@@ -199,18 +202,22 @@ impl Drive {
         (self.last_sect, self.max_track, self.dbl_sides)
     }
 
+    /// The disk-change latch (DIR.DSKCHG of this drive).
     pub fn media_changed(&self) -> u8 {
         self.media_changed
     }
 
+    /// The data rate code the medium needs (DSR bits 0-1).
     pub fn media_rate(&self) -> u8 {
         self.media_rate
     }
 
+    /// Perpendicular-mode bits (PERPENDICULAR MODE).
     pub fn perpendicular(&self) -> u8 {
         self.perpendicular
     }
 
+    /// Whether writes fail (read-only medium, or no medium).
     pub fn read_only(&self) -> bool {
         self.ro
     }

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::controller::Fdc;
 use crate::dma::{DmaChannel, DmaMode};
-
-/// The primary floppy controller's I/O base on a PC.
-pub const FDC_BASE: u16 = 0x3F0;
+use crate::ports::{i8257, FDC_BASE};
 
 /// Guest physical memory, sparse in 4 KiB pages (DMA buffers are all the model touches).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,6 +32,7 @@ impl GuestMemory {
         })
     }
 
+    /// Fills `buf` from `addr` on (memory never written reads as zeros; addresses wrap).
     pub fn read(&self, addr: u64, buf: &mut [u8]) {
         for (page, off, at, n) in Self::pieces(addr, buf.len()) {
             match self.pages.get(&page) {
@@ -43,6 +42,7 @@ impl GuestMemory {
         }
     }
 
+    /// Writes `data` at `addr` on (addresses wrap).
     pub fn write(&mut self, addr: u64, data: &[u8]) {
         for (page, off, at, n) in Self::pieces(addr, data.len()) {
             let p = self
@@ -57,10 +57,15 @@ impl GuestMemory {
 /// The i8257's channel 2 (the floppy channel) as far as the FDC can observe it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DmaChannel2 {
+    /// Base address register (the low 16 bits of the address).
     pub base_addr: u16,
+    /// Base count register (bytes - 1).
     pub base_count: u16,
+    /// Page register (address bits 16-23).
     pub page: u8,
+    /// Mode register.
     pub mode: u8,
+    /// Mask bit.
     pub masked: bool,
     /// The shared low/high byte flip-flop of the first controller.
     pub flip_flop: bool,
@@ -136,12 +141,16 @@ impl DmaChannel for Channel<'_> {
 /// A PC: the floppy controller on ISA, DMA channel 2 and guest memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PcFloppy {
+    /// The controller.
     pub fdc: Fdc,
+    /// DMA channel 2.
     pub dma: DmaChannel2,
+    /// Guest memory.
     pub memory: GuestMemory,
 }
 
 impl PcFloppy {
+    /// A PC with this controller, channel 2 masked and memory zeroed.
     pub fn new(fdc: Fdc) -> PcFloppy {
         PcFloppy {
             fdc,
@@ -176,8 +185,8 @@ impl PcFloppy {
     }
 
     /// The bottom half QEMU's i8257 schedules while a channel is requested and unmasked:
-    /// it runs between guest accesses. Call it before each access (the [`crate::ops`]
-    /// vocabulary does).
+    /// it runs between guest accesses. Call it before each access (the
+    /// [`crate::machine::Machine`] implementation does).
     pub fn run_pending_dma(&mut self) {
         self.run_dma();
     }
@@ -189,7 +198,9 @@ impl PcFloppy {
     }
 
     /// A byte write to an I/O port. Ports outside the FDC and DMA channel 2 are ignored.
-    pub fn outb(&mut self, port: u16, value: u8) {
+    /// (The raw access: [`crate::machine::Machine::outb`] serves a pending DMA request
+    /// first.)
+    pub fn port_out(&mut self, port: u16, value: u8) {
         match port {
             p if Self::fdc_decodes(p) => {
                 self.sync_channel();
@@ -197,8 +208,8 @@ impl PcFloppy {
                 self.after_fdc_access();
                 return;
             }
-            0x04 | 0x05 => {
-                let reg = if port == 0x04 {
+            i8257::ADDR2 | i8257::COUNT2 => {
+                let reg = if port == i8257::ADDR2 {
                     &mut self.dma.base_addr
                 } else {
                     &mut self.dma.base_count
@@ -210,27 +221,27 @@ impl PcFloppy {
                 };
                 self.dma.flip_flop = !self.dma.flip_flop;
             }
-            0x81 => self.dma.page = value,
-            0x09 if value & 3 == 2 => self.fdc.set_dma_request(value & 4 != 0),
-            0x0A if value & 3 == 2 => self.dma.masked = value & 4 != 0,
-            0x0B if value & 3 == 2 => {
+            i8257::PAGE2 => self.dma.page = value,
+            i8257::REQUEST if value & 3 == 2 => self.fdc.set_dma_request(value & 4 != 0),
+            i8257::MASK if value & 3 == 2 => self.dma.masked = value & 4 != 0,
+            i8257::MODE if value & 3 == 2 => {
                 self.dma.mode = value;
                 return;
             }
-            0x0C => {
+            i8257::CLEAR_FLIP_FLOP => {
                 self.dma.flip_flop = false;
                 return;
             }
             _ => return,
         }
         // Address, count and page writes do not run the channel; request and mask do.
-        if matches!(port, 0x09 | 0x0A) {
+        if matches!(port, i8257::REQUEST | i8257::MASK) {
             self.run_dma();
         }
     }
 
     /// A byte read from an I/O port; `None` for ports this model does not decode.
-    pub fn inb(&mut self, port: u16) -> Option<u8> {
+    pub fn port_in(&mut self, port: u16) -> Option<u8> {
         if Self::fdc_decodes(port) {
             self.sync_channel();
             let v = self.fdc.read(port - FDC_BASE);
@@ -243,18 +254,19 @@ impl PcFloppy {
 
     /// A 16-bit write, split as QEMU's port layer does: low byte to `port`, high byte to
     /// `port + 1` only if that port is decoded by the same device range.
-    pub fn outw(&mut self, port: u16, value: u16) {
-        self.outb(port, value as u8);
+    pub fn port_out16(&mut self, port: u16, value: u16) {
+        self.port_out(port, value as u8);
         if Self::fdc_decodes(port) && Self::same_fdc_range(port) {
-            self.outb(port + 1, (value >> 8) as u8);
+            self.port_out(port + 1, (value >> 8) as u8);
         }
     }
 
-    /// A 16-bit read, assembled like [`PcFloppy::outw`] (0xFF for a missing high byte).
-    pub fn inw(&mut self, port: u16) -> Option<u16> {
-        let lo = self.inb(port)? as u16;
+    /// A 16-bit read, assembled like [`PcFloppy::port_out16`] (0xFF for a missing high
+    /// byte).
+    pub fn port_in16(&mut self, port: u16) -> Option<u16> {
+        let lo = self.port_in(port)? as u16;
         let hi = if Self::same_fdc_range(port) {
-            self.inb(port + 1).unwrap_or(0xFF) as u16
+            self.port_in(port + 1).unwrap_or(0xFF) as u16
         } else {
             0xFF
         };
@@ -265,5 +277,27 @@ impl PcFloppy {
     /// continues into port+1 only inside the first one.
     fn same_fdc_range(port: u16) -> bool {
         matches!(port.wrapping_sub(FDC_BASE), 1..=4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_memory_crosses_pages_and_wraps() {
+        let mut m = GuestMemory::default();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        m.write(0x1F00, &data);
+        let mut back = vec![0u8; 10_000];
+        m.read(0x1F00, &mut back);
+        assert_eq!(back, data);
+        let mut edge = [0xAAu8; 4];
+        m.read(0x1EFE, &mut edge);
+        assert_eq!(edge, [0, 0, data[0], data[1]]);
+        m.write(u64::MAX - 1, &[1, 2, 3]);
+        let mut w = [0u8; 3];
+        m.read(u64::MAX - 1, &mut w);
+        assert_eq!(w, [1, 2, 3]);
     }
 }

@@ -7,17 +7,21 @@
 //! ([`Fdc::advance_to`]). [`Fdc::state`] / [`Fdc::from_state`] give QEMU's migration
 //! state; [`wire`] is QEMU's own encoding of it.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod commands;
 pub mod controller;
 pub mod destination;
 pub mod dma;
 pub mod drive;
+mod execute;
 pub mod isa;
+pub mod machine;
 pub mod media;
 pub mod migration;
 pub mod ops;
 pub mod phase;
+pub mod ports;
 pub mod registers;
 mod transfer;
 pub mod wire;
@@ -27,6 +31,7 @@ pub use controller::{Fault, Fdc, FIFO_LEN, READ_ID_DELAY_NS};
 pub use dma::{DmaChannel, DmaMode, UnboundedChannel};
 pub use drive::{Backend, Drive, DriveConfig};
 pub use isa::PcFloppy;
+pub use machine::{DmaAddress, Machine, ModelError};
 pub use media::{DriveType, Medium};
 pub use migration::{FdcState, FdriveState, LoadError, Subsection, SubsectionSet};
 pub use phase::{reconstruct_phase, Phase};

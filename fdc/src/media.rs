@@ -3,7 +3,8 @@
 //! QEMU has no notion of a physical disk format: it guesses one from the image size
 //! (`pick_geometry`), preferring the drive's own type, then the same physical size class,
 //! then any entry of the drive's type. The guess decides sectors per track, tracks,
-//! sides and the data rate the controller must be programmed with (§3.3-3.4 of our spec).
+//! sides and the data rate the controller must be programmed with (QEMU's
+//! `fd_formats` and `pick_geometry` in `hw/block/fdc.c`).
 
 use std::sync::Arc;
 
@@ -48,20 +49,28 @@ impl DriveType {
 
 /// Data rate codes (DSR bits 0-1) as QEMU stores them in `media_rate`.
 pub mod rate {
+    /// 500 kb/s (1.44 MB and 1.2 MB media).
     pub const R500K: u8 = 0;
+    /// 300 kb/s (360 KB media in a 1.2 MB drive).
     pub const R300K: u8 = 1;
+    /// 250 kb/s (720 KB and 360 KB media).
     pub const R250K: u8 = 2;
+    /// 1 Mb/s (2.88 MB media).
     pub const R1M: u8 = 3;
 }
 
 /// One entry of QEMU's `fd_formats` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Format {
+    /// The drive type the format belongs to.
     pub drive: DriveType,
+    /// Sectors per track (QEMU's `last_sect`).
     pub sectors_per_track: u8,
     /// Number of tracks (stored by QEMU as `max_track`, although it is a count).
     pub tracks: u8,
+    /// Number of sides, 1 or 2.
     pub heads: u8,
+    /// The data rate code ([`rate`]).
     pub rate: u8,
 }
 
@@ -184,6 +193,8 @@ impl PartialEq for Medium {
     }
 }
 
+impl Eq for Medium {}
+
 impl Medium {
     /// A zero-filled medium of `bytes` bytes (rounded up to whole sectors, as the block
     /// layer reports sizes).
@@ -211,8 +222,14 @@ impl Medium {
         self.sectors
     }
 
+    /// Whether the backend refuses writes.
     pub fn read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// The content, `sectors() * 512` bytes, or `None` while it is all zeros.
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.as_deref().map(Vec::as_slice)
     }
 
     fn byte_range(&self, offset: i64) -> Option<std::ops::Range<usize>> {
@@ -268,7 +285,7 @@ mod tests {
         FORMATS.iter().position(|f| std::ptr::eq(f, fmt)).unwrap()
     }
 
-    /// The examples of spec §3.4.
+    /// Examples of `pick_geometry`'s preferences.
     #[test]
     fn geometry_examples_from_the_spec() {
         let pick = |bytes: u64, t, auto| idx(pick_geometry(bytes / 512, t, auto).unwrap());

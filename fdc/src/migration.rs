@@ -51,6 +51,7 @@ impl Subsection {
         }
     }
 
+    /// The subsection QEMU names `name`.
     pub fn from_name(name: &str) -> Option<Subsection> {
         Subsection::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -74,20 +75,25 @@ impl Subsection {
 pub struct SubsectionSet(u8);
 
 impl SubsectionSet {
+    /// Adds `s`.
     pub fn insert(&mut self, s: Subsection) {
         self.0 |= s.bit();
     }
+    /// Whether `s` is in the set.
     pub fn contains(self, s: Subsection) -> bool {
         self.0 & s.bit() != 0
     }
+    /// The subsections in the set, in [`Subsection::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Subsection> {
         Subsection::ALL
             .into_iter()
             .filter(move |s| self.contains(*s))
     }
+    /// Their names, in [`Subsection::ALL`] order.
     pub fn names(self) -> Vec<&'static str> {
         self.iter().map(Subsection::name).collect()
     }
+    /// The set as bits (bit `s as u8` for subsection `s`).
     pub fn bits(self) -> u8 {
         self.0
     }
@@ -96,41 +102,69 @@ impl SubsectionSet {
 /// One `fdrive` (version 1) record and its subsections (`None` = not sent).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FdriveState {
+    /// Current head.
     pub head: u8,
+    /// Current track.
     pub track: u8,
+    /// Current sector.
     pub sect: u8,
+    /// `fdrive/media_changed`: the disk-change latch.
     pub media_changed: Option<u8>,
+    /// `fdrive/media_rate`: the medium's data rate code.
     pub media_rate: Option<u8>,
+    /// `fdrive/perpendicular`: perpendicular-mode bits.
     pub perpendicular: Option<u8>,
 }
 
 /// QEMU's `fdc` section (version 2), field for field, with its subsections.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FdcState {
+    /// Status Register A.
     pub sra: u8,
+    /// Status Register B.
     pub srb: u8,
     /// DOR with `cur_drv` folded into bit 0 (QEMU's pre_save).
     pub dor_vmstate: u8,
+    /// Tape Drive Register.
     pub tdr: u8,
+    /// Data-rate Select Register.
     pub dsr: u8,
+    /// Main Status Register.
     pub msr: u8,
+    /// ST0 of the last command.
     pub status0: u8,
+    /// ST1 of the last command.
     pub status1: u8,
+    /// ST2 of the last command.
     pub status2: u8,
+    /// The FIFO buffer.
     #[serde(with = "fifo_bytes")]
     pub fifo: [u8; FIFO_LEN],
+    /// Position in the current phase's data.
     pub data_pos: u32,
+    /// Length of the current phase's data.
     pub data_len: u32,
+    /// Transfer state bits (MULTI, FORMAT).
     pub data_state: u8,
+    /// Transfer direction (`Direction as u8`).
     pub data_dir: u8,
+    /// End of track of the current transfer.
     pub eot: u8,
+    /// SPECIFY step rate / head unload.
     pub timer0: u8,
+    /// SPECIFY head load / non-DMA bit.
     pub timer1: u8,
+    /// CONFIGURE precompensation track.
     pub precomp_trk: u8,
+    /// CONFIGURE flags.
     pub config: u8,
+    /// LOCK state.
     pub lock: u8,
+    /// POWERDOWN MODE value.
     pub pwrd: u8,
+    /// Number of drive records (always 2).
     pub num_floppies: u8,
+    /// The two `fdrive` records.
     pub drives: [FdriveState; 2],
     /// `fdc/reset_sensei`.
     pub reset_sensei: Option<i32>,
@@ -164,7 +198,7 @@ mod fifo_bytes {
                 struct V;
                 impl<'de> Visitor<'de> for V {
                     type Value = Bytes;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                         f.write_str("512 bytes")
                     }
                     fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
@@ -190,38 +224,67 @@ mod fifo_bytes {
 /// Why a state was refused. Each variant says whether real QEMU 7.2 would have accepted it.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum LoadError {
+    /// `num_floppies` is not 2.
     #[error("num_floppies is {0}, must be 2 (QEMU refuses this too)")]
     NumFloppies(u8),
+    /// A phase byte outside 1..=3.
     #[error(
         "phase byte {0} is not 1..=3 (QEMU 7.2 accepts it and aborts on the next FIFO access)"
     )]
     PhaseOutOfRange(u8),
+    /// Phase and MSR contradict each other.
     #[error("phase {phase} with MSR {msr:#04x} is inconsistent: {why} (QEMU 7.2 accepts it; {consequence})")]
     PhaseMsrMismatch {
+        /// The phase.
         phase: Phase,
+        /// The MSR.
         msr: u8,
+        /// What contradicts.
         why: &'static str,
+        /// What QEMU then does.
         consequence: &'static str,
     },
+    /// `data_pos`/`data_len` impossible in the phase.
     #[error("data_pos {data_pos} / data_len {data_len} impossible in the {phase} phase (QEMU 7.2 accepts it; {consequence})")]
     DataPosition {
+        /// The phase.
         phase: Phase,
+        /// `data_pos`.
         data_pos: u32,
+        /// `data_len`.
         data_len: u32,
+        /// What QEMU then does.
         consequence: &'static str,
     },
+    /// A `data_dir` byte that is no direction.
     #[error("data_dir {0} is not a transfer direction 0..=5 (QEMU 7.2 accepts it and runs a scan compare)")]
     DataDir(u8),
+    /// `data_state` bits other than MULTI.
     #[error("data_state {0:#04x} has bits other than MULTI; FORMAT is set only while FORMAT TRACK runs (QEMU 7.2 accepts it and runs its format-sector routine on the next command)")]
     DataState(u8),
+    /// A `reset_sensei` count outside 0..=4.
     #[error("reset_sensei {0} outside 0..=4 (QEMU 7.2 accepts it; SENSE INTERRUPT then answers ST0 values no reset produces)")]
     ResetSensei(i32),
+    /// A negative READ ID deadline other than -1.
     #[error("result_timer {0} is negative but not -1 (QEMU 7.2 accepts it as already expired)")]
     ResultTimer(i64),
+    /// A drive's `media_rate` that is no rate code.
     #[error("drive {drive}: media_rate {rate} is not a rate code 0..=3 (QEMU 7.2 accepts it; every transfer then fails the rate check)")]
-    MediaRate { drive: usize, rate: u8 },
+    MediaRate {
+        /// The drive.
+        drive: usize,
+        /// The rate byte.
+        rate: u8,
+    },
+    /// A drive's perpendicular bits above 15.
     #[error("drive {drive}: perpendicular {value} above 15 (QEMU 7.2 accepts it; DUMPREG then reports shifted-out bits)")]
-    Perpendicular { drive: usize, value: u8 },
+    Perpendicular {
+        /// The drive.
+        drive: usize,
+        /// The perpendicular byte.
+        value: u8,
+    },
+    /// MSR drive-busy bits set.
     #[error("MSR {0:#04x} has drive-busy bits set, which QEMU never sets (QEMU 7.2 accepts it)")]
     DriveBusy(u8),
 }
@@ -307,7 +370,7 @@ impl Fdc {
     /// at virtual time `now`, after validating it.
     ///
     /// QEMU validates almost nothing on load; this refuses every state the current code
-    /// cannot reach by itself and that would make it abort or misbehave (spec §5.7). Use
+    /// cannot reach by itself and that would make it abort or misbehave. Use
     /// [`Fdc::from_state_unchecked`] to load exactly what QEMU would accept.
     pub fn from_state(
         state: &FdcState,
@@ -410,8 +473,9 @@ impl Fdc {
     }
 
     /// Consistency of the controller: the relations between phase, MSR and the FIFO
-    /// counters that the current code keeps in every state it reaches by itself (spec
-    /// §5.2, §5.5). `from_state` refuses states that break them; fuzzers assert them.
+    /// counters that the current code keeps in every state it reaches by itself
+    /// (`fdctrl_set_fifo`, `fdctrl_to_command_phase`, `fdctrl_to_result_phase`).
+    /// `from_state` refuses states that break them; fuzzers assert them.
     pub fn check_invariants(&self) -> Result<(), LoadError> {
         let Some(phase) = Phase::from_byte(self.phase) else {
             return Err(LoadError::PhaseOutOfRange(self.phase));

@@ -1,10 +1,12 @@
 //! A port-level operation vocabulary shared by the property tests, the fuzzers and the
-//! differential test against real QEMU: each operation means the same on [`PcFloppy`]
-//! and on a QEMU driven through qtest.
+//! differential test against real QEMU: each operation means the same on every
+//! [`Machine`] (the model [`PcFloppy`], or a QEMU driven through qtest), and [`apply`]
+//! is its one interpreter.
 
 use serde::{Deserialize, Serialize};
 
 use crate::isa::PcFloppy;
+use crate::machine::Machine;
 use crate::media::{Medium, FORMATS};
 
 /// Medium sizes used by media operations: every geometry-table size plus odd ones.
@@ -18,32 +20,65 @@ pub fn medium_size(index: u8) -> u64 {
 
 /// One operation on a PC with a floppy controller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
-    /// Byte write to an I/O port (FDC 0x3F0-0x3F7, DMA 0x04/0x05/0x09/0x0A/0x0B/0x0C/0x81).
-    Out { port: u16, value: u8 },
+    /// Byte write to an I/O port (the FDC's, [`crate::ports`], or DMA channel 2's,
+    /// [`crate::ports::i8257`]).
+    Out {
+        /// The port.
+        port: u16,
+        /// The byte.
+        value: u8,
+    },
     /// Byte read from an I/O port.
-    In { port: u16 },
+    In {
+        /// The port.
+        port: u16,
+    },
     /// 16-bit write, split by the port layer.
-    OutW { port: u16, value: u16 },
+    OutW {
+        /// The port of the low byte.
+        port: u16,
+        /// The word.
+        value: u16,
+    },
     /// 16-bit read.
-    InW { port: u16 },
+    InW {
+        /// The port of the low byte.
+        port: u16,
+    },
     /// Advance virtual time by `ns`, running timers due before the new time. A timer due
     /// exactly at the new time runs at the start of the next advance: that is what a QEMU
     /// stopped at that instant does (the oracle's convention), and what a running QEMU
     /// does a moment later.
-    Advance { ns: u64 },
+    Advance {
+        /// Nanoseconds.
+        ns: u64,
+    },
     /// Eject the medium of a drive.
-    Eject { drive: u8 },
+    Eject {
+        /// The drive, 0 or 1.
+        drive: u8,
+    },
     /// Insert a blank medium (size from [`medium_size`]).
     Insert {
+        /// The drive, 0 or 1.
         drive: u8,
+        /// Index into the sizes of [`medium_size`].
         size: u8,
+        /// Write-protected.
         read_only: bool,
     },
     /// Fill guest memory with a pattern (see [`fill_pattern`]), e.g. a DMA buffer.
-    Fill { addr: u32, len: u16, seed: u8 },
-    /// Save the migration state and continue on a restored copy.
+    Fill {
+        /// Guest physical address.
+        addr: u32,
+        /// Bytes.
+        len: u16,
+        /// Pattern seed.
+        seed: u8,
+    },
+    /// Save the migration state ([`apply`]: as a migration does; the callers decide what
+    /// follows, e.g. continuing on a restored copy).
     Migrate,
 }
 
@@ -57,51 +92,70 @@ pub fn fill_pattern(len: u16, seed: u8) -> Vec<u8> {
 /// What an operation returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
+    /// Nothing to compare: a write, a time step, a media change, or a read of a port the
+    /// floppy controller does not decode.
     None,
+    /// The byte a read of a controller port gave.
     Byte(u8),
+    /// The word a 16-bit read of a controller port gave.
     Word(u16),
 }
 
-impl PcFloppy {
-    /// Applies an operation. `Migrate` is left to the caller (it needs a policy); here it
-    /// is a no-op.
-    pub fn apply(&mut self, op: &Op) -> Answer {
-        self.run_pending_dma();
-        match *op {
-            Op::Out { port, value } => {
-                self.outb(port, value);
-                Answer::None
-            }
-            Op::In { port } => self.inb(port).map_or(Answer::None, Answer::Byte),
-            Op::OutW { port, value } => {
-                self.outw(port, value);
-                Answer::None
-            }
-            Op::InW { port } => self.inw(port).map_or(Answer::None, Answer::Word),
-            Op::Advance { ns } => {
-                let t = self.fdc.now().saturating_add(ns);
-                self.fdc.advance_to_exclusive(t);
-                Answer::None
-            }
-            Op::Eject { drive } => {
-                self.fdc.drive_mut(drive as usize).eject();
-                Answer::None
-            }
-            Op::Insert {
-                drive,
-                size,
-                read_only,
-            } => {
-                self.fdc
-                    .drive_mut(drive as usize)
-                    .insert(Medium::blank(medium_size(size), read_only));
-                Answer::None
-            }
-            Op::Fill { addr, len, seed } => {
-                self.memory.write(addr as u64, &fill_pattern(len, seed));
-                Answer::None
-            }
-            Op::Migrate => Answer::None,
+/// Applies one operation to a machine: the one interpreter of [`Op`], for the model and
+/// for real QEMU alike. Reads of ports the floppy controller does not decode answer
+/// [`Answer::None`] (the model has no other devices to answer for). `Migrate` saves the
+/// state as a migration does and answers `None`; continuing on a restored copy is the
+/// caller's policy.
+pub fn apply<M: Machine + ?Sized>(m: &mut M, op: &Op) -> Result<Answer, M::Error> {
+    let decoded = |port| PcFloppy::fdc_decodes(port);
+    Ok(match *op {
+        Op::Out { port, value } => {
+            m.outb(port, value)?;
+            Answer::None
         }
-    }
+        Op::In { port } => {
+            let v = m.inb(port)?;
+            if decoded(port) {
+                Answer::Byte(v)
+            } else {
+                Answer::None
+            }
+        }
+        Op::OutW { port, value } => {
+            m.outw(port, value)?;
+            Answer::None
+        }
+        Op::InW { port } => {
+            let v = m.inw(port)?;
+            if decoded(port) {
+                Answer::Word(v)
+            } else {
+                Answer::None
+            }
+        }
+        Op::Advance { ns } => {
+            m.advance_ns(ns)?;
+            Answer::None
+        }
+        Op::Eject { drive } => {
+            m.eject(drive)?;
+            Answer::None
+        }
+        Op::Insert {
+            drive,
+            size,
+            read_only,
+        } => {
+            m.insert(drive, &Medium::blank(medium_size(size), read_only))?;
+            Answer::None
+        }
+        Op::Fill { addr, len, seed } => {
+            m.write_mem(u64::from(addr), &fill_pattern(len, seed))?;
+            Answer::None
+        }
+        Op::Migrate => {
+            m.save_state()?;
+            Answer::None
+        }
+    })
 }

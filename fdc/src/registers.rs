@@ -50,8 +50,11 @@ pub mod sra {
 
 /// Status Register B bits (only MTR0, MTR1 and DR0 change; bits 6-7 read 1).
 pub mod srb {
+    /// Drive 0 motor on (DOR.MOTEN0).
     pub const MTR0: u8 = 0x01;
+    /// Drive 1 motor on (DOR.MOTEN1).
     pub const MTR1: u8 = 0x02;
+    /// Drive select (DOR.SEL).
     pub const DR0: u8 = 0x20;
     /// Value after a controller reset.
     pub const RESET: u8 = 0xC0;
@@ -65,12 +68,15 @@ pub mod dor {
     pub const NRESET: u8 = 0x04;
     /// QEMU's only selector between DMA and PIO data transfers.
     pub const DMAEN: u8 = 0x08;
+    /// Drive 0 motor enable.
     pub const MOTEN0: u8 = 0x10;
+    /// Drive 1 motor enable.
     pub const MOTEN1: u8 = 0x20;
 }
 
 /// Tape Drive Register: QEMU keeps only the boot-select bit, which swaps drives 0 and 1.
 pub mod tdr {
+    /// Boot select: swaps drives 0 and 1.
     pub const BOOTSEL: u8 = 0x04;
 }
 
@@ -78,7 +84,9 @@ pub mod tdr {
 pub mod msr {
     /// Drive busy bits: never set by QEMU.
     pub const DRV_BUSY: u8 = 0x0F;
+    /// A command is in progress.
     pub const CMDBUSY: u8 = 0x10;
+    /// Execution phase of a PIO transfer.
     pub const NONDMA: u8 = 0x20;
     /// Data direction: 1 = controller to host.
     pub const DIO: u8 = 0x40;
@@ -88,8 +96,11 @@ pub mod msr {
 
 /// Data-rate Select Register bits.
 pub mod dsr {
+    /// The data-rate code.
     pub const RATE_MASK: u8 = 0x03;
+    /// Power down.
     pub const PWRDOWN: u8 = 0x40;
+    /// Software reset (self-clearing).
     pub const SWRESET: u8 = 0x80;
 }
 
@@ -99,17 +110,72 @@ pub mod dir {
     pub const DSKCHG: u8 = 0x80;
 }
 
-/// Status register 0..3 bits as QEMU uses them.
+/// Bits of the result status registers ST0-ST2 as QEMU uses them.
 pub mod st {
+    /// ST0 drive select.
     pub const ST0_DS: u8 = 0x03;
+    /// ST0 head address.
     pub const ST0_HEAD: u8 = 0x04;
+    /// ST0 seek end.
     pub const ST0_SEEK: u8 = 0x20;
+    /// ST0 abnormal termination.
     pub const ST0_ABNTERM: u8 = 0x40;
+    /// ST0 invalid command.
     pub const ST0_INVCMD: u8 = 0x80;
+    /// ST0 ready change (interrupt code after a reset).
     pub const ST0_RDYCHG: u8 = 0xC0;
+    /// ST1 missing address mark.
     pub const ST1_MA: u8 = 0x01;
+    /// ST1 not writable.
     pub const ST1_NW: u8 = 0x02;
+    /// ST1 end of cylinder.
     pub const ST1_EC: u8 = 0x80;
+    /// ST2 scan not satisfied.
     pub const ST2_SNS: u8 = 0x04;
+    /// ST2 scan equal hit.
     pub const ST2_SEH: u8 = 0x08;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QEMU's core decodes `offset & 7`: every offset names one of the eight registers,
+    /// and each register's offset is its discriminant.
+    #[test]
+    fn offsets_decode_modulo_eight() {
+        let all = [
+            Register::Sra,
+            Register::Srb,
+            Register::Dor,
+            Register::Tdr,
+            Register::MsrDsr,
+            Register::Fifo,
+            Register::Unused6,
+            Register::DirCcr,
+        ];
+        for offset in 0..64u16 {
+            let r = Register::from_offset(offset);
+            assert_eq!(r, all[usize::from(offset & 7)]);
+            assert_eq!(r as u16, offset & 7);
+        }
+    }
+
+    /// Bits that name the same register field never overlap.
+    #[test]
+    fn bit_masks_are_disjoint() {
+        let dor_bits = [dor::SEL, dor::NRESET, dor::DMAEN, dor::MOTEN0, dor::MOTEN1];
+        let msr_bits = [msr::CMDBUSY, msr::NONDMA, msr::DIO, msr::RQM];
+        for bits in [&dor_bits[..], &msr_bits[..]] {
+            let mut seen = 0u8;
+            for &b in bits {
+                assert_eq!(seen & b, 0, "{b:#04x} overlaps");
+                seen |= b;
+            }
+        }
+        assert_eq!(
+            msr::DRV_BUSY & (msr::CMDBUSY | msr::NONDMA | msr::DIO | msr::RQM),
+            0
+        );
+    }
 }

@@ -44,7 +44,8 @@ impl Fdc {
         let slot = self.cur_drive_slot();
         let dir = Direction::from_byte(self.data_dir);
         // Scans start with ST2 = SNS, but QEMU overrides ST2 with SEH at the end whatever
-        // the comparison found (spec §4.5.2 step 6).
+        // the comparison found (`fdctrl_transfer_handler`: `status2 = FD_SR2_SEH` after
+        // the transfer loop).
         let dma_len = dma_len.min(self.data_len);
         #[cfg(feature = "bug-cve-2021-3507")]
         if self.data_len > 0x8000_0000 {

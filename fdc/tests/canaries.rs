@@ -1,6 +1,8 @@
-//! The canary features re-introduce the historical QEMU floppy flaws (spec §7); each test
+//! The canary features re-introduce the historical QEMU floppy flaws (CVE-2015-3456
+//! "VENOM", CVE-2021-20196, CVE-2021-3507); each test
 //! drives the port sequence that triggers one and expects its detecting panic. Run with
 //! `cargo test -p fdc --features bug-venom` (etc.); without a feature this file is empty.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 #[allow(unused_imports)]
 use fdc::{DriveConfig, Fdc, Medium, PcFloppy};
@@ -19,10 +21,10 @@ fn pc() -> PcFloppy {
 fn venom_drive_specification_overrun() {
     let mut pc = pc();
     for b in [0x8E, 0, 0, 0, 0, 0x00] {
-        pc.outb(0x3F5, b);
+        pc.port_out(0x3F5, b);
     }
     for _ in 0..600 {
-        pc.outb(0x3F5, 0x41);
+        pc.port_out(0x3F5, 0x41);
     }
 }
 
@@ -32,10 +34,10 @@ fn venom_drive_specification_overrun() {
 fn venom_read_id_overrun_before_the_timer() {
     let mut pc = pc();
     for b in [0x4A, 0x00] {
-        pc.outb(0x3F5, b);
+        pc.port_out(0x3F5, b);
     }
     for _ in 0..600 {
-        pc.outb(0x3F5, 0x41);
+        pc.port_out(0x3F5, 0x41);
     }
 }
 
@@ -44,12 +46,12 @@ fn venom_read_id_overrun_before_the_timer() {
 #[should_panic(expected = "CVE-2021-20196")]
 fn null_backend_write() {
     let mut pc = pc();
-    pc.outb(0x3F2, 0x04); // PIO
+    pc.port_out(0x3F2, 0x04); // PIO
     for b in [0x05, 0x00, 0, 0, 1, 0, 1, 0x1B, 1] {
-        pc.outb(0x3F5, b);
+        pc.port_out(0x3F5, b);
     }
-    pc.outb(0x3F2, 0x05); // select drive 1: no drive
-    pc.outb(0x3F5, 0x00);
+    pc.port_out(0x3F2, 0x05); // select drive 1: no drive
+    pc.port_out(0x3F5, 0x00);
 }
 
 #[cfg(feature = "bug-cve-2021-3507")]
@@ -64,9 +66,9 @@ fn negative_sector_count_overread() {
         (0x05, 0x01),
         (0x0A, 0x02),
     ] {
-        pc.outb(port, v);
+        pc.port_out(port, v);
     }
     for b in [0x06, 0x00, 0, 0, 2, 2, 0, 0x1B, 0xFF] {
-        pc.outb(0x3F5, b);
+        pc.port_out(0x3F5, b);
     }
 }

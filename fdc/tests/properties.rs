@@ -1,6 +1,7 @@
 //! Properties that must hold after every operation of any sequence: no panic, no state in
 //! which QEMU would abort, phase and MSR consistent, `fdc/phase` never needed (the claim
 //! the fuzzers try to break), and lossless migration state codecs.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc::ops::Op;
 use fdc::{wire, DriveConfig, Fdc, FdcState, Medium, PcFloppy};
@@ -118,7 +119,7 @@ proptest! {
         let d1 = if second { DriveConfig::Medium(Medium::blank(737_280, false)) } else { DriveConfig::Absent };
         let mut pc = PcFloppy::new(Fdc::new(d0, d1));
         for (step, op) in ops.iter().enumerate() {
-            pc.apply(op);
+            fdc::ops::apply(&mut pc, op).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let state = check(&pc, step, op)?;
             if *op == Op::Migrate {
                 let f = &pc.fdc;

@@ -4,6 +4,7 @@
 //! With a directory it runs every file and lists the failures; for `fdc_pio` it also
 //! prints the ops per second of the uninstrumented harness (run with `--release`), the
 //! ceiling of what libFuzzer's instrumented build can reach on that corpus.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (target, path) = (&args[1], &args[2]);

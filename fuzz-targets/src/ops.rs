@@ -31,13 +31,37 @@
 //! ```
 //! An op whose operands are cut off by the end of the input is dropped.
 
-use fdc::ops::Op;
-use fdc::{DriveConfig, Medium};
+use fdc::ops::{Answer, Op};
+use fdc::ports::{self, i8257, FDC_BASE, FIFO, MSR};
+use fdc::{DriveConfig, Medium, PcFloppy};
+
+/// Applies `op` to the model through the one interpreter ([`fdc::ops::apply`]). The
+/// harnesses only make ops the model accepts (drives 0 and 1), so a refusal is a bug of
+/// the harness and panics.
+pub fn apply(pc: &mut PcFloppy, op: &Op) -> Answer {
+    match fdc::ops::apply(pc, op) {
+        Ok(a) => a,
+        Err(e) => panic!("the model refused {op:?}: {e}"),
+    }
+}
 
 /// Ports reachable by tag `0x0n`/`0x1n` (index 15 takes an explicit port).
 pub const PORTS: [u16; 15] = [
-    0x3F0, 0x3F1, 0x3F2, 0x3F3, 0x3F4, 0x3F5, 0x3F6, 0x3F7, 0x04, 0x05, 0x09, 0x0A, 0x0B, 0x0C,
-    0x81,
+    ports::SRA,
+    ports::SRB,
+    ports::DOR,
+    ports::TDR,
+    MSR,
+    FIFO,
+    ports::IDE_SHARED,
+    ports::DIR,
+    i8257::ADDR2,
+    i8257::COUNT2,
+    i8257::REQUEST,
+    i8257::MASK,
+    i8257::MODE,
+    i8257::CLEAR_FLIP_FLOP,
+    i8257::PAGE2,
 ];
 
 /// Time steps of tag `0x4n` (n < 14), around the READ ID delay of 20 ms.
@@ -127,125 +151,135 @@ impl Cursor<'_> {
 pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
     let mut c = Cursor { data };
     while let Some(t) = c.u8() {
-        let n = t & 15;
-        let port_n = |c: &mut Cursor| {
-            if n == 15 {
-                c.u16()
-            } else {
-                Some(PORTS[n as usize])
-            }
-        };
-        let op = match t >> 4 {
-            0 => match (port_n(&mut c), c.u8()) {
-                (Some(port), Some(value)) => Op::Out { port, value },
-                _ => return,
-            },
-            1 => match port_n(&mut c) {
-                Some(port) => Op::In { port },
-                None => return,
-            },
-            2 => match c.u16() {
-                Some(value) => Op::OutW {
-                    port: 0x3F0 + (n & 7) as u16,
-                    value,
-                },
-                None => return,
-            },
-            3 => Op::InW {
-                port: 0x3F0 + (n & 7) as u16,
-            },
-            4 => {
-                let ns = match n {
-                    14 => c.take::<4>().map(|b| u32::from_le_bytes(b) as u64),
-                    15 => c.take::<8>().map(u64::from_le_bytes),
-                    _ => Some(ADVANCE[n as usize]),
-                };
-                match ns {
-                    Some(ns) => Op::Advance { ns },
-                    None => return,
-                }
-            }
-            5 => Op::Eject { drive: n & 1 },
-            6 => match c.u8() {
-                Some(size) => Op::Insert {
-                    drive: n & 1,
-                    size,
-                    read_only: n & 2 != 0,
-                },
-                None => return,
-            },
-            7 => match (c.take::<3>(), c.u16(), c.u8()) {
-                (Some(a), Some(len), Some(seed)) => Op::Fill {
-                    addr: u32::from_le_bytes([a[0], a[1], a[2], 0]),
-                    len: len & 0x7FF,
-                    seed,
-                },
-                _ => return,
-            },
-            8 if n == 0 || n == 3 => Op::Migrate,
-            8 if n < 3 => {
-                // A run of FIFO accesses: a PIO sector is 512 of them, and a guest that keeps
-                // writing parameters (CVE-2015-3456) needs as many; byte-by-byte the
-                // fuzzer would need an input of over a kilobyte to express either.
-                let Some(k) = c.u8() else {
-                    return;
-                };
-                let count = 2 * (k as usize + 1);
-                let op = if n == 1 {
-                    let Some(value) = c.u8() else {
-                        return;
-                    };
-                    Op::Out { port: 0x3F5, value }
-                } else {
-                    Op::In { port: 0x3F5 }
-                };
-                for _ in 0..count {
-                    push(op.clone());
-                }
-                continue;
-            }
-            8..=11 => match c.u8() {
-                Some(value) => Op::Out { port: 0x3F5, value },
-                None => return,
-            },
-            12 => {
-                let Some(bytes) = c.data.get(..=n as usize) else {
-                    return;
-                };
-                c.data = &c.data[n as usize + 1..];
-                for &value in bytes {
-                    push(Op::Out { port: 0x3F5, value });
-                }
-                continue;
-            }
-            13 => Op::In { port: 0x3F5 },
-            14 => Op::In { port: 0x3F4 },
-            _ => {
-                let Some([a0, a1, page, c0, c1]) = c.take::<5>() else {
-                    return;
-                };
-                for (port, value) in [
-                    (0x0C, 0),
-                    (0x0B, DMA_MODES[(n & 3) as usize]),
-                    (0x04, a0),
-                    (0x04, a1),
-                    (0x81, page),
-                    (0x05, c0),
-                    (0x05, c1),
-                ] {
-                    push(Op::Out { port, value });
-                }
-                if n & 4 != 0 {
-                    continue;
-                }
-                Op::Out {
-                    port: 0x0A,
-                    value: 0x02,
-                }
-            }
-        };
-        push(op);
+        if !decode_op(t, &mut c, &mut push) {
+            return;
+        }
     }
+}
+
+/// Decodes the op(s) of tag `t`, operands from `c`, into `push`; false when the input
+/// ends inside them (the op is dropped and decoding stops).
+fn decode_op(t: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
+    let n = t & 15;
+    let fdc_port = FDC_BASE + u16::from(n & 7);
+    let op = match t >> 4 {
+        0 => port_n(n, c)
+            .zip(c.u8())
+            .map(|(port, value)| Op::Out { port, value }),
+        1 => port_n(n, c).map(|port| Op::In { port }),
+        2 => c.u16().map(|value| Op::OutW {
+            port: fdc_port,
+            value,
+        }),
+        3 => Some(Op::InW { port: fdc_port }),
+        4 => advance(n, c).map(|ns| Op::Advance { ns }),
+        5 => Some(Op::Eject { drive: n & 1 }),
+        6 => c.u8().map(|size| Op::Insert {
+            drive: n & 1,
+            size,
+            read_only: n & 2 != 0,
+        }),
+        7 => match (c.take::<3>(), c.u16(), c.u8()) {
+            (Some(a), Some(len), Some(seed)) => Some(Op::Fill {
+                addr: u32::from_le_bytes([a[0], a[1], a[2], 0]),
+                len: len & 0x7FF,
+                seed,
+            }),
+            _ => None,
+        },
+        8 if n == 0 || n == 3 => Some(Op::Migrate),
+        8 if n < 3 => return fifo_run(n, c, push),
+        8..=11 => c.u8().map(|value| Op::Out { port: FIFO, value }),
+        12 => return burst(n, c, push),
+        13 => Some(Op::In { port: FIFO }),
+        14 => Some(Op::In { port: MSR }),
+        _ => return dma_program(n, c, push),
+    };
+    match op {
+        Some(op) => {
+            push(op);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The port of tag `0x0n`/`0x1n`: `PORTS[n]`, or for n = 15 the next u16.
+fn port_n(n: u8, c: &mut Cursor<'_>) -> Option<u16> {
+    if n == 15 {
+        c.u16()
+    } else {
+        Some(PORTS[n as usize])
+    }
+}
+
+/// The step of tag `0x4n`: `ADVANCE[n]`, or the next u32 (n = 14) or u64 (n = 15).
+fn advance(n: u8, c: &mut Cursor<'_>) -> Option<u64> {
+    match n {
+        14 => c.take::<4>().map(|b| u32::from_le_bytes(b) as u64),
+        15 => c.take::<8>().map(u64::from_le_bytes),
+        _ => Some(ADVANCE[n as usize]),
+    }
+}
+
+/// Tags 0x81/0x82: a run of FIFO accesses. A PIO sector is 512 of them, and a guest that
+/// keeps writing parameters (CVE-2015-3456) needs as many; byte by byte the fuzzer would
+/// need an input of over a kilobyte to express either.
+fn fifo_run(n: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
+    let Some(k) = c.u8() else {
+        return false;
+    };
+    let count = 2 * (k as usize + 1);
+    let op = if n == 1 {
+        let Some(value) = c.u8() else {
+            return false;
+        };
+        Op::Out { port: FIFO, value }
+    } else {
+        Op::In { port: FIFO }
+    };
+    for _ in 0..count {
+        push(op.clone());
+    }
+    true
+}
+
+/// Tag `0xCn`: n + 1 FIFO writes (a command in one burst).
+fn burst(n: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
+    let Some(bytes) = c.data.get(..=n as usize) else {
+        return false;
+    };
+    c.data = &c.data[n as usize + 1..];
+    for &value in bytes {
+        push(Op::Out { port: FIFO, value });
+    }
+    true
+}
+
+/// Tag `0xFn`: channel 2 programmed (flip-flop, mode, address, page, count), then
+/// unmasked unless n & 4.
+fn dma_program(n: u8, c: &mut Cursor<'_>, push: &mut impl FnMut(Op)) -> bool {
+    let Some([a0, a1, page, c0, c1]) = c.take::<5>() else {
+        return false;
+    };
+    for (port, value) in [
+        (i8257::CLEAR_FLIP_FLOP, 0),
+        (i8257::MODE, DMA_MODES[(n & 3) as usize]),
+        (i8257::ADDR2, a0),
+        (i8257::ADDR2, a1),
+        (i8257::PAGE2, page),
+        (i8257::COUNT2, c0),
+        (i8257::COUNT2, c1),
+    ] {
+        push(Op::Out { port, value });
+    }
+    if n & 4 == 0 {
+        push(Op::Out {
+            port: i8257::MASK,
+            value: 0x02,
+        });
+    }
+    true
 }
 
 /// The ops configuration bit 6 puts first: channel 2 in mode 0x46 (write to memory),
@@ -253,35 +287,35 @@ pub fn decode_ops(data: &[u8], mut push: impl FnMut(Op)) {
 /// costs a map look-up per byte, so long transfers dominate the run time), unmasked.
 pub const DMA_PRELUDE: [Op; 8] = [
     Op::Out {
-        port: 0x0C,
+        port: i8257::CLEAR_FLIP_FLOP,
         value: 0,
     },
     Op::Out {
-        port: 0x0B,
+        port: i8257::MODE,
         value: 0x46,
     },
     Op::Out {
-        port: 0x04,
+        port: i8257::ADDR2,
         value: 0,
     },
     Op::Out {
-        port: 0x04,
+        port: i8257::ADDR2,
         value: 0,
     },
     Op::Out {
-        port: 0x81,
+        port: i8257::PAGE2,
         value: 0,
     },
     Op::Out {
-        port: 0x05,
+        port: i8257::COUNT2,
         value: 0xFF,
     },
     Op::Out {
-        port: 0x05,
+        port: i8257::COUNT2,
         value: 0x01,
     },
     Op::Out {
-        port: 0x0A,
+        port: i8257::MASK,
         value: 0x02,
     },
 ];
@@ -306,7 +340,7 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
         let run = ops[i..]
             .iter()
             .take(16)
-            .take_while(|op| matches!(op, Op::Out { port: 0x3F5, .. }))
+            .take_while(|op| matches!(op, Op::Out { port: FIFO, .. }))
             .count();
         if run >= 2 {
             out.push(0xC0 | (run - 1) as u8);
@@ -321,7 +355,7 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
         let op = &ops[i];
         i += 1;
         match *op {
-            Op::Out { port: 0x3F5, value } => out.extend([0x90, value]),
+            Op::Out { port: FIFO, value } => out.extend([0x90, value]),
             Op::Out { port, value } => match PORTS.iter().position(|&p| p == port) {
                 Some(i) => out.extend([i as u8, value]),
                 None => {
@@ -330,8 +364,8 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                     out.push(value);
                 }
             },
-            Op::In { port: 0x3F5 } => out.push(0xD0),
-            Op::In { port: 0x3F4 } => out.push(0xE0),
+            Op::In { port: FIFO } => out.push(0xD0),
+            Op::In { port: MSR } => out.push(0xE0),
             Op::In { port } => match PORTS.iter().position(|&p| p == port) {
                 Some(i) => out.push(0x10 | i as u8),
                 None => {
@@ -339,8 +373,8 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                     out.extend(port.to_le_bytes());
                 }
             },
-            Op::OutW { port, value } if (0x3F0..0x3F8).contains(&port) => {
-                out.push(0x20 | (port - 0x3F0) as u8);
+            Op::OutW { port, value } if ports::in_fdc_window(port) => {
+                out.push(0x20 | (port - FDC_BASE) as u8);
                 out.extend(value.to_le_bytes());
             }
             Op::OutW { port, value } => {
@@ -349,8 +383,8 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                 out.extend(port.to_le_bytes());
                 out.push(value as u8);
             }
-            Op::InW { port } if (0x3F0..0x3F8).contains(&port) => {
-                out.push(0x30 | (port - 0x3F0) as u8)
+            Op::InW { port } if ports::in_fdc_window(port) => {
+                out.push(0x30 | (port - FDC_BASE) as u8)
             }
             Op::InW { .. } => {}
             Op::Advance { ns } => match ADVANCE.iter().position(|&a| a == ns) {

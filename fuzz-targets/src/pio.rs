@@ -290,13 +290,13 @@ pub fn run(data: &[u8]) -> Report {
         // (FINDINGS.md "clock beyond i64::MAX"); past it `state()` clamps the READ ID
         // timer and a destination would fire it early.
         let op = in_clock_domain(op, &pc.fdc);
-        let a = pc.apply(&op);
+        let a = crate::ops::apply(&mut pc, &op);
         check(&pc.fdc, "source", step, &op);
         if pc.fdc.take_indeterminate() {
             report.indeterminate += 1;
         }
         if let Some(t) = &mut twin {
-            let b = t.pc.apply(&op);
+            let b = crate::ops::apply(&mut t.pc, &op);
             check(&t.pc.fdc, "destination", step, &op);
             t.pc.fdc.take_indeterminate();
             if let Op::Insert { drive, .. } = op {

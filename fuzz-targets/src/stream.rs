@@ -1,4 +1,4 @@
-//! `migration_stream`: the whole-stream parser and editor (`fdc_replay::oracle::stream`).
+//! `migration_stream`: the whole-stream parser and editor (`fdc_oracle::stream`).
 //!
 //! Input: byte 0 selects the mode (bits 0-1) and the built stream's shape (bit 2: no
 //! `timer`/`dma`/`pckbd` sections; bit 3: one ram page instead of none; bit 4: no footers).
@@ -20,7 +20,7 @@
 
 use fdc::destination::without;
 use fdc::{wire, DriveConfig, Fdc, FdcState, Medium, Subsection};
-use fdc_replay::oracle::stream::{
+use fdc_oracle::stream::{
     self, apply, build, fdc as fdc_stream, show, BuildOptions, Edit, EditError, MigrationStream,
     SectionRef,
 };

@@ -6,11 +6,11 @@
 //! a write/read round trip of what it read), 1 = QEMU log lines (`read_line_capped` +
 //! `parse_line`, serial marks fed with the UART writes), 2 = sidecar lines, 3 = size names.
 
-use fdc_replay::trace::import::read_line_capped;
-use fdc_replay::trace::qemu_log::{parse_line, Parsed, Record};
-use fdc_replay::trace::serial::SerialMarks;
-use fdc_replay::trace::sidecar::parse_sidecar_line;
-use fdc_replay::trace::{geometry, TraceReader, TraceWriter, WriteOptions};
+use fdc_trace::lines::read_line_capped;
+use fdc_trace::qemu_log::{parse_line, Parsed, Record};
+use fdc_trace::serial::SerialMarks;
+use fdc_trace::sidecar::parse_sidecar_line;
+use fdc_trace::{geometry, TraceReader, TraceWriter, WriteOptions};
 
 /// Events read before the target stops (a tiny gzip input can expand to many).
 pub const MAX_EVENTS: usize = 200_000;
@@ -110,19 +110,17 @@ pub fn run(data: &[u8]) {
         2 => lines(rest, |line| {
             if !line.trim().is_empty() {
                 if let Err(e) = parse_sidecar_line(line) {
-                    assert!(!e.is_empty(), "sidecar error without a message");
+                    assert!(!e.0.is_empty(), "sidecar error without a message");
                 }
             }
         }),
         _ => lines(rest, |line| {
-            if let Some((size, name)) = geometry::parse_size(line) {
-                if let Some(name) = name {
-                    assert_eq!(
-                        geometry::by_name(name).map(|f| f.size()),
-                        Some(size),
-                        "{name}"
-                    );
-                }
+            if let Some((size, Some(name))) = geometry::parse_size(line) {
+                assert_eq!(
+                    geometry::by_name(name).map(|f| f.size()),
+                    Some(size),
+                    "{name}"
+                );
             }
             let _ = geometry::by_name(line);
         }),

@@ -43,7 +43,7 @@ fn opt<'a, T>(
     })
 }
 
-fn small_or_any(u: &mut Unstructured, small: u32) -> AResult<u32> {
+fn small_or_any(u: &mut Unstructured<'_>, small: u32) -> AResult<u32> {
     Ok(if u.ratio(3, 4)? {
         u.int_in_range(0..=small)?
     } else {
@@ -51,7 +51,7 @@ fn small_or_any(u: &mut Unstructured, small: u32) -> AResult<u32> {
     })
 }
 
-fn drive(u: &mut Unstructured) -> AResult<FdriveState> {
+fn drive(u: &mut Unstructured<'_>) -> AResult<FdriveState> {
     Ok(FdriveState {
         head: if u.ratio(7, 8)? {
             u.int_in_range(0..=1)?
@@ -79,8 +79,8 @@ fn drive(u: &mut Unstructured) -> AResult<FdriveState> {
 }
 
 /// A state whose fields favour the values the controller uses (MSR patterns of each phase,
-/// small FIFO counters, valid opcodes in fifo[0]) while any value stays possible.
-pub fn arbitrary_state(u: &mut Unstructured) -> AResult<FdcState> {
+/// small FIFO counters, valid opcodes in `fifo[0]`) while any value stays possible.
+pub fn arbitrary_state(u: &mut Unstructured<'_>) -> AResult<FdcState> {
     let mut fifo = [0u8; FIFO_LEN];
     let n = u.int_in_range(0..=16)?;
     for b in fifo.iter_mut().take(n) {
@@ -193,7 +193,7 @@ pub fn load_and_run(state: &FdcState, cfg: u8, now: u64, ops: &[Op]) {
                 continue;
             }
             let op = &in_clock_domain(op.clone(), &pc.fdc);
-            pc.apply(op);
+            crate::ops::apply(&mut pc, op);
             check(&pc.fdc, "loaded", step, op);
         }
     }
@@ -201,7 +201,7 @@ pub fn load_and_run(state: &FdcState, cfg: u8, now: u64, ops: &[Op]) {
         let mut pc = PcFloppy::new(f);
         let _ = pc.fdc.state();
         for op in ops {
-            pc.apply(op);
+            crate::ops::apply(&mut pc, op);
             let _ = pc.fdc.state();
             if pc.fdc.fault().is_some() {
                 // The model plays dead from here, as QEMU would have aborted.

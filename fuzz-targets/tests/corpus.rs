@@ -3,6 +3,7 @@
 //! Plus the generator of the seed corpus from the recorded traces in `corpora/raw/`:
 //! `FDC_FUZZ_REGEN=1 cargo test -p fdc-fuzz-targets --test corpus` rewrites the seeds; a
 //! plain run checks the committed seeds are what the generator produces.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -12,10 +13,13 @@ use std::path::{Path, PathBuf};
 use fdc::ops::Op;
 use fdc::{wire, Fdc, PcFloppy};
 use fdc_fuzz_targets::ops::{config_byte, configs, decode_ops, encode};
-use fdc_replay::trace::qemu_log::{parse_line, Parsed, Record};
-use fdc_replay::trace::{Event, TraceHeader, TraceWriter, WriteOptions};
+use fdc_trace::qemu_log::{parse_line, Parsed, Record};
+use fdc_trace::{Event, TraceHeader, TraceWriter, WriteOptions};
 
-const TARGETS: [(&str, fn(&[u8])); 3] = [
+/// A fuzz target: its name and its body.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: [Target; 3] = [
     ("fdc_pio", fdc_fuzz_targets::fdc_pio),
     ("vmstate_load", fdc_fuzz_targets::vmstate_load),
     ("trace_decode", fdc_fuzz_targets::trace_decode),
@@ -307,7 +311,7 @@ fn vmstate_seeds(pio: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
         decode_ops(&input[1..], |op| ops.push(op));
         let mut taken = 0;
         for (i, op) in ops.iter().enumerate() {
-            pc.apply(op);
+            fdc_fuzz_targets::ops::apply(&mut pc, op);
             if i % 97 == 13 && taken < 3 {
                 taken += 1;
                 let state = pc.fdc.state();
@@ -460,10 +464,13 @@ fn venom_state_only_through_an_unchecked_load() {
     assert!(Fdc::from_state(&state, d0.clone(), d1.clone(), 0).is_err());
     let mut pc = PcFloppy::new(Fdc::from_state_unchecked(&state, d0, d1, 0).unwrap());
     if !cfg!(feature = "bug-venom") {
-        pc.apply(&Op::Out {
-            port: 0x3F5,
-            value: 0x42,
-        });
+        fdc_fuzz_targets::ops::apply(
+            &mut pc,
+            &Op::Out {
+                port: 0x3F5,
+                value: 0x42,
+            },
+        );
         assert_eq!(pc.fdc.fault(), Some(fdc::Fault::CommandOverrun));
     }
     let stream = wire::encode(&state);

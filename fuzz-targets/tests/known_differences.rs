@@ -4,12 +4,14 @@
 //! source QEMU runs the ops, migrates to a file, a destination QEMU started with
 //! `-incoming` from it runs the remaining ops, and the reads must match the model's source
 //! and destination read for read.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
+use fdc::ops::apply;
 use fdc::ops::{Answer, Op};
 use fdc::{DriveConfig, Fdc, Medium, PcFloppy};
 use fdc_fuzz_targets::ops::{config_byte, encode};
 use fdc_fuzz_targets::pio::{migrate, run};
-use fdc_replay::oracle::{DriveSpec, Oracle, OracleConfig};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
 
 fn out(port: u16, value: u8) -> Op {
     Op::Out { port, value }
@@ -66,11 +68,19 @@ fn model_answers(s: &Scenario) -> (Vec<Answer>, Vec<Answer>) {
     let (d0, d1) = fdc_fuzz_targets::ops::configs(config_byte(s.d0, s.d1));
     let mut pc = PcFloppy::new(Fdc::new(d0, d1));
     for op in &s.before {
-        pc.apply(op);
+        fdc_fuzz_targets::ops::apply(&mut pc, op);
     }
     let mut dst = migrate(&pc, 0);
-    let a = s.after.iter().map(|op| pc.apply(op)).collect();
-    let b = s.after.iter().map(|op| dst.apply(op)).collect();
+    let a = s
+        .after
+        .iter()
+        .map(|op| fdc_fuzz_targets::ops::apply(&mut pc, op))
+        .collect();
+    let b = s
+        .after
+        .iter()
+        .map(|op| fdc_fuzz_targets::ops::apply(&mut dst, op))
+        .collect();
     (a, b)
 }
 
@@ -107,11 +117,14 @@ fn drive_type_resolved_from_the_starting_medium() {
                     DriveConfig::Medium(Medium::blank(fdc::ops::medium_size(first), false)),
                     DriveConfig::Absent,
                 ));
-                pc.apply(&Op::Insert {
-                    drive: 0,
-                    size: second,
-                    read_only: false,
-                });
+                fdc_fuzz_targets::ops::apply(
+                    &mut pc,
+                    &Op::Insert {
+                        drive: 0,
+                        size: second,
+                        read_only: false,
+                    },
+                );
                 let mut dst = migrate(&pc, 0);
                 let differs = pc.fdc.drive(0).drive_type() != dst.fdc.drive(0).drive_type();
                 let ins = Op::Insert {
@@ -119,8 +132,8 @@ fn drive_type_resolved_from_the_starting_medium() {
                     size: third,
                     read_only: false,
                 };
-                pc.apply(&ins);
-                dst.apply(&ins);
+                fdc_fuzz_targets::ops::apply(&mut pc, &ins);
+                fdc_fuzz_targets::ops::apply(&mut dst, &ins);
                 if differs && pc.fdc.drive(0).geometry() != dst.fdc.drive(0).geometry() {
                     found = Some((first, second, third));
                     break 'search;
@@ -133,19 +146,22 @@ fn drive_type_resolved_from_the_starting_medium() {
         DriveConfig::Medium(Medium::blank(fdc::ops::medium_size(first), false)),
         DriveConfig::Absent,
     ));
-    pc.apply(&Op::Insert {
-        drive: 0,
-        size: second,
-        read_only: false,
-    });
+    fdc_fuzz_targets::ops::apply(
+        &mut pc,
+        &Op::Insert {
+            drive: 0,
+            size: second,
+            read_only: false,
+        },
+    );
     let mut dst = migrate(&pc, 0);
     let ins = Op::Insert {
         drive: 0,
         size: third,
         read_only: false,
     };
-    pc.apply(&ins);
-    dst.apply(&ins);
+    fdc_fuzz_targets::ops::apply(&mut pc, &ins);
+    fdc_fuzz_targets::ops::apply(&mut dst, &ins);
     println!(
         "types {:?} / {:?}, geometry (last_sect, max_track, 2 sides) {:?} / {:?}, rate {} / {}",
         pc.fdc.drive(0).drive_type(),
@@ -171,24 +187,24 @@ fn qemu_answers(s: &Scenario) -> (Vec<Answer>, Vec<Answer>) {
     };
     let cfg = OracleConfig::with_drives([spec(s.d0), spec(s.d1)]);
     let mut src = Oracle::start(cfg.clone()).expect("starting QEMU");
-    let apply = |o: &mut Oracle, op: &Op| match *op {
-        Op::Out { port, value } => {
-            o.outb(port, value).unwrap();
-            Answer::None
-        }
-        Op::In { port } => Answer::Byte(o.inb(port).unwrap()),
-        _ => unreachable!(),
-    };
     for op in &s.before {
-        apply(&mut src, op);
+        apply(&mut src, op).unwrap();
     }
     let m = src.migrate().expect("migrating");
     let path = std::env::temp_dir().join(format!("fdc-known-diff-{}.bin", std::process::id()));
     std::fs::write(&path, &m.stream).unwrap();
     let mut dst = Oracle::start_incoming(cfg, &path).expect("starting the destination QEMU");
     let _ = std::fs::remove_file(&path);
-    let a = s.after.iter().map(|op| apply(&mut src, op)).collect();
-    let b = s.after.iter().map(|op| apply(&mut dst, op)).collect();
+    let a = s
+        .after
+        .iter()
+        .map(|op| apply(&mut src, op).unwrap())
+        .collect();
+    let b = s
+        .after
+        .iter()
+        .map(|op| apply(&mut dst, op).unwrap())
+        .collect();
     (a, b)
 }
 
@@ -253,7 +269,7 @@ fn invalid_states_on_real_qemu() {
         let mut model =
             PcFloppy::new(Fdc::from_state_unchecked(&state, d0.clone(), d1.clone(), 0).unwrap());
         for op in &trigger {
-            model.apply(op);
+            fdc_fuzz_targets::ops::apply(&mut model, op);
         }
         let mut src = Oracle::start(cfg.clone()).expect("starting QEMU");
         let m = src.migrate().expect("migrating");
@@ -267,11 +283,10 @@ fn invalid_states_on_real_qemu() {
                 let mut said = Vec::new();
                 let mut outcome = String::new();
                 for op in &trigger {
-                    let r = match *op {
-                        Op::Out { port, value } => dst.outb(port, value).map(|_| "ok".to_string()),
-                        Op::In { port } => dst.inb(port).map(|v| format!("{v:#04x}")),
-                        _ => unreachable!(),
-                    };
+                    let r = apply(&mut dst, op).map(|a| match a {
+                        Answer::Byte(v) => format!("{v:#04x}"),
+                        _ => "ok".to_string(),
+                    });
                     match r {
                         Ok(v) => said.push(v),
                         Err(e) => {
@@ -281,7 +296,7 @@ fn invalid_states_on_real_qemu() {
                     }
                 }
                 if outcome.is_empty() {
-                    match dst.inb(0x3F4) {
+                    match fdc::Machine::inb(&mut dst, 0x3F4) {
                         Ok(msr) => format!("survived, answers {said:?}, MSR then {msr:#04x}"),
                         Err(e) => format!("answers {said:?}, then died: {e}"),
                     }
@@ -337,14 +352,23 @@ fn drive_type_on_real_qemu() {
         DriveConfig::Medium(Medium::blank(1_474_560, false)),
         DriveConfig::Absent,
     ));
-    pc.apply(&Op::Insert {
-        drive: 0,
-        size: i288,
-        read_only: false,
-    });
+    fdc_fuzz_targets::ops::apply(
+        &mut pc,
+        &Op::Insert {
+            drive: 0,
+            size: i288,
+            read_only: false,
+        },
+    );
     let mut dst = migrate(&pc, 0);
-    let ma: Vec<Answer> = after.iter().map(|op| pc.apply(op)).collect();
-    let mb: Vec<Answer> = after.iter().map(|op| dst.apply(op)).collect();
+    let ma: Vec<Answer> = after
+        .iter()
+        .map(|op| fdc_fuzz_targets::ops::apply(&mut pc, op))
+        .collect();
+    let mb: Vec<Answer> = after
+        .iter()
+        .map(|op| fdc_fuzz_targets::ops::apply(&mut dst, op))
+        .collect();
     // QEMU.
     let dir = std::env::temp_dir().join(format!("fdc-drive-type-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -353,12 +377,7 @@ fn drive_type_on_real_qemu() {
         std::fs::write(&p, vec![0u8; size]).unwrap();
         p
     };
-    let (src288, dst288, src12, dst12) = (
-        img("s288", 2_949_120),
-        img("d288", 2_949_120),
-        img("s12", 1_228_800),
-        img("d12", 1_228_800),
-    );
+    let (src288, dst288) = (img("s288", 2_949_120), img("d288", 2_949_120));
     let mut src = Oracle::start(OracleConfig::with_drives([
         DriveSpec::Blank,
         DriveSpec::Absent,
@@ -379,29 +398,10 @@ fn drive_type_on_real_qemu() {
         &stream,
     )
     .unwrap();
-    let run = |o: &mut Oracle, image: &std::path::Path| -> Vec<Answer> {
-        after
-            .iter()
-            .map(|op| match *op {
-                Op::Out { port, value } => {
-                    o.outb(port, value).unwrap();
-                    Answer::None
-                }
-                Op::In { port } => Answer::Byte(o.inb(port).unwrap()),
-                Op::Advance { ns } => {
-                    o.advance_ns(ns).unwrap();
-                    Answer::None
-                }
-                Op::Insert { .. } => {
-                    o.change(0, image, false).unwrap();
-                    Answer::None
-                }
-                _ => unreachable!(),
-            })
-            .collect()
-    };
-    let qa = run(&mut src, &src12);
-    let qb = run(&mut dq, &dst12);
+    let run =
+        |o: &mut Oracle| -> Vec<Answer> { after.iter().map(|op| apply(o, op).unwrap()).collect() };
+    let qa = run(&mut src);
+    let qb = run(&mut dq);
     let _ = std::fs::remove_dir_all(&dir);
     println!("drive type:\n  model source {ma:?}\n  model destination {mb:?}\n  QEMU source {qa:?}\n  QEMU destination {qb:?}");
     assert_eq!((qa, qb), (ma, mb), "QEMU and the model disagree");

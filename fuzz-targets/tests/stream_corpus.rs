@@ -4,6 +4,7 @@
 //! streams built with `oracle::stream::build`; real streams are hundreds of kilobytes).
 //! `FDC_FUZZ_REGEN=1 cargo test -p fdc-fuzz-targets --test stream_corpus` rewrites the
 //! seeds; a plain run checks the committed ones are what the generator produces.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use fdc::wire;
 use fdc_fuzz_targets::stream::states;
-use fdc_replay::oracle::stream::{build, BuildOptions, MigrationStream};
+use fdc_oracle::stream::{build, BuildOptions, MigrationStream};
 
 const TARGET: &str = "migration_stream";
 

@@ -2,8 +2,7 @@
 //! prevalent-state analysis built on the `fdc` model.
 
 pub mod analysis;
+pub mod cli;
 pub mod conformance;
 pub mod drivermodel;
-pub mod oracle;
-pub mod stream_cli;
-pub mod trace;
+pub mod rng;

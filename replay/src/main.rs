@@ -14,50 +14,50 @@ struct Cli {
 enum Command {
     /// Drive real QEMU's floppy controller port by port (qtest) and ask it, over QMP,
     /// which migration subsections it would send.
-    Oracle(fdc_replay::oracle::cli::OracleArgs),
+    Oracle(fdc_replay::cli::oracle::OracleArgs),
     /// Run random well-formed port-level sequences on the model and on real QEMU side by
     /// side and report every disagreement (reads, IRQ, migrated fdc section).
-    Conformance(fdc_replay::conformance::ConformanceArgs),
+    Conformance(fdc_replay::cli::conformance::ConformanceArgs),
     /// Import recorded logs into the trace format.
     #[command(subcommand)]
     Import(ImportCommand),
     /// Replay traces against the model and compare every recorded port read.
-    Check(fdc_replay::analysis::cli::CheckArgs),
+    Check(fdc_replay::cli::analysis::CheckArgs),
     /// Print every migration point of a trace (phase, MSR, needed subsections).
-    Points(fdc_replay::analysis::cli::PointsArgs),
+    Points(fdc_replay::cli::analysis::PointsArgs),
     /// Report which migration subsections QEMU would send, per trace, stage, guest and overall.
-    Report(fdc_replay::analysis::cli::ReportArgs),
+    Report(fdc_replay::cli::analysis::ReportArgs),
     /// Replay the corpus and fail with a readable diff if any report statistic or
     /// conformance figure moved against the stored baseline (`--update` rewrites it).
-    Regress(fdc_replay::analysis::regress::RegressArgs),
-    /// Run the Windows 2000 floppy driver model closed-loop against real QEMU and record
-    /// the trace (guest-drivers.md §2).
-    RecordDriverModel(fdc_replay::drivermodel::workloads::RecordArgs),
+    Regress(fdc_replay::cli::regress::RegressArgs),
+    /// Run the Windows 2000 floppy driver model closed-loop against real QEMU (or the
+    /// model) and record the trace.
+    RecordDriverModel(fdc_replay::cli::record::RecordArgs),
     /// Measure decode+replay+analysis throughput and memory on a generated trace.
-    Bench(fdc_replay::analysis::bench::BenchArgs),
+    Bench(fdc_replay::cli::bench::BenchArgs),
     /// Inspect and edit QEMU migration streams (sections, fdc subsections, vmdesc).
-    Stream(fdc_replay::stream_cli::StreamArgs),
+    Stream(fdc_replay::cli::stream::StreamArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// Import QEMU `-trace fdc_*` log output.
-    QemuLog(fdc_replay::trace::import::ImportArgs),
+    QemuLog(fdc_replay::cli::import::ImportArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Oracle(args) => fdc_replay::oracle::cli::run(args),
-        Command::Conformance(args) => fdc_replay::conformance::run_cli(args),
-        Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::trace::import::run(args),
-        Command::Check(args) => fdc_replay::analysis::cli::run_check(args),
-        Command::Points(args) => fdc_replay::analysis::cli::run_points(args),
-        Command::Report(args) => fdc_replay::analysis::cli::run_report(args),
-        Command::Bench(args) => fdc_replay::analysis::bench::run(args),
-        Command::Regress(args) => fdc_replay::analysis::regress::run(args),
-        Command::RecordDriverModel(args) => fdc_replay::drivermodel::workloads::run_cli(args),
-        Command::Stream(args) => fdc_replay::stream_cli::run(args),
+        Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
+        Command::Conformance(args) => fdc_replay::cli::conformance::run_cli(args),
+        Command::Import(ImportCommand::QemuLog(args)) => fdc_replay::cli::import::run(args),
+        Command::Check(args) => fdc_replay::cli::analysis::run_check(args),
+        Command::Points(args) => fdc_replay::cli::analysis::run_points(args),
+        Command::Report(args) => fdc_replay::cli::analysis::run_report(args),
+        Command::Bench(args) => fdc_replay::cli::bench::run(args),
+        Command::Regress(args) => fdc_replay::cli::regress::run(args),
+        Command::RecordDriverModel(args) => fdc_replay::cli::record::run_cli(args),
+        Command::Stream(args) => fdc_replay::cli::stream::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

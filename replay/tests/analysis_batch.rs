@@ -1,14 +1,15 @@
 //! Determinism across thread counts, agreement of the chunk-parallel replay with a plain
 //! sequential one, and batches with bad files.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 mod analysis_util;
 use analysis_util::*;
 use fdc_replay::analysis::bench::generate_with;
-use fdc_replay::analysis::decode::for_each_chunk;
 use fdc_replay::analysis::replay::{analyze_events, analyze_file, AnalyzeOptions};
 use fdc_replay::analysis::report::{Report, Summary};
-use fdc_replay::analysis::{machine_from_header, Ev};
-use fdc_replay::trace::WriteOptions;
+use fdc_replay::analysis::{Ev, ReplayModel};
+use fdc_trace::compact::for_each_chunk;
+use fdc_trace::WriteOptions;
 use std::path::Path;
 
 fn pool(n: usize) -> rayon::ThreadPool {
@@ -41,16 +42,16 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     // Reference: all events in memory, one plain sequential replay.
     let mut events: Vec<Ev> = Vec::new();
     let mut labels: Vec<String> = Vec::new();
-    let header = for_each_chunk(&p, |c, _| {
+    let header = for_each_chunk::<fdc_trace::TraceError>(&p, |c| {
         for e in &c.events {
             let mut e = *e;
-            if let fdc_replay::analysis::Op::Stage(l) = e.op {
+            if let fdc_replay::analysis::EvKind::Stage(l) = e.kind {
                 let s = &c.labels[l as usize];
                 let i = labels.iter().position(|x| x == s).unwrap_or_else(|| {
                     labels.push(s.clone());
                     labels.len() - 1
                 });
-                e.op = fdc_replay::analysis::Op::Stage(i as u32);
+                e.kind = fdc_replay::analysis::EvKind::Stage(i as u32);
             }
             events.push(e);
         }
@@ -58,8 +59,12 @@ fn chunk_parallel_replay_equals_sequential_replay() {
     })
     .unwrap();
     assert_eq!(events.len(), 40_000);
-    let (part, end) =
-        analyze_events(machine_from_header(&header).unwrap(), &events, &labels).unwrap();
+    let (part, end) = analyze_events(
+        ReplayModel::from_header(&header, &p).unwrap(),
+        &events,
+        &labels,
+    )
+    .unwrap();
     let want = serde_json::to_string(&Summary::of(&part.total())).unwrap();
     for threads in [1, 2, 4] {
         let a = pool(threads)
@@ -146,10 +151,10 @@ fn bad_files_are_reported_and_the_others_finish() {
         &header(),
         &[
             rd(0, 4, 0x80),
-            fdc_replay::trace::Event::Media {
+            fdc_trace::Event::Media {
                 t_ns: 10,
                 drive: 2,
-                change: fdc_replay::trace::MediaChange::Eject,
+                change: fdc_trace::MediaChange::Eject,
             },
         ],
     );
@@ -221,7 +226,10 @@ fn damaged_traces_never_panic() {
                 Ok(a) => assert_eq!(a.events, 3_000, "an accepted file is whole"),
                 Err(e) => {
                     seen_err += 1;
-                    assert!(e.contains("damaged.fdctrace"), "errors name the file: {e}");
+                    assert!(
+                        e.to_string().contains("damaged.fdctrace"),
+                        "errors name the file: {e}"
+                    );
                 }
             }
         }

@@ -1,11 +1,12 @@
 //! `check`, `points` and `report` on real recorded QEMU logs (corpora/raw), imported with
 //! their sidecars; and the analysis' chunk decoder against the ordinary trace reader.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 mod analysis_util;
 use analysis_util::*;
-use fdc_replay::analysis::decode::for_each_chunk;
-use fdc_replay::analysis::{op_from_event, Ev};
-use fdc_replay::trace::read_all;
+use fdc_replay::analysis::Ev;
+use fdc_trace::compact::for_each_chunk;
+use fdc_trace::read_all;
 
 #[test]
 fn recorded_linux_and_bios_logs_check_clean() {
@@ -41,12 +42,12 @@ fn chunk_decoder_agrees_with_the_trace_reader() {
         let mut labels = Vec::new();
         let want: Vec<Ev> = events
             .iter()
-            .map(|e| op_from_event(e, &mut labels))
+            .map(|e| Ev::from_event(e, &mut labels))
             .collect();
         let mut got = Vec::new();
         let mut got_labels: Vec<String> = Vec::new();
-        let h2 = for_each_chunk(&t, |c, first| {
-            assert_eq!(first, got.len() as u64);
+        let h2 = for_each_chunk::<fdc_trace::TraceError>(&t, |c| {
+            assert_eq!(c.first_event, got.len() as u64);
             got.extend(c.events.iter().copied());
             got_labels.extend(c.labels.iter().cloned());
             Ok(())

@@ -1,5 +1,6 @@
 //! Hand-checked migration points on tiny traces built with the trace writer (no parser
 //! involved), through `fdc-replay points` and through the report's accounting.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 mod analysis_util;
 use analysis_util::*;
@@ -67,7 +68,7 @@ fn reset_then_sense_interrupt_point_by_point() {
         u64,
         u64,
     );
-    let expect: [Row; 9] = [
+    let expect: [Row<'_>; 9] = [
         (
             "command",
             "command",

@@ -1,5 +1,6 @@
 //! `fdc-replay regress` on the shipped corpus: equal to the committed baseline, and a
 //! moved figure fails with a diff that names it.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::process::Command;
 

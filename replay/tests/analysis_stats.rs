@@ -1,4 +1,5 @@
 //! Interval estimates checked against values computed by hand.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_replay::analysis::stats::*;
 

@@ -5,6 +5,7 @@
 //! Needs `qemu-system-x86_64`. Set `FDC_SKIP_QEMU=1` to skip explicitly; without QEMU and
 //! without that variable the test fails and says how to install it. Scale with
 //! `FDC_DIFF_INSTANCES`, `FDC_DIFF_SEQUENCES` (per instance) and `FDC_DIFF_SEED`.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc_replay::conformance::{describe_failure, run_instance, run_plan, Plan, Stats};
 
@@ -20,8 +21,8 @@ fn qemu_available() -> bool {
         eprintln!("FDC_SKIP_QEMU=1: differential test against real QEMU skipped");
         return false;
     }
-    let qemu = fdc_replay::oracle::default_qemu();
-    if let Err(e) = fdc_replay::oracle::find_qemu(&qemu) {
+    let qemu = fdc_oracle::default_qemu();
+    if let Err(e) = fdc_oracle::find_qemu(&qemu) {
         panic!("{e}: the differential test needs real QEMU. Install it with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1 to skip explicitly)");
     }
     true

@@ -1,8 +1,9 @@
 //! The Windows 2000 floppy driver model, run closed-loop against real QEMU
-//! (guest-drivers.md §2). Set FDC_SKIP_QEMU=1 to skip.
+//! and on the model. Set FDC_SKIP_QEMU=1 to skip the QEMU runs.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
-use fdc_replay::drivermodel::workloads::record;
-use fdc_replay::trace::{read_all, Event, MediaChange, ProvenanceKind};
+use fdc_replay::drivermodel::workloads::{record_file, Target};
+use fdc_trace::{read_all, Event, MediaChange, ProvenanceKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -70,7 +71,9 @@ fn assert_in_order(hay: &[String], seqs: &[&[&str]]) {
 
 fn recorded(workload: &str, dir: &Path) -> PathBuf {
     let out = dir.join(format!("windows2000-{workload}.fdctrace"));
-    let s = record(workload, &out, "cargo test drivermodel_windows").expect("record workload");
+    let qemu = Target::Qemu(fdc_oracle::default_qemu());
+    let s = record_file(workload, &out, "cargo test drivermodel_windows", &qemu)
+        .expect("record workload");
     assert!(s.events > 0);
     out
 }
@@ -92,13 +95,14 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
     assert_eq!(h.provenance.kind, ProvenanceKind::DriverModel);
     let all = tokens(&ev);
     let w = commands(&ev);
-    // §2.3 START_DEVICE: reset, ISR SENSE + 3 more, VERSION, PART ID, PERPENDICULAR, PART ID.
+    // FdcStartDevice: reset, ISR SENSE + 3 more, VERSION, PART ID, PERPENDICULAR, PART ID.
     assert_in_order(
         &w,
         &[
             &["W2:08", "W2:0c", "W5:08", "W5:08", "W5:08", "W5:08"],
             &["W5:10", "W5:18", "W5:12", "W5:80", "W5:18"],
-            // §2.4/2.5 first request: motor on, (DSKCHG dance), CONFIGURE, SPECIFY, CCR, RECAL, READ ID head 1
+            // FlStartDrive/FlDetermineMediaType, first request: motor on, (DSKCHG dance),
+            // CONFIGURE, SPECIFY, CCR, RECAL, READ ID head 1
             &["W2:1c"],
             &[
                 "W5:13", "W5:00", "W5:5f", "W5:00", "W5:03", "W5:af", "W5:02", "W7:00", "W5:07",
@@ -111,7 +115,7 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
             ],
         ],
     );
-    // QEMU's answers as §0 says: VERSION 0x90, PART ID 0x41, reset ST0s C0..C3.
+    // QEMU's answers: VERSION 0x90, PART ID 0x41, reset ST0s C0..C3.
     assert_in_order(
         &all,
         &[&["W5:10", "R4:d0", "R5:90"], &["W5:18", "R4:d0", "R5:41"]],
@@ -212,4 +216,163 @@ fn shipped_windows_traces_check() {
         }
     }
     assert!(n >= 1, "no windows2000-*.fdctrace shipped");
+}
+
+/// One workload recorded on `target`: its events and the machine's late time steps.
+fn record_on(workload: &str, target: &Target) -> (Vec<Event>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(format!("{workload}.fdctrace"));
+    let summary = record_file(workload, &out, "cargo test", target).unwrap();
+    let (_, events) = read_all(&out).unwrap();
+    assert_eq!(events.len() as u64, summary.events);
+    (events, summary.stats.overshoots)
+}
+
+/// The event without its time.
+fn untimed(e: &Event) -> Event {
+    e.clone().with_time(0)
+}
+
+/// Checks that `qemu` has the events of `model`, and returns how often the offset
+/// between their clocks changes. A QEMU time step that stops late (a lost watchdog stop
+/// under load) lets the idle VM run on to the next timer deadline, typically a READ ID
+/// result the driver is polling for: QEMU then sees the interrupt at the deadline, the
+/// model at its next poll, and QEMU's clock stays that much behind. It never runs ahead.
+fn clock_shifts(what: &str, model: &[Event], qemu: &[Event]) -> usize {
+    assert_eq!(model.len(), qemu.len(), "{what}: event counts");
+    let mut shifts = 0;
+    let mut last = 0i64;
+    for (i, (m, q)) in model.iter().zip(qemu).enumerate() {
+        assert_eq!(untimed(m), untimed(q), "{what}: event {i}");
+        let d = q.time_ns() as i64 - m.time_ns() as i64;
+        assert!(
+            d <= last,
+            "{what}: event {i}: QEMU's clock {d} ns ahead of the model's"
+        );
+        if d != last {
+            shifts += 1;
+            last = d;
+        }
+    }
+    shifts
+}
+
+/// The driver model runs closed-loop on the model as on QEMU: the same workload gives
+/// the same events (every port access, value, stage and media change). The times are
+/// the same too unless one of QEMU's time steps stopped late (a lost watchdog stop under
+/// load, counted in the driver's `overshoots`; see [`clock_shifts`]), and the events
+/// still agree.
+#[test]
+fn workload_on_the_model_equals_the_workload_on_qemu() {
+    if skip() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for workload in ["boot-disk", "boot-empty"] {
+        let (model, model_late) = record_on(workload, &Target::Model);
+        let (qemu, qemu_late) = record_on(workload, &Target::Qemu(fdc_oracle::default_qemu()));
+        assert_eq!(model_late, 0, "the model never overshoots");
+        let shifts = clock_shifts(workload, &model, &qemu);
+        assert!(
+            shifts as u64 <= qemu_late,
+            "{workload}: the clocks part {shifts} times, QEMU had {qemu_late} late steps"
+        );
+        if qemu_late == 0 {
+            assert_eq!(model, qemu, "{workload}: times too");
+        }
+        eprintln!(
+            "{workload}: {} events equal on the model and on QEMU ({qemu_late} late QEMU steps)",
+            model.len()
+        );
+    }
+}
+
+/// The shipped driver-model traces were recorded on QEMU; the driver run on the model
+/// (no QEMU needed) reproduces them event for event. Times are equal too, except in the
+/// `format` recording, whose QEMU had late time steps (see [`clock_shifts`]).
+#[test]
+fn shipped_windows_traces_replay_on_the_model() {
+    use fdc_replay::drivermodel::workloads::{header, model_for, prepare, record};
+    use fdc_trace::{read_all_from, TraceWriter, WriteOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
+    for workload in [
+        "boot-empty",
+        "boot-disk",
+        "dir",
+        "copy",
+        "setup-4-disks",
+        "format",
+    ] {
+        let (_, shipped) =
+            read_all(&root.join(format!("windows2000-{workload}.fdctrace"))).unwrap();
+        let media = prepare(workload).unwrap();
+        let hdr = header(workload, "cargo test", &media, &Target::Model).unwrap();
+        let w = TraceWriter::new(Vec::new(), &hdr, WriteOptions::default()).unwrap();
+        let (_, bytes) = record(workload, &media, model_for(&media).unwrap(), w).unwrap();
+        let (_, events) = read_all_from(&bytes[..]).unwrap();
+        let shifts = clock_shifts(workload, &events, &shipped);
+        if workload != "format" {
+            assert_eq!(shifts, 0, "{workload}: times");
+        }
+        eprintln!(
+            "{workload}: {} events equal, clocks parted {shifts} times",
+            events.len()
+        );
+    }
+}
+
+/// The driver model started from an existing machine state: a fork of a running model
+/// (machine cloned, driver variables read back) continues exactly like the original,
+/// and a driver attached to a model loaded from the migration state (`Fdc::from_state`)
+/// re-determines the medium and reads the same data.
+#[test]
+fn the_driver_resumes_from_a_machine_state() {
+    use fdc::{Fdc, Machine, PcFloppy};
+    use fdc_replay::drivermodel::workloads::{model_for, prepare};
+    use fdc_replay::drivermodel::{DriverState, Win2kFloppy};
+    use fdc_trace::{read_all_from, TraceHeader, TraceWriter, WriteOptions};
+    let writer =
+        || TraceWriter::new(Vec::new(), &TraceHeader::default(), WriteOptions::default()).unwrap();
+    let media = prepare("dir").unwrap();
+    let mut d = Win2kFloppy::new(model_for(&media).unwrap(), writer()).unwrap();
+    d.start_device().unwrap();
+    let mut boot = vec![0u8; 512];
+    d.irp(0, 1, false, &mut boot).unwrap();
+    assert_eq!(boot[510..], [0x55, 0xaa]);
+
+    // A fork: the same machine state and driver variables.
+    let mut machine = d.machine.clone();
+    let now = machine.now_ns().unwrap();
+    let mut fork = Win2kFloppy::with_state(machine, writer(), d.state(), now);
+    let mut d2 = Win2kFloppy::with_state(d.machine.clone(), writer(), d.state(), now);
+    let (mut a, mut b) = (vec![0u8; 18 * 512], vec![0u8; 18 * 512]);
+    d2.irp(19, 18, false, &mut a).unwrap();
+    fork.irp(19, 18, false, &mut b).unwrap();
+    assert_eq!(a, b);
+    let (n2, _, t2) = d2.finish().unwrap();
+    let (nf, _, tf) = fork.finish().unwrap();
+    assert!(n2 > 0);
+    assert_eq!(n2, nf);
+    assert_eq!(
+        read_all_from(&t2[..]).unwrap(),
+        read_all_from(&tf[..]).unwrap()
+    );
+
+    // A machine loaded from the migration state, and a driver attached to it.
+    let pc = &d.machine;
+    let state = pc.fdc.state();
+    let loaded = Fdc::from_state(
+        &state,
+        pc.fdc.destination_config(0),
+        pc.fdc.destination_config(1),
+        pc.fdc.now(),
+    )
+    .unwrap();
+    let vars = DriverState::for_controller(&state, loaded.now());
+    assert_eq!(vars.dor, d.state().dor);
+    let now = loaded.now();
+    let mut resumed = Win2kFloppy::with_state(PcFloppy::new(loaded), writer(), vars, now);
+    let mut again = vec![0u8; 18 * 512];
+    resumed.irp(19, 18, false, &mut again).unwrap();
+    assert_eq!(again, a, "the resumed driver reads the same root directory");
 }

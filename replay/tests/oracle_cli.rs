@@ -1,5 +1,6 @@
 //! `fdc-replay oracle` end to end against real QEMU (FDC_SKIP_QEMU=1 skips; a missing QEMU
 //! fails with the install hint).
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::io::Write;
 use std::process::{Command, Stdio};

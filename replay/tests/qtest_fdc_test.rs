@@ -1,21 +1,22 @@
-//! QEMU's qtest `fdc-test.c` scenarios (spec §8), rewritten as our own tests.
+//! QEMU's qtest `tests/qtest/fdc-test.c` scenarios, rewritten as our own tests.
 //!
 //! As in QEMU's harness, the scenarios run in registration order on one machine and
 //! inherit each other's state: drive A is a drive without medium (type auto, so the ISA
 //! fallback 2.88 MB), no drive B; a zero-filled 1.44 MB image is inserted and ejected.
 //! Every expectation is an assertion of the upstream test or a value the spec derives
-//! from the code (§8.2 "derived expectations").
+//! from `hw/block/fdc.c` (derived expectations).
 //!
 //! Every operation runs on the model and on real QEMU side by side (`Pair`), which
 //! compares each answer and the IRQ level; the assertions then hold for both. With
 //! `FDC_SKIP_QEMU=1` the scenarios run on the model alone.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc::ops::{Answer, Op};
 use fdc::{DriveConfig, DriveType, Fdc, Medium, PcFloppy, READ_ID_DELAY_NS};
 use fdc_replay::conformance::{Pair, Slot};
 
 enum Backend {
-    Model(PcFloppy),
+    Model(Box<PcFloppy>),
     Both(Box<Pair>),
 }
 
@@ -24,9 +25,9 @@ enum Backend {
 fn backend(slots: [Slot; 2], model: PcFloppy) -> Backend {
     if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
         eprintln!("FDC_SKIP_QEMU=1: scenario runs on the model only");
-        return Backend::Model(model);
+        return Backend::Model(Box::new(model));
     }
-    if let Err(e) = fdc_replay::oracle::find_qemu(&fdc_replay::oracle::default_qemu()) {
+    if let Err(e) = fdc_oracle::find_qemu(&fdc_oracle::default_qemu()) {
         panic!("{e}: install QEMU with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1)");
     }
     let dir = std::env::temp_dir().join(format!(
@@ -64,7 +65,7 @@ impl Harness {
     fn op(&mut self, op: Op) -> Answer {
         self.steps += 1;
         match &mut self.backend {
-            Backend::Model(m) => m.apply(&op),
+            Backend::Model(m) => fdc::ops::apply(&mut **m, &op).unwrap(),
             Backend::Both(p) => p
                 .step(self.steps, &op)
                 .unwrap_or_else(|m| panic!("model and QEMU disagree: {}", m.what)),
@@ -325,7 +326,7 @@ fn upstream_fdc_test_sequence() {
     }
 }
 
-/// /fdc/fuzz/cve_2021_20196, decoded (spec §7.2): the write lands on drive 1, which has no
+/// /fdc/fuzz/cve_2021_20196, decoded: the write lands on drive 1, which has no
 /// drive; the placeholder backend turns it into a failed write and the controller stays
 /// in the execution phase with MSR 0x30, no result.
 #[test]
@@ -355,7 +356,7 @@ fn cve_2021_20196_reproducer() {
     assert!(!f.phase_needed());
 }
 
-/// /fdc/fuzz/cve_2021_3507, decoded (spec §7.3): VERIFY with N=2, R=2, EOT=0 gives a
+/// /fdc/fuzz/cve_2021_3507, decoded: VERIFY with N=2, R=2, EOT=0 gives a
 /// negative sector count, refused with ST0 0x40 / ST1 0x01 and the requested C/H/R.
 #[test]
 fn cve_2021_3507_reproducer() {

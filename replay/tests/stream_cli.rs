@@ -1,12 +1,13 @@
 //! `fdc-replay stream show|drop|set|add` end to end on a built stream (no QEMU needed):
 //! the documented JSON, byte-identical round trips through files, and errors that name
 //! the file and the offset with a non-zero exit status.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use fdc::{DriveConfig, Fdc, Medium};
-use fdc_replay::oracle::stream::{build, BuildOptions};
+use fdc_oracle::stream::{build, BuildOptions};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fdc-replay"))

@@ -1,6 +1,7 @@
 //! `fdc-replay import qemu-log` end to end: the built binary on real and hand-written logs.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
-use fdc_replay::trace::*;
+use fdc_trace::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -41,56 +41,13 @@
 //! of it in `fdc::media::Medium::write_sector` (10 %: a byte-by-byte zero check of
 //! every 512-byte sector written to a blank medium) and sector copies/fills.
 
-use super::replay::{analyze_file, AnalyzeOptions};
-use super::{apply, Ev, Op};
-use crate::trace::{
+use super::{apply, Ev, EvKind, ReplayError};
+use crate::rng::Rng;
+use fdc_trace::{
     Drive, DriveType, Event, Medium, Provenance, ProvenanceKind, TraceHeader, TraceWriter,
     WriteOptions,
 };
-use clap::Args;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
-
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// Events in the generated trace.
-    #[arg(long, default_value_t = 10_000_000)]
-    pub events: u64,
-    /// Where to write the trace (default: a temporary file, removed afterwards).
-    #[arg(long)]
-    pub trace: Option<PathBuf>,
-    /// Reuse an existing trace at --trace instead of generating one.
-    #[arg(long)]
-    pub reuse: bool,
-    /// Thread count of the "all threads" run (default: all cores).
-    #[arg(short = 'j', long = "jobs")]
-    pub jobs: Option<usize>,
-    /// Also replay a shorter trace through real QEMU (oracle) and print the speed ratio.
-    #[arg(long)]
-    pub oracle: bool,
-    /// Events replayed through QEMU with --oracle.
-    #[arg(long, default_value_t = 20_000)]
-    pub oracle_events: u64,
-    /// Write the trace body uncompressed.
-    #[arg(long)]
-    pub no_gzip: bool,
-}
-
-/// Deterministic xorshift64* generator.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use std::path::Path;
 
 const DOR: u8 = 2;
 const MSR: u8 = 4;
@@ -99,7 +56,7 @@ const DIR: u8 = 7;
 
 /// Builds driver-like events, running the model to know what each read returns.
 struct Gen {
-    fdc: super::Machine,
+    fdc: super::ReplayModel,
     t: u64,
     rng: Rng,
     out: Vec<Event>,
@@ -110,17 +67,17 @@ impl Gen {
         self.t += 500 + self.rng.below(2500);
         self.t
     }
-    fn push(&mut self, op: Op) {
+    fn push(&mut self, kind: EvKind) {
         let t = self.step();
-        let ev = Ev { t, op };
+        let ev = Ev { t, kind };
         let got = apply(&mut self.fdc, &ev, &[]).ok().flatten();
-        self.out.push(match op {
-            Op::Read { offset, .. } => Event::PortRead {
+        self.out.push(match kind {
+            EvKind::Read { offset, .. } => Event::PortRead {
                 t_ns: t,
                 offset,
                 value: got.unwrap_or(0xff),
             },
-            Op::Write { offset, value } => Event::PortWrite {
+            EvKind::Write { offset, value } => Event::PortWrite {
                 t_ns: t,
                 offset,
                 value,
@@ -129,10 +86,10 @@ impl Gen {
         });
     }
     fn read(&mut self, offset: u8) {
-        self.push(Op::Read { offset, value: 0 });
+        self.push(EvKind::Read { offset, value: 0 });
     }
     fn write(&mut self, offset: u8, value: u8) {
-        self.push(Op::Write { offset, value });
+        self.push(EvKind::Write { offset, value });
     }
     fn send(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -244,7 +201,7 @@ pub fn synthetic_header() -> TraceHeader {
 }
 
 /// Writes a generated trace of exactly `events` events to `path`.
-pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), String> {
+pub fn generate(path: &Path, events: u64, seed: u64, gzip: bool) -> Result<(), ReplayError> {
     generate_with(
         path,
         events,
@@ -262,14 +219,14 @@ pub fn generate_with(
     events: u64,
     seed: u64,
     opts: WriteOptions,
-) -> Result<(), String> {
+) -> Result<(), ReplayError> {
     let header = synthetic_header();
-    let fdc = super::machine_from_header(&header)?;
-    let mut w = TraceWriter::create(path, &header, opts).map_err(|e| e.to_string())?;
+    let fdc = super::ReplayModel::from_header(&header, path)?;
+    let mut w = TraceWriter::create(path, &header, opts)?;
     let mut g = Gen {
         fdc,
         t: 0,
-        rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        rng: Rng::new(seed),
         out: Vec::with_capacity(256),
     };
     let mut written = 0u64;
@@ -281,11 +238,11 @@ pub fn generate_with(
             if written == events {
                 break;
             }
-            w.write_event(ev).map_err(|e| e.to_string())?;
+            w.write_event(ev)?;
             written += 1;
         }
     }
-    w.finish().map_err(|e| e.to_string())?;
+    w.finish()?;
     Ok(())
 }
 
@@ -305,213 +262,10 @@ pub fn reset_peak_rss() -> bool {
 pub fn cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid rusage for the call to fill.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
         return 0.0;
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-struct Measure {
-    label: String,
-    secs: f64,
-    cpu: f64,
-    events: u64,
-    rss_kb: Option<u64>,
-}
-
-fn measure(
-    label: &str,
-    threads: usize,
-    f: impl FnOnce() -> Result<u64, String> + Send,
-) -> Result<Measure, String> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let reset = reset_peak_rss();
-    let cpu0 = cpu_seconds();
-    let start = Instant::now();
-    let events = pool.install(f)?;
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
-    Ok(Measure {
-        label: label.to_string(),
-        secs,
-        cpu,
-        events,
-        rss_kb: if reset { peak_rss_kb() } else { None },
-    })
-}
-
-pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
-    let tmp;
-    let path = match &args.trace {
-        Some(p) => p.clone(),
-        None => {
-            tmp = tempfile_path("bench");
-            tmp.clone()
-        }
-    };
-    let all = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    if !(args.reuse && path.exists()) {
-        let t0 = Instant::now();
-        generate(&path, args.events, 1, !args.no_gzip).map_err(anyhow::Error::msg)?;
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "generated {} events in {:.2} s: {} ({} bytes)",
-            args.events,
-            t0.elapsed().as_secs_f64(),
-            path.display(),
-            size
-        );
-    }
-    let opts = AnalyzeOptions {
-        parallel_chunks: true,
-    };
-    let mut rows = Vec::new();
-    let decode_only = || -> Result<u64, String> {
-        use rayon::prelude::*;
-        let sc = super::decode::ChunkScanner::open(&path)?;
-        let n = std::sync::atomic::AtomicU64::new(0);
-        let err = std::sync::Mutex::new(None);
-        sc.par_bridge()
-            .for_each(|c| match c.and_then(|c| super::decode::decode_chunk(&c)) {
-                Ok(c) => {
-                    n.fetch_add(c.events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(e) => {
-                    if let Ok(mut g) = err.lock() {
-                        *g = Some(e);
-                    }
-                }
-            });
-        if let Ok(Some(e)) = err.into_inner() {
-            return Err(e);
-        }
-        Ok(n.into_inner())
-    };
-    rows.push(measure("decode only, 1 thread", 1, decode_only).map_err(anyhow::Error::msg)?);
-    let mut reports = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    for (label, threads) in [
-        ("decode+replay+analysis, 1 thread".to_string(), 1),
-        (format!("decode+replay+analysis, {all} threads"), all),
-    ] {
-        let mut json = String::new();
-        let m = measure(&label, threads, || {
-            let a = analyze_file(&path, &opts)?;
-            let n = a.events;
-            let tm = a.timing;
-            let (sc, pa, re) = (tm.scan_ns as f64 / 1e9, tm.parallel_ns as f64 / 1e9, tm.resolve_ns as f64 / 1e9);
-            let total = sc + pa + re;
-            let bound = total / sc.max(re).max(total / threads as f64).max(1e-12);
-            notes.push(format!(
-                "{label}: thread CPU s: read+inflate {sc:.3} (sequential), decode+replay+analysis {pa:.3} (parallel), \
-in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bound on {threads} idle cores: {bound:.2}x",
-                a.replayed_again
-            ));
-            json = super::report::Report::build(&[Ok(a)]).to_json();
-            Ok(n)
-        })
-        .map_err(anyhow::Error::msg)?;
-        reports.push(json);
-        rows.push(m);
-    }
-    let mut t = super::report::Table::new(&[
-        "run",
-        "events",
-        "wall s",
-        "events/s",
-        "CPU s",
-        "events per CPU s",
-        "peak RSS MB",
-    ]);
-    for r in &rows {
-        t.row(vec![
-            r.label.clone(),
-            r.events.to_string(),
-            format!("{:.3}", r.secs),
-            format!("{:.2} M", r.events as f64 / r.secs / 1e6),
-            format!("{:.3}", r.cpu),
-            format!("{:.2} M", r.events as f64 / r.cpu.max(1e-9) / 1e6),
-            r.rss_kb
-                .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
-        ]);
-    }
-    print!("{}", t.render(false));
-    for n in &notes {
-        println!("{n}");
-    }
-    let one = rows.get(1).map_or(0.0, |r| r.events as f64 / r.secs);
-    let many = rows.get(2).map_or(0.0, |r| r.events as f64 / r.secs);
-    println!("speed-up with {all} threads: {:.2}x", many / one);
-    println!(
-        "reports identical for 1 and {all} threads: {}",
-        if reports.first() == reports.get(1) {
-            "yes"
-        } else {
-            "NO"
-        }
-    );
-    let mut code = if reports.first() == reports.get(1) {
-        0
-    } else {
-        1
-    };
-    if args.oracle {
-        match oracle_speed(args.oracle_events) {
-            Ok((n, secs)) => {
-                let q = n as f64 / secs;
-                println!("QEMU (oracle, qtest outb/inb): {n} events in {secs:.2} s = {:.0} events/s; model/QEMU speed ratio (1 thread): {:.0}x", q, one / q);
-            }
-            Err(e) => {
-                eprintln!("fdc-replay bench: oracle: {e}");
-                code = 1;
-            }
-        }
-    }
-    if args.trace.is_none() {
-        let _ = std::fs::remove_file(&path);
-    }
-    Ok(code)
-}
-
-fn tempfile_path(what: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fdc-replay-{what}-{}.fdctrace", std::process::id()))
-}
-
-/// Replays a generated trace of `events` events port by port through real QEMU; returns
-/// (events, seconds). DMA channel 2 is programmed once (auto-initialising, 64 KiB) so
-/// transfers complete; the run measures speed, not agreement (`check` does that).
-fn oracle_speed(events: u64) -> Result<(u64, f64), String> {
-    use crate::oracle::{Oracle, OracleConfig};
-    let path = tempfile_path("oracle");
-    generate(&path, events, 2, true)?;
-    let (_, evs) = crate::trace::read_all(&path).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_file(&path);
-    let mut q = Oracle::start(OracleConfig::default()).map_err(|e| e.to_string())?;
-    q.dma_program(0x1_0000, 0xffff, 0x56)
-        .map_err(|e| e.to_string())?;
-    q.dma_mask(false).map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    let mut n = 0u64;
-    for ev in &evs {
-        match ev {
-            Event::PortRead { offset, .. } => {
-                q.inb(0x3f0 + u16::from(*offset))
-                    .map_err(|e| e.to_string())?;
-            }
-            Event::PortWrite { offset, value, .. } => {
-                q.outb(0x3f0 + u16::from(*offset), *value)
-                    .map_err(|e| e.to_string())?;
-            }
-            _ => {}
-        }
-        n += 1;
-    }
-    Ok((n, start.elapsed().as_secs_f64()))
 }

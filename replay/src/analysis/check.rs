@@ -1,7 +1,8 @@
 //! `fdc-replay check`: replays each trace and compares every recorded port read with the
-//! value the model gives.
+//! value the model gives (or, through [`Replayer`], the value a machine driven by the
+//! model's replay gives).
 
-use super::{apply, key_command, key_of, Ev, Op};
+use super::{apply, key_command, key_of, Ev, EvKind, ReplayError, ReplayModel};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,13 +10,18 @@ use std::path::Path;
 /// How many preceding events a mismatch report shows.
 pub const CONTEXT_EVENTS: usize = 8;
 
-/// One read the model answers differently.
+/// One read the replay answers differently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
+    /// Index of the event.
     pub index: u64,
+    /// Its time.
     pub t_ns: u64,
+    /// The port offset read.
     pub offset: u8,
+    /// The value in the recording.
     pub recorded: u8,
+    /// The value the replay gave (the model, or the machine checked).
     pub model: u8,
     /// Phase, MSR and command before the read.
     pub phase: String,
@@ -28,36 +34,42 @@ pub struct Mismatch {
 /// Result of checking one trace.
 #[derive(Clone, Debug, Default)]
 pub struct CheckResult {
+    /// Events replayed.
     pub events: u64,
+    /// Port reads compared.
     pub reads: u64,
+    /// Reads that differ.
     pub mismatches: u64,
+    /// Who answered the reads ("the model", "QEMU").
+    pub answered_by: &'static str,
     /// The first `keep` mismatches, with context.
     pub first: Vec<Mismatch>,
     /// How the DMA transfers' byte counts were chosen.
     pub dma: super::DmaStats,
 }
 
-pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) -> String {
+/// One event, rendered for a mismatch's context (`tag` names who gave `answer`).
+pub fn describe(index: u64, ev: &Ev, labels: &[String], answer: Option<u8>, tag: &str) -> String {
     const REG: [&str; 8] = [
         "SRA", "SRB", "DOR", "TDR", "MSR/DSR", "FIFO", "-", "DIR/CCR",
     ];
-    let what = match ev.op {
-        Op::Read { offset, value } => {
-            let m = match model_read {
-                Some(v) if v != value => format!(" (model {v:#04x})"),
+    let what = match ev.kind {
+        EvKind::Read { offset, value } => {
+            let m = match answer {
+                Some(v) if v != value => format!(" ({tag} {v:#04x})"),
                 _ => String::new(),
             };
             format!("read  {} -> {value:#04x}{m}", REG[usize::from(offset & 7)])
         }
-        Op::Write { offset, value } => {
+        EvKind::Write { offset, value } => {
             format!("write {} <- {value:#04x}", REG[usize::from(offset & 7)])
         }
-        Op::Stage(l) => format!(
+        EvKind::Stage(l) => format!(
             "stage {:?}",
             labels.get(l as usize).map_or("?", String::as_str)
         ),
-        Op::Eject(d) => format!("eject drive {d}"),
-        Op::Insert {
+        EvKind::Eject(d) => format!("eject drive {d}"),
+        EvKind::Insert {
             drive,
             read_only,
             size,
@@ -73,38 +85,91 @@ pub fn describe(index: u64, ev: &Ev, labels: &[String], model_read: Option<u8>) 
     )
 }
 
+/// What replays a trace for [`check`]: the model's replay itself, or a machine driven
+/// by it ([`super::machine::MachineReplay`]).
+pub trait Replayer {
+    /// Why a step failed.
+    type Error: From<ReplayError> + From<fdc_trace::TraceError>;
+    /// Who answers the reads, in a sentence ("the model gives ...").
+    fn answered_by(&self) -> &'static str;
+    /// The same, as a short tag in the events of a mismatch's context.
+    fn tag(&self) -> &'static str;
+    /// The model's replay (its state before each event is the mismatch context).
+    fn model(&self) -> &ReplayModel;
+    /// Applies event `index` (`ahead`: the events after it in its chunk); returns the
+    /// value a port read gave.
+    fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Self::Error>;
+}
+
+impl Replayer for ReplayModel {
+    type Error = ReplayError;
+    fn answered_by(&self) -> &'static str {
+        "the model"
+    }
+
+    fn tag(&self) -> &'static str {
+        "model"
+    }
+
+    fn model(&self) -> &ReplayModel {
+        self
+    }
+
+    fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, ReplayError> {
+        apply(self, ev, ahead).map_err(|reason| ReplayError::Event {
+            file: None,
+            index,
+            reason,
+        })
+    }
+}
+
 /// Checks a trace; `keep` = how many mismatches to keep with context.
-pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, String> {
+pub fn check_file(path: &Path, keep: usize) -> Result<CheckResult, ReplayError> {
     check_file_with(path, keep, CONTEXT_EVENTS)
 }
 
 /// [`check_file`] with `context` preceding events per mismatch.
-pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<CheckResult, String> {
-    let header = crate::trace::TraceReader::open(path)
-        .map_err(|e| e.to_string())?
-        .header()
-        .clone();
-    let mut m =
-        super::machine_from_header(&header).map_err(|msg| format!("{}: {msg}", path.display()))?;
+pub fn check_file_with(
+    path: &Path,
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, ReplayError> {
+    let header = fdc_trace::TraceReader::open(path)?.header().clone();
+    let mut m = ReplayModel::from_header(&header, path)?;
+    check(path, &mut m, keep, context).map_err(|e| e.in_file(path))
+}
+
+/// Replays `path` with `r` and compares every recorded read with what it answers;
+/// `keep` mismatches are kept, with `context` preceding events each.
+pub fn check<R: Replayer>(
+    path: &Path,
+    r: &mut R,
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, R::Error> {
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
-    let mut res = CheckResult::default();
-    super::decode::for_each_chunk(path, |chunk, first| {
+    let mut res = CheckResult {
+        answered_by: r.answered_by(),
+        ..CheckResult::default()
+    };
+    fdc_trace::compact::for_each_chunk::<R::Error>(path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
-            let i = first + j as u64;
+            let i = chunk.first_event + j as u64;
+            let m = r.model();
             let before = (
                 m.fdc.phase().map_or_else(
                     || format!("invalid({})", m.fdc.phase_byte()),
                     |p| p.name().to_string(),
                 ),
                 m.fdc.msr(),
-                key_command(key_of(&m)),
+                key_command(key_of(m)),
             );
-            let got = apply(&mut m, ev, &chunk.events[j + 1..])
-                .map_err(|msg| format!("{}: event {i}: {msg}", path.display()))?;
+            let got = r.step(i, ev, &chunk.events[j + 1..])?;
             res.events += 1;
-            if let (Op::Read { offset, value }, Some(model)) = (ev.op, got) {
+            if let (EvKind::Read { offset, value }, Some(answer)) = (ev.kind, got) {
                 res.reads += 1;
-                if model != value {
+                if answer != value {
                     res.mismatches += 1;
                     if res.first.len() < keep {
                         res.first.push(Mismatch {
@@ -112,7 +177,7 @@ pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<Check
                             t_ns: ev.t,
                             offset,
                             recorded: value,
-                            model,
+                            model: answer,
                             phase: before.0.clone(),
                             msr: before.1,
                             command: before.2,
@@ -125,21 +190,21 @@ pub fn check_file_with(path: &Path, keep: usize, context: usize) -> Result<Check
                 if ctx.len() >= context {
                     ctx.pop_front();
                 }
-                ctx.push_back(describe(i, ev, &chunk.labels, got));
+                ctx.push_back(describe(i, ev, &chunk.labels, got, r.tag()));
             }
         }
         Ok(())
     })?;
-    res.dma = m.dma;
+    res.dma = r.model().dma;
     Ok(res)
 }
 
 /// Renders a mismatch for the terminal.
-pub fn render_mismatch(path: &Path, m: &Mismatch) -> String {
+pub fn render_mismatch(path: &Path, m: &Mismatch, answered_by: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{}: event {}: read of port offset {} returned {:#04x} in the recording, the model gives {:#04x} \
+        "{}: event {}: read of port offset {} returned {:#04x} in the recording, {answered_by} gives {:#04x} \
 (before the read: phase {}, MSR {:#04x}, command {})",
         path.display(),
         m.index,

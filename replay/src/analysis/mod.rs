@@ -6,8 +6,9 @@
 //! * The model starts as the header's drives give it: units 0 and 1 (a unit 2 or 3 is an
 //!   error: the PC controller QEMU emulates has two drive slots), each absent, empty, or
 //!   with a medium that is either the embedded image or a blank one of the declared size.
-//!   A non-`auto` drive type in the header is not modelled (the drive type is picked from
-//!   the medium, as QEMU's default does).
+//!   A non-`auto` drive type in the header is refused (the model picks the drive type
+//!   from the medium, as QEMU's default `auto` does, and cannot represent another; see
+//!   [`fdc_trace::model`]).
 //! * Events are applied in order. Before an event at time `t` the model is advanced to `t`
 //!   ([`fdc::Fdc::advance_to`], which fires the READ ID timer when due).
 //! * Port reads and writes go to `Fdc::read` / `Fdc::write` (offset = port & 7). After each
@@ -43,125 +44,115 @@
 //! first) and for "any subsection unknown to QEMU 2.3" ([`FAIL_MASK`]), the event- and
 //! time-weighted share of points where QEMU would send it: overall, per guest OS, per
 //! trace, per stage label (all traces together), per phase and per command in progress
-//! (the command whose opcode the controller accepted last, see [`Machine`]). It shows
+//! (the command whose opcode the controller accepted last, see [`ReplayModel`]). It shows
 //! the longest run of consecutive points needing `fdc/phase`, and needing any subsection
 //! 2.3 lacks; the idle state after each trace (the state after the last event once a
 //! pending READ ID timer fired); and per guest the probability that a backward migration
 //! at a random point fails: failing points / points with a 95 % Wilson interval (the rule
 //! of three, [0, 3/n], when none fails), plus the time-weighted share. Driver-model traces
-//! are marked. Exit codes are described in [`cli`].
+//! are marked. Exit codes are described in [`crate::cli::analysis`].
 
 pub mod bench;
 pub mod check;
-pub mod cli;
-pub mod decode;
+pub mod machine;
 pub mod points;
-pub mod regress;
 pub mod replay;
 pub mod report;
 pub mod stats;
 
-use crate::trace::{Event, MediaChange, TraceHeader};
-use fdc::{Command, DriveConfig, Fdc, Subsection, UnboundedChannel};
+use fdc::registers::{dor, msr, Register};
+use fdc::{Command, Fdc, Subsection, UnboundedChannel};
+pub use fdc_trace::compact::{Ev, EvKind};
+use fdc_trace::model::SetupError;
+use fdc_trace::TraceError;
+use fdc_trace::TraceHeader;
+use std::path::{Path, PathBuf};
 
 /// Stage label of the points before the first stage marker.
 pub const INITIAL_STAGE: &str = "start";
 
-/// A compact event (24 bytes) for the replay hot path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ev {
-    pub t: u64,
-    pub op: Op,
+/// Why a trace cannot be replayed. Messages name the file (when there is one) and the
+/// event.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The trace file cannot be read (it names the file and the byte offset).
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The trace's drives cannot be set up on the model.
+    #[error("{}: {reason}", file.display())]
+    Setup {
+        /// The trace.
+        file: PathBuf,
+        /// What the model cannot represent.
+        reason: SetupError,
+    },
+    /// An event the model cannot apply.
+    #[error("{}event {index}: {reason}", file_prefix(file.as_deref()))]
+    Event {
+        /// The trace, when the events come from one.
+        file: Option<PathBuf>,
+        /// Index of the event in the trace.
+        index: u64,
+        /// Why it cannot be applied.
+        reason: EventError,
+    },
+    /// Writing the output failed.
+    #[error("writing the points: {0}")]
+    Output(#[source] std::io::Error),
+    /// The parallel replay lost track of its chunks (a bug, not a property of the trace).
+    #[error("{}: internal error: {what}", file.display())]
+    Internal {
+        /// The trace.
+        file: PathBuf,
+        /// What went wrong.
+        what: &'static str,
+    },
 }
 
-/// What an event does; stage labels are indices into a label table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Read {
-        offset: u8,
-        value: u8,
-    },
-    Write {
-        offset: u8,
-        value: u8,
-    },
-    Stage(u32),
-    Eject(u8),
-    Insert {
-        drive: u8,
-        read_only: bool,
-        size: u64,
-    },
+fn file_prefix(file: Option<&Path>) -> String {
+    file.map_or_else(String::new, |f| format!("{}: ", f.display()))
 }
 
-/// Converts a reader event, interning its label in `labels`.
-pub fn op_from_event(ev: &Event, labels: &mut Vec<String>) -> Ev {
-    let op = match ev {
-        Event::PortRead { offset, value, .. } => Op::Read {
-            offset: *offset,
-            value: *value,
-        },
-        Event::PortWrite { offset, value, .. } => Op::Write {
-            offset: *offset,
-            value: *value,
-        },
-        Event::Stage { label, .. } => {
-            let idx = match labels.iter().position(|l| l == label) {
-                Some(i) => i,
-                None => {
-                    labels.push(label.clone());
-                    labels.len() - 1
-                }
-            };
-            Op::Stage(idx as u32)
+/// Why the model cannot apply an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A media change on a unit the model has no slot for (the format allows 0..=3).
+    #[error("media change on drive {0}, which the model does not have (units 0 and 1 only)")]
+    NoSuchDrive(u8),
+}
+
+impl ReplayError {
+    /// Names `file` in an event error that does not name one yet.
+    pub fn in_file(self, path: &Path) -> ReplayError {
+        match self {
+            ReplayError::Event {
+                file: None,
+                index,
+                reason,
+            } => ReplayError::Event {
+                file: Some(path.to_path_buf()),
+                index,
+                reason,
+            },
+            ReplayError::Trace(e) => ReplayError::Trace(e.with_file(Some(path))),
+            other => other,
         }
-        Event::Media {
-            drive,
-            change: MediaChange::Eject,
-            ..
-        } => Op::Eject(*drive),
-        Event::Media {
-            drive,
-            change: MediaChange::Insert { size, read_only },
-            ..
-        } => Op::Insert {
-            drive: *drive,
-            read_only: *read_only,
-            size: *size,
-        },
-    };
-    Ev {
-        t: ev.time_ns(),
-        op,
     }
 }
 
-/// The machine a trace starts from.
-pub fn machine_from_header(h: &TraceHeader) -> Result<Machine, String> {
-    model_from_header(h).map(Machine::new)
-}
-
-/// The model a trace starts from.
-pub fn model_from_header(h: &TraceHeader) -> Result<Fdc, String> {
-    let mut cfg = [DriveConfig::Absent, DriveConfig::Absent];
-    for d in &h.drives {
-        let Some(slot) = cfg.get_mut(usize::from(d.unit)) else {
-            return Err(format!(
-                "drive unit {} cannot be replayed: the PC floppy controller model has units 0 and 1 only",
-                d.unit
-            ));
-        };
-        *slot = match &d.medium {
-            None => DriveConfig::Empty,
-            Some(m) => DriveConfig::Medium(match &m.image {
-                Some(img) => fdc::Medium::from_image(img.clone(), m.read_only),
-                None => fdc::Medium::blank(m.size, m.read_only),
-            }),
-        };
-    }
-    let [a, b] = cfg;
+/// The model a trace starts from (see [`TraceHeader::drive_configs`]).
+pub fn model_from_header(h: &TraceHeader, file: &Path) -> Result<Fdc, ReplayError> {
+    let [a, b] = h.drive_configs().map_err(|reason| ReplayError::Setup {
+        file: file.to_path_buf(),
+        reason,
+    })?;
     Ok(Fdc::new(a, b))
 }
+
+/// Register offsets as trace events carry them.
+const DOR: u8 = Register::Dor as u8;
+const DSR: u8 = Register::MsrDsr as u8;
+const FIFO: u8 = Register::Fifo as u8;
 
 /// How far [`apply`] looks ahead for the result bytes of a DMA transfer.
 pub const DMA_LOOKAHEAD: usize = 64;
@@ -185,13 +176,28 @@ impl fdc::DmaChannel for CountedChannel {
 /// The model plus what the replay tracks beside it: the command whose opcode was
 /// accepted last (the FIFO holds result bytes, not the opcode, in the result phase).
 #[derive(Clone, Debug)]
-pub struct Machine {
+pub struct ReplayModel {
+    /// The model.
     pub fdc: Fdc,
     /// Discriminant + 1 of the last command whose opcode the controller accepted.
     pub cmd: u8,
     /// How DMA transfers were served (statistics only: not part of the state, ignored
     /// by `==`).
     pub dma: DmaStats,
+    /// The last DMA transfer served (set by [`service_dma`], never cleared by it: a
+    /// caller that wants to know about one event's transfer clears it first; not part of
+    /// the state).
+    pub last_dma: Option<DmaTransfer>,
+}
+
+/// A DMA transfer the replay served: the byte count it chose and the transfer's
+/// direction, i.e. how a real i8257 channel must be programmed to give the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaTransfer {
+    /// Bytes the channel was programmed for.
+    pub len: u32,
+    /// The controller's transfer direction (`None`: a `data_dir` outside 0..=5).
+    pub direction: Option<fdc::Direction>,
 }
 
 /// How the DMA byte count of each transfer was chosen ([`service_dma`]).
@@ -207,19 +213,26 @@ pub struct DmaStats {
     pub no_match: u64,
 }
 
-impl PartialEq for Machine {
-    fn eq(&self, other: &Machine) -> bool {
+impl PartialEq for ReplayModel {
+    fn eq(&self, other: &ReplayModel) -> bool {
         self.cmd == other.cmd && self.fdc == other.fdc
     }
 }
 
-impl Machine {
-    pub fn new(fdc: Fdc) -> Machine {
-        Machine {
+impl ReplayModel {
+    /// The replay state of a model that starts as `fdc`.
+    pub fn new(fdc: Fdc) -> ReplayModel {
+        ReplayModel {
             fdc,
             cmd: 0,
             dma: DmaStats::default(),
+            last_dma: None,
         }
+    }
+
+    /// The model a trace starts from (see [`model_from_header`]).
+    pub fn from_header(h: &TraceHeader, file: &Path) -> Result<ReplayModel, ReplayError> {
+        model_from_header(h, file).map(ReplayModel::new)
     }
 
     /// The command in progress, `None` when idle in the command phase.
@@ -244,19 +257,23 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
     let mut out = [0u8; 7];
     let mut n = 0;
     for ev in ahead.iter().take(DMA_LOOKAHEAD) {
-        match ev.op {
-            Op::Read { offset: 5, value } => {
+        match ev.kind {
+            EvKind::Read {
+                offset: FIFO,
+                value,
+            } => {
                 out[n] = value;
                 n += 1;
                 if n == 7 {
                     return Some(out);
                 }
             }
-            Op::Write {
-                offset: 2 | 4 | 5, ..
+            EvKind::Write {
+                offset: DOR | DSR | FIFO,
+                ..
             }
-            | Op::Eject(_)
-            | Op::Insert { .. } => return None,
+            | EvKind::Eject(_)
+            | EvKind::Insert { .. } => return None,
             _ => {}
         }
     }
@@ -269,21 +286,30 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
 /// replay uses the first count (the whole transfer, then 1, 2, ... sectors) with which
 /// the model produces those bytes; otherwise, and when none does, the whole transfer.
 #[inline]
-pub fn service_dma(m: &mut Machine, ahead: &[Ev]) {
+pub fn service_dma(m: &mut ReplayModel, ahead: &[Ev]) {
     if m.fdc.take_dreq_asserted() || m.fdc.dreq() {
-        serve_dma_slow(&mut m.fdc, &mut m.dma, ahead);
+        serve_dma_slow(m, ahead);
     }
 }
 
 #[cold]
-fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
-    if fdc.msr() & 0x80 != 0 || fdc.fault().is_some() {
+fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
+    let fdc = &mut m.fdc;
+    if fdc.msr() & msr::RQM != 0 || fdc.fault().is_some() {
         // RQM set: the transfer handler does nothing (a software request, or PIO).
         fdc.dma_transfer(&mut UnboundedChannel);
         return;
     }
+    let whole_len = fdc.data_len();
+    let transfer = |len| {
+        Some(DmaTransfer {
+            len,
+            direction: fdc.data_dir(),
+        })
+    };
     let Some(want) = recorded_result(ahead) else {
-        stats.no_result += 1;
+        m.dma.no_result += 1;
+        m.last_dma = transfer(whole_len);
         fdc.dma_transfer(&mut UnboundedChannel);
         return;
     };
@@ -291,7 +317,8 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
     let mut whole = fdc.clone();
     whole.dma_transfer(&mut UnboundedChannel);
     if result_ok(&whole) {
-        stats.whole += 1;
+        m.dma.whole += 1;
+        m.last_dma = transfer(whole_len);
         *fdc = whole;
         return;
     }
@@ -300,12 +327,14 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
         let mut f = fdc.clone();
         f.dma_transfer(&mut CountedChannel(k * 512));
         if result_ok(&f) {
-            stats.shortened += 1;
+            m.dma.shortened += 1;
+            m.last_dma = transfer(k * 512);
             *fdc = f;
             return;
         }
     }
-    stats.no_match += 1;
+    m.dma.no_match += 1;
+    m.last_dma = transfer(whole_len);
     *fdc = whole;
 }
 
@@ -314,22 +343,22 @@ fn serve_dma_slow(fdc: &mut Fdc, stats: &mut DmaStats, ahead: &[Ev]) {
 /// read. Media changes on units 2 and 3 (which the format allows but the model has no
 /// slot for) are refused.
 #[inline]
-pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, String> {
+pub fn apply(m: &mut ReplayModel, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, EventError> {
     m.fdc.advance_to(ev.t);
-    match ev.op {
-        Op::Read { offset, .. } => {
+    match ev.kind {
+        EvKind::Read { offset, .. } => {
             let v = m.fdc.read(u16::from(offset));
             service_dma(m, ahead);
             Ok(Some(v))
         }
-        Op::Write { offset, value } => {
+        EvKind::Write { offset, value } => {
             let fdc = &mut m.fdc;
             // An opcode: the first byte the FIFO accepts in the command phase.
-            let opcode = offset == 5
-                && fdc.phase_byte() == 1
+            let opcode = offset == FIFO
+                && fdc.phase_byte() == fdc::Phase::Command as u8
                 && fdc.data_pos() == 0
-                && fdc.dor() & 0x04 != 0
-                && fdc.msr() & 0xc0 == 0x80
+                && fdc.dor() & dor::NRESET != 0
+                && fdc.msr() & (msr::RQM | msr::DIO) == msr::RQM
                 && fdc.fault().is_none();
             fdc.write(u16::from(offset), value);
             if opcode {
@@ -338,13 +367,13 @@ pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Strin
             service_dma(m, ahead);
             Ok(None)
         }
-        Op::Stage(_) => Ok(None),
-        Op::Eject(d) => {
+        EvKind::Stage(_) => Ok(None),
+        EvKind::Eject(d) => {
             check_unit(d)?;
             m.fdc.drive_mut(usize::from(d)).eject();
             Ok(None)
         }
-        Op::Insert {
+        EvKind::Insert {
             drive,
             read_only,
             size,
@@ -358,11 +387,9 @@ pub fn apply(m: &mut Machine, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Strin
     }
 }
 
-fn check_unit(d: u8) -> Result<(), String> {
+fn check_unit(d: u8) -> Result<(), EventError> {
     if d > 1 {
-        Err(format!(
-            "media change on drive {d}, which the model does not have (units 0 and 1 only)"
-        ))
+        Err(EventError::NoSuchDrive(d))
     } else {
         Ok(())
     }
@@ -392,7 +419,7 @@ pub type Key = u16;
 
 /// The key of the machine's current state.
 #[inline]
-pub fn key_of(m: &Machine) -> Key {
+pub fn key_of(m: &ReplayModel) -> Key {
     let fdc = &m.fdc;
     let needed = u16::from(fdc.needed_subsections().bits()) & 0x3f;
     let phase = match fdc.phase_byte() {

@@ -19,11 +19,11 @@
 //! scheduling: every number comes from a replay that started from the true state.
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
-use super::decode::{decode_chunk, Chunk, ChunkScanner};
 use super::{
-    apply, key_of, machine_from_header, Ev, Key, Machine, Op, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
+    apply, key_of, Ev, EvKind, Key, ReplayError, ReplayModel, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
 };
-use crate::trace::{TraceHeader, TraceReader};
+use fdc_trace::compact::{decode_chunk, Chunk, RawChunk};
+use fdc_trace::{TraceError, TraceHeader, TraceReader};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -296,15 +296,15 @@ pub struct Cursor {
 
 /// Replays `events[range]`, finalising one point per event (the point before it), into
 /// `part`. Events after the range (up to the end of `events`) serve as look-ahead for
-/// DMA transfers. `labels` resolves [`Op::Stage`]. Errors name the event index.
+/// DMA transfers. `labels` resolves [`EvKind::Stage`]. Errors name the event index.
 pub fn run_range(
-    m: &mut Machine,
+    m: &mut ReplayModel,
     events: &[Ev],
     range: std::ops::Range<usize>,
     labels: &[String],
     part: &mut Part,
     cur: &mut Cursor,
-) -> Result<(), String> {
+) -> Result<(), ReplayError> {
     let mut slot = part.stage_slot(cur.stage.as_deref());
     let mut key = key_of(m);
     let mut index = cur.index;
@@ -341,15 +341,19 @@ pub fn run_range(
             }
             _ => acc.add(part, slot, key, 1, w, index, prev_t),
         }
-        let got = apply(m, ev, &events[i + 1..]).map_err(|msg| format!("event {index}: {msg}"))?;
-        match ev.op {
-            Op::Read { value, .. } => {
+        let got = apply(m, ev, &events[i + 1..]).map_err(|reason| ReplayError::Event {
+            file: None,
+            index,
+            reason,
+        })?;
+        match ev.kind {
+            EvKind::Read { value, .. } => {
                 part.reads += 1;
                 if got != Some(value) {
                     part.read_mismatches += 1;
                 }
             }
-            Op::Stage(l) => {
+            EvKind::Stage(l) => {
                 acc.flush(part, slot);
                 let label = labels
                     .get(l as usize)
@@ -418,7 +422,7 @@ impl Acc {
 }
 
 /// The state after the trace, once a pending READ ID timer fired (the idle state).
-pub fn settle(m: &Machine) -> Machine {
+pub fn settle(m: &ReplayModel) -> ReplayModel {
     let mut f = m.clone();
     if let Some(exp) = f.fdc.result_timer() {
         f.fdc.advance_to(exp);
@@ -437,9 +441,9 @@ pub struct TraceAnalysis {
     /// Every point, idle point included, stages resolved.
     pub part: Part,
     /// The model after the last event.
-    pub end: Machine,
+    pub end: ReplayModel,
     /// The idle state (`end` after a pending timer fired).
-    pub idle: Machine,
+    pub idle: ReplayModel,
     /// Stage at the end.
     pub end_stage: String,
     /// Events replayed a second time because a speculative replay had not yet met the
@@ -463,6 +467,7 @@ pub struct Timing {
 pub fn thread_cpu_ns() -> u64 {
     // SAFETY: clock_gettime only writes the struct it is given.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
     if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
         return 0;
     }
@@ -487,7 +492,7 @@ impl<I: Iterator> Iterator for Timed<I> {
 }
 
 struct SubBlock {
-    start: Machine,
+    start: ReplayModel,
     /// Index in the chunk's events where it starts.
     from: usize,
     prev_t: u64,
@@ -498,19 +503,19 @@ struct Speculated {
     chunk: Chunk,
     first_event: u64,
     subs: Vec<SubBlock>,
-    end: Machine,
+    end: ReplayModel,
     end_stage: Option<String>,
 }
 
 struct Resolver {
     next: usize,
-    state: Machine,
+    state: ReplayModel,
     stage: String,
     last_t: u64,
     events: u64,
     part: Part,
     pending: BTreeMap<usize, Speculated>,
-    error: Option<(usize, String)>,
+    error: Option<(usize, ReplayError)>,
     /// Events replayed again during resolution (a measure of wasted work).
     replayed_again: u64,
     /// A thread is resolving (outside the lock).
@@ -518,9 +523,9 @@ struct Resolver {
 }
 
 impl Resolver {
-    fn fail(&mut self, k: usize, msg: String) {
+    fn fail(&mut self, k: usize, err: ReplayError) {
         if self.error.as_ref().is_none_or(|(e, _)| k < *e) {
-            self.error = Some((k, msg));
+            self.error = Some((k, err));
         }
     }
 }
@@ -528,7 +533,7 @@ impl Resolver {
 /// What resolving one chunk gives: its exact accounting and the state after it.
 struct Resolved {
     part: Part,
-    state: Machine,
+    state: ReplayModel,
     stage: String,
     last_t: u64,
     events: u64,
@@ -538,17 +543,12 @@ struct Resolved {
 /// Resolves chunk `spec` given the true state, stage and time before it (see the module
 /// docs). Runs outside the resolver's lock.
 fn resolve_chunk(
-    mut state: Machine,
+    mut state: ReplayModel,
     label: String,
     last_t: u64,
     spec: Speculated,
-) -> Result<Resolved, String> {
-    if spec.chunk.base != last_t {
-        return Err(format!(
-            "event {}: corrupt trace: the chunk starts from time {} ns but the previous event was at {} ns",
-            spec.first_event, spec.chunk.base, last_t
-        ));
-    }
+) -> Result<Resolved, ReplayError> {
+    spec.chunk.check_base(last_t)?;
     let mut part = Part::default();
     let mut replayed_again = 0;
     let mut cur = Cursor {
@@ -646,7 +646,11 @@ fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
 }
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
-fn speculate(mut m: Machine, chunk: Chunk, first_event: u64) -> Result<Speculated, String> {
+fn speculate(
+    mut m: ReplayModel,
+    chunk: Chunk,
+    first_event: u64,
+) -> Result<Speculated, ReplayError> {
     let mut cur = Cursor {
         index: first_event,
         prev_t: chunk.base,
@@ -693,13 +697,11 @@ pub struct AnalyzeOptions {
 }
 
 /// Analyses one trace file. Errors name the file (and the event, where there is one).
-pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, String> {
-    let header = TraceReader::open(path)
-        .map_err(|e| e.to_string())?
-        .header()
-        .clone();
-    let model = machine_from_header(&header).map_err(|m| format!("{}: {m}", path.display()))?;
-    let scanner = ChunkScanner::open(path)?;
+pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, ReplayError> {
+    let reader = TraceReader::open(path)?;
+    let header = reader.header().clone();
+    let model = ReplayModel::from_header(&header, path)?;
+    let scanner = reader.into_chunks();
     let resolver = Mutex::new(Resolver {
         next: 0,
         state: model,
@@ -719,33 +721,31 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         inner: scanner,
         ns: scan_ns.clone(),
     };
-    let work = |(k, item): (usize, Result<super::decode::RawChunk, String>)| {
+    let work = |(k, item): (usize, Result<RawChunk, TraceError>)| {
         let t0 = thread_cpu_ns();
         let raw = match item {
             Ok(r) => r,
             Err(e) => {
                 if let Ok(mut r) = resolver.lock() {
-                    r.fail(k, e);
+                    r.fail(k, e.into());
                 }
                 return;
             }
         };
-        let decoded = decode_chunk(&raw).map_err(|m| format!("{}: {m}", path.display()));
+        let decoded = decode_chunk(&raw).map_err(ReplayError::from);
         let first = raw.first_event;
         drop(raw);
         let guess = match resolver.lock() {
             Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => r.state.clone(),
             _ => return,
         };
-        let spec = decoded.and_then(|c| {
-            speculate(guess, c, first).map_err(|m| format!("{}: {m}", path.display()))
-        });
+        let spec = decoded.and_then(|c| speculate(guess, c, first));
         let t1 = thread_cpu_ns();
         match spec {
             Ok(s) => push_and_resolve(&resolver, k, s),
-            Err(m) => {
+            Err(e) => {
                 if let Ok(mut r) = resolver.lock() {
-                    r.fail(k, m);
+                    r.fail(k, e);
                 }
             }
         }
@@ -758,17 +758,18 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
     } else {
         scanner.enumerate().for_each(work);
     }
+    let internal = |what| ReplayError::Internal {
+        file: path.to_path_buf(),
+        what,
+    };
     let mut r = resolver
         .into_inner()
-        .map_err(|_| format!("{}: internal error (poisoned lock)", path.display()))?;
-    if let Some((_, m)) = r.error.take() {
-        return Err(m);
+        .map_err(|_| internal("poisoned lock"))?;
+    if let Some((_, e)) = r.error.take() {
+        return Err(e.in_file(path));
     }
     if !r.pending.is_empty() {
-        return Err(format!(
-            "{}: internal error: unresolved chunks",
-            path.display()
-        ));
+        return Err(internal("unresolved chunks"));
     }
     let idle = settle(&r.state);
     let stage = r.stage.clone();
@@ -795,10 +796,10 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
 /// Sequential reference analysis of in-memory events (tests and small traces): the same
 /// accounting without chunks or speculation.
 pub fn analyze_events(
-    mut m: Machine,
+    mut m: ReplayModel,
     events: &[Ev],
     labels: &[String],
-) -> Result<(Part, Machine), String> {
+) -> Result<(Part, ReplayModel), ReplayError> {
     let mut part = Part::default();
     let mut cur = Cursor {
         index: 0,

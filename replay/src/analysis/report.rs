@@ -5,8 +5,8 @@
 use super::replay::{Hist, Run, TraceAnalysis};
 use super::stats::{proportion, Proportion};
 use super::{key_command, key_needed, key_phase, needed_names, Key, FAIL_MASK};
-use crate::trace::ProvenanceKind;
 use fdc::Subsection;
+use fdc_trace::ProvenanceKind;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -185,7 +185,7 @@ pub struct Report {
     pub bad_files: Vec<BadFile>,
 }
 
-fn idle_of(m: &super::Machine) -> Idle {
+fn idle_of(m: &super::ReplayModel) -> Idle {
     let k = super::key_of(m);
     let f = &m.fdc;
     Idle {
@@ -220,90 +220,135 @@ fn longer(a: Option<Longest>, b: Option<Longest>) -> Option<Longest> {
     }
 }
 
+/// The totals a report accumulates over the traces, in path order.
+#[derive(Default)]
+struct Totals {
+    overall: Hist,
+    /// Per guest: name, points, traces, driver-model traces (first-seen order).
+    guests: Vec<(String, Hist, usize, usize)>,
+    /// Per stage label (first-seen order).
+    stages: Vec<(String, Hist)>,
+    longest_phase: Option<Longest>,
+    longest_unknown: Option<Longest>,
+}
+
+impl Totals {
+    /// Adds one trace; returns its own report.
+    fn add(&mut self, a: &TraceAnalysis) -> TraceReport {
+        let total = a.part.total();
+        self.overall.merge(&total);
+        let guest = a
+            .header
+            .guest
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string());
+        let driver = a.header.provenance.kind == ProvenanceKind::DriverModel;
+        match self.guests.iter_mut().find(|g| g.0 == guest) {
+            Some(g) => {
+                g.1.merge(&total);
+                g.2 += 1;
+                g.3 += driver as usize;
+            }
+            None => self
+                .guests
+                .push((guest.clone(), total.clone(), 1, driver as usize)),
+        }
+        let mut trace_stages = Vec::new();
+        for (label, h) in &a.part.stages {
+            let label = label
+                .clone()
+                .unwrap_or_else(|| super::INITIAL_STAGE.to_string());
+            match self.stages.iter_mut().find(|s| s.0 == label) {
+                Some(s) => s.1.merge(h),
+                None => self.stages.push((label.clone(), h.clone())),
+            }
+            trace_stages.push(StageSummary {
+                stage: label,
+                summary: Summary::of(h),
+            });
+        }
+        let name = a.path.file_name().map_or_else(
+            || a.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let lp = Longest::of(&name, &a.part.runs[0].longest());
+        let lu = Longest::of(&name, &a.part.runs[1].longest());
+        self.longest_phase = longer(self.longest_phase.take(), lp.clone());
+        self.longest_unknown = longer(self.longest_unknown.take(), lu.clone());
+        TraceReport {
+            path: a.path.display().to_string(),
+            name,
+            guest,
+            workload: a.header.workload.clone(),
+            provenance: provenance_name(a.header.provenance.kind),
+            events: a.events,
+            duration_ns: a.duration_ns,
+            reads: a.part.reads,
+            read_mismatches: a.part.read_mismatches,
+            summary: Summary::of(&total),
+            stages: trace_stages,
+            longest_phase: lp,
+            longest_unknown_to_qemu_2_3: lu,
+            end_stage: a.end_stage.clone(),
+            idle: idle_of(&a.idle),
+        }
+    }
+}
+
+/// The backward-migration failure of a set of points: the proportion of failing points
+/// and their time share.
+fn backward(h: &Hist) -> (Option<Proportion>, Option<f64>) {
+    let s = Summary::of(h);
+    (
+        proportion(s.unknown_to_qemu_2_3.points, s.points),
+        s.unknown_to_qemu_2_3.time_share,
+    )
+}
+
+/// The points of `overall` grouped by `f` of their key, largest group first.
+fn groups(overall: &Hist, f: fn(Key) -> &'static str) -> Vec<GroupSummary> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for e in &overall.entries {
+        let n = f(e.0);
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let mut out: Vec<GroupSummary> = names
+        .into_iter()
+        .map(|n| GroupSummary {
+            name: n.to_string(),
+            summary: Summary::of_entries(
+                overall.entries.iter().copied().filter(move |e| f(e.0) == n),
+            ),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.summary
+            .points
+            .cmp(&a.summary.points)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
+
 impl Report {
     /// Builds the report from analyses in path order (`Err` = a bad file: path, reason).
     pub fn build(results: &[Result<TraceAnalysis, (String, String)>]) -> Report {
-        let mut overall = Hist::default();
-        let mut guests: Vec<(String, Hist, usize, usize)> = Vec::new();
-        let mut stages: Vec<(String, Hist)> = Vec::new();
+        let mut acc = Totals::default();
         let mut per_trace = Vec::new();
         let mut bad_files = Vec::new();
-        let (mut longest_phase, mut longest_unknown) = (None, None);
         for r in results {
-            let a = match r {
-                Ok(a) => a,
-                Err((path, error)) => {
-                    bad_files.push(BadFile {
-                        path: path.clone(),
-                        error: error.clone(),
-                    });
-                    continue;
-                }
-            };
-            let total = a.part.total();
-            overall.merge(&total);
-            let guest = a
-                .header
-                .guest
-                .clone()
-                .unwrap_or_else(|| "unknown".to_string());
-            let driver = a.header.provenance.kind == ProvenanceKind::DriverModel;
-            match guests.iter_mut().find(|g| g.0 == guest) {
-                Some(g) => {
-                    g.1.merge(&total);
-                    g.2 += 1;
-                    g.3 += driver as usize;
-                }
-                None => guests.push((guest.clone(), total.clone(), 1, driver as usize)),
+            match r {
+                Ok(a) => per_trace.push(acc.add(a)),
+                Err((path, error)) => bad_files.push(BadFile {
+                    path: path.clone(),
+                    error: error.clone(),
+                }),
             }
-            let mut trace_stages = Vec::new();
-            for (label, h) in &a.part.stages {
-                let label = label
-                    .clone()
-                    .unwrap_or_else(|| super::INITIAL_STAGE.to_string());
-                match stages.iter_mut().find(|s| s.0 == label) {
-                    Some(s) => s.1.merge(h),
-                    None => stages.push((label.clone(), h.clone())),
-                }
-                trace_stages.push(StageSummary {
-                    stage: label,
-                    summary: Summary::of(h),
-                });
-            }
-            let name = a.path.file_name().map_or_else(
-                || a.path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            let lp = Longest::of(&name, &a.part.runs[0].longest());
-            let lu = Longest::of(&name, &a.part.runs[1].longest());
-            longest_phase = longer(longest_phase, lp.clone());
-            longest_unknown = longer(longest_unknown, lu.clone());
-            per_trace.push(TraceReport {
-                path: a.path.display().to_string(),
-                name,
-                guest,
-                workload: a.header.workload.clone(),
-                provenance: provenance_name(a.header.provenance.kind),
-                events: a.events,
-                duration_ns: a.duration_ns,
-                reads: a.part.reads,
-                read_mismatches: a.part.read_mismatches,
-                summary: Summary::of(&total),
-                stages: trace_stages,
-                longest_phase: lp,
-                longest_unknown_to_qemu_2_3: lu,
-                end_stage: a.end_stage.clone(),
-                idle: idle_of(&a.idle),
-            });
         }
-        let backward = |h: &Hist| {
-            let s = Summary::of(h);
-            (
-                proportion(s.unknown_to_qemu_2_3.points, s.points),
-                s.unknown_to_qemu_2_3.time_share,
-            )
-        };
-        let per_guest = guests
+        let per_guest = acc
+            .guests
             .iter()
             .map(|(g, h, n, d)| {
                 let (p, ts) = backward(h);
@@ -317,40 +362,16 @@ impl Report {
                 }
             })
             .collect();
-        let group = |f: fn(Key) -> &'static str| {
-            let mut names: Vec<&'static str> = Vec::new();
-            for e in &overall.entries {
-                let n = f(e.0);
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
-            let mut out: Vec<GroupSummary> = names
-                .into_iter()
-                .map(|n| GroupSummary {
-                    name: n.to_string(),
-                    summary: Summary::of_entries(
-                        overall.entries.iter().copied().filter(move |e| f(e.0) == n),
-                    ),
-                })
-                .collect();
-            out.sort_by(|a, b| {
-                b.summary
-                    .points
-                    .cmp(&a.summary.points)
-                    .then_with(|| a.name.cmp(&b.name))
-            });
-            out
-        };
-        let mut by_phase = group(key_phase);
+        let mut by_phase = groups(&acc.overall, key_phase);
         let order = ["command", "execution", "result", "invalid"];
         by_phase.sort_by_key(|g| order.iter().position(|o| *o == g.name));
         Report {
-            overall: Summary::of(&overall),
-            backward_failure: backward(&overall).0,
+            overall: Summary::of(&acc.overall),
+            backward_failure: backward(&acc.overall).0,
             per_guest,
             per_trace,
-            per_stage: stages
+            per_stage: acc
+                .stages
                 .into_iter()
                 .map(|(name, h)| GroupSummary {
                     name,
@@ -358,9 +379,9 @@ impl Report {
                 })
                 .collect(),
             by_phase,
-            by_command: group(key_command),
-            longest_phase,
-            longest_unknown_to_qemu_2_3: longest_unknown,
+            by_command: groups(&acc.overall, key_command),
+            longest_phase: acc.longest_phase,
+            longest_unknown_to_qemu_2_3: acc.longest_unknown,
             bad_files,
         }
     }
@@ -374,19 +395,47 @@ impl Report {
 
     /// Plain-text (`markdown = false`) or Markdown rendering.
     pub fn render(&self, markdown: bool) -> String {
-        let mut o = String::new();
-        let h = |o: &mut String, title: &str| {
-            if markdown {
-                let _ = writeln!(o, "\n## {title}\n");
-            } else {
-                let _ = writeln!(o, "\n{title}\n{}", "=".repeat(title.len()));
-            }
+        let mut o = Out {
+            s: String::new(),
+            markdown,
         };
-        if markdown {
-            o.push_str("# fdc-replay report\n\n");
-        } else {
-            o.push_str("fdc-replay report\n");
+        self.render_intro(&mut o);
+        self.render_overall(&mut o);
+        self.render_backward(&mut o);
+        self.render_per_guest(&mut o);
+        self.render_per_trace(&mut o);
+        o.heading("Per stage (all traces)");
+        o.share_table(
+            "stage",
+            self.per_stage.iter().map(|g| (g.name.clone(), &g.summary)),
+        );
+        o.heading("By phase (all traces)");
+        o.share_table(
+            "phase",
+            self.by_phase.iter().map(|g| (g.name.clone(), &g.summary)),
+        );
+        o.heading("By command in progress (all traces)");
+        o.share_table(
+            "command",
+            self.by_command.iter().map(|g| (g.name.clone(), &g.summary)),
+        );
+        self.render_longest(&mut o);
+        self.render_idle(&mut o);
+        if !self.bad_files.is_empty() {
+            o.heading("Bad files");
+            for b in &self.bad_files {
+                let _ = writeln!(o.s, "{}{}", if markdown { "- " } else { "" }, b.error);
+            }
         }
+        o.s
+    }
+
+    fn render_intro(&self, o: &mut Out) {
+        o.s.push_str(if o.markdown {
+            "# fdc-replay report\n\n"
+        } else {
+            "fdc-replay report\n"
+        });
         let recorded = self
             .per_trace
             .iter()
@@ -394,7 +443,7 @@ impl Report {
             .count();
         let events: u64 = self.per_trace.iter().map(|t| t.events).sum();
         let _ = writeln!(
-            o,
+            o.s,
             "{} traces ({} recorded, {} driver-model), {} bad files; {} events, {} points, {} s of trace time.",
             self.per_trace.len(),
             recorded,
@@ -404,14 +453,16 @@ impl Report {
             self.overall.points,
             secs(self.overall.time_ns)
         );
-        o.push_str(if markdown { "\n" } else { "" });
-        o.push_str(
+        o.s.push_str(if o.markdown { "\n" } else { "" });
+        o.s.push_str(
             "Shares are \"event % / time %\": event-weighted (every migration point counts 1; a trace of n events \
 has n+1 points) and time-weighted (each point weighs the gap until the next event). \
 \"unknown-to-2.3\" = the point needs a subsection QEMU 2.3 does not know, so a backward migration from it fails.\n",
         );
+    }
 
-        h(&mut o, "Overall");
+    fn render_overall(&self, o: &mut Out) {
+        o.heading("Overall");
         let mut t = Table::new(&["subsection", "points sent", "event share", "time share"]);
         for s in self
             .overall
@@ -426,12 +477,11 @@ has n+1 points) and time-weighted (each point weighs the gap until the next even
                 opt_pct(s.time_share),
             ]);
         }
-        o.push_str(&t.render(markdown));
+        o.table(&t);
+    }
 
-        h(
-            &mut o,
-            "Backward migration to QEMU 2.3 at a random instant, per guest",
-        );
+    fn render_backward(&self, o: &mut Out) {
+        o.heading("Backward migration to QEMU 2.3 at a random instant, per guest");
         let mut t = Table::new(&[
             "guest",
             "traces",
@@ -471,47 +521,34 @@ has n+1 points) and time-weighted (each point weighs the gap until the next even
             m,
             opt_pct(self.overall.unknown_to_qemu_2_3.time_share),
         ]);
-        o.push_str(&t.render(markdown));
-        o.push_str(
+        o.table(&t);
+        o.s.push_str(
             "Wilson score interval (rule of three, [0, 3/n], when no failing point is seen). The points of one trace \
 are consecutive states of one run, not independent draws: read the interval as a lower bound on the uncertainty.\n",
         );
+    }
 
-        let share_headers = |first: &str| {
-            let mut v = vec![first.to_string(), "points".into(), "time s".into()];
-            v.extend(Subsection::ALL.iter().map(|s| s.name().to_string()));
-            v.push(UNKNOWN_2_3.into());
-            v
-        };
-        let share_row = |name: String, s: &Summary| {
-            let mut v = vec![name, s.points.to_string(), secs(s.time_ns)];
-            v.extend(
-                s.subsections
-                    .iter()
-                    .chain(std::iter::once(&s.unknown_to_qemu_2_3))
-                    .map(|x| format!("{} / {}", pct(x.event_share), opt_pct(x.time_share))),
-            );
-            v
-        };
+    fn render_per_guest(&self, o: &mut Out) {
+        o.heading("Per guest OS");
+        o.share_table(
+            "guest",
+            self.per_guest.iter().map(|g| (g.guest.clone(), &g.summary)),
+        );
+    }
 
-        h(&mut o, "Per guest OS");
-        let mut t = Table::from_strings(share_headers("guest"));
-        for g in &self.per_guest {
-            t.row(share_row(g.guest.clone(), &g.summary));
-        }
-        o.push_str(&t.render(markdown));
-
-        h(&mut o, "Per trace");
-        let mut t = Table::from_strings(share_headers("trace"));
-        for tr in &self.per_trace {
-            let mark = if tr.provenance == "driver-model" {
-                " [driver-model]"
-            } else {
-                ""
-            };
-            t.row(share_row(format!("{}{mark}", tr.name), &tr.summary));
-        }
-        o.push_str(&t.render(markdown));
+    fn render_per_trace(&self, o: &mut Out) {
+        o.heading("Per trace");
+        o.share_table(
+            "trace",
+            self.per_trace.iter().map(|tr| {
+                let mark = if tr.provenance == "driver-model" {
+                    " [driver-model]"
+                } else {
+                    ""
+                };
+                (format!("{}{mark}", tr.name), &tr.summary)
+            }),
+        );
         let mut t = Table::new(&[
             "trace",
             "guest",
@@ -532,33 +569,14 @@ are consecutive states of one run, not independent draws: read the interval as a
                 tr.read_mismatches.to_string(),
             ]);
         }
-        o.push('\n');
-        o.push_str(&t.render(markdown));
+        o.s.push('\n');
+        o.table(&t);
+    }
 
-        h(&mut o, "Per stage (all traces)");
-        let mut t = Table::from_strings(share_headers("stage"));
-        for s in &self.per_stage {
-            t.row(share_row(s.name.clone(), &s.summary));
-        }
-        o.push_str(&t.render(markdown));
-
-        h(&mut o, "By phase (all traces)");
-        let mut t = Table::from_strings(share_headers("phase"));
-        for s in &self.by_phase {
-            t.row(share_row(s.name.clone(), &s.summary));
-        }
-        o.push_str(&t.render(markdown));
-
-        h(&mut o, "By command in progress (all traces)");
-        let mut t = Table::from_strings(share_headers("command"));
-        for s in &self.by_command {
-            t.row(share_row(s.name.clone(), &s.summary));
-        }
-        o.push_str(&t.render(markdown));
-
-        h(&mut o, "Longest non-prevalent intervals");
-        o.push_str("Longest run of consecutive points where fdc/phase would be sent, and where any subsection unknown to QEMU 2.3 would be.\n");
-        o.push_str(if markdown { "\n" } else { "" });
+    fn render_longest(&self, o: &mut Out) {
+        o.heading("Longest non-prevalent intervals");
+        o.s.push_str("Longest run of consecutive points where fdc/phase would be sent, and where any subsection unknown to QEMU 2.3 would be.\n");
+        o.s.push_str(if o.markdown { "\n" } else { "" });
         let mut t = Table::new(&[
             "trace",
             "predicate",
@@ -568,26 +586,6 @@ are consecutive states of one run, not independent draws: read the interval as a
             "at s",
             "starts in",
         ]);
-        let run_row = |t: &mut Table, trace: &str, what: &str, l: &Option<Longest>| match l {
-            Some(l) => t.row(vec![
-                trace.to_string(),
-                what.to_string(),
-                ms(l.time_ns),
-                l.points.to_string(),
-                l.start_index.to_string(),
-                secs(l.start_t_ns),
-                format!("{} / {}", l.phase, l.command),
-            ]),
-            None => t.row(vec![
-                trace.to_string(),
-                what.to_string(),
-                "-".into(),
-                "0".into(),
-                "-".into(),
-                "-".into(),
-                "never".into(),
-            ]),
-        };
         for tr in &self.per_trace {
             run_row(&mut t, &tr.name, "fdc/phase", &tr.longest_phase);
             run_row(
@@ -597,24 +595,27 @@ are consecutive states of one run, not independent draws: read the interval as a
                 &tr.longest_unknown_to_qemu_2_3,
             );
         }
-        let all_p = self
-            .longest_phase
-            .as_ref()
-            .map_or("all".to_string(), |l| format!("all: {}", l.trace));
-        run_row(&mut t, &all_p, "fdc/phase", &self.longest_phase);
-        let all_u = self
-            .longest_unknown_to_qemu_2_3
-            .as_ref()
-            .map_or("all".to_string(), |l| format!("all: {}", l.trace));
+        let all = |l: &Option<Longest>| {
+            l.as_ref()
+                .map_or("all".to_string(), |l| format!("all: {}", l.trace))
+        };
         run_row(
             &mut t,
-            &all_u,
+            &all(&self.longest_phase),
+            "fdc/phase",
+            &self.longest_phase,
+        );
+        run_row(
+            &mut t,
+            &all(&self.longest_unknown_to_qemu_2_3),
             UNKNOWN_2_3,
             &self.longest_unknown_to_qemu_2_3,
         );
-        o.push_str(&t.render(markdown));
+        o.table(&t);
+    }
 
-        h(&mut o, "Idle state after each trace");
+    fn render_idle(&self, o: &mut Out) {
+        o.heading("Idle state after each trace");
         let mut t = Table::new(&[
             "trace",
             "stage",
@@ -647,15 +648,70 @@ are consecutive states of one run, not independent draws: read the interval as a
                 },
             ]);
         }
-        o.push_str(&t.render(markdown));
+        o.table(&t);
+    }
+}
 
-        if !self.bad_files.is_empty() {
-            h(&mut o, "Bad files");
-            for b in &self.bad_files {
-                let _ = writeln!(o, "{}{}", if markdown { "- " } else { "" }, b.error);
-            }
+/// A rendering in progress.
+struct Out {
+    s: String,
+    markdown: bool,
+}
+
+impl Out {
+    fn heading(&mut self, title: &str) {
+        if self.markdown {
+            let _ = writeln!(self.s, "\n## {title}\n");
+        } else {
+            let _ = writeln!(self.s, "\n{title}\n{}", "=".repeat(title.len()));
         }
-        o
+    }
+
+    fn table(&mut self, t: &Table) {
+        self.s.push_str(&t.render(self.markdown));
+    }
+
+    /// A table of the six subsections' and unknown-to-2.3's shares, one row per group.
+    fn share_table<'a>(&mut self, first: &str, rows: impl Iterator<Item = (String, &'a Summary)>) {
+        let mut headers = vec![first.to_string(), "points".into(), "time s".into()];
+        headers.extend(Subsection::ALL.iter().map(|s| s.name().to_string()));
+        headers.push(UNKNOWN_2_3.into());
+        let mut t = Table::from_strings(headers);
+        for (name, s) in rows {
+            let mut v = vec![name, s.points.to_string(), secs(s.time_ns)];
+            v.extend(
+                s.subsections
+                    .iter()
+                    .chain(std::iter::once(&s.unknown_to_qemu_2_3))
+                    .map(|x| format!("{} / {}", pct(x.event_share), opt_pct(x.time_share))),
+            );
+            t.row(v);
+        }
+        self.table(&t);
+    }
+}
+
+/// One row of the longest-interval table.
+fn run_row(t: &mut Table, trace: &str, what: &str, l: &Option<Longest>) {
+    match l {
+        Some(l) => t.row(vec![
+            trace.to_string(),
+            what.to_string(),
+            ms(l.time_ns),
+            l.points.to_string(),
+            l.start_index.to_string(),
+            secs(l.start_t_ns),
+            format!("{} / {}", l.phase, l.command),
+        ]),
+        None => t.row(vec![
+            trace.to_string(),
+            what.to_string(),
+            "-".into(),
+            "0".into(),
+            "-".into(),
+            "-".into(),
+            "never".into(),
+        ]),
     }
 }
 

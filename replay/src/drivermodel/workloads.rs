@@ -1,12 +1,15 @@
-//! Workloads for the Windows 2000 driver model and the `record-driver-model` subcommand.
+//! Workloads for the Windows 2000 driver model: boot with and without a disk, `dir a:`,
+//! a copy, a four-disk setup and a format, each on FAT images made with dosfstools and
+//! mtools, run on any [`Machine`] ([`record`]).
 
 use super::{DriverError, Win2kFloppy};
-use crate::oracle::{DriveSpec, Oracle, OracleConfig};
-use crate::trace::{
-    Clock, Drive, DriveType, ImageDigest, MediaChange, Medium, Provenance, ProvenanceKind,
-    TraceHeader, TraceWriter, WriteOptions,
+use fdc::{DriveConfig, Fdc, Machine, Medium, ModelError, PcFloppy};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig, OracleError};
+use fdc_trace::{
+    Clock, Drive, DriveType, ImageDigest, Provenance, ProvenanceKind, TraceError, TraceHeader,
+    TraceWriter, WriteOptions,
 };
-use anyhow::{bail, Context};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,64 +44,69 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ),
 ];
 
-/// `record-driver-model` arguments.
-#[derive(clap::Args, Debug)]
-pub struct RecordArgs {
-    /// Workload to run (see --list).
-    #[arg(long)]
-    pub workload: Option<String>,
-    /// Output trace.
-    #[arg(short = 'o', long = "output")]
-    pub output: Option<PathBuf>,
-    /// List the workloads.
-    #[arg(long)]
-    pub list: bool,
+/// Why a workload failed on machine error type `E`.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError<E: std::error::Error + 'static> {
+    /// The driver failed (or the machine under it).
+    #[error(transparent)]
+    Driver(#[from] DriverError<E>),
+    /// What the driver read through the machine is not what the workload wrote or expects.
+    #[error("{0}")]
+    Check(String),
+    /// Making or reading an image failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
-pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
-    if args.list {
-        for (n, d) in WORKLOADS {
-            println!("{n:<14} {d}");
-        }
-        return Ok(0);
-    }
-    let Some(name) = args.workload else {
-        bail!("--workload NAME is required (see --list)")
+type Res<T, M> = Result<T, WorkloadError<<M as Machine>::Error>>;
+
+fn check<E: std::error::Error + 'static>(what: &str) -> WorkloadError<E> {
+    WorkloadError::Check(what.to_string())
+}
+
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return Err(WorkloadError::Check(format!($($arg)*)))
     };
-    let Some(out) = args.output else {
-        bail!("-o OUT.fdctrace is required")
-    };
-    let recorder = std::env::args().collect::<Vec<_>>().join(" ");
-    let s = match record(&name, &out, &recorder) {
-        Ok(s) => s,
-        Err(e) => {
-            // Do not leave a truncated trace behind.
-            let _ = std::fs::remove_file(&out);
-            return Err(e);
-        }
-    };
-    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
-        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display());
-    Ok(0)
 }
 
 /// What a recording produced.
 pub struct Summary {
+    /// Events recorded.
     pub events: u64,
+    /// The driver's counters.
     pub stats: super::Stats,
 }
 
-struct Scratch(PathBuf);
-impl Drop for Scratch {
+/// The machine a workload runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The `fdc` model.
+    Model,
+    /// Real QEMU (this binary) through the oracle.
+    Qemu(PathBuf),
+}
+
+/// The images of a workload, in a scratch directory removed on drop.
+pub struct Media {
+    dir: PathBuf,
+    /// The image in drive A: at the start (`None`: the drive is empty).
+    pub disk0: Option<PathBuf>,
+}
+
+impl Drop for Media {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+fn run_tool(cmd: &mut Command) -> std::io::Result<()> {
+    let out = cmd.output()?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        return Err(std::io::Error::other(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     Ok(())
 }
@@ -116,7 +124,7 @@ fn fat_image(
     name: &str,
     label: &str,
     files: &[(&str, Vec<u8>)],
-) -> anyhow::Result<PathBuf> {
+) -> std::io::Result<PathBuf> {
     let img = dir.join(name);
     let made = Command::new("mkfs.fat")
         .args(["-C", "-n", label, "-i", "12345678"])
@@ -128,11 +136,13 @@ fn fat_image(
             for (fname, data) in files {
                 let src = dir.join(fname);
                 std::fs::write(&src, data)?;
-                run(Command::new("mcopy")
-                    .arg("-i")
-                    .arg(&img)
-                    .arg(&src)
-                    .arg(format!("::{fname}")))?;
+                run_tool(
+                    Command::new("mcopy")
+                        .arg("-i")
+                        .arg(&img)
+                        .arg(&src)
+                        .arg(format!("::{fname}")),
+                )?;
             }
         }
         _ => {
@@ -143,12 +153,96 @@ fn fat_image(
     Ok(img)
 }
 
-fn header(workload: &str, recorder: &str, drive0: Option<&Path>) -> anyhow::Result<TraceHeader> {
-    let medium = match drive0 {
+/// Checks the workload's name and makes its starting disk.
+pub fn prepare(workload: &str) -> std::io::Result<Media> {
+    if !WORKLOADS.iter().any(|(n, _)| *n == workload) {
+        return Err(std::io::Error::other(format!(
+            "unknown workload {workload:?}; known: {}",
+            WORKLOADS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "fdc-drivermodel-{}-{workload}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let mut media = Media { dir, disk0: None };
+    let dir = &media.dir;
+    let small_files = vec![
+        (
+            "README.TXT",
+            b"Windows 2000 driver model test disk\r\n".repeat(20),
+        ),
+        ("AUTOEXEC.BAT", b"@echo off\r\n".to_vec()),
+        ("DATA.BIN", pattern(20_000, 3)),
+    ];
+    media.disk0 = match workload {
+        "boot-disk" | "dir" => Some(fat_image(dir, "disk.img", "W2KDISK", &small_files)?),
+        "copy" => Some(fat_image(
+            dir,
+            "disk.img",
+            "W2KCOPY",
+            &[("BIG.DAT", pattern(300 * 1024, 9))],
+        )?),
+        "setup-4-disks" => Some(fat_image(
+            dir,
+            "disk1.img",
+            "SETUP1",
+            &[("DISK1.CAB", pattern(120_000, 1))],
+        )?),
+        "format" => {
+            let p = dir.join("blank.img");
+            std::fs::write(&p, vec![0xf6u8; SIZE_144 as usize])?;
+            Some(p)
+        }
+        _ => None,
+    };
+    Ok(media)
+}
+
+/// The model with the workload's starting disk in drive A:.
+pub fn model_for(media: &Media) -> std::io::Result<PcFloppy> {
+    let drive0 = match &media.disk0 {
+        None => DriveConfig::Empty,
+        Some(p) => DriveConfig::Medium(Medium::from_image(std::fs::read(p)?, false)),
+    };
+    Ok(PcFloppy::new(Fdc::new(drive0, DriveConfig::Absent)))
+}
+
+/// A QEMU (`qemu`) with the workload's starting disk in drive A: (used in place).
+pub fn qemu_for(media: &Media, qemu: &Path) -> Result<Oracle, OracleError> {
+    let spec = match &media.disk0 {
+        None => DriveSpec::Empty,
+        Some(p) => DriveSpec::Image {
+            path: p.clone(),
+            read_only: false,
+        },
+    };
+    Oracle::start(OracleConfig {
+        qemu: qemu.to_path_buf(),
+        ..OracleConfig::with_drives([spec, DriveSpec::Absent])
+    })
+}
+
+/// The trace header of a recording of `workload` on `target`.
+pub fn header(
+    workload: &str,
+    recorder: &str,
+    media: &Media,
+    target: &Target,
+) -> std::io::Result<TraceHeader> {
+    let medium = match &media.disk0 {
         None => None,
         Some(p) => {
             let data = std::fs::read(p)?;
-            Some(Medium {
+            Some(fdc_trace::Medium {
                 format: Some("1.44M".into()),
                 size: data.len() as u64,
                 read_only: false,
@@ -157,6 +251,16 @@ fn header(workload: &str, recorder: &str, drive0: Option<&Path>) -> anyhow::Resu
                 image: None,
             })
         }
+    };
+    let (qemu_version, answers) = match target {
+        Target::Qemu(_) => (
+            Some("7.2".into()),
+            "every port read value is real QEMU's answer (closed loop through the qtest oracle)",
+        ),
+        Target::Model => (
+            None,
+            "every port read value is the fdc model's answer (closed loop through fdc::Machine)",
+        ),
     };
     Ok(TraceHeader {
         guest: Some("windows".into()),
@@ -167,16 +271,85 @@ fn header(workload: &str, recorder: &str, drive0: Option<&Path>) -> anyhow::Resu
             recorder: Some(recorder.into()),
             packages: vec![],
         },
-        qemu_version: Some("7.2".into()),
+        qemu_version,
         drives: vec![Drive { unit: 0, drive_type: DriveType::Auto, medium }],
         clock: Clock::Host { origin_unix_ns: 0 },
-        source: Some("fdc_replay::drivermodel (Windows 2000 fdc.sys + flpydisk.sys model, guest-drivers.md §2)".into()),
+        source: Some("fdc_replay::drivermodel (a model of the Windows 2000 fdc.sys + flpydisk.sys floppy stack)".into()),
         notes: vec![
-            "times are QEMU virtual-clock ns relative to the first event (exact, advanced by the model), not host time".into(),
-            "every port read value is real QEMU's answer (closed loop through the qtest oracle); DMA controller I/O is not recorded".into(),
+            "times are virtual-clock ns relative to the first event (exact, advanced by the driver model), not host time".into(),
+            format!("{answers}; DMA controller I/O is not recorded"),
             "DMA channel 2 is programmed masked before the command and unmasked after its last byte (the NT HAL unmasks before); mode 0x46/0x4A".into(),
         ],
     })
+}
+
+/// Runs `workload` on `machine` (set up by [`model_for`] or [`qemu_for`] from `media`),
+/// recording into `w`; returns what was recorded and the trace writer's output.
+pub fn record<M: Machine, W: Write>(
+    workload: &str,
+    media: &Media,
+    machine: M,
+    w: TraceWriter<W>,
+) -> Res<(Summary, W), M> {
+    let mut d = Win2kFloppy::new(machine, w)?;
+    d.stage("boot")?;
+    // Time from power-on to fdc.sys START_DEVICE is not modelled beyond a short pause.
+    d.sleep_ns(1_000_000)?;
+    d.stage("init")?;
+    d.start_device()?;
+    d.idle(2_000_000_000)?;
+    let dir = &media.dir;
+    match workload {
+        "boot-empty" => boot_empty(&mut d, dir)?,
+        "boot-disk" => boot_disk(&mut d)?,
+        "dir" => dir_a(&mut d)?,
+        "copy" => copy(&mut d)?,
+        "setup-4-disks" => setup_disks(&mut d, dir)?,
+        "format" => format(&mut d)?,
+        other => fail!("unknown workload {other:?}"),
+    }
+    d.stage("idle")?;
+    d.idle(4_000_000_000)?;
+    let stats = d.stats.clone();
+    let (events, _, out) = d.finish()?;
+    Ok((Summary { events, stats }, out))
+}
+
+/// Why [`record_file`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The workload's images or the trace file.
+    #[error("{0}")]
+    Setup(#[from] std::io::Error),
+    /// Creating the trace.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// Starting QEMU.
+    #[error("starting the QEMU oracle: {0}")]
+    Start(#[from] OracleError),
+    /// The workload on the model.
+    #[error(transparent)]
+    Model(#[from] WorkloadError<ModelError>),
+    /// The workload on QEMU.
+    #[error(transparent)]
+    Qemu(#[from] WorkloadError<OracleError>),
+}
+
+/// Records `workload` on `target` into the trace file `out`.
+pub fn record_file(
+    workload: &str,
+    out: &Path,
+    recorder: &str,
+    target: &Target,
+) -> Result<Summary, RecordError> {
+    let media = prepare(workload)?;
+    let hdr = header(workload, recorder, &media, target)?;
+    let w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
+    let summary = match target {
+        Target::Model => record(workload, &media, model_for(&media)?, w)?.0,
+        Target::Qemu(qemu) => record(workload, &media, qemu_for(&media, qemu)?, w)?.0,
+    };
+    Ok(summary)
 }
 
 /// Boot sector geometry (BPB).
@@ -238,7 +411,7 @@ fn dir_entries(root: &[u8]) -> Vec<(String, u32, u32)> {
 
 /// Mount: boot sector, both FATs... as the FAT file system does: sector 0, the first
 /// FAT, the root directory.
-fn mount(d: &mut Win2kFloppy) -> Result<(Fat, Vec<u8>), DriverError> {
+fn mount<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>) -> super::Result<(Fat, Vec<u8>), M> {
     let mut boot = vec![0u8; 512];
     d.irp(0, 1, false, &mut boot)?;
     let fat = bpb(&boot);
@@ -249,104 +422,24 @@ fn mount(d: &mut Win2kFloppy) -> Result<(Fat, Vec<u8>), DriverError> {
     Ok((fat, root))
 }
 
-/// Records `workload` into `out`.
-pub fn record(workload: &str, out: &Path, recorder: &str) -> anyhow::Result<Summary> {
-    if !WORKLOADS.iter().any(|(n, _)| *n == workload) {
-        bail!(
-            "unknown workload {workload:?}; known: {}",
-            WORKLOADS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let dir =
-        std::env::temp_dir().join(format!("fdc-drivermodel-{}-{workload}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let _scratch = Scratch(dir.clone());
-
-    let small_files = vec![
-        (
-            "README.TXT",
-            b"Windows 2000 driver model test disk\r\n".repeat(20),
-        ),
-        ("AUTOEXEC.BAT", b"@echo off\r\n".to_vec()),
-        ("DATA.BIN", pattern(20_000, 3)),
-    ];
-    let disk0: Option<PathBuf> = match workload {
-        "boot-empty" => None,
-        "boot-disk" | "dir" => Some(fat_image(&dir, "disk.img", "W2KDISK", &small_files)?),
-        "copy" => Some(fat_image(
-            &dir,
-            "disk.img",
-            "W2KCOPY",
-            &[("BIG.DAT", pattern(300 * 1024, 9))],
-        )?),
-        "setup-4-disks" => Some(fat_image(
-            &dir,
-            "disk1.img",
-            "SETUP1",
-            &[("DISK1.CAB", pattern(120_000, 1))],
-        )?),
-        "format" => {
-            let p = dir.join("blank.img");
-            std::fs::write(&p, vec![0xf6u8; SIZE_144 as usize])?;
-            Some(p)
-        }
-        _ => unreachable!(),
-    };
-    let spec = match &disk0 {
-        None => DriveSpec::Empty,
-        Some(p) => DriveSpec::Image {
-            path: p.clone(),
-            read_only: false,
-        },
-    };
-    let hdr = header(workload, recorder, disk0.as_deref())?;
-    let oracle = Oracle::start(OracleConfig::with_drives([spec, DriveSpec::Absent]))
-        .context("starting the QEMU oracle")?;
-    let w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
-    let mut d = Win2kFloppy::new(oracle, w)?;
-
-    d.stage("boot")?;
-    // Time from power-on to fdc.sys START_DEVICE is not modelled beyond a short pause.
-    d.sleep_ns(1_000_000)?;
-    d.stage("init")?;
-    d.start_device()?;
-    d.idle(2_000_000_000)?;
-
-    match workload {
-        "boot-empty" => boot_empty(&mut d, &dir)?,
-        "boot-disk" => boot_disk(&mut d)?,
-        "dir" => dir_a(&mut d)?,
-        "copy" => copy(&mut d)?,
-        "setup-4-disks" => setup_disks(&mut d, &dir)?,
-        "format" => format(&mut d)?,
-        _ => unreachable!(),
-    }
-    d.stage("idle")?;
-    d.idle(4_000_000_000)?;
-    let stats = d.stats.clone();
-    let events = d.finish()?;
-    Ok(Summary { events, stats })
-}
-
-fn expect_err(r: Result<(), DriverError>, what: &str) -> anyhow::Result<DriverError> {
+fn expect_err<E: std::error::Error + 'static>(
+    r: Result<(), DriverError<E>>,
+    what: &str,
+) -> Result<DriverError<E>, WorkloadError<E>> {
     match r {
         Err(e) => Ok(e),
-        Ok(()) => bail!("{what}: expected an error from QEMU, got success"),
+        Ok(()) => fail!("{what}: expected an error from the machine, got success"),
     }
 }
 
-fn boot_empty(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
+fn boot_empty<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, dir: &Path) -> Res<(), M> {
     d.stage("probe")?;
     // Mount attempt at boot and two polls (e.g. Explorer refreshing A:): no medium.
     let mut buf = vec![0u8; 512];
     for i in 0..3 {
         let e = expect_err(d.irp(0, 1, false, &mut buf), "read of an empty drive")?;
         if !matches!(e, DriverError::NoMedia) {
-            bail!("empty drive: expected NO_MEDIA, got {e}");
+            fail!("empty drive: expected NO_MEDIA, got {e}");
         }
         d.idle(if i == 0 { 500_000_000 } else { 1_500_000_000 })?;
     }
@@ -359,14 +452,7 @@ fn boot_empty(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
         "LATE",
         &[("HELLO.TXT", b"hello\r\n".to_vec())],
     )?;
-    d.o.change(0, &img, false)?;
-    d.media_event(
-        0,
-        MediaChange::Insert {
-            size: SIZE_144,
-            read_only: false,
-        },
-    )?;
+    d.insert(0, &Medium::from_image(std::fs::read(&img)?, false))?;
     d.idle(1_000_000_000)?;
     d.stage("detect")?;
     let (_fat, root) = mount(d)?;
@@ -374,27 +460,27 @@ fn boot_empty(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
         .iter()
         .any(|(n, _, _)| n.starts_with("HELLO"))
     {
-        bail!("inserted disk: HELLO.TXT not found in the root directory read through QEMU");
+        fail!("inserted disk: HELLO.TXT not found in the root directory read through the machine");
     }
     Ok(())
 }
 
-fn boot_disk(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+fn boot_disk<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>) -> Res<(), M> {
     d.stage("detect")?;
     let mut boot = vec![0u8; 512];
     d.irp(0, 1, false, &mut boot)?;
     if boot[510..512] != [0x55, 0xaa] {
-        bail!("boot sector read through QEMU lacks the 55 AA signature");
+        fail!("boot sector read through the machine lacks the 55 AA signature");
     }
     d.stage("read")?;
     let (_fat, root) = mount(d)?;
     if dir_entries(&root).is_empty() {
-        bail!("root directory read through QEMU is empty");
+        fail!("root directory read through the machine is empty");
     }
     Ok(())
 }
 
-fn dir_a(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+fn dir_a<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>) -> Res<(), M> {
     d.stage("detect")?;
     d.check_verify()?;
     d.stage("read")?;
@@ -410,7 +496,7 @@ fn dir_a(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     let mut root2 = vec![0u8; (fat.root_secs * 512) as usize];
     d.irp(fat.root_lba, fat.root_secs, false, &mut root2)?;
     if root2 != root {
-        bail!("root directory differs between two reads");
+        fail!("root directory differs between two reads");
     }
     Ok(())
 }
@@ -418,14 +504,14 @@ fn dir_a(d: &mut Win2kFloppy) -> anyhow::Result<()> {
 /// Reads a file that `mcopy` allocated contiguously from cluster `cl`, in read requests
 /// of at most `per_request` sectors, idling `idle_ns` after each when given (as an
 /// application copying in chunks does).
-fn read_contiguous(
-    d: &mut Win2kFloppy,
+fn read_contiguous<M: Machine, W: Write>(
+    d: &mut Win2kFloppy<M, W>,
     fat: &Fat,
     cl: u32,
     size: u32,
     per_request: u32,
     idle_ns: Option<u64>,
-) -> anyhow::Result<Vec<u8>> {
+) -> Res<Vec<u8>, M> {
     let first = fat.data_lba + (cl - 2) * fat.spc;
     let secs = size.div_ceil(512);
     let mut data = vec![0u8; (secs * 512) as usize];
@@ -447,19 +533,19 @@ fn read_contiguous(
     Ok(data)
 }
 
-fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+fn copy<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>) -> Res<(), M> {
     d.stage("detect")?;
     let (fat, root) = mount(d)?;
     let (_, cl, size) = dir_entries(&root)
         .into_iter()
         .find(|(n, _, _)| n.starts_with("BIG"))
-        .context("BIG.DAT not in the root directory")?;
+        .ok_or_else(|| check("BIG.DAT not in the root directory"))?;
     d.stage("read")?;
     // mcopy on a fresh file system allocates contiguously: read in 64 KB requests.
     let data = read_contiguous(d, &fat, cl, size, 128, Some(2_000_000))?;
     let (first, secs) = (fat.data_lba + (cl - 2) * fat.spc, size.div_ceil(512));
     if data[..size as usize] != pattern(300 * 1024, 9)[..] {
-        bail!("file data read through QEMU differs from BIG.DAT");
+        fail!("file data read through the machine differs from BIG.DAT");
     }
     d.stage("write")?;
     // Write ~100 KB to free clusters after the file, then both FATs and the root dir.
@@ -490,17 +576,16 @@ fn copy(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     let mut back = vec![0u8; (64 * 512) as usize];
     d.irp(wfirst, 64, false, &mut back)?;
     if back[..] != wdata[..back.len()] {
-        bail!("data written through QEMU does not read back");
+        fail!("data written through the machine does not read back");
     }
     Ok(())
 }
 
-fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
+fn setup_disks<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, dir: &Path) -> Res<(), M> {
     for disk in 1..=4u32 {
         if disk > 1 {
             d.stage(&format!("swap-{disk}"))?;
-            d.o.eject(0)?;
-            d.media_event(0, MediaChange::Eject)?;
+            d.eject(0)?;
             d.idle(4_000_000_000)?;
             let img = fat_image(
                 dir,
@@ -508,14 +593,7 @@ fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
                 &format!("SETUP{disk}"),
                 &[(&format!("DISK{disk}.CAB"), pattern(120_000, disk as u8))],
             )?;
-            d.o.change(0, &img, false)?;
-            d.media_event(
-                0,
-                MediaChange::Insert {
-                    size: SIZE_144,
-                    read_only: false,
-                },
-            )?;
+            d.insert(0, &Medium::from_image(std::fs::read(&img)?, false))?;
             d.idle(1_500_000_000)?;
         }
         d.stage(&format!("disk-{disk}"))?;
@@ -523,19 +601,19 @@ fn setup_disks(d: &mut Win2kFloppy, dir: &Path) -> anyhow::Result<()> {
         let (name, cl, size) = dir_entries(&root)
             .into_iter()
             .find(|(n, _, _)| n.starts_with("DISK"))
-            .context("setup disk: DISKn.CAB missing")?;
+            .ok_or_else(|| check("setup disk: DISKn.CAB missing"))?;
         if !name.starts_with(&format!("DISK{disk}")) {
-            bail!("disk {disk}: found {name} (the media change was not seen)");
+            fail!("disk {disk}: found {name} (the media change was not seen)");
         }
         let data = read_contiguous(d, &fat, cl, size, 64, None)?;
         if data[..size as usize] != pattern(120_000, disk as u8)[..] {
-            bail!("disk {disk}: file data read through QEMU differs");
+            fail!("disk {disk}: file data read through the machine differs");
         }
     }
     Ok(())
 }
 
-fn format(d: &mut Win2kFloppy) -> anyhow::Result<()> {
+fn format<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>) -> Res<(), M> {
     d.stage("detect")?;
     // GET_DRIVE_GEOMETRY: FlStartDrive with media determination.
     d.check_verify()?;
@@ -579,7 +657,7 @@ fn format(d: &mut Win2kFloppy) -> anyhow::Result<()> {
     let mut back = vec![0u8; 512];
     d.irp(0, 1, false, &mut back)?;
     if back != boot {
-        bail!("boot sector written through QEMU does not read back");
+        fail!("boot sector written through the machine does not read back");
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the analysis tests.
 #![allow(dead_code)]
 
-use fdc_replay::trace::*;
+use fdc_trace::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

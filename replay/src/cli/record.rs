@@ -1,0 +1,58 @@
+//! `fdc-replay record-driver-model`: runs a Windows 2000 driver-model workload
+//! ([`crate::drivermodel::workloads`]) and records its trace.
+
+use anyhow::bail;
+use std::path::PathBuf;
+
+use super::MachineArg;
+use crate::drivermodel::workloads::{record_file, Target, WORKLOADS};
+
+/// `record-driver-model` arguments.
+#[derive(clap::Args, Debug)]
+pub struct RecordArgs {
+    /// Workload to run (see --list).
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Output trace.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// List the workloads.
+    #[arg(long)]
+    pub list: bool,
+    /// The machine the driver runs on: `qemu[=PATH]` (every recorded answer is real
+    /// QEMU's) or `model`.
+    #[arg(long, default_value = "qemu", value_name = "model|qemu[=PATH]")]
+    pub machine: MachineArg,
+}
+
+/// Entry point of `fdc-replay record-driver-model`.
+pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
+    if args.list {
+        for (n, d) in WORKLOADS {
+            println!("{n:<14} {d}");
+        }
+        return Ok(0);
+    }
+    let Some(name) = args.workload else {
+        bail!("--workload NAME is required (see --list)")
+    };
+    let Some(out) = args.output else {
+        bail!("-o OUT.fdctrace is required")
+    };
+    let target = match &args.machine {
+        MachineArg::Model => Target::Model,
+        m @ MachineArg::Qemu(_) => Target::Qemu(m.qemu_binary()),
+    };
+    let recorder = std::env::args().collect::<Vec<_>>().join(" ");
+    let s = match record_file(&name, &out, &recorder, &target) {
+        Ok(s) => s,
+        Err(e) => {
+            // Do not leave a truncated trace behind.
+            let _ = std::fs::remove_file(&out);
+            return Err(e.into());
+        }
+    };
+    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
+        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display());
+    Ok(0)
+}

@@ -1,0 +1,43 @@
+//! What can go wrong importing a log.
+
+use crate::error::TraceError;
+use crate::sidecar::SidecarError;
+use std::path::PathBuf;
+
+/// Why an import failed. Messages name the file (and line) concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file cannot be opened, read, created or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A line of the log is malformed, or its events cannot be placed.
+    #[error("{at}: {msg}")]
+    Line {
+        /// `FILE:LINE`.
+        at: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The sidecar cannot be read.
+    #[error(transparent)]
+    Sidecar(#[from] SidecarError),
+    /// A drive argument cannot be used.
+    #[error("--drive {arg:?}: {msg}")]
+    Drive {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// Writing the trace failed.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The outputs asked for cannot be written (e.g. two logs to one file).
+    #[error("{0}")]
+    Output(String),
+}
