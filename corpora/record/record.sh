@@ -19,7 +19,7 @@ names=("$@")
 
 ensure_packages() {
     local need=() p
-    for p in qemu-system-x86 seabios linux-image-amd64 busybox-static dosfstools nasm cpio gcc libc6-dev python3 gzip syslinux syslinux-common mtools; do
+    for p in qemu-system-x86 seabios bochsbios linux-image-amd64 linux-headers-amd64 linux-source-6.1 fdutils make bc busybox-static dosfstools nasm cpio gcc libc6-dev python3 gzip syslinux syslinux-common mtools; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
@@ -60,9 +60,23 @@ build_initramfs() {  # $1 kernel version -> $WORK/initramfs.cpio.gz
             cp -L "$lib" "$d$lib"
         done
     done
+    # floppy.ko with FDRAWCMD (built from linux-source-6.1, see build-floppy-rawcmd.sh)
+    "$HERE/build-floppy-rawcmd.sh" "$kv" "$WORK/floppy-rawcmd" >/dev/null 2>"$WORK/floppy-rawcmd.err" || { cat "$WORK/floppy-rawcmd.err" >&2; exit 1; }
+    cp "$WORK/floppy-rawcmd/floppy.ko" "$d/modules/floppy-rawcmd.ko"
+    # fdutils' binaries (they only need libc, copied above for dosfstools)
+    for f in fdrawcmd superformat setfdprm getfdprm floppycontrol floppymeter; do
+        cp "/usr/bin/$f" "$d/bin/"
+        for lib in $(ldd "/usr/bin/$f" | grep -o '/[^ ]*'); do
+            cp -L "$lib" "$d$lib"
+        done
+    done
     gcc -static -Os -o "$d/bin/mark" "$HERE/guest/mark.c"
     gcc -static -Os -o "$d/bin/fdformat" "$HERE/guest/fdformat.c"
+    gcc -static -Os -Wall -o "$d/bin/fdcprog" "$HERE/guest/fdcprog.c"
     cp "$HERE/guest/init.sh" "$d/init"; chmod 755 "$d/init"
+    cp "$HERE/guest/rawcmd.sh" "$d/bin/rawcmd.sh"
+    mkdir -p "$d/etc"; cp /etc/mediaprm "$d/etc/mediaprm"   # setfdprm's named formats
+    [ -f "$WORK/test.sh" ] && cp "$WORK/test.sh" "$d/bin/test.sh"   # wl=test: ad-hoc experiments
     python3 "$HERE/guest/payload.py" "$d/payload"
     (cd "$d" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --reproducible --quiet) | gzip -9n > "$WORK/initramfs.cpio.gz"
 }

@@ -24,10 +24,26 @@ insmod /modules/vfat.ko
 insmod /modules/nls_cp437.ko
 insmod /modules/nls_ascii.ko
 insmod /modules/nls_iso8859-1.ko
+# Which floppy driver: the stock floppy.ko, the FDRAWCMD build (floppy-rawcmd.ko, made by
+# build-floppy-rawcmd.sh) with driver options, or none (fdcprog drives the ports itself).
+floppy_module=floppy floppy_opts=
+case "$wl" in
+rawcmd*|geom-*|test) floppy_module=floppy-rawcmd ;;
+opts-daring) floppy_opts="daring" ;;
+opts-nofifo) floppy_opts="nofifo,all_drives,cmos=4" ;;
+opts-mix) floppy_opts="daring,two_fdc,nofifo,unexpected_interrupts,slow,irq=6,dma=2" ;;
+fdcprog*) floppy_module= ;;
+esac
 mark probe
-insmod /modules/floppy.ko
-n=0; while [ ! -b /dev/fd0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
-ls -l /dev/fd*
+if [ -n "$floppy_module" ]; then
+    if [ -n "$floppy_opts" ]; then
+        insmod /modules/$floppy_module.ko floppy="$floppy_opts" || echo "insmod $floppy_module failed"
+    else
+        insmod /modules/$floppy_module.ko || echo "insmod $floppy_module failed"
+    fi
+    n=0; while [ ! -b /dev/fd0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+    ls -l /dev/fd*
+fi
 
 waitgo() {  # tell the host we wait (marker), then block until it answers
     mark "$1"
@@ -150,6 +166,12 @@ mediachange)
     readall /dev/fd0 18432
     mark idle
     sleep 4
+    ;;
+rawcmd*|geom-*|opts-*|fdcprog*)
+    . /bin/rawcmd.sh
+    ;;
+test)
+    . /bin/test.sh
     ;;
 *)
     echo "unknown workload '$wl'"
