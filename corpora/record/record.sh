@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 RAW=${FDC_RECORD_RAW:-$ROOT/corpora/raw}
 WORK=${FDC_RECORD_WORK:-/tmp/fdc-record}
-ALL="linux-probe linux-install linux-readscan linux-fdformat linux-720k linux-2880k linux-2drives linux-mediachange linux-writeprotect seabios-int13 syslinux-memdisk"
+ALL="linux-probe linux-install linux-readscan linux-fdformat linux-720k linux-2880k linux-2drives linux-mediachange linux-writeprotect seabios-int13 syslinux-memdisk linux-rawcmd linux-rawcmd-hold linux-geom-1722 linux-geom-720 linux-opts-daring linux-opts-nofifo linux-opts-mix linux-fdcprog bochsbios-int13"
 
 if [ $# -eq 0 ]; then echo "usage: $0 NAME... | all | list" >&2; exit 2; fi
 if [ "$1" = list ]; then echo $ALL | tr ' ' '\n'; exit 0; fi
@@ -103,7 +103,7 @@ renice -n 10 $$ >/dev/null   # builds and QEMU share the machine: run them niced
 mkdir -p "$WORK" "$RAW"
 need_linux=0; need_bios=0; need_syslinux=0
 for n in "${names[@]}"; do
-    case "$n" in linux-*) need_linux=1 ;; seabios-*) need_bios=1 ;; syslinux-*) need_syslinux=1 ;; *) echo "unknown recording $n" >&2; exit 2 ;; esac
+    case "$n" in linux-*) need_linux=1 ;; seabios-*|bochsbios-*) need_bios=1 ;; syslinux-*) need_syslinux=1 ;; *) echo "unknown recording $n" >&2; exit 2 ;; esac
 done
 KV=
 if [ $need_linux = 1 ]; then KV=$(kernel_version); build_initramfs "$KV"; fi
@@ -115,7 +115,7 @@ for n in "${names[@]}"; do
     args=("$n" --work "$WORK" --raw "$RAW")
     case "$n" in
         linux-*) args+=(--kernel "/boot/vmlinuz-$KV" --initrd "$WORK/initramfs.cpio.gz" --kernel-version "$KV") ;;
-        seabios-*) args+=(--bootsector "$WORK/int13.bin") ;;
+        seabios-*|bochsbios-*) args+=(--bootsector "$WORK/int13.bin") ;;
         syslinux-*) args+=(--image "$WORK/syslinux/syslinux.img") ;;
     esac
     python3 "$HERE/recorder.py" "${args[@]}" || status=1

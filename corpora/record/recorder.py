@@ -72,6 +72,9 @@ RECORDINGS = {
                        mem=96),
     "seabios-int13": dict(guest="seabios", wl="int13",
                           drives=[("int13", "1440K", 7)]),
+    "bochsbios-int13": dict(guest="bochsbios", wl="int13-bochs",
+                            drives=[("int13", "1440K", 8)], mem=32,
+                            migrate=dict(seed=108, interval=(0.02, 0.25), after="boot")),
     "syslinux-memdisk": dict(guest="syslinux", wl="syslinux-memdisk",
                              drives=[("file", "1440K")],
                              # SYSLINUX prints these on COM2 (SERIAL 1); a marker is placed at the
@@ -97,9 +100,10 @@ WORKLOADS = {
                 "setfdprm 720/1440, mkfs.fat, copy 361 KB, sync, remount, verify, whole-disk read",
     "opts-daring": "floppy.ko floppy=daring; two drives at once: background dd read of fd1 while a copy to fd0's "
                    "FAT runs, then a background dd write to fd1 while fd0's files are read and one deleted; verify",
-    "opts-nofifo": "floppy.ko floppy=nofifo,all_drives,cmos=4; the same two-drive concurrent workload as opts-daring",
-    "opts-mix": "floppy.ko floppy=daring,two_fdc,nofifo,unexpected_interrupts,slow,irq=6,dma=2; the same two-drive "
-                "concurrent workload as opts-daring",
+    "opts-nofifo": "floppy.ko floppy=nofifo (FIFO off in CONFIGURE); the same two-drive concurrent workload as "
+                   "opts-daring",
+    "opts-mix": "floppy.ko floppy=\"daring two_fdc nofifo unexpected_interrupts slow all_drives 1,4,cmos 6,irq 2,dma\" "
+                "(a second FDC probed at 0x370, slow mode); the same two-drive concurrent workload as opts-daring",
     "fdcprog": "no floppy.ko: a static C program (ioperm) drives the FDC: DOR resets each followed by a 500 ms pause "
                "before the 4 SENSE INTERRUPTs, VERSION, DUMPREG, RECALIBRATE/SEEK/relative seeks past both ends on "
                "both drives and heads, SENSE DRIVE STATUS, READ IDs (0x4a) held for the 20 ms result and a 4 s READ "
@@ -123,6 +127,9 @@ WORKLOADS = {
     "int13": "nasm boot sector + stage 2 through SeaBIOS INT 13h: AH=00 reset, AH=08/15/16, read the whole "
              "disk one track per call, a two-head (MT) read, write + AH=04 verify + read back, AH=17/18 + "
              "AH=05 format of 2 tracks, write them, read back, 3 s idle (BIOS motor-off), ACPI poweroff",
+    "int13-bochs": "the INT 13h program of seabios-int13 (seabios/int13.asm, same binary) under Debian's Bochs "
+                   "BIOS (bochsbios, BIOS-bochs-latest, its own floppy driver) instead of SeaBIOS, QEMU with "
+                   "-cpu qemu64,-apic; QEMU migrations at random intervals",
     "syslinux-memdisk": "SeaBIOS boots SYSLINUX 6.04 from a FAT12 1.44M floppy; ldlinux.sys loads ldlinux.c32 and "
                         "syslinux.cfg (SAY MARK config on COM2), then memdisk and a 720K payload image through "
                         "INT 13h; memdisk boots the payload from RAM, whose boot sector marks and powers off",
@@ -425,6 +432,16 @@ def dpkg_versions(pkgs):
     return out
 
 
+BOCHS_BIOS = "/usr/share/bochs/BIOS-bochs-latest"
+
+
+def bochsbios_version():
+    data = open(os.path.realpath(BOCHS_BIOS), "rb").read()
+    m = re.search(rb"\$Revision: [^$]*\$", data) or re.search(rb"Bochs BIOS[^\0]{0,60}", data)
+    return {"file": os.path.realpath(BOCHS_BIOS), "package": dpkg_versions(["bochsbios"])["bochsbios"],
+            "id": m.group(0).decode("latin-1") if m else None, "sha256": sha256_file(BOCHS_BIOS)}
+
+
 def seabios_version():
     for cand in ["/usr/share/qemu/bios-256k.bin", "/usr/share/seabios/bios-256k.bin"]:
         if os.path.exists(cand):
@@ -501,6 +518,9 @@ def main():
     if rec["guest"] == "linux":
         append = "console=ttyS0 quiet loglevel=1 panic=-1 wl=%s" % rec["wl"]
         qemu += ["-kernel", a.kernel, "-initrd", a.initrd, "-append", append]
+    elif rec["guest"] == "bochsbios":
+        # Bochs BIOS waits for timer interrupts that never come with the local APIC on
+        qemu += ["-bios", BOCHS_BIOS, "-cpu", "qemu64,-apic", "-boot", "a"]
     else:
         qemu += ["-boot", "a"]
     cmd = ["timeout", str(int(a.timeout)), "nice", "-n", "10"] + qemu
@@ -629,10 +649,11 @@ def main():
         errors.append("no 'done' marker: the workload did not finish")
 
     qv = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
-    pkgs = ["qemu-system-x86", "qemu-system-data", "seabios", "busybox-static", "dosfstools",
+    pkgs = ["qemu-system-x86", "qemu-system-data", "seabios", "bochsbios", "busybox-static", "dosfstools",
             "nasm", "gcc", "libc6-dev", "cpio", "python3", "syslinux", "syslinux-common", "mtools"]
     if a.kernel_version:
-        pkgs += ["linux-image-amd64", "linux-image-" + a.kernel_version]
+        pkgs += ["linux-image-amd64", "linux-image-" + a.kernel_version, "linux-headers-" + a.kernel_version,
+                 "linux-source-6.1", "fdutils"]
     meta = {
         "name": a.name,
         "guest": rec["guest"],
@@ -641,6 +662,8 @@ def main():
                           if rec["guest"] == "linux" else
                           {"bios": seabios_version(), "bootsector_sha256": sha256_file(a.bootsector)}
                           if rec["guest"] == "seabios" else
+                          {"bios": bochsbios_version(), "bootsector_sha256": sha256_file(a.bootsector)}
+                          if rec["guest"] == "bochsbios" else
                           {"bios": seabios_version(), "syslinux": dpkg_versions(["syslinux", "syslinux-common"])}),
         "workload": rec["wl"],
         "workload_description": WORKLOADS[rec["wl"]],

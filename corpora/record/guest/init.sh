@@ -30,14 +30,15 @@ floppy_module=floppy floppy_opts=
 case "$wl" in
 rawcmd*|geom-*|test) floppy_module=floppy-rawcmd ;;
 opts-daring) floppy_opts="daring" ;;
-opts-nofifo) floppy_opts="nofifo,all_drives,cmos=4" ;;
-opts-mix) floppy_opts="daring,two_fdc,nofifo,unexpected_interrupts,slow,irq=6,dma=2" ;;
+opts-nofifo) floppy_opts="nofifo" ;;
+opts-mix) floppy_opts="daring two_fdc nofifo unexpected_interrupts slow all_drives 1,4,cmos 6,irq 2,dma" ;;
 fdcprog*) floppy_module= ;;
 esac
 mark probe
 if [ -n "$floppy_module" ]; then
     if [ -n "$floppy_opts" ]; then
-        insmod /modules/$floppy_module.ko floppy="$floppy_opts" || echo "insmod $floppy_module failed"
+        # the driver splits its floppy= string at spaces; the kernel needs it quoted
+        insmod /modules/$floppy_module.ko "floppy=\"$floppy_opts\"" || echo "insmod $floppy_module failed"
     else
         insmod /modules/$floppy_module.ko || echo "insmod $floppy_module failed"
     fi

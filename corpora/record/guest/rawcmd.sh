@@ -209,9 +209,11 @@ rawcmd-hold)
 geom-1722)
     # 1.72 MB (21 sectors, 82 cylinders) in a 1.44 MB drive: superformat, setfdprm, FAT
     mark format
-    superformat -v 1 /dev/fd0 hd sect=21 cyl=82 2>&1 | tail -5
+    # --deviation 0: skip the rotation-speed measurement (a 1-sector FORMAT, then a read of one
+    # 32 KB sector), which QEMU does not emulate and which leaves the medium at 1 sector/track
+    superformat -v 1 --deviation 0 /dev/fd0 hd sect=21 cyl=82 2>&1 | tail -20
     mark setfdprm
-    setfdprm /dev/fd0 1722/1440 && echo "setfdprm 1722/1440 ok"
+    setfdprm -p /dev/fd0 1722/1440 && echo "setfdprm -p 1722/1440 ok"
     getfdprm /dev/fd0
     mark mkfs
     mkfs.fat -i 1d0c1722 -n FDC1722K /dev/fd0
@@ -224,9 +226,9 @@ geom-1722)
 geom-720)
     # a 720 KB format (9 sectors, 250 kbit/s) in a 1.44 MB drive: superformat dd, FAT
     mark format
-    superformat -v 1 /dev/fd0 dd 2>&1 | tail -5
+    superformat -v 1 --deviation 0 /dev/fd0 dd 2>&1 | tail -20
     mark setfdprm
-    setfdprm /dev/fd0 720/1440 && echo "setfdprm 720/1440 ok"
+    setfdprm -p /dev/fd0 720/720 && echo "setfdprm -p 720/720 ok"
     getfdprm /dev/fd0
     mark mkfs
     mkfs.fat -i 1d0c0721 -n FDC720F /dev/fd0
@@ -274,3 +276,5 @@ fdcprog)
     sleep 2
     ;;
 esac
+# the floppy driver's kernel messages (not on the console: loglevel=1)
+dmesg | grep -i -E 'floppy|fd[0-9][: ]|FDC |I/O error|blk_update|FAT-fs' | tail -30
