@@ -60,10 +60,10 @@ RECORDINGS = {
                            mem=96, migrate=dict(seed=104, interval=(0.3, 1.5), after="probe")),
     "linux-opts-daring": dict(guest="linux", wl="opts-daring",
                               drives=[("zero", "1440K"), ("pattern", "1440K", 13)],
-                              mem=96, migrate=dict(seed=105, interval=(0.3, 1.2), after="probe")),
+                              mem=96, migrate=dict(seed=105, interval=(0.1, 0.5), after="probe")),
     "linux-opts-nofifo": dict(guest="linux", wl="opts-nofifo",
                               drives=[("zero", "1440K"), ("pattern", "1440K", 14)],
-                              mem=96, migrate=dict(seed=106, interval=(0.3, 1.2), after="probe")),
+                              mem=96, migrate=dict(seed=106, interval=(0.1, 0.5), after="probe")),
     "linux-opts-mix": dict(guest="linux", wl="opts-mix",
                            drives=[("zero", "1440K"), ("pattern", "1440K", 15)], mem=96),
     "linux-fdcprog": dict(guest="linux", wl="fdcprog", drives=[("pattern", "1440K", 16), ("pattern", "1440K", 17)],
@@ -185,6 +185,7 @@ class Qmp:
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(path)
         self.f = self.s.makefile("rwb")
+        self.events = []  # (name, host time of the event) of every QMP event seen
         self._read()  # greeting
         self.cmd("qmp_capabilities")
 
@@ -196,6 +197,8 @@ class Qmp:
             msg = json.loads(line)
             if "event" not in msg:
                 return msg
+            ts = msg.get("timestamp") or {}
+            self.events.append((msg["event"], ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6))
 
     def cmd(self, name, **args):
         req = {"execute": name}
@@ -367,6 +370,7 @@ class Migrator:
                "stream": path, "stop_first": self.stop_first}
         try:
             with self.lock:
+                n_events = len(self.qmp.events)
                 if self.stop_first:
                     rec["t_stop_request"] = time.time()
                     self.qmp.cmd("stop")
@@ -386,6 +390,14 @@ class Migrator:
                 rec["ram_transferred"] = (st.get("ram") or {}).get("transferred")
                 self.qmp.cmd("cont")
                 rec["t_cont"] = time.time()
+                self.qmp.cmd("query-status")  # the RESUME event comes before this reply
+                # QEMU's own STOP and RESUME event times (g_get_real_time, the log's clock):
+                # the virtual clock stands still between them
+                for ev, t in self.qmp.events[n_events:]:
+                    if ev == "STOP" and "qmp_stop_t" not in rec:
+                        rec["qmp_stop_t"] = t
+                    elif ev == "RESUME":
+                        rec["qmp_resume_t"] = t
         except Exception as e:  # noqa
             if self.proc.poll() is None:
                 self.errors.append("migration %d: %r" % (idx, e))
