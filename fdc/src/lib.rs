@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod controller;
+pub mod destination;
 pub mod dma;
 pub mod drive;
 pub mod isa;

@@ -5,4 +5,5 @@ pub mod analysis;
 pub mod conformance;
 pub mod drivermodel;
 pub mod oracle;
+pub mod stream_cli;
 pub mod trace;

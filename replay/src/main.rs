@@ -35,6 +35,8 @@ enum Command {
     RecordDriverModel(fdc_replay::drivermodel::workloads::RecordArgs),
     /// Measure decode+replay+analysis throughput and memory on a generated trace.
     Bench(fdc_replay::analysis::bench::BenchArgs),
+    /// Inspect and edit QEMU migration streams (sections, fdc subsections, vmdesc).
+    Stream(fdc_replay::stream_cli::StreamArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +57,7 @@ fn main() {
         Command::Bench(args) => fdc_replay::analysis::bench::run(args),
         Command::Regress(args) => fdc_replay::analysis::regress::run(args),
         Command::RecordDriverModel(args) => fdc_replay::drivermodel::workloads::run_cli(args),
+        Command::Stream(args) => fdc_replay::stream_cli::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

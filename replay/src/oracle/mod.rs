@@ -24,6 +24,7 @@
 //! from a multiple of 10, so advances must be multiples of 10 ns.
 
 pub mod cli;
+pub mod destination;
 mod qmp;
 mod qtest;
 pub mod stream;

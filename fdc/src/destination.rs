@@ -1,0 +1,250 @@
+//! What a QEMU 7.2 destination does with a stream that lacks a subsection: the model of
+//! "the destination without subsection S", for the what-if analysis and for checking the
+//! model against real QEMU loading an edited stream.
+//!
+//! QEMU's rules, from `vmstate_load_state` / `vmstate_subsection_load` and the fdc's
+//! callbacks (`fdc_pre_load`, `fdc_post_load`, `fdrive` has no post_load in 7.2):
+//! - the destination is a freshly realized device after a machine reset (`fdctrl_realize_common`,
+//!   `floppy_drive_realize` with `fd_init` and `fd_revalidate`, then `fdctrl_reset` without
+//!   interrupt, as the ISA device's reset handler does);
+//! - `vmstate_load_state` overwrites every field of the section and of each subsection it
+//!   finds; a field of an **absent** subsection is not touched, so it keeps the value the
+//!   destination's own fresh device has;
+//! - the one exception is `phase`: `fdc_pre_load` sets it to 0 (RECONSTRUCT) before the
+//!   fields are read and `fdc_post_load` replaces a 0 by `reconstruct_phase(msr)`, so a
+//!   missing `fdc/phase` means "derived from the migrated MSR";
+//! - a timer travels only inside `fdc/result_timer`; without it the destination's READ ID
+//!   timer stays unarmed (fresh) and the command never completes by itself.
+//!
+//! [`Fdc::from_state_unchecked`] applies exactly these rules to an [`FdcState`] whose
+//! absent subsections are `None`; [`without`] makes such a state from a complete one.
+
+use crate::controller::Fdc;
+use crate::drive::DriveConfig;
+use crate::migration::{FdcState, LoadError, Subsection};
+use crate::phase::reconstruct_phase;
+
+/// Removes subsection `sub` from `state`: from drive `drive` only, or (`None`) from every
+/// drive; `drive` is ignored for the controller's subsections. This is the state a
+/// destination receives from a stream edited with the subsection dropped.
+pub fn without(state: &FdcState, sub: Subsection, drive: Option<usize>) -> FdcState {
+    let mut s = state.clone();
+    for (i, d) in s.drives.iter_mut().enumerate() {
+        if drive.is_some_and(|want| want != i) {
+            continue;
+        }
+        match sub {
+            Subsection::MediaChanged => d.media_changed = None,
+            Subsection::MediaRate => d.media_rate = None,
+            Subsection::Perpendicular => d.perpendicular = None,
+            _ => {}
+        }
+    }
+    match sub {
+        Subsection::ResetSensei => s.reset_sensei = None,
+        Subsection::ResultTimer => s.result_timer = None,
+        Subsection::Phase => s.phase = None,
+        _ => {}
+    }
+    s
+}
+
+/// What a destination's field holds after loading a stream without its subsection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationValue {
+    /// The fresh device's value (the field is not touched by the load).
+    Fresh(i64),
+    /// The READ ID timer stays unarmed.
+    TimerIdle,
+    /// `fdc_post_load` derives the phase from the migrated MSR (`reconstruct_phase`).
+    Reconstructed(u8),
+}
+
+/// One subsection's destination default, with the QEMU behaviour it reproduces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestinationDefault {
+    /// The subsection.
+    pub subsection: Subsection,
+    /// The drive, for the `fdrive/*` subsections.
+    pub drive: Option<usize>,
+    /// What the destination holds.
+    pub value: DestinationValue,
+    /// Why, in QEMU's terms.
+    pub why: &'static str,
+}
+
+/// The destination default of `sub` (for drive `drive` of the `fdrive/*` ones) on a
+/// destination started with drives `drive0`/`drive1`, receiving a stream whose controller
+/// had MSR `msr`. Derived from a freshly built model device, i.e. from what QEMU's realize
+/// and reset leave in it:
+/// - `fdc/reset_sensei`: 0 (`fdctrl_reset(fdctrl, 0)` clears it and raises nothing);
+/// - `fdc/result_timer`: not armed;
+/// - `fdc/phase`: `reconstruct_phase(msr)`;
+/// - `fdrive/media_changed`: 1 (`fd_init`; a drive with a medium reports DSKCHG until a
+///   seek clears it);
+/// - `fdrive/media_rate`: the rate `fd_revalidate` picked for the destination's own medium
+///   (0 for an empty or absent drive);
+/// - `fdrive/perpendicular`: 0 (`fd_init`).
+pub fn destination_default(
+    sub: Subsection,
+    drive: usize,
+    drive0: &DriveConfig,
+    drive1: &DriveConfig,
+    msr: u8,
+) -> DestinationDefault {
+    let fresh = Fdc::new(drive0.clone(), drive1.clone());
+    let d = fresh.drive(drive & 1);
+    let (drive, value, why) = match sub {
+        Subsection::ResetSensei => (
+            None,
+            DestinationValue::Fresh(i64::from(fresh.reset_sensei())),
+            "vmstate_load_state leaves reset_sensei as fdctrl_reset(fdctrl, 0) set it: 0",
+        ),
+        Subsection::ResultTimer => (
+            None,
+            DestinationValue::TimerIdle,
+            "the result timer is only migrated by fdc/result_timer: it stays unarmed",
+        ),
+        Subsection::Phase => (
+            None,
+            DestinationValue::Reconstructed(reconstruct_phase(msr) as u8),
+            "fdc_pre_load sets phase to 0 and fdc_post_load reconstructs it from MSR",
+        ),
+        Subsection::MediaChanged => (
+            Some(drive & 1),
+            DestinationValue::Fresh(i64::from(d.media_changed())),
+            "fd_init sets media_changed to 1 and the load does not touch it",
+        ),
+        Subsection::MediaRate => (
+            Some(drive & 1),
+            DestinationValue::Fresh(i64::from(d.media_rate())),
+            "fd_revalidate picked the rate of the destination's own medium at realize",
+        ),
+        Subsection::Perpendicular => (
+            Some(drive & 1),
+            DestinationValue::Fresh(i64::from(d.perpendicular())),
+            "fd_init sets perpendicular to 0 and the load does not touch it",
+        ),
+    };
+    DestinationDefault {
+        subsection: sub,
+        drive,
+        value,
+        why,
+    }
+}
+
+/// The destination's default for every subsection `state` carries (one entry per drive
+/// for the `fdrive/*` ones): what the destination would hold if that one were dropped.
+pub fn destination_defaults(
+    state: &FdcState,
+    drive0: &DriveConfig,
+    drive1: &DriveConfig,
+) -> Vec<DestinationDefault> {
+    let mut out = Vec::new();
+    for sub in Subsection::ALL {
+        let slots: &[usize] = if matches!(
+            sub,
+            Subsection::MediaChanged | Subsection::MediaRate | Subsection::Perpendicular
+        ) {
+            &[0, 1]
+        } else {
+            &[0]
+        };
+        for &i in slots {
+            let present = match sub {
+                Subsection::MediaChanged => state.drives[i].media_changed.is_some(),
+                Subsection::MediaRate => state.drives[i].media_rate.is_some(),
+                Subsection::Perpendicular => state.drives[i].perpendicular.is_some(),
+                Subsection::ResetSensei => state.reset_sensei.is_some(),
+                Subsection::ResultTimer => state.result_timer.is_some(),
+                Subsection::Phase => state.phase.is_some(),
+            };
+            if present {
+                out.push(destination_default(sub, i, drive0, drive1, state.msr));
+            }
+        }
+    }
+    out
+}
+
+/// The model of a QEMU 7.2 destination that loads `state` with the subsections in
+/// `dropped` absent (each `(subsection, drive)`, drive `None` = all drives), started with
+/// drives `drive0`/`drive1` at virtual time `now`: QEMU's own load rules only
+/// ([`Fdc::from_state_unchecked`]), so a state QEMU aborts on later shows as
+/// [`Fdc::fault`].
+pub fn load_without(
+    state: &FdcState,
+    dropped: &[(Subsection, Option<usize>)],
+    drive0: DriveConfig,
+    drive1: DriveConfig,
+    now: u64,
+) -> Result<Fdc, LoadError> {
+    let mut s = state.clone();
+    for &(sub, drive) in dropped {
+        s = without(&s, sub, drive);
+    }
+    Fdc::from_state_unchecked(&s, drive0, drive1, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::Medium;
+
+    fn drives() -> (DriveConfig, DriveConfig) {
+        (
+            DriveConfig::Medium(Medium::blank(737_280, false)),
+            DriveConfig::Absent,
+        )
+    }
+
+    #[test]
+    fn dropped_fields_take_the_fresh_devices_values() {
+        let (d0, d1) = drives();
+        let mut state = Fdc::new(d0.clone(), d1.clone()).state();
+        state.reset_sensei = Some(3);
+        state.result_timer = Some(123_456);
+        state.drives[0].media_changed = Some(0);
+        state.drives[0].perpendicular = Some(1);
+        state.phase = Some(2);
+        let defaults = destination_defaults(&state, &d0, &d1);
+        assert_eq!(defaults.len(), 7, "{defaults:?}");
+        for def in &defaults {
+            let f = load_without(
+                &state,
+                &[(def.subsection, def.drive)],
+                d0.clone(),
+                d1.clone(),
+                0,
+            )
+            .unwrap();
+            let slot = def.drive.unwrap_or(0);
+            let got = match def.subsection {
+                Subsection::ResetSensei => DestinationValue::Fresh(f.reset_sensei().into()),
+                Subsection::ResultTimer => match f.result_timer() {
+                    None => DestinationValue::TimerIdle,
+                    Some(t) => DestinationValue::Fresh(t as i64),
+                },
+                Subsection::Phase => DestinationValue::Reconstructed(f.phase_byte()),
+                Subsection::MediaChanged => {
+                    DestinationValue::Fresh(f.drive(slot).media_changed().into())
+                }
+                Subsection::MediaRate => DestinationValue::Fresh(f.drive(slot).media_rate().into()),
+                Subsection::Perpendicular => {
+                    DestinationValue::Fresh(f.drive(slot).perpendicular().into())
+                }
+            };
+            assert_eq!(got, def.value, "{def:?}");
+        }
+        let rate = destination_default(Subsection::MediaRate, 0, &d0, &d1, 0x80);
+        assert_eq!(
+            rate.value,
+            DestinationValue::Fresh(2),
+            "720 KB media: 250 kb/s"
+        );
+        let phase = destination_default(Subsection::Phase, 0, &d0, &d1, 0x10);
+        assert_eq!(phase.value, DestinationValue::Reconstructed(2));
+        assert_eq!(without(&state, Subsection::Perpendicular, Some(1)), state);
+    }
+}
