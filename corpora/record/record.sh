@@ -110,6 +110,11 @@ if [ $need_linux = 1 ]; then KV=$(kernel_version); build_initramfs "$KV"; fi
 if [ $need_bios = 1 ]; then build_bootsector; fi
 if [ $need_syslinux = 1 ]; then build_syslinux; fi
 
+# fdc-replay parses each migration stream (stream show) right after the migration
+FDC_REPLAY=${FDC_REPLAY:-$ROOT/target/release/fdc-replay}
+if [ ! -x "$FDC_REPLAY" ]; then (cd "$ROOT" && nice cargo build --release -p fdc-replay); fi
+export FDC_REPLAY
+
 status=0
 for n in "${names[@]}"; do
     args=("$n" --work "$WORK" --raw "$RAW")

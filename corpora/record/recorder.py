@@ -21,6 +21,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import streaminfo  # noqa: E402  (fdc-replay stream show of each migration stream)
+
 MB = 1024 * 1024
 SIZES = {"720K": 737280, "1440K": 1474560, "1722K": 82 * 2 * 21 * 512, "2880K": 2949120}
 
@@ -315,8 +318,10 @@ class Migrator:
     "hold-".  Each one: QMP stop, migrate to exec:cat > FILE, poll query-migrate until
     completed, count the fdc_ioport lines of the log (the VM is stopped), cont."""
 
-    def __init__(self, cfg, qmp, qmp_lock, proc, log, stream_dir, name):
+    def __init__(self, cfg, qmp, qmp_lock, proc, log, stream_dir, name, fdc_replay=None, keep_streams=False):
         import random
+        self.fdc_replay = fdc_replay
+        self.keep_streams = keep_streams
         self.cfg = cfg
         self.seed = cfg["seed"]
         self.rng = random.Random(cfg["seed"])
@@ -406,6 +411,14 @@ class Migrator:
                 self.finished = True
         if os.path.exists(path):
             rec["stream_bytes"] = os.path.getsize(path)
+            # what QEMU sent (issue 11.5): the fdc section decoded by `fdc-replay stream show`;
+            # the stream is then deleted unless --keep-streams (or the parse failed)
+            rec.update(streaminfo.stream_fields(path, self.fdc_replay))
+            if "stream_error" in rec:
+                self.errors.append("migration %d: %s" % (idx, rec["stream_error"]))
+            rec["stream_kept"] = self.keep_streams or "stream_error" in rec
+            if not rec["stream_kept"]:
+                os.unlink(path)
         self.records.append(rec)
 
 
@@ -479,6 +492,12 @@ def main():
     ap.add_argument("--no-migrate", dest="migrate", action="store_false",
                     help="do not take the recording's QEMU migrations")
     ap.add_argument("--quiet", action="store_true", help="do not echo COM2 lines")
+    ap.add_argument("--fdc-replay", default=streaminfo.find_fdc_replay(),
+                    help="the fdc-replay binary that parses each migration stream")
+    ap.add_argument("--keep-streams", action="store_true",
+                    default=bool(os.environ.get("FDC_KEEP_STREAMS")),
+                    help="keep the migration streams in $FDC_RECORD_WORK/streams/NAME (default: "
+                         "deleted once parsed; also FDC_KEEP_STREAMS=1)")
     a = ap.parse_args()
 
     rec = RECORDINGS[a.name]
@@ -557,7 +576,8 @@ def main():
     if rec.get("migrate") and a.migrate:
         shutil.rmtree(stream_dir, ignore_errors=True)
         os.makedirs(stream_dir)
-        migrator = Migrator(rec["migrate"], qmp, qmp_lock, proc, log, stream_dir, a.name)
+        migrator = Migrator(rec["migrate"], qmp, qmp_lock, proc, log, stream_dir, a.name,
+                            fdc_replay=a.fdc_replay, keep_streams=a.keep_streams)
         try:
             qmp.cmd("migrate-set-capabilities",
                     capabilities=[{"capability": "x-ignore-shared", "state": True}])
@@ -696,6 +716,11 @@ def main():
                        {"file": a.name + ".migrations.jsonl", "count": len(migrator.records),
                         "seed": migrator.seed, "config": rec["migrate"],
                         "streams_dir": os.path.relpath(stream_dir, a.work) + " (under $FDC_RECORD_WORK, not committed)",
+                        "streams_kept": sum(1 for r in migrator.records if r.get("stream_kept")),
+                        "sent": {s: sum(1 for r in migrator.records if s in (r.get("fdc_sent") or []))
+                                 for s in ["fdc/phase", "fdc/reset_sensei", "fdc/result_timer",
+                                           "fdrive/media_changed", "fdrive/media_rate",
+                                           "fdrive/perpendicular"]},
                         "stream_bytes_total": sum(r.get("stream_bytes", 0) for r in migrator.records)}),
         "log_file": a.name + ".log" + (".gz" if a.compress == "gzip" else ""),
         "log_uncompressed_bytes": os.path.getsize(log),
