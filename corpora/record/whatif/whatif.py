@@ -215,7 +215,14 @@ class Guest:
         end = time.time() + 20
         while not os.path.exists(os.path.join(d, "qmp.sock")) and time.time() < end:
             time.sleep(0.02)
-        self.qmp = recorder.Qmp(os.path.join(d, "qmp.sock"))
+        while True:  # the socket file can exist a moment before QEMU listens on it
+            try:
+                self.qmp = recorder.Qmp(os.path.join(d, "qmp.sock"))
+                break
+            except ConnectionRefusedError:
+                if time.time() > end:
+                    raise
+                time.sleep(0.05)
         self.qmp.cmd("migrate-set-capabilities", capabilities=[{"capability": "x-ignore-shared", "state": True}])
         self.th = threading.Thread(target=self._reader, daemon=True)
         self.th.start()
@@ -648,6 +655,16 @@ def do_run(e, k, paths, log=print):
     if sev:
         tp = sev[-1][0]
         point["source_trace_tail"] = [ev_text((x[0] - tp,) + x[1:]) for x in sev[-8:]]
+    if g.get("wl") == "wi-fat":
+        # what the medium held at the point (the guest's dirty page cache is not on it)
+        ents = fat_scan(open(imgs[0], "rb").read())
+        want = {"f%d" % i: fat_file(i) for i in range(1, FAT_FILES + 1)}
+        point["image"] = {
+            "files": [(en["long"] or en["short"]).lower() for en in ents],
+            "data_ok": [(en["long"] or en["short"]).lower() for en in ents
+                        if want.get((en["long"] or en["short"]).lower()) == en["data"]],
+            "without_long_name": [en["short"].lower() for en in ents if en["long"] is None],
+            "hidden_from_dos": [(en["long"] or en["short"]).lower() for en in ents if not en["dos_visible"]]}
     src_com1 = open(os.path.join(wd, "src", "com1.txt"), errors="replace").read()
     # the edit
     edited = os.path.join(wd, "edited.mig")
@@ -683,7 +700,10 @@ def do_run(e, k, paths, log=print):
         gl, dm, wdog = parse_com1(g["kind"], com1)
         res["guest_lines"] = gl[:150]
         res["watchdog_report"] = wdog
-        res["dmesg"] = [l for l in dm if DMESG_RX.search(l) and not DMESG_BOOT.search(l)][-60:]
+        dm = [l for l in dm if DMESG_RX.search(l) and not DMESG_BOOT.search(l)]
+        keep = set(i for i, l in enumerate(dm) if re.search(r"lost|Buffer I/O|timeout|error \d+", l))
+        keep |= set(range(max(0, len(dm) - 60), len(dm)))
+        res["dmesg"] = [l for i, l in enumerate(dm) if i in keep][-120:]
         res["host_verify"] = host_verify(g, ims, gl, paths, init_sha)
         rec[role] = res
     return finish(rec, wd)
@@ -857,7 +877,9 @@ def classify(rec):
     tc = rec.get("trace_compare", {})
     extra_resets = tc.get("resets", {}).get("edited", 0) - tc.get("resets", {}).get("control", 0)
     gap = tc.get("max_gap_s", {})
-    stall = (gap.get("edited") or 0) - (gap.get("control") or 0)
+    # a pause counts only where the guest also did something else than the control: with the
+    # same accesses it is the shared host running the guest slower
+    stall = (gap.get("edited") or 0) - (gap.get("control") or 0) if tc.get("structural_differences") else 0.0
     ex = rec["edited"].get("trace", {}).get("excerpt", [])
     if e["signal"] or (e["exit_status"] not in (0, None) and not e["timed_out"]):
         cls = "qemu_abort"
@@ -884,11 +906,17 @@ def classify(rec):
     elif e["host_ok"] is False or any(re.search(r"VERIFY \S+ BAD|cmperr", l) for l in e["app_errors"]):
         cls = "data_corruption"
         hv = rec["edited"]["host_verify"]
-        ev.append("host check of the destination's image: %s" % {k: v for k, v in hv.items()
-                                                                 if k not in ("fsck", "mdir", "image_sha256")})
-        ev += ["guest: " + l for l in e["app_errors"][:3]]
+        parts = ["%s %s" % (k.replace("_", " "), hv[k]) for k in
+                 ("acked_missing", "acked_bad", "acked_hidden_from_dos", "acked_without_long_name",
+                  "tracks_differing_from_expected") if hv.get(k)]
+        if "mdir" in hv:
+            parts.append("mdir lists %s" % hv["mdir"])
+        if "acked" in hv:
+            parts.insert(0, "%d acknowledged" % len(hv["acked"]))
+        ev.append("host check of the destination's image: " + "; ".join(parts))
         ev += ["dmesg: " + l for l in new_dmesg if re.search(r"lost|Buffer I/O", l)][:2]
-        ev += ["dmesg: " + l for l in new_dmesg[:2]]
+        ev += ["guest: " + l for l in e["app_errors"][:3]]
+        ev += ["dmesg: " + l for l in new_dmesg if "lost" not in l][:2]
     elif len(e["app_errors"]) > len(c["app_errors"]):
         cls = "io_error"
         ev += ["guest: " + l for l in e["app_errors"][:4]]
@@ -899,7 +927,8 @@ def classify(rec):
         ev += ["guest: " + l for l in e["driver_retries"][:4]]
         ev += ["dmesg: " + l for l in new_dmesg[:5]]
         if extra_resets > 0:
-            ev.append("controller resets in the destination trace: %d (control %d)" % (
+            ev.append("writes asserting a controller reset (DOR nRESET clear, DSR SWRESET) in the destination "
+                      "trace: %d (control %d)" % (
                 tc["resets"]["edited"], tc["resets"]["control"]))
         if stall > 1.0:
             ev.append("longest pause between FDC accesses %.3f s, at +%s s (control %.3f s)" % (
@@ -964,6 +993,8 @@ def cmd_run(a):
             print("%s: FAILED %r" % (run_id(e, k), ex), flush=True)
             import traceback
             traceback.print_exc()
+            for f in glob.glob(os.path.join(SHM, "fdc-whatif-%s-*.ram" % run_id(e, k))):
+                os.unlink(f)
             continue
         write_record(run_path(e, k), rec)
         if not a.keep:
