@@ -18,7 +18,8 @@ for gz in corpora/raw/*.log.gz; do
     mapfile -t args < <(python3 - "corpora/raw/$name.meta.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-labels = {"1440K": "1.44M", "2880K": "2.88M", "720K": "720K", "1200K": "1.2M", "360K": "360K"}
+labels = {"1440K": "1.44M", "2880K": "2.88M", "720K": "720K", "1200K": "1.2M", "360K": "360K",
+          "1722K": "1.72M"}
 seen = set()
 for d in m.get("drives", []):
     size = d.get("size")

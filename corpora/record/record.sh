@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 RAW=${FDC_RECORD_RAW:-$ROOT/corpora/raw}
 WORK=${FDC_RECORD_WORK:-/tmp/fdc-record}
-ALL="linux-probe linux-install linux-readscan linux-fdformat linux-720k linux-2880k linux-2drives linux-mediachange linux-writeprotect seabios-int13 syslinux-memdisk"
+ALL="linux-probe linux-install linux-readscan linux-fdformat linux-720k linux-2880k linux-2drives linux-mediachange linux-writeprotect seabios-int13 syslinux-memdisk linux-rawcmd linux-rawcmd-hold linux-geom-1722 linux-geom-720 linux-opts-daring linux-opts-nofifo linux-opts-mix linux-fdcprog bochsbios-int13"
 
 if [ $# -eq 0 ]; then echo "usage: $0 NAME... | all | list" >&2; exit 2; fi
 if [ "$1" = list ]; then echo $ALL | tr ' ' '\n'; exit 0; fi
@@ -19,7 +19,7 @@ names=("$@")
 
 ensure_packages() {
     local need=() p
-    for p in qemu-system-x86 seabios linux-image-amd64 busybox-static dosfstools nasm cpio gcc libc6-dev python3 gzip syslinux syslinux-common mtools; do
+    for p in qemu-system-x86 seabios bochsbios linux-image-amd64 linux-headers-amd64 linux-source-6.1 fdutils make bc busybox-static dosfstools nasm cpio gcc libc6-dev python3 gzip syslinux syslinux-common mtools; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
@@ -60,9 +60,23 @@ build_initramfs() {  # $1 kernel version -> $WORK/initramfs.cpio.gz
             cp -L "$lib" "$d$lib"
         done
     done
+    # floppy.ko with FDRAWCMD (built from linux-source-6.1, see build-floppy-rawcmd.sh)
+    "$HERE/build-floppy-rawcmd.sh" "$kv" "$WORK/floppy-rawcmd" >/dev/null 2>"$WORK/floppy-rawcmd.err" || { cat "$WORK/floppy-rawcmd.err" >&2; exit 1; }
+    cp "$WORK/floppy-rawcmd/floppy.ko" "$d/modules/floppy-rawcmd.ko"
+    # fdutils' binaries (they only need libc, copied above for dosfstools)
+    for f in fdrawcmd superformat setfdprm getfdprm floppycontrol floppymeter; do
+        cp "/usr/bin/$f" "$d/bin/"
+        for lib in $(ldd "/usr/bin/$f" | grep -o '/[^ ]*'); do
+            cp -L "$lib" "$d$lib"
+        done
+    done
     gcc -static -Os -o "$d/bin/mark" "$HERE/guest/mark.c"
     gcc -static -Os -o "$d/bin/fdformat" "$HERE/guest/fdformat.c"
+    gcc -static -Os -Wall -o "$d/bin/fdcprog" "$HERE/guest/fdcprog.c"
     cp "$HERE/guest/init.sh" "$d/init"; chmod 755 "$d/init"
+    cp "$HERE/guest/rawcmd.sh" "$d/bin/rawcmd.sh"
+    mkdir -p "$d/etc"; cp /etc/mediaprm "$d/etc/mediaprm"   # setfdprm's named formats
+    [ -f "$WORK/test.sh" ] && cp "$WORK/test.sh" "$d/bin/test.sh"   # wl=test: ad-hoc experiments
     python3 "$HERE/guest/payload.py" "$d/payload"
     (cd "$d" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --reproducible --quiet) | gzip -9n > "$WORK/initramfs.cpio.gz"
 }
@@ -89,19 +103,24 @@ renice -n 10 $$ >/dev/null   # builds and QEMU share the machine: run them niced
 mkdir -p "$WORK" "$RAW"
 need_linux=0; need_bios=0; need_syslinux=0
 for n in "${names[@]}"; do
-    case "$n" in linux-*) need_linux=1 ;; seabios-*) need_bios=1 ;; syslinux-*) need_syslinux=1 ;; *) echo "unknown recording $n" >&2; exit 2 ;; esac
+    case "$n" in linux-*) need_linux=1 ;; seabios-*|bochsbios-*) need_bios=1 ;; syslinux-*) need_syslinux=1 ;; *) echo "unknown recording $n" >&2; exit 2 ;; esac
 done
 KV=
 if [ $need_linux = 1 ]; then KV=$(kernel_version); build_initramfs "$KV"; fi
 if [ $need_bios = 1 ]; then build_bootsector; fi
 if [ $need_syslinux = 1 ]; then build_syslinux; fi
 
+# fdc-replay parses each migration stream (stream show) right after the migration
+FDC_REPLAY=${FDC_REPLAY:-$ROOT/target/release/fdc-replay}
+if [ ! -x "$FDC_REPLAY" ]; then (cd "$ROOT" && nice cargo build --release -p fdc-replay); fi
+export FDC_REPLAY
+
 status=0
 for n in "${names[@]}"; do
     args=("$n" --work "$WORK" --raw "$RAW")
     case "$n" in
         linux-*) args+=(--kernel "/boot/vmlinuz-$KV" --initrd "$WORK/initramfs.cpio.gz" --kernel-version "$KV") ;;
-        seabios-*) args+=(--bootsector "$WORK/int13.bin") ;;
+        seabios-*|bochsbios-*) args+=(--bootsector "$WORK/int13.bin") ;;
         syslinux-*) args+=(--image "$WORK/syslinux/syslinux.img") ;;
     esac
     python3 "$HERE/recorder.py" "${args[@]}" || status=1

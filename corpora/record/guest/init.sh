@@ -24,10 +24,27 @@ insmod /modules/vfat.ko
 insmod /modules/nls_cp437.ko
 insmod /modules/nls_ascii.ko
 insmod /modules/nls_iso8859-1.ko
+# Which floppy driver: the stock floppy.ko, the FDRAWCMD build (floppy-rawcmd.ko, made by
+# build-floppy-rawcmd.sh) with driver options, or none (fdcprog drives the ports itself).
+floppy_module=floppy floppy_opts=
+case "$wl" in
+rawcmd*|geom-*|test) floppy_module=floppy-rawcmd ;;
+opts-daring) floppy_opts="daring" ;;
+opts-nofifo) floppy_opts="nofifo" ;;
+opts-mix) floppy_opts="daring two_fdc nofifo unexpected_interrupts slow all_drives 1,4,cmos 6,irq 2,dma" ;;
+fdcprog*) floppy_module= ;;
+esac
 mark probe
-insmod /modules/floppy.ko
-n=0; while [ ! -b /dev/fd0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
-ls -l /dev/fd*
+if [ -n "$floppy_module" ]; then
+    if [ -n "$floppy_opts" ]; then
+        # the driver splits its floppy= string at spaces; the kernel needs it quoted
+        insmod /modules/$floppy_module.ko "floppy=\"$floppy_opts\"" || echo "insmod $floppy_module failed"
+    else
+        insmod /modules/$floppy_module.ko || echo "insmod $floppy_module failed"
+    fi
+    n=0; while [ ! -b /dev/fd0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+    ls -l /dev/fd*
+fi
 
 waitgo() {  # tell the host we wait (marker), then block until it answers
     mark "$1"
@@ -150,6 +167,12 @@ mediachange)
     readall /dev/fd0 18432
     mark idle
     sleep 4
+    ;;
+rawcmd*|geom-*|opts-*|fdcprog*)
+    . /bin/rawcmd.sh
+    ;;
+test)
+    . /bin/test.sh
     ;;
 *)
     echo "unknown workload '$wl'"
