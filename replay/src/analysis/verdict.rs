@@ -1,0 +1,292 @@
+//! The what-if summary and the verdict per subsection: what dropping a subsection's state
+//! does (measured on the model at every migration point, and on real guests resumed from
+//! edited real migration streams), and under which of the migration maintainers' rules the
+//! subsection falls.
+//!
+//! The rules (qemu-devel, May 2015, "fdc: Introduce fdctrl->phase"):
+//! (a) a prevalent-state subsection (backward migration refused while it is needed) when the
+//! missing state means a hung guest or data corruption; (b) otherwise tie the state to the
+//! machine type (old machine types never send it, the destination always runs without it);
+//! (c) both: always send it on new machine types, keep the subsection for the rest.
+//!
+//! Everything here is counts, so summaries of disjoint inputs merge exactly
+//! ([`WhatifSummary::merge`]); the verdict is recomputed from the merged counts
+//! ([`verdict`]), never stored by hand.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Model classes of a what-if point, most specific (worst) first. A point's class is the
+/// first difference a guest could notice between the source and the destination that was
+/// loaded without the subsection.
+pub const MODEL_CLASSES: [&str; 6] = ["fault", "data", "stall", "irq", "register", "invisible"];
+
+/// Model classes that mean a hung guest, data corruption or a QEMU abort.
+pub const MODEL_SEVERE: [&str; 3] = ["fault", "data", "stall"];
+
+/// Real-guest outcome classes (`corpora/whatif/runs/*/*.json`), worst first.
+pub const REAL_CLASSES: [&str; 7] = [
+    "qemu_abort",
+    "hang",
+    "data_corruption",
+    "io_error",
+    "retry",
+    "value_only",
+    "invisible",
+];
+
+/// Real outcomes that mean a hung guest, data corruption or a QEMU abort.
+pub const REAL_SEVERE: [&str; 3] = ["qemu_abort", "hang", "data_corruption"];
+
+/// Class counts: class name -> count. Names are those of [`MODEL_CLASSES`] or
+/// [`REAL_CLASSES`]; classes with count 0 may be absent.
+pub type Classes = BTreeMap<String, u64>;
+
+/// The what-if figures of the whole input, as the report's JSON carries them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WhatifSummary {
+    /// The six subsections, `fdc/phase` first.
+    pub subsections: Vec<WhatifSubsection>,
+    /// The implementation profiles (`qemu-7.2`, `qemu-7.2-no-rqm-fix`, `qemu-2.3`).
+    pub profiles: Vec<ProfileShare>,
+}
+
+/// What dropping one subsection does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WhatifSubsection {
+    /// Subsection name, e.g. `fdrive/media_changed`.
+    pub name: String,
+    /// Points (event weight) where QEMU sends it, i.e. where the what-if was run.
+    pub points_sent: u64,
+    /// Time (ns) during which QEMU sends it.
+    pub time_sent_ns: u64,
+    /// Model classes of those points, event-weighted.
+    pub classes: Classes,
+    /// Model classes of those points, time-weighted (ns).
+    pub classes_time_ns: Classes,
+    /// The same per guest OS (the trace header's guest).
+    pub by_guest: BTreeMap<String, GuestClasses>,
+    /// Outcomes measured on real guests (edited real streams), when records exist.
+    pub real: Option<RealOutcomes>,
+    /// The rule it falls under, computed from `classes` and `real` by [`verdict`].
+    pub verdict: Verdict,
+}
+
+/// Model classes of one guest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuestClasses {
+    /// Points where the subsection is sent.
+    pub points_sent: u64,
+    /// Time (ns) during which it is sent.
+    pub time_sent_ns: u64,
+    /// Event-weighted classes.
+    pub classes: Classes,
+    /// Time-weighted classes (ns).
+    pub classes_time_ns: Classes,
+}
+
+/// Real-guest outcomes of one subsection.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealOutcomes {
+    /// Edited runs (each with its control).
+    pub runs: u64,
+    /// Controls that came out normal.
+    pub controls_normal: u64,
+    /// Outcome classes of the edited runs.
+    pub classes: Classes,
+    /// The same per real guest (`linux-fat`, `seabios`, ...).
+    pub by_guest: BTreeMap<String, Classes>,
+}
+
+/// Share of points where `fdc/phase` would be needed under an implementation profile.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileShare {
+    /// Profile name.
+    pub name: String,
+    /// Points where the profile's `fdc/phase` would be sent (`None`: the profile has no
+    /// phase field).
+    pub phase_needed_points: Option<u64>,
+    /// All points replayed under the profile.
+    pub points: u64,
+}
+
+/// The rule a subsection falls under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Missing state hangs the guest, corrupts data or aborts QEMU: rule (a) (and (c):
+    /// always send it on new machine types).
+    A,
+    /// A guest can notice the missing state, but nothing measured hangs or corrupts:
+    /// rule (b), tie it to the machine type.
+    B,
+    /// No difference was ever observed: (b), and nothing is lost on old machine types.
+    BInvisible,
+    /// Not measured: no point sends it and no real run reached it.
+    #[default]
+    Unmeasured,
+}
+
+/// A computed verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The rule.
+    pub rule: Rule,
+    /// The measured counts that decided it, in words (e.g. `model: stall 12 of 40 points;
+    /// real: hang 0, data_corruption 6 of 10 runs`).
+    pub because: String,
+}
+
+fn count(c: &Classes, names: &[&str]) -> u64 {
+    names.iter().map(|n| c.get(*n).copied().unwrap_or(0)).sum()
+}
+
+fn listed(c: &Classes, order: &[&str]) -> String {
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|n| c.get(*n).filter(|v| **v > 0).map(|v| format!("{n} {v}")))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The verdict from the model's event-weighted classes and the real outcomes.
+///
+/// (a) when any model point is `fault`/`data`/`stall` or any real run is
+/// `qemu_abort`/`hang`/`data_corruption`; (b) when some point or run shows any other
+/// difference; "(b), invisible" when every measurement is `invisible`; unmeasured when there
+/// are none.
+pub fn verdict(model: &Classes, real: Option<&RealOutcomes>) -> Verdict {
+    let model_n: u64 = model.values().sum();
+    let real_n = real.map_or(0, |r| r.runs);
+    let real_classes = real.map(|r| r.classes.clone()).unwrap_or_default();
+    let because = format!(
+        "model: {} of {model_n} points; real: {} of {real_n} runs",
+        listed(model, &MODEL_CLASSES),
+        listed(&real_classes, &REAL_CLASSES)
+    );
+    let severe = count(model, &MODEL_SEVERE) + count(&real_classes, &REAL_SEVERE);
+    let visible =
+        model_n - count(model, &["invisible"]) + real_n - count(&real_classes, &["invisible"]);
+    let rule = if model_n + real_n == 0 {
+        Rule::Unmeasured
+    } else if severe > 0 {
+        Rule::A
+    } else if visible > 0 {
+        Rule::B
+    } else {
+        Rule::BInvisible
+    };
+    Verdict { rule, because }
+}
+
+fn add_classes(into: &mut Classes, from: &Classes) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+impl WhatifSummary {
+    /// Adds the counts of a summary of other inputs (same subsections and profiles, by
+    /// name) and recomputes the verdicts. Real outcomes are the corpus' and are taken
+    /// once: they must be equal in both, or present in one only.
+    pub fn merge(&mut self, other: &WhatifSummary) {
+        for o in &other.subsections {
+            match self.subsections.iter_mut().find(|s| s.name == o.name) {
+                Some(s) => {
+                    s.points_sent += o.points_sent;
+                    s.time_sent_ns += o.time_sent_ns;
+                    add_classes(&mut s.classes, &o.classes);
+                    add_classes(&mut s.classes_time_ns, &o.classes_time_ns);
+                    for (g, oc) in &o.by_guest {
+                        let gc = s.by_guest.entry(g.clone()).or_default();
+                        gc.points_sent += oc.points_sent;
+                        gc.time_sent_ns += oc.time_sent_ns;
+                        add_classes(&mut gc.classes, &oc.classes);
+                        add_classes(&mut gc.classes_time_ns, &oc.classes_time_ns);
+                    }
+                    if s.real.is_none() {
+                        s.real.clone_from(&o.real);
+                    }
+                }
+                None => self.subsections.push(o.clone()),
+            }
+        }
+        for o in &other.profiles {
+            match self.profiles.iter_mut().find(|p| p.name == o.name) {
+                Some(p) => {
+                    p.points += o.points;
+                    p.phase_needed_points = match (p.phase_needed_points, o.phase_needed_points) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => self.profiles.push(o.clone()),
+            }
+        }
+        for s in &mut self.subsections {
+            s.verdict = verdict(&s.classes, s.real.as_ref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes(v: &[(&str, u64)]) -> Classes {
+        v.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn verdict_follows_the_counts() {
+        let real = RealOutcomes {
+            runs: 10,
+            controls_normal: 10,
+            classes: classes(&[("data_corruption", 6), ("io_error", 3), ("invisible", 1)]),
+            by_guest: BTreeMap::new(),
+        };
+        let v = verdict(&classes(&[("register", 4), ("invisible", 6)]), Some(&real));
+        assert_eq!(v.rule, Rule::A);
+        assert_eq!(
+            v.because,
+            "model: register 4, invisible 6 of 10 points; real: data_corruption 6, io_error 3, invisible 1 of 10 runs"
+        );
+        assert_eq!(verdict(&classes(&[("register", 1)]), None).rule, Rule::B);
+        assert_eq!(
+            verdict(&classes(&[("invisible", 5)]), None).rule,
+            Rule::BInvisible
+        );
+        assert_eq!(verdict(&Classes::new(), None).rule, Rule::Unmeasured);
+    }
+
+    #[test]
+    fn merge_adds_counts_and_recomputes() {
+        let one = |c: &str| WhatifSummary {
+            subsections: vec![WhatifSubsection {
+                name: "fdc/result_timer".into(),
+                points_sent: 1,
+                time_sent_ns: 7,
+                classes: classes(&[(c, 1)]),
+                verdict: verdict(&classes(&[(c, 1)]), None),
+                ..Default::default()
+            }],
+            profiles: vec![ProfileShare {
+                name: "qemu-2.3".into(),
+                phase_needed_points: None,
+                points: 3,
+            }],
+        };
+        let mut a = one("invisible");
+        assert_eq!(a.subsections[0].verdict.rule, Rule::BInvisible);
+        a.merge(&one("stall"));
+        let s = &a.subsections[0];
+        assert_eq!((s.points_sent, s.time_sent_ns), (2, 14));
+        assert_eq!(s.classes, classes(&[("invisible", 1), ("stall", 1)]));
+        assert_eq!(s.verdict.rule, Rule::A);
+        assert_eq!(a.profiles[0].points, 6);
+    }
+}
