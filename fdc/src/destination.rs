@@ -193,6 +193,26 @@ pub fn load_without(
     Fdc::from_state_unchecked(&s, drive0, drive1, now)
 }
 
+/// The destination a migration of the running `src` produces when the subsections in
+/// `dropped` are absent from the stream: `src`'s [`Fdc::state`] loaded with
+/// [`load_without`] into a device started with `src`'s media ([`Fdc::destination_config`],
+/// the same copy-on-write images), at `src`'s virtual time, with the i8257 channel 2 state
+/// (request bit, mask, programmed count) carried over, since QEMU migrates the DMA
+/// controller in its own section.
+pub fn migrate_without(src: &Fdc, dropped: &[(Subsection, Option<usize>)]) -> Result<Fdc, LoadError> {
+    let mut f = load_without(
+        &src.state(),
+        dropped,
+        src.destination_config(0),
+        src.destination_config(1),
+        src.now,
+    )?;
+    f.dreq = src.dreq;
+    f.dma_unmasked = src.dma_unmasked;
+    f.dma_len = src.dma_len;
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

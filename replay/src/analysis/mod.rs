@@ -60,6 +60,7 @@ pub mod replay;
 pub mod report;
 pub mod stats;
 pub mod verdict;
+pub mod whatif;
 
 use fdc::registers::{dor, msr, Register};
 use fdc::{Command, Fdc, Subsection, UnboundedChannel};

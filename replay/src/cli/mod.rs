@@ -8,6 +8,7 @@ pub mod oracle;
 pub mod record;
 pub mod regress;
 pub mod stream;
+pub mod whatif;
 
 use std::path::PathBuf;
 use std::str::FromStr;

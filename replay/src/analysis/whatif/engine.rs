@@ -1,0 +1,447 @@
+//! The fork engine: one pass over a trace, the source replayed once, each destination
+//! forked from it and stepped beside it until the two states are equal again (see the
+//! module docs of [`super`]).
+
+use super::{Class, FirstDifference, PointRecord, REGISTER_NAMES};
+use crate::analysis::{apply, DmaStats, Ev, EvKind, ReplayError, ReplayModel};
+use fdc::registers::msr;
+use fdc::{Phase, Subsection};
+use fdc_trace::TraceHeader;
+use std::path::{Path, PathBuf};
+
+/// What to compute.
+#[derive(Clone, Debug)]
+pub struct WhatifOptions {
+    /// The subsections to drop, one at a time (default: all six, `fdc/phase` first).
+    pub subsections: Vec<Subsection>,
+    /// Keep one [`PointRecord`] per point and subsection (`--points`).
+    pub keep_points: bool,
+}
+
+impl Default for WhatifOptions {
+    fn default() -> Self {
+        WhatifOptions {
+            subsections: Subsection::ALL.to_vec(),
+            keep_points: false,
+        }
+    }
+}
+
+/// Counts of one subsection in one trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubCounts {
+    /// Points (event weight) where QEMU sends it.
+    pub points_sent: u64,
+    /// Time during which QEMU sends it (ns).
+    pub time_sent_ns: u64,
+    /// Per class, in [`Class::ALL`] order: (points, time in ns).
+    pub classes: [(u64, u64); 6],
+}
+
+/// What the forking cost (a cost measure; no effect on results).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkStats {
+    /// Destinations loaded.
+    pub loads: u64,
+    /// Destinations equal to the source right after the load (no fork).
+    pub equal_at_load: u64,
+    /// Destinations that joined a fork already running.
+    pub joined: u64,
+    /// Forks started.
+    pub forks: u64,
+    /// Forks merged into another one with an equal state.
+    pub merged: u64,
+    /// Events applied to forks.
+    pub fork_steps: u64,
+}
+
+/// The what-if of one trace.
+#[derive(Clone, Debug)]
+pub struct TraceWhatif {
+    /// The trace.
+    pub path: PathBuf,
+    /// The header's guest (`unknown` when absent).
+    pub guest: String,
+    /// Points (event weight) of the trace.
+    pub points: u64,
+    /// Trace time (ns) covered by the points' time weights.
+    pub time_ns: u64,
+    /// Counts per subsection, in the order of [`WhatifOptions::subsections`].
+    pub subsections: Vec<(Subsection, SubCounts)>,
+    /// Per point and subsection, in point order (with [`WhatifOptions::keep_points`]).
+    pub records: Vec<PointRecord>,
+    /// Cost figures.
+    pub stats: ForkStats,
+    /// The source after the last event (the same state the report's replay reaches).
+    pub end: ReplayModel,
+}
+
+/// A point (or the part of a gap after the READ ID timer fired) waiting for its class.
+struct Pending {
+    index: u64,
+    t_ns: u64,
+    events: u64,
+    time_ns: u64,
+    sub: usize,
+    class: Class,
+    first: Option<FirstDifference>,
+    reconverged: Option<u64>,
+}
+
+/// A trajectory: the points whose destinations reached this state, split into those that
+/// saw no difference yet and those that did (waiting for reconvergence).
+#[derive(Default)]
+struct Traj {
+    waiting: Vec<u32>,
+    diffed: Vec<u32>,
+}
+
+/// A fork being stepped.
+struct Live {
+    traj: usize,
+    m: ReplayModel,
+}
+
+/// A difference seen after one event: class, register, source and destination values.
+type Diff = (Class, &'static str, u32, u32);
+
+struct Engine<'o> {
+    opts: &'o WhatifOptions,
+    pend: Vec<Pending>,
+    trajs: Vec<Traj>,
+    live: Vec<Live>,
+    stats: ForkStats,
+}
+
+/// The destination of `src` without `sub` (both drives for the `fdrive/*` ones).
+fn destination(src: &ReplayModel, sub: Subsection) -> Option<ReplayModel> {
+    let fdc = fdc::destination::migrate_without(&src.fdc, &[(sub, None)]).ok()?;
+    Some(ReplayModel {
+        fdc,
+        cmd: src.cmd,
+        dma: DmaStats::default(),
+        last_dma: None,
+    })
+}
+
+impl Engine<'_> {
+    /// Starts the what-if of every requested subsection QEMU sends at `src`'s state.
+    fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
+        let sent = src.fdc.needed_subsections();
+        for (k, &sub) in self.opts.subsections.iter().enumerate() {
+            if !sent.contains(sub) {
+                continue;
+            }
+            let p = self.pend.len() as u32;
+            let mut pending = Pending {
+                index,
+                t_ns,
+                events,
+                time_ns,
+                sub: k,
+                class: Class::Invisible,
+                first: None,
+                reconverged: None,
+            };
+            self.stats.loads += 1;
+            let Some(d) = destination(src, sub) else {
+                // QEMU refuses the stream (never for a state the model produced).
+                pending.class = Class::Fault;
+                self.pend.push(pending);
+                continue;
+            };
+            if d == *src {
+                self.stats.equal_at_load += 1;
+                pending.reconverged = Some(0);
+                self.pend.push(pending);
+                continue;
+            }
+            self.pend.push(pending);
+            if let Some(l) = self.live.iter().find(|l| l.m == d) {
+                self.stats.joined += 1;
+                self.trajs[l.traj].waiting.push(p);
+                continue;
+            }
+            self.stats.forks += 1;
+            self.trajs.push(Traj {
+                waiting: vec![p],
+                diffed: Vec::new(),
+            });
+            self.live.push(Live {
+                traj: self.trajs.len() - 1,
+                m: d,
+            });
+        }
+    }
+
+    /// Applies event `i` to the source and every fork and classifies what differs.
+    fn step(
+        &mut self,
+        src: &mut ReplayModel,
+        i: u64,
+        ev: &Ev,
+        ahead: &[Ev],
+    ) -> Result<(), ReplayError> {
+        let err = |reason| ReplayError::Event {
+            file: None,
+            index: i,
+            reason,
+        };
+        let pio = src.fdc.phase_byte() == Phase::Execution as u8;
+        src.last_dma = None;
+        let vs = apply(src, ev, ahead).map_err(err)?;
+        let mut done = Vec::new();
+        for (j, l) in self.live.iter_mut().enumerate() {
+            l.m.last_dma = None;
+            let vd = apply(&mut l.m, ev, ahead).map_err(err)?;
+            self.stats.fork_steps += 1;
+            let waiting = !self.trajs[l.traj].waiting.is_empty();
+            let diff = if waiting {
+                difference(src, vs, &l.m, vd, ev, pio)
+            } else {
+                None
+            };
+            if let Some(d) = diff {
+                let t = &mut self.trajs[l.traj];
+                for p in t.waiting.drain(..) {
+                    let pe = &mut self.pend[p as usize];
+                    pe.class = d.0;
+                    pe.first = Some(FirstDifference {
+                        event: i,
+                        register: d.1,
+                        source: d.2,
+                        destination: d.3,
+                        after_ns: ev.t.saturating_sub(pe.t_ns),
+                    });
+                    t.diffed.push(p);
+                }
+            }
+            if l.m == *src {
+                done.push(j);
+            }
+        }
+        for &j in done.iter().rev() {
+            let l = self.live.swap_remove(j);
+            self.reconverged(l.traj, i + 1);
+        }
+        self.merge_equal();
+        Ok(())
+    }
+
+    /// The points of trajectory `traj` are equal to the source from point `at` on.
+    fn reconverged(&mut self, traj: usize, at: u64) {
+        let t = std::mem::take(&mut self.trajs[traj]);
+        for p in t.waiting.into_iter().chain(t.diffed) {
+            let pe = &mut self.pend[p as usize];
+            pe.reconverged = Some(at.saturating_sub(pe.index));
+        }
+    }
+
+    /// Merges forks whose states are equal (equal futures).
+    fn merge_equal(&mut self) {
+        let mut j = 1;
+        while j < self.live.len() {
+            match (0..j).find(|&k| self.live[k].m == self.live[j].m) {
+                Some(k) => {
+                    let from = self.live.swap_remove(j).traj;
+                    let into = self.live[k].traj;
+                    let t = std::mem::take(&mut self.trajs[from]);
+                    self.trajs[into].waiting.extend(t.waiting);
+                    self.trajs[into].diffed.extend(t.diffed);
+                    self.stats.merged += 1;
+                }
+                None => j += 1,
+            }
+        }
+    }
+
+    /// Advances the source and every fork to `t` (the READ ID timer fires inside a gap).
+    fn advance(&mut self, src: &mut ReplayModel, t: u64, at: u64) {
+        src.fdc.advance_to(t);
+        let mut done = Vec::new();
+        for (j, l) in self.live.iter_mut().enumerate() {
+            l.m.fdc.advance_to(t);
+            if l.m == *src {
+                done.push(j);
+            }
+        }
+        for &j in done.iter().rev() {
+            let l = self.live.swap_remove(j);
+            self.reconverged(l.traj, at);
+        }
+        self.merge_equal();
+    }
+}
+
+/// What a guest could notice after one event, most specific class first. `pio`: the
+/// source was in the execution phase before the event (a FIFO byte is data).
+fn difference(
+    src: &ReplayModel,
+    vs: Option<u8>,
+    dst: &ReplayModel,
+    vd: Option<u8>,
+    ev: &Ev,
+    pio: bool,
+) -> Option<Diff> {
+    let (offset, value) = match ev.kind {
+        EvKind::Read { offset, value } | EvKind::Write { offset, value } => (offset, value),
+        _ => (0, 0),
+    };
+    let reg = REGISTER_NAMES[usize::from(offset & 7)];
+    if dst.fdc.fault().is_some() && src.fdc.fault().is_none() {
+        return Some((Class::Fault, reg, u32::from(vs.unwrap_or(value)), 0xff));
+    }
+    if let Some(d) = data_difference(src, dst, ev) {
+        return Some(d);
+    }
+    let (s, d) = (vs.unwrap_or(0), vd.unwrap_or(0));
+    let fifo = usize::from(offset & 7) == fdc::registers::Register::Fifo as usize;
+    if vs != vd && fifo && pio {
+        return Some((Class::Data, reg, u32::from(s), u32::from(d)));
+    }
+    let busy = dst.fdc.msr() & msr::RQM == 0 && !dst.fdc.irq();
+    let read_msr = usize::from(offset & 7) == fdc::registers::Register::MsrDsr as usize
+        && matches!(ev.kind, EvKind::Read { .. });
+    if busy && read_msr && s & msr::RQM != 0 && d & msr::RQM == 0 {
+        return Some((Class::Stall, reg, u32::from(s), u32::from(d)));
+    }
+    let (is, id) = (src.fdc.irq(), dst.fdc.irq());
+    if is != id {
+        let class = if busy && is { Class::Stall } else { Class::Irq };
+        return Some((class, "IRQ", u32::from(is), u32::from(id)));
+    }
+    (vs != vd).then_some((Class::Register, reg, u32::from(s), u32::from(d)))
+}
+
+/// A DMA transfer of another length, or ending elsewhere, or media whose content differ.
+fn data_difference(src: &ReplayModel, dst: &ReplayModel, ev: &Ev) -> Option<Diff> {
+    if src.last_dma.is_none() && dst.last_dma.is_none() {
+        if !matches!(ev.kind, EvKind::Write { offset: 5, .. }) {
+            return None;
+        }
+    } else {
+        let len = |m: &ReplayModel| m.last_dma.map_or(0, |t| t.len);
+        if src.last_dma != dst.last_dma {
+            return Some((Class::Data, "DMA", len(src), len(dst)));
+        }
+        let pos = |m: &ReplayModel| {
+            let (head, track, sect) = m.fdc.drive(usize::from(m.fdc.cur_drv())).position();
+            u32::from(track) << 16 | u32::from(head) << 8 | u32::from(sect)
+        };
+        if (src.fdc.cur_drv(), pos(src)) != (dst.fdc.cur_drv(), pos(dst)) {
+            return Some((Class::Data, "DMA position", pos(src), pos(dst)));
+        }
+    }
+    let media_differ =
+        (0..2).any(|k| src.fdc.drive(k).medium() != dst.fdc.drive(k).medium());
+    media_differ.then_some((Class::Data, "medium", 0, 1))
+}
+
+/// Reads a whole trace into memory: its header, events, and the end of the chunk each
+/// event is in (the replay's DMA look-ahead stops at a chunk's end).
+pub fn read_trace(path: &Path) -> Result<(TraceHeader, Vec<Ev>, Vec<usize>), ReplayError> {
+    let mut events = Vec::new();
+    let mut ends = Vec::new();
+    let header = fdc_trace::compact::for_each_chunk::<ReplayError>(path, |c| {
+        events.extend_from_slice(&c.events);
+        ends.push(events.len());
+        Ok(())
+    })?;
+    Ok((header, events, ends))
+}
+
+/// The what-if of one trace file. Errors name the file (and the event).
+pub fn whatif_file(path: &Path, opts: &WhatifOptions) -> Result<TraceWhatif, ReplayError> {
+    let (header, events, ends) = read_trace(path)?;
+    let model = ReplayModel::from_header(&header, path)?;
+    let guest = header.guest.clone().unwrap_or_else(|| "unknown".into());
+    let mut w = whatif_events(model, &events, &ends, opts).map_err(|e| e.in_file(path))?;
+    w.path = path.to_path_buf();
+    w.guest = guest;
+    Ok(w)
+}
+
+/// The what-if of in-memory events replayed from `model`; `chunk_ends` are the indices
+/// where the trace's chunks end (the DMA look-ahead stops there; empty = one chunk).
+pub fn whatif_events(
+    model: ReplayModel,
+    events: &[Ev],
+    chunk_ends: &[usize],
+    opts: &WhatifOptions,
+) -> Result<TraceWhatif, ReplayError> {
+    let mut e = Engine {
+        opts,
+        pend: Vec::new(),
+        trajs: Vec::new(),
+        live: Vec::new(),
+        stats: ForkStats::default(),
+    };
+    let mut src = model;
+    let n = events.len();
+    let mut chunk = 0;
+    let mut prev_t = 0;
+    let first_t = events.first().map_or(0, |e| e.t);
+    for (i, ev) in events.iter().enumerate() {
+        while chunk_ends.get(chunk).is_some_and(|&c| c <= i) {
+            chunk += 1;
+        }
+        let end = chunk_ends.get(chunk).copied().unwrap_or(n).min(n);
+        let w = if i == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
+        let index = i as u64;
+        match src.fdc.result_timer() {
+            Some(exp) if exp <= ev.t && i > 0 => {
+                let wa = exp.saturating_sub(prev_t).min(w);
+                e.spawn(&src, index, prev_t, 1, wa);
+                e.advance(&mut src, exp, index);
+                e.spawn(&src, index, exp.max(prev_t), 0, w - wa);
+            }
+            _ => e.spawn(&src, index, prev_t, 1, w),
+        }
+        e.step(&mut src, index, ev, &events[i + 1..end])?;
+        prev_t = ev.t;
+    }
+    e.spawn(&src, n as u64, prev_t, 1, 0);
+    Ok(e.finish(src, n as u64, prev_t - first_t.min(prev_t)))
+}
+
+impl Engine<'_> {
+    /// Counts every point (forks still running never reconverged) and builds the result.
+    fn finish(self, end: ReplayModel, n: u64, time_ns: u64) -> TraceWhatif {
+        let mut subs: Vec<(Subsection, SubCounts)> = self
+            .opts
+            .subsections
+            .iter()
+            .map(|&s| (s, SubCounts::default()))
+            .collect();
+        let mut records = Vec::new();
+        for p in &self.pend {
+            let c = &mut subs[p.sub].1;
+            c.points_sent += p.events;
+            c.time_sent_ns += p.time_ns;
+            let k = Class::ALL.iter().position(|x| *x == p.class).unwrap_or(5);
+            c.classes[k].0 += p.events;
+            c.classes[k].1 += p.time_ns;
+            if self.opts.keep_points && p.events > 0 {
+                records.push(PointRecord {
+                    index: p.index,
+                    t_ns: p.t_ns,
+                    subsection: self.opts.subsections[p.sub].name(),
+                    class: p.class,
+                    first_difference: p.first,
+                    reconverged_after_events: p.reconverged,
+                    time_ns: p.time_ns,
+                });
+            }
+        }
+        TraceWhatif {
+            path: PathBuf::new(),
+            guest: String::new(),
+            points: n + 1,
+            time_ns,
+            subsections: subs,
+            records,
+            stats: self.stats,
+            end,
+        }
+    }
+}
