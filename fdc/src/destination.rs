@@ -198,7 +198,10 @@ pub fn load_without(
 /// [`load_without`] into a device started with `src`'s media ([`Fdc::destination_config`],
 /// the same copy-on-write images), at `src`'s virtual time, with the i8257 channel 2 state
 /// (request bit, mask, programmed count) carried over, since QEMU migrates the DMA
-/// controller in its own section.
+/// controller in its own section. The model's record of the last opcode accepted is
+/// carried over too: it is bookkeeping, not device state (QEMU runs a command from
+/// `fifo[0]`), and keeping it makes a destination that behaves like the source compare
+/// equal to it.
 pub fn migrate_without(src: &Fdc, dropped: &[(Subsection, Option<usize>)]) -> Result<Fdc, LoadError> {
     let mut f = load_without(
         &src.state(),
@@ -210,6 +213,7 @@ pub fn migrate_without(src: &Fdc, dropped: &[(Subsection, Option<usize>)]) -> Re
     f.dreq = src.dreq;
     f.dma_unmasked = src.dma_unmasked;
     f.dma_len = src.dma_len;
+    f.opcode = src.opcode;
     Ok(f)
 }
 

@@ -168,16 +168,32 @@ pub fn pick_geometry(sectors: u64, drive: DriveType, auto: bool) -> Option<&'sta
     size_match.or(type_match)
 }
 
+/// Bytes of one copy-on-write chunk of a medium's content (16 sectors).
+pub const CHUNK_LEN: usize = 16 * SECTOR_LEN;
+
 /// A diskette image: its size, whether the backend is writable, and its content.
 ///
-/// Content is copy-on-write behind an `Arc` so that cloning a model (to fork a replay or to
-/// compare a migrated copy) costs a reference count, not a megabyte. `None` content means
-/// "all zeros so far"; the buffer is only allocated by the first write.
+/// Content is copy-on-write in chunks of [`CHUNK_LEN`] bytes behind `Arc`s, so that cloning
+/// a model (to fork a replay or to compare a migrated copy) costs a reference count, a
+/// write to a shared medium copies one chunk (not a megabyte), and comparing two media
+/// that share most chunks compares pointers. A `None` chunk (and `None` content) is all
+/// zeros; chunks are only allocated by the first non-zero write.
 #[derive(Clone, Debug)]
 pub struct Medium {
     sectors: u64,
     read_only: bool,
-    data: Option<Arc<Vec<u8>>>,
+    data: Option<Arc<Vec<Option<Arc<Vec<u8>>>>>>,
+}
+
+fn chunk_is_zero(c: &Option<Arc<Vec<u8>>>) -> bool {
+    c.as_ref().is_none_or(|c| c.iter().all(|&b| b == 0))
+}
+
+fn chunks_equal(a: &Option<Arc<Vec<u8>>>, b: &Option<Arc<Vec<u8>>>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
+        _ => chunk_is_zero(a) && chunk_is_zero(b),
+    }
 }
 
 impl PartialEq for Medium {
@@ -187,8 +203,10 @@ impl PartialEq for Medium {
         }
         match (&self.data, &other.data) {
             (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Some(a), None) | (None, Some(a)) => a.iter().all(|&b| b == 0),
+            (Some(a), Some(b)) => {
+                Arc::ptr_eq(a, b) || a.iter().zip(b.iter()).all(|(x, y)| chunks_equal(x, y))
+            }
+            (Some(a), None) | (None, Some(a)) => a.iter().all(chunk_is_zero),
         }
     }
 }
@@ -210,10 +228,18 @@ impl Medium {
     pub fn from_image(mut image: Vec<u8>, read_only: bool) -> Medium {
         let sectors = (image.len() as u64).div_ceil(SECTOR_LEN as u64);
         image.resize(sectors as usize * SECTOR_LEN, 0);
+        let chunks = image
+            .chunks(CHUNK_LEN)
+            .map(|c| {
+                let mut v = c.to_vec();
+                v.resize(CHUNK_LEN, 0);
+                (!v.iter().all(|&b| b == 0)).then(|| Arc::new(v))
+            })
+            .collect();
         Medium {
             sectors,
             read_only,
-            data: Some(Arc::new(image)),
+            data: Some(Arc::new(chunks)),
         }
     }
 
@@ -227,9 +253,19 @@ impl Medium {
         self.read_only
     }
 
-    /// The content, `sectors() * 512` bytes, or `None` while it is all zeros.
-    pub fn data(&self) -> Option<&[u8]> {
-        self.data.as_deref().map(Vec::as_slice)
+    /// The content, `sectors() * 512` bytes (a copy), or `None` while it is all zeros.
+    pub fn data(&self) -> Option<Vec<u8>> {
+        let chunks = self.data.as_ref()?;
+        let len = self.sectors as usize * SECTOR_LEN;
+        let mut out = Vec::with_capacity(chunks.len() * CHUNK_LEN);
+        for c in chunks.iter() {
+            match c {
+                Some(c) => out.extend_from_slice(c),
+                None => out.resize(out.len() + CHUNK_LEN, 0),
+            }
+        }
+        out.truncate(len);
+        Some(out)
     }
 
     fn byte_range(&self, offset: i64) -> Option<std::ops::Range<usize>> {
@@ -248,9 +284,10 @@ impl Medium {
         let Some(range) = self.byte_range(offset) else {
             return false;
         };
-        match &self.data {
-            Some(d) => buf.copy_from_slice(&d[range]),
-            None => buf.fill(0),
+        let (chunk, at) = (range.start / CHUNK_LEN, range.start % CHUNK_LEN);
+        match self.data.as_ref().and_then(|d| d.get(chunk)) {
+            Some(Some(c)) => buf.copy_from_slice(&c[at..at + SECTOR_LEN]),
+            _ => buf.fill(0),
         }
         true
     }
@@ -263,15 +300,21 @@ impl Medium {
         let Some(range) = self.byte_range(offset) else {
             return false;
         };
-        if self.data.is_none() {
-            // A whole-buffer compare (memcmp), not a byte loop: replays write a lot of zeros.
-            if *buf == [0u8; SECTOR_LEN] {
-                return true;
-            }
-            self.data = Some(Arc::new(vec![0; self.sectors as usize * SECTOR_LEN]));
+        let (chunk, at) = (range.start / CHUNK_LEN, range.start % CHUNK_LEN);
+        // A whole-buffer compare (memcmp), not a byte loop: replays write a lot of zeros.
+        let zero = *buf == [0u8; SECTOR_LEN];
+        let absent = self
+            .data
+            .as_ref()
+            .is_none_or(|d| d.get(chunk).is_none_or(Option::is_none));
+        if zero && absent {
+            return true;
         }
-        if let Some(d) = &mut self.data {
-            Arc::make_mut(d)[range].copy_from_slice(buf);
+        let n = (self.sectors as usize * SECTOR_LEN).div_ceil(CHUNK_LEN);
+        let chunks = Arc::make_mut(self.data.get_or_insert_with(|| Arc::new(vec![None; n])));
+        if let Some(slot) = chunks.get_mut(chunk) {
+            let c = slot.get_or_insert_with(|| Arc::new(vec![0; CHUNK_LEN]));
+            Arc::make_mut(c)[at..at + SECTOR_LEN].copy_from_slice(buf);
         }
         true
     }

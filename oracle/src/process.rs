@@ -37,7 +37,7 @@ pub(crate) fn shell_quote(path: &Path) -> Result<String, OracleError> {
 pub(crate) fn write_image(path: &Path, medium: &Medium) -> Result<(), OracleError> {
     let mut f = fs::File::create(path).map_err(io_err(format!("creating {}", path.display())))?;
     match medium.data() {
-        Some(data) => f.write_all(data),
+        Some(data) => f.write_all(&data),
         None => f.set_len(medium.sectors() * fdc::media::SECTOR_LEN as u64),
     }
     .map_err(io_err(format!("writing {}", path.display())))

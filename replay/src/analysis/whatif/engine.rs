@@ -100,6 +100,39 @@ struct Traj {
 struct Live {
     traj: usize,
     m: ReplayModel,
+    /// [`fingerprint`] of `m`.
+    fp: u64,
+}
+
+/// A hash of cheap observers of a state: equal states have equal fingerprints, so only
+/// states with equal fingerprints need the full comparison.
+fn fingerprint(m: &ReplayModel) -> u64 {
+    let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    let f = &m.fdc;
+    let regs = u64::from(f.msr())
+        | u64::from(f.sra()) << 8
+        | u64::from(f.dor()) << 16
+        | u64::from(f.phase_byte()) << 24
+        | u64::from(f.cur_drv()) << 32
+        | u64::from(m.cmd) << 40;
+    let mut h = mix(0, regs);
+    h = mix(h, u64::from(f.data_pos()) | u64::from(f.data_len()) << 32);
+    h = mix(h, f.reset_sensei() as u64 ^ f.result_timer().map_or(u64::MAX, |t| t));
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&f.fifo()[..8]);
+    h = mix(h, u64::from_le_bytes(head));
+    for k in 0..2 {
+        let d = f.drive(k);
+        let (a, b, c) = d.position();
+        let v = u64::from(a)
+            | u64::from(b) << 8
+            | u64::from(c) << 16
+            | u64::from(d.media_changed()) << 24
+            | u64::from(d.perpendicular()) << 32
+            | u64::from(d.media_rate()) << 40;
+        h = mix(h, v);
+    }
+    h
 }
 
 /// A difference seen after one event: class, register, source and destination values.
@@ -128,6 +161,7 @@ impl Engine<'_> {
     /// Starts the what-if of every requested subsection QEMU sends at `src`'s state.
     fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
         let sent = src.fdc.needed_subsections();
+        let src_fp = fingerprint(src);
         for (k, &sub) in self.opts.subsections.iter().enumerate() {
             if !sent.contains(sub) {
                 continue;
@@ -150,14 +184,15 @@ impl Engine<'_> {
                 self.pend.push(pending);
                 continue;
             };
-            if d == *src {
+            let fp = fingerprint(&d);
+            if fp == src_fp && d == *src {
                 self.stats.equal_at_load += 1;
                 pending.reconverged = Some(0);
                 self.pend.push(pending);
                 continue;
             }
             self.pend.push(pending);
-            if let Some(l) = self.live.iter().find(|l| l.m == d) {
+            if let Some(l) = self.live.iter().find(|l| l.fp == fp && l.m == d) {
                 self.stats.joined += 1;
                 self.trajs[l.traj].waiting.push(p);
                 continue;
@@ -170,6 +205,7 @@ impl Engine<'_> {
             self.live.push(Live {
                 traj: self.trajs.len() - 1,
                 m: d,
+                fp,
             });
         }
     }
@@ -190,6 +226,7 @@ impl Engine<'_> {
         let pio = src.fdc.phase_byte() == Phase::Execution as u8;
         src.last_dma = None;
         let vs = apply(src, ev, ahead).map_err(err)?;
+        let src_fp = fingerprint(src);
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.last_dma = None;
@@ -216,7 +253,8 @@ impl Engine<'_> {
                     t.diffed.push(p);
                 }
             }
-            if l.m == *src {
+            l.fp = fingerprint(&l.m);
+            if l.fp == src_fp && l.m == *src {
                 done.push(j);
             }
         }
@@ -237,31 +275,51 @@ impl Engine<'_> {
         }
     }
 
-    /// Merges forks whose states are equal (equal futures).
+    /// Merges forks whose states are equal (equal futures): the later fork's points
+    /// follow the earlier one from now on.
     fn merge_equal(&mut self) {
-        let mut j = 1;
-        while j < self.live.len() {
-            match (0..j).find(|&k| self.live[k].m == self.live[j].m) {
-                Some(k) => {
-                    let from = self.live.swap_remove(j).traj;
-                    let into = self.live[k].traj;
+        let n = self.live.len();
+        if n < 2 {
+            return;
+        }
+        let mut order: Vec<(u64, usize)> = self.live.iter().map(|l| l.fp).zip(0..n).collect();
+        order.sort_unstable();
+        let mut gone = vec![false; n];
+        for w in 0..n {
+            let (fp, k) = order[w];
+            if gone[k] {
+                continue;
+            }
+            for &(fp2, j) in order[w + 1..].iter().take_while(|o| o.0 == fp) {
+                let (lo, hi) = (k.min(j), k.max(j));
+                if fp2 == fp && !gone[hi] && !gone[lo] && self.live[lo].m == self.live[hi].m {
+                    gone[hi] = true;
+                    let (from, into) = (self.live[hi].traj, self.live[lo].traj);
                     let t = std::mem::take(&mut self.trajs[from]);
                     self.trajs[into].waiting.extend(t.waiting);
                     self.trajs[into].diffed.extend(t.diffed);
                     self.stats.merged += 1;
                 }
-                None => j += 1,
             }
+        }
+        if gone.iter().any(|g| *g) {
+            let mut idx = 0;
+            self.live.retain(|_| {
+                idx += 1;
+                !gone[idx - 1]
+            });
         }
     }
 
     /// Advances the source and every fork to `t` (the READ ID timer fires inside a gap).
     fn advance(&mut self, src: &mut ReplayModel, t: u64, at: u64) {
         src.fdc.advance_to(t);
+        let src_fp = fingerprint(src);
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.fdc.advance_to(t);
-            if l.m == *src {
+            l.fp = fingerprint(&l.m);
+            if l.fp == src_fp && l.m == *src {
                 done.push(j);
             }
         }
