@@ -217,6 +217,78 @@ pub fn migrate_without(src: &Fdc, dropped: &[(Subsection, Option<usize>)]) -> Re
     Ok(f)
 }
 
+/// What a fresh destination device depends on, per drive slot: the kind of backend and
+/// the medium's size and write protection (never its content).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotKey {
+    Absent,
+    Empty,
+    Medium(u64, bool),
+}
+
+fn slot_key(c: &DriveConfig) -> SlotKey {
+    match c {
+        DriveConfig::Absent => SlotKey::Absent,
+        DriveConfig::Empty => SlotKey::Empty,
+        DriveConfig::Medium(m) => SlotKey::Medium(m.sectors(), m.read_only()),
+    }
+}
+
+/// [`migrate_without`] for many points of one replay: the freshly realized destination
+/// device (the expensive part of a load) is kept while the source's drives keep media of
+/// the same size and protection, since realize and reset depend on nothing else. The
+/// result is exactly [`migrate_without`]'s.
+#[derive(Clone, Debug, Default)]
+pub struct Migrator {
+    fresh: Option<([SlotKey; 2], Fdc)>,
+}
+
+impl Migrator {
+    /// A migrator with nothing cached.
+    pub fn new() -> Migrator {
+        Migrator::default()
+    }
+
+    /// Exactly `migrate_without(src, dropped)`.
+    pub fn migrate_without(
+        &mut self,
+        src: &Fdc,
+        dropped: &[(Subsection, Option<usize>)],
+    ) -> Result<Fdc, LoadError> {
+        let configs = [src.destination_config(0), src.destination_config(1)];
+        let key = [slot_key(&configs[0]), slot_key(&configs[1])];
+        let mut f = match &self.fresh {
+            Some((k, fresh)) if *k == key => fresh.clone(),
+            _ => {
+                let [c0, c1] = configs.clone();
+                let fresh = Fdc::new(c0, c1);
+                self.fresh = Some((key, fresh.clone()));
+                fresh
+            }
+        };
+        // The media themselves (content included) are the source's.
+        for (d, c) in f.drives.iter_mut().zip(configs) {
+            if let DriveConfig::Medium(m) = c {
+                d.medium = Some(m);
+            }
+        }
+        let mut state = src.state();
+        for &(sub, drive) in dropped {
+            state = without(&state, sub, drive);
+        }
+        f.now = src.now;
+        f.overwrite_migrated_fields(&state)?;
+        for d in f.drives.iter_mut() {
+            d.revalidate();
+        }
+        f.dreq = src.dreq;
+        f.dma_unmasked = src.dma_unmasked;
+        f.dma_len = src.dma_len;
+        f.opcode = src.opcode;
+        Ok(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

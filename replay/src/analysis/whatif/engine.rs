@@ -144,11 +144,20 @@ struct Engine<'o> {
     trajs: Vec<Traj>,
     live: Vec<Live>,
     stats: ForkStats,
+    mig: fdc::destination::Migrator,
+    /// Counts per subsection (of points already classified, and of every point sent).
+    sent: Vec<SubCounts>,
+    /// Records of points already classified (with `keep_points`).
+    records: Vec<PointRecord>,
 }
 
 /// The destination of `src` without `sub` (both drives for the `fdrive/*` ones).
-fn destination(src: &ReplayModel, sub: Subsection) -> Option<ReplayModel> {
-    let fdc = fdc::destination::migrate_without(&src.fdc, &[(sub, None)]).ok()?;
+fn destination(
+    mig: &mut fdc::destination::Migrator,
+    src: &ReplayModel,
+    sub: Subsection,
+) -> Option<ReplayModel> {
+    let fdc = mig.migrate_without(&src.fdc, &[(sub, None)]).ok()?;
     Some(ReplayModel {
         fdc,
         cmd: src.cmd,
@@ -166,6 +175,8 @@ impl Engine<'_> {
             if !sent.contains(sub) {
                 continue;
             }
+            self.sent[k].points_sent += events;
+            self.sent[k].time_sent_ns += time_ns;
             let p = self.pend.len() as u32;
             let mut pending = Pending {
                 index,
@@ -178,7 +189,7 @@ impl Engine<'_> {
                 reconverged: None,
             };
             self.stats.loads += 1;
-            let Some(d) = destination(src, sub) else {
+            let Some(d) = destination(&mut self.mig, src, sub) else {
                 // QEMU refuses the stream (never for a state the model produced).
                 pending.class = Class::Fault;
                 self.pend.push(pending);
@@ -188,7 +199,7 @@ impl Engine<'_> {
             if fp == src_fp && d == *src {
                 self.stats.equal_at_load += 1;
                 pending.reconverged = Some(0);
-                self.pend.push(pending);
+                self.count(&pending);
                 continue;
             }
             self.pend.push(pending);
@@ -280,6 +291,9 @@ impl Engine<'_> {
     fn merge_equal(&mut self) {
         let n = self.live.len();
         if n < 2 {
+            return;
+        }
+        if n <= 8 && !(1..n).any(|j| (0..j).any(|k| self.live[k].fp == self.live[j].fp)) {
             return;
         }
         let mut order: Vec<(u64, usize)> = self.live.iter().map(|l| l.fp).zip(0..n).collect();
@@ -433,6 +447,9 @@ pub fn whatif_events(
         trajs: Vec::new(),
         live: Vec::new(),
         stats: ForkStats::default(),
+        mig: fdc::destination::Migrator::new(),
+        sent: vec![SubCounts::default(); opts.subsections.len()],
+        records: Vec::new(),
     };
     let mut src = model;
     let n = events.len();
@@ -463,41 +480,48 @@ pub fn whatif_events(
 }
 
 impl Engine<'_> {
+    /// Counts a classified point (and keeps its record when asked to).
+    fn count(&mut self, p: &Pending) {
+        let c = &mut self.sent[p.sub];
+        let k = Class::ALL.iter().position(|x| *x == p.class).unwrap_or(5);
+        c.classes[k].0 += p.events;
+        c.classes[k].1 += p.time_ns;
+        if self.opts.keep_points && p.events > 0 {
+            self.records.push(PointRecord {
+                index: p.index,
+                t_ns: p.t_ns,
+                subsection: self.opts.subsections[p.sub].name(),
+                class: p.class,
+                first_difference: p.first,
+                reconverged_after_events: p.reconverged,
+                time_ns: p.time_ns,
+            });
+        }
+    }
+
     /// Counts every point (forks still running never reconverged) and builds the result.
-    fn finish(self, end: ReplayModel, n: u64, time_ns: u64) -> TraceWhatif {
-        let mut subs: Vec<(Subsection, SubCounts)> = self
+    fn finish(mut self, end: ReplayModel, n: u64, time_ns: u64) -> TraceWhatif {
+        let pend = std::mem::take(&mut self.pend);
+        for p in &pend {
+            self.count(p);
+        }
+        // Records in point order, then subsection order (a stable sort keeps the latter).
+        self.records
+            .sort_by_key(|r| (r.index, Subsection::from_name(r.subsection)));
+        let subs = self
             .opts
             .subsections
             .iter()
-            .map(|&s| (s, SubCounts::default()))
+            .copied()
+            .zip(self.sent)
             .collect();
-        let mut records = Vec::new();
-        for p in &self.pend {
-            let c = &mut subs[p.sub].1;
-            c.points_sent += p.events;
-            c.time_sent_ns += p.time_ns;
-            let k = Class::ALL.iter().position(|x| *x == p.class).unwrap_or(5);
-            c.classes[k].0 += p.events;
-            c.classes[k].1 += p.time_ns;
-            if self.opts.keep_points && p.events > 0 {
-                records.push(PointRecord {
-                    index: p.index,
-                    t_ns: p.t_ns,
-                    subsection: self.opts.subsections[p.sub].name(),
-                    class: p.class,
-                    first_difference: p.first,
-                    reconverged_after_events: p.reconverged,
-                    time_ns: p.time_ns,
-                });
-            }
-        }
         TraceWhatif {
             path: PathBuf::new(),
             guest: String::new(),
             points: n + 1,
             time_ns,
             subsections: subs,
-            records,
+            records: self.records,
             stats: self.stats,
             end,
         }
