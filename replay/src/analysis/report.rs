@@ -183,6 +183,8 @@ pub struct Report {
     pub longest_phase: Option<Longest>,
     pub longest_unknown_to_qemu_2_3: Option<Longest>,
     pub bad_files: Vec<BadFile>,
+    /// What dropping each subsection does (`fdc-replay whatif`), when computed.
+    pub whatif: Option<super::verdict::WhatifSummary>,
 }
 
 fn idle_of(m: &super::ReplayModel) -> Idle {
@@ -383,6 +385,7 @@ impl Report {
             longest_phase: acc.longest_phase,
             longest_unknown_to_qemu_2_3: acc.longest_unknown,
             bad_files,
+            whatif: None,
         }
     }
 
@@ -426,6 +429,9 @@ impl Report {
             for b in &self.bad_files {
                 let _ = writeln!(o.s, "{}{}", if markdown { "- " } else { "" }, b.error);
             }
+        }
+        if let Some(w) = &self.whatif {
+            o.s.push_str(&super::whatif::render::render(w, markdown));
         }
         o.s
     }

@@ -92,6 +92,9 @@ pub struct ReportArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Leave out the what-if section (what dropping each subsection does).
+    #[arg(long)]
+    pub no_whatif: bool,
 }
 
 /// The directory searched when no path is given: `./corpora`, else the source tree's.
@@ -225,7 +228,10 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    let report = Report::build(&results);
+    let mut report = Report::build(&results);
+    if !args.no_whatif {
+        report.whatif = Some(super::whatif::report_summary(&paths, args.jobs)?);
+    }
     let text = match args.format {
         ReportFormat::Table => report.render(false),
         ReportFormat::Markdown => report.render(true),

@@ -92,6 +92,19 @@ pub fn whatif_all(
     Ok(out)
 }
 
+/// The what-if summary of `paths` for the report (every subsection, real outcomes from
+/// `corpora/whatif/runs`); files that cannot be analysed are left out (the report lists
+/// them as bad files).
+pub fn report_summary(paths: &[PathBuf], jobs: Option<usize>) -> anyhow::Result<WhatifSummary> {
+    let opts = WhatifOptions::default();
+    let traces: Vec<TraceWhatif> = whatif_all(paths, &opts, jobs, true)?
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let real = crate::analysis::whatif::real::load_default(None)?;
+    Ok(summarize(&traces, &real))
+}
+
 #[derive(Serialize)]
 struct JsonOut<'a> {
     #[serde(flatten)]
