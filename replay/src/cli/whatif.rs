@@ -139,6 +139,7 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     let opts = WhatifOptions {
         subsections: parse_drops(&args.drop)?,
         keep_points: args.points,
+        control: false,
     };
     let results = whatif_all(&paths, &opts, args.jobs, args.quiet)?;
     let mut traces = Vec::new();

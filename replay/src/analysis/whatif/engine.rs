@@ -16,13 +16,20 @@ pub struct WhatifOptions {
     pub subsections: Vec<Subsection>,
     /// Keep one [`PointRecord`] per point and subsection (`--points`).
     pub keep_points: bool,
+    /// Also fork, at every point, the destination that received every subsection
+    /// (records name it [`CONTROL`]): what a migration loses by itself.
+    pub control: bool,
 }
+
+/// Subsection name of the records of [`WhatifOptions::control`].
+pub const CONTROL: &str = "none (control)";
 
 impl Default for WhatifOptions {
     fn default() -> Self {
         WhatifOptions {
             subsections: Subsection::ALL.to_vec(),
             keep_points: false,
+            control: false,
         }
     }
 }
@@ -74,6 +81,9 @@ pub struct TraceWhatif {
     pub stats: ForkStats,
     /// The source after the last event (the same state the report's replay reaches).
     pub end: ReplayModel,
+    /// With [`WhatifOptions::control`]: the counts of the destination that received every
+    /// subsection (nothing dropped), at every point.
+    pub control: Option<SubCounts>,
 }
 
 /// A point (or the part of a gap after the READ ID timer fired) waiting for its class.
@@ -155,9 +165,13 @@ struct Engine<'o> {
 fn destination(
     mig: &mut fdc::destination::Migrator,
     src: &ReplayModel,
-    sub: Subsection,
+    sub: Option<Subsection>,
 ) -> Option<ReplayModel> {
-    let fdc = mig.migrate_without(&src.fdc, &[(sub, None)]).ok()?;
+    let dropped: &[(Subsection, Option<usize>)] = match &sub {
+        Some(s) => &[(*s, None)],
+        None => &[],
+    };
+    let fdc = mig.migrate_without(&src.fdc, dropped).ok()?;
     Some(ReplayModel {
         fdc,
         cmd: src.cmd,
@@ -171,10 +185,14 @@ impl Engine<'_> {
     fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
         let sent = src.fdc.needed_subsections();
         let src_fp = fingerprint(src);
-        for (k, &sub) in self.opts.subsections.iter().enumerate() {
-            if !sent.contains(sub) {
+        let n = self.opts.subsections.len();
+        let control = self.opts.control.then_some(None);
+        let drops = self.opts.subsections.iter().copied().map(Some).chain(control);
+        for (k, sub) in drops.enumerate() {
+            if sub.is_some_and(|s| !sent.contains(s)) {
                 continue;
             }
+            debug_assert!(k <= n);
             self.sent[k].points_sent += events;
             self.sent[k].time_sent_ns += time_ns;
             let p = self.pend.len() as u32;
@@ -448,7 +466,7 @@ pub fn whatif_events(
         live: Vec::new(),
         stats: ForkStats::default(),
         mig: fdc::destination::Migrator::new(),
-        sent: vec![SubCounts::default(); opts.subsections.len()],
+        sent: vec![SubCounts::default(); opts.subsections.len() + 1],
         records: Vec::new(),
     };
     let mut src = model;
@@ -490,7 +508,11 @@ impl Engine<'_> {
             self.records.push(PointRecord {
                 index: p.index,
                 t_ns: p.t_ns,
-                subsection: self.opts.subsections[p.sub].name(),
+                subsection: self
+                    .opts
+                    .subsections
+                    .get(p.sub)
+                    .map_or(CONTROL, |s| s.name()),
                 class: p.class,
                 first_difference: p.first,
                 reconverged_after_events: p.reconverged,
@@ -507,7 +529,8 @@ impl Engine<'_> {
         }
         // Records in point order, then subsection order (a stable sort keeps the latter).
         self.records
-            .sort_by_key(|r| (r.index, Subsection::from_name(r.subsection)));
+            .sort_by_key(|r| (r.index, Subsection::from_name(r.subsection).is_none(), Subsection::from_name(r.subsection)));
+        let control = self.sent.pop().filter(|_| self.opts.control);
         let subs = self
             .opts
             .subsections
@@ -524,6 +547,7 @@ impl Engine<'_> {
             records: self.records,
             stats: self.stats,
             end,
+            control,
         }
     }
 }
