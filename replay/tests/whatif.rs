@@ -212,3 +212,65 @@ fn dropping_nothing_is_invisible_and_the_source_replay_is_unchanged() {
         assert_eq!(wf.points, events.len() as u64 + 1);
     }
 }
+
+/// The real-outcome counts equal `corpora/whatif/summary.py --format json`'s (runs, normal
+/// controls, classes per subsection and per guest; `add` runs carry their label). Without
+/// python3, against the counts of the committed records checked by hand from that
+/// script's output (172 records, 150 reached runs).
+#[test]
+fn real_outcomes_equal_the_summary_script() {
+    use fdc_replay::analysis::whatif::real::{load, ADD_LABEL};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/whatif");
+    let got = load(&root.join("runs")).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("summary.py"))
+        .args(["--format", "json"])
+        .output();
+    let Some(out) = out.ok().filter(|o| o.status.success()) else {
+        let runs: Vec<(&str, u64)> = got.iter().map(|(k, v)| (k.as_str(), v.runs)).collect();
+        assert_eq!(
+            runs,
+            vec![
+                ("fdc/phase", 30),
+                ("fdc/reset_sensei", 10),
+                ("fdc/result_timer", 30),
+                ("fdrive/media_changed", 30),
+                ("fdrive/media_rate", 30),
+                ("fdrive/perpendicular", 20)
+            ]
+        );
+        let mc = &got["fdrive/media_changed"].classes;
+        assert_eq!((mc["data_corruption"], mc["io_error"], mc["invisible"]), (6, 3, 21));
+        return;
+    };
+    let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut n = 0;
+    for s in want["subsections"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let real = &s["real"];
+        let runs = real["runs"].as_u64().unwrap();
+        if runs == 0 {
+            assert!(!got.contains_key(name), "{name}");
+            continue;
+        }
+        let g = &got[name];
+        n += 1;
+        assert_eq!(g.runs, runs, "{name}");
+        assert_eq!(g.controls_normal, real["controls_normal"].as_u64().unwrap(), "{name}");
+        let classes: std::collections::BTreeMap<String, u64> =
+            serde_json::from_value(real["classes"].clone()).unwrap();
+        assert_eq!(g.classes, classes, "{name}");
+        for (guest, b) in s["by_guest"].as_object().unwrap() {
+            let c: std::collections::BTreeMap<String, u64> =
+                serde_json::from_value(b["classes"].clone()).unwrap();
+            let mine = g
+                .by_guest
+                .get(guest)
+                .or_else(|| g.by_guest.get(&format!("{guest}{ADD_LABEL}")))
+                .unwrap_or_else(|| panic!("{name}: no guest {guest}"));
+            assert_eq!(*mine, c, "{name} {guest}");
+        }
+        assert_eq!(g.by_guest.len(), s["by_guest"].as_object().unwrap().len());
+    }
+    assert_eq!(n, got.len());
+}
