@@ -145,6 +145,9 @@ fn fingerprint(m: &ReplayModel) -> u64 {
     h
 }
 
+/// Events between two looks for forks with equal states ([`Engine::merge_equal`]).
+const MERGE_EVERY: u64 = 64;
+
 /// A difference seen after one event: class, register, source and destination values.
 type Diff = (Class, &'static str, u32, u32);
 
@@ -172,23 +175,92 @@ fn destination(
         None => &[],
     };
     let fdc = mig.migrate_without(&src.fdc, dropped).ok()?;
-    Some(ReplayModel {
+    Some(with_fdc(src, fdc))
+}
+
+/// A destination: equal to the source, refused by QEMU, or a state to compare.
+enum Dest {
+    Same,
+    Refused,
+    State(ReplayModel, u64),
+}
+
+fn with_fdc(src: &ReplayModel, fdc: fdc::Fdc) -> ReplayModel {
+    ReplayModel {
         fdc,
         cmd: src.cmd,
         dma: DmaStats::default(),
         last_dma: None,
-    })
+    }
 }
 
 impl Engine<'_> {
+    /// The destination of `src` without `sub` (`None`: nothing dropped), from the control
+    /// destination `c` (nothing dropped; `c_same`: equal to the source) when the
+    /// subsection's fields can be patched into it (exactly the load's result).
+    fn dest_for(
+        &mut self,
+        src: &ReplayModel,
+        src_fp: u64,
+        c: Option<&ReplayModel>,
+        c_same: bool,
+        sub: Option<Subsection>,
+    ) -> Dest {
+        let Some(c) = c else { return Dest::Refused };
+        let d = match sub {
+            None if c_same => return Dest::Same,
+            None => c.clone(),
+            Some(Subsection::MediaRate) if self.mig.media_rate_is_fresh(&c.fdc) => {
+                if c_same {
+                    return Dest::Same;
+                }
+                c.clone()
+            }
+            Some(s) => match self.mig.patch_without(&c.fdc, s) {
+                Some(f) => with_fdc(src, f),
+                None => match destination(&mut self.mig, src, Some(s)) {
+                    Some(d) => d,
+                    None => return Dest::Refused,
+                },
+            },
+        };
+        let fp = fingerprint(&d);
+        if fp == src_fp && d == *src {
+            Dest::Same
+        } else {
+            Dest::State(d, fp)
+        }
+    }
+
     /// Starts the what-if of every requested subsection QEMU sends at `src`'s state.
     fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
         let sent = src.fdc.needed_subsections();
         let src_fp = fingerprint(src);
         let n = self.opts.subsections.len();
         let control = self.opts.control.then_some(None);
-        let drops = self.opts.subsections.iter().copied().map(Some).chain(control);
-        for (k, sub) in drops.enumerate() {
+        let drops: Vec<Option<Subsection>> = self
+            .opts
+            .subsections
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(control)
+            .collect();
+        if !drops.iter().any(|s| s.is_none_or(|s| sent.contains(s))) {
+            return;
+        }
+        // The control destination (nothing dropped): the source itself when the load is
+        // known to give it back, else loaded.
+        let (c, c_same) = if self.mig.lossless(&src.fdc) {
+            (None, true)
+        } else {
+            self.stats.loads += 1;
+            let c = destination(&mut self.mig, src, None);
+            let same = c.as_ref().is_some_and(|c| fingerprint(c) == src_fp && c == src);
+            (c, same)
+        };
+        let c_ref = if c_same { Some(src) } else { c.as_ref() };
+        for (k, sub) in drops.into_iter().enumerate() {
             if sub.is_some_and(|s| !sent.contains(s)) {
                 continue;
             }
@@ -206,20 +278,21 @@ impl Engine<'_> {
                 first: None,
                 reconverged: None,
             };
-            self.stats.loads += 1;
-            let Some(d) = destination(&mut self.mig, src, sub) else {
-                // QEMU refuses the stream (never for a state the model produced).
-                pending.class = Class::Fault;
-                self.pend.push(pending);
-                continue;
+            let (d, fp) = match self.dest_for(src, src_fp, c_ref, c_same, sub) {
+                Dest::Refused => {
+                    // QEMU refuses the stream (never for a state the model produced).
+                    pending.class = Class::Fault;
+                    self.pend.push(pending);
+                    continue;
+                }
+                Dest::Same => {
+                    self.stats.equal_at_load += 1;
+                    pending.reconverged = Some(0);
+                    self.count(&pending);
+                    continue;
+                }
+                Dest::State(d, fp) => (d, fp),
             };
-            let fp = fingerprint(&d);
-            if fp == src_fp && d == *src {
-                self.stats.equal_at_load += 1;
-                pending.reconverged = Some(0);
-                self.count(&pending);
-                continue;
-            }
             self.pend.push(pending);
             if let Some(l) = self.live.iter().find(|l| l.fp == fp && l.m == d) {
                 self.stats.joined += 1;
@@ -238,7 +311,6 @@ impl Engine<'_> {
             });
         }
     }
-
     /// Applies event `i` to the source and every fork and classifies what differs.
     fn step(
         &mut self,
@@ -291,7 +363,11 @@ impl Engine<'_> {
             let l = self.live.swap_remove(j);
             self.reconverged(l.traj, i + 1);
         }
-        self.merge_equal();
+        // Forks with equal states have equal futures: merging them later changes nothing
+        // but the cost, so it is only looked for every MERGE_EVERY events.
+        if i % MERGE_EVERY == 0 {
+            self.merge_equal();
+        }
         Ok(())
     }
 
@@ -311,7 +387,7 @@ impl Engine<'_> {
         if n < 2 {
             return;
         }
-        if n <= 8 && !(1..n).any(|j| (0..j).any(|k| self.live[k].fp == self.live[j].fp)) {
+        if n <= 32 && !(1..n).any(|j| (0..j).any(|k| self.live[k].fp == self.live[j].fp)) {
             return;
         }
         let mut order: Vec<(u64, usize)> = self.live.iter().map(|l| l.fp).zip(0..n).collect();
@@ -359,7 +435,6 @@ impl Engine<'_> {
             let l = self.live.swap_remove(j);
             self.reconverged(l.traj, at);
         }
-        self.merge_equal();
     }
 }
 
@@ -461,7 +536,7 @@ pub fn whatif_events(
 ) -> Result<TraceWhatif, ReplayError> {
     let mut e = Engine {
         opts,
-        pend: Vec::new(),
+        pend: Vec::with_capacity(events.len() + 1),
         trajs: Vec::new(),
         live: Vec::new(),
         stats: ForkStats::default(),
