@@ -274,3 +274,41 @@ fn real_outcomes_equal_the_summary_script() {
     }
     assert_eq!(n, got.len());
 }
+
+/// The what-if's shortcuts equal QEMU's load at every point of the corpus:
+/// `Migrator::lossless` says exactly when loading the state gives the source back, and
+/// patching a subsection's fields into the control destination gives exactly the load
+/// without that subsection.
+#[test]
+fn load_shortcuts_equal_the_load_at_every_corpus_point() {
+    use fdc::destination::{migrate_without, Migrator};
+    let mut lossy = 0;
+    for p in corpus() {
+        let (h, events, ends) = read_trace(&p).unwrap();
+        let mut m = ReplayModel::from_header(&h, &p).unwrap();
+        let mut mig = Migrator::new();
+        let mut chunk = 0;
+        for (i, ev) in events.iter().enumerate() {
+            let control = migrate_without(&m.fdc, &[]).unwrap();
+            let same = control == m.fdc;
+            assert_eq!(mig.lossless(&m.fdc), same, "{} point {i}", p.display());
+            lossy += u64::from(!same);
+            assert!(mig.migrate_without(&m.fdc, &[]).unwrap() == control);
+            for sub in Subsection::ALL.into_iter().skip(1) {
+                let want = migrate_without(&m.fdc, &[(sub, None)]).unwrap();
+                let got = mig.patch_without(&control, sub).unwrap();
+                assert!(got == want, "{} point {i} {}", p.display(), sub.name());
+                if sub == Subsection::MediaRate {
+                    assert_eq!(mig.media_rate_is_fresh(&control), want == control);
+                }
+            }
+            while ends.get(chunk).is_some_and(|&c| c <= i) {
+                chunk += 1;
+            }
+            let end = ends.get(chunk).copied().unwrap_or(events.len());
+            fdc_replay::analysis::apply(&mut m, ev, &events[i + 1..end]).unwrap();
+        }
+    }
+    // The corpus has points where QEMU's own load loses state (DOR's select bit).
+    assert!(lossy > 0);
+}
