@@ -312,3 +312,31 @@ fn load_shortcuts_equal_the_load_at_every_corpus_point() {
     // The corpus has points where QEMU's own load loses state (DOR's select bit).
     assert!(lossy > 0);
 }
+
+/// Closed loop: the Windows driver model resumed, against the model, from destinations
+/// without a subsection. `fdrive/media_rate`'s destination is the source itself (the
+/// medium's own rate), so the driver carries on exactly (the same trace) at every point.
+/// Without `fdc/result_timer` the READ ID of fdc.sys's media determination never
+/// completes (MSR stays busy, no interrupt): the driver's interrupt wait times out, so the
+/// run cannot be the same as without migration.
+#[test]
+fn closed_loop_windows_driver_model() {
+    use fdc_replay::analysis::whatif::closed::{closed_loop, Outcome};
+    let rate = closed_loop("dir", Subsection::MediaRate, 4).unwrap();
+    assert_eq!(rate.len(), 4);
+    assert!(rate.iter().all(|r| r.outcome == Outcome::CarriesOn), "{rate:#?}");
+    let timer = closed_loop("dir", Subsection::ResultTimer, 3).unwrap();
+    assert!(!timer.is_empty());
+    for r in &timer {
+        assert!(
+            !matches!(r.outcome, Outcome::CarriesOn | Outcome::NotReached),
+            "{timer:#?}"
+        );
+    }
+    for sub in [Subsection::MediaChanged, Subsection::ResetSensei] {
+        let runs = closed_loop("dir", sub, 4).unwrap();
+        assert!(runs.iter().all(|r| r.outcome != Outcome::NotReached), "{runs:#?}");
+        eprintln!("{runs:#?}");
+    }
+    eprintln!("{timer:#?}");
+}

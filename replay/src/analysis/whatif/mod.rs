@@ -35,6 +35,7 @@
 //! Traces are analysed in parallel (one per rayon task); results come back in path order,
 //! so the output is the same for any number of threads.
 
+pub mod closed;
 pub mod engine;
 pub mod real;
 pub mod render;
