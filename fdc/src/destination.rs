@@ -203,7 +203,10 @@ pub fn load_without(
 /// carried over too: it is bookkeeping, not device state (QEMU runs a command from
 /// `fifo[0]`), and keeping it makes a destination that behaves like the source compare
 /// equal to it.
-pub fn migrate_without(src: &Fdc, dropped: &[(Subsection, Option<usize>)]) -> Result<Fdc, LoadError> {
+pub fn migrate_without(
+    src: &Fdc,
+    dropped: &[(Subsection, Option<usize>)],
+) -> Result<Fdc, LoadError> {
     let mut f = load_without(
         &src.state(),
         dropped,
@@ -307,7 +310,9 @@ impl Migrator {
             && !src.in_dma_run
             && !src.indeterminate
             && src.fault.is_none()
-            && src.result_timer.is_none_or(|t| t <= crate::controller::MAX_CLOCK_NS);
+            && src
+                .result_timer
+                .is_none_or(|t| t <= crate::controller::MAX_CLOCK_NS);
         if !simple {
             return false;
         }

@@ -182,14 +182,17 @@ pub const CHUNK_LEN: usize = 16 * SECTOR_LEN;
 pub struct Medium {
     sectors: u64,
     read_only: bool,
-    data: Option<Arc<Vec<Option<Arc<Vec<u8>>>>>>,
+    data: Option<Arc<Vec<Chunk>>>,
 }
 
-fn chunk_is_zero(c: &Option<Arc<Vec<u8>>>) -> bool {
+/// One chunk of a medium's content (`None`: all zeros).
+type Chunk = Option<Arc<Vec<u8>>>;
+
+fn chunk_is_zero(c: &Chunk) -> bool {
     c.as_ref().is_none_or(|c| c.iter().all(|&b| b == 0))
 }
 
-fn chunks_equal(a: &Option<Arc<Vec<u8>>>, b: &Option<Arc<Vec<u8>>>) -> bool {
+fn chunks_equal(a: &Chunk, b: &Chunk) -> bool {
     match (a, b) {
         (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
         _ => chunk_is_zero(a) && chunk_is_zero(b),

@@ -1,6 +1,7 @@
 //! The what-if analysis: hand-checked cases (each class and first difference worked out
 //! from QEMU 7.2's behaviour, as `oracle/tests/stream_destination.rs` checks it on real
 //! QEMU with edited streams), properties over the corpus, the real-outcome counts.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use fdc::{DriveConfig, Fdc, Medium, Subsection};
 use fdc_replay::analysis::replay::analyze_file;
@@ -77,7 +78,11 @@ fn reset_sensei_dropped_is_a_register_difference_at_the_second_sense_interrupt()
     for k in 0..4u8 {
         evs.extend(spaced(
             3000 + 3000 * u64::from(k),
-            &[(true, FIFO, 0x08), (false, FIFO, 0xc0 + k), (false, FIFO, 0)],
+            &[
+                (true, FIFO, 0x08),
+                (false, FIFO, 0xc0 + k),
+                (false, FIFO, 0),
+            ],
         ));
     }
     let recs = run(&evs, Subsection::ResetSensei);
@@ -114,9 +119,15 @@ fn result_timer_dropped_is_a_stall_at_the_first_poll_after_the_expiry() {
         let p = at(&recs, point);
         assert_eq!(p.class, Class::Stall, "{p:#?}");
         let d = p.first_difference.unwrap();
-        assert_eq!((d.event, d.register, d.source, d.destination), (4, "MSR", 0xd0, 0x10));
+        assert_eq!(
+            (d.event, d.register, d.source, d.destination),
+            (4, "MSR", 0xd0, 0x10)
+        );
         assert_eq!(d.after_ns, 30_000_000 - evs[point as usize - 1].t);
-        assert_eq!(p.reconverged_after_events, None, "a stalled READ ID stays stalled");
+        assert_eq!(
+            p.reconverged_after_events, None,
+            "a stalled READ ID stays stalled"
+        );
     }
     assert_eq!(recs.len(), 2, "{recs:#?}");
 }
@@ -152,12 +163,18 @@ fn media_changed_dropped_shows_in_dir_until_the_next_seek() {
     let p = at(&recs, 7);
     assert_eq!(p.class, Class::Register, "{p:#?}");
     let d = p.first_difference.unwrap();
-    assert_eq!((d.event, d.register, d.source, d.destination), (7, "DIR", 0x00, 0x80));
+    assert_eq!(
+        (d.event, d.register, d.source, d.destination),
+        (7, "DIR", 0x00, 0x80)
+    );
     // The second seek's last byte is event 10: equal again after it.
     assert_eq!(p.reconverged_after_events, Some(11 - 7));
     // After the DIR read, the points see no difference before they reconverge.
     let q = at(&recs, 8);
-    assert_eq!((q.class, q.reconverged_after_events), (Class::Invisible, Some(3)));
+    assert_eq!(
+        (q.class, q.reconverged_after_events),
+        (Class::Invisible, Some(3))
+    );
 }
 
 /// PERPENDICULAR MODE with OW set and D0..D1 = 3 sets the drive's `perpendicular` to 3;
@@ -165,7 +182,10 @@ fn media_changed_dropped_shows_in_dir_until_the_next_seek() {
 /// `fdrive/perpendicular` has 0 there (real QEMU: DUMPREG byte 7 = 0).
 #[test]
 fn perpendicular_dropped_shows_in_dumpreg_byte_7() {
-    let mut evs = spaced(1000, &[(true, FIFO, 0x12), (true, FIFO, 0x83), (true, FIFO, 0x0e)]);
+    let mut evs = spaced(
+        1000,
+        &[(true, FIFO, 0x12), (true, FIFO, 0x83), (true, FIFO, 0x0e)],
+    );
     let dump = [0u8, 0, 0, 0, 0, 0, 0, 0x0c, 0, 0];
     for (k, v) in dump.iter().enumerate() {
         evs.push(r(10_000 + 1000 * k as u64, FIFO, *v));
@@ -174,7 +194,10 @@ fn perpendicular_dropped_shows_in_dumpreg_byte_7() {
     let p = at(&recs, 2);
     assert_eq!(p.class, Class::Register, "{p:#?}");
     let d = p.first_difference.unwrap();
-    assert_eq!((d.event, d.register, d.source, d.destination), (10, "FIFO", 0x0c, 0x00));
+    assert_eq!(
+        (d.event, d.register, d.source, d.destination),
+        (10, "FIFO", 0x0c, 0x00)
+    );
 }
 
 fn corpus() -> Vec<PathBuf> {
@@ -202,9 +225,17 @@ fn dropping_nothing_is_invisible_and_the_source_replay_is_unchanged() {
         let wf = whatif_file(&p, &opts).unwrap();
         let c = wf.control.clone().unwrap();
         assert_eq!(c.points_sent, wf.points, "{}", p.display());
-        let visible: Vec<&PointRecord> =
-            wf.records.iter().filter(|r| r.class != Class::Invisible).collect();
-        assert!(visible.is_empty(), "{}: {:#?}", p.display(), &visible[..visible.len().min(3)]);
+        let visible: Vec<&PointRecord> = wf
+            .records
+            .iter()
+            .filter(|r| r.class != Class::Invisible)
+            .collect();
+        assert!(
+            visible.is_empty(),
+            "{}: {:#?}",
+            p.display(),
+            &visible[..visible.len().min(3)]
+        );
         assert!(wf.records.iter().all(|r| r.subsection == CONTROL));
         let a = analyze_file(&p, &Default::default()).unwrap();
         assert!(a.end == wf.end, "{}: source replay differs", p.display());
@@ -240,7 +271,10 @@ fn real_outcomes_equal_the_summary_script() {
             ]
         );
         let mc = &got["fdrive/media_changed"].classes;
-        assert_eq!((mc["data_corruption"], mc["io_error"], mc["invisible"]), (6, 3, 21));
+        assert_eq!(
+            (mc["data_corruption"], mc["io_error"], mc["invisible"]),
+            (6, 3, 21)
+        );
         return;
     };
     let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -256,7 +290,11 @@ fn real_outcomes_equal_the_summary_script() {
         let g = &got[name];
         n += 1;
         assert_eq!(g.runs, runs, "{name}");
-        assert_eq!(g.controls_normal, real["controls_normal"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            g.controls_normal,
+            real["controls_normal"].as_u64().unwrap(),
+            "{name}"
+        );
         let classes: std::collections::BTreeMap<String, u64> =
             serde_json::from_value(real["classes"].clone()).unwrap();
         assert_eq!(g.classes, classes, "{name}");
@@ -324,7 +362,10 @@ fn closed_loop_windows_driver_model() {
     use fdc_replay::analysis::whatif::closed::{closed_loop, Outcome};
     let rate = closed_loop("dir", Subsection::MediaRate, 4).unwrap();
     assert_eq!(rate.len(), 4);
-    assert!(rate.iter().all(|r| r.outcome == Outcome::CarriesOn), "{rate:#?}");
+    assert!(
+        rate.iter().all(|r| r.outcome == Outcome::CarriesOn),
+        "{rate:#?}"
+    );
     let timer = closed_loop("dir", Subsection::ResultTimer, 3).unwrap();
     assert!(!timer.is_empty());
     for r in &timer {
@@ -335,7 +376,10 @@ fn closed_loop_windows_driver_model() {
     }
     for sub in [Subsection::MediaChanged, Subsection::ResetSensei] {
         let runs = closed_loop("dir", sub, 4).unwrap();
-        assert!(runs.iter().all(|r| r.outcome != Outcome::NotReached), "{runs:#?}");
+        assert!(
+            runs.iter().all(|r| r.outcome != Outcome::NotReached),
+            "{runs:#?}"
+        );
         eprintln!("{runs:#?}");
     }
     eprintln!("{timer:#?}");

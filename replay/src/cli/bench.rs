@@ -206,14 +206,15 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
 fn whatif_ratio(corpus: &Path) -> anyhow::Result<Vec<Measure>> {
     use crate::analysis::whatif::WhatifOptions;
     let paths = super::analysis::collect_traces(&[corpus.to_path_buf()]);
-    let best = |label: &str, f: &(dyn Fn() -> anyhow::Result<u64> + Sync)| -> anyhow::Result<Measure> {
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            runs.push(measure(label, 1, f)?);
-        }
-        runs.sort_by(|a, b| a.cpu.total_cmp(&b.cpu));
-        Ok(runs.swap_remove(0))
-    };
+    let best =
+        |label: &str, f: &(dyn Fn() -> anyhow::Result<u64> + Sync)| -> anyhow::Result<Measure> {
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(measure(label, 1, f)?);
+            }
+            runs.sort_by(|a, b| a.cpu.total_cmp(&b.cpu));
+            Ok(runs.swap_remove(0))
+        };
     let report = best("report over the corpus, 1 thread", &|| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
         let results = super::analysis::analyze_all(&paths, &pool, None);

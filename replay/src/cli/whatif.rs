@@ -2,11 +2,11 @@
 //! subsection would do (see [`crate::analysis::whatif`]).
 
 use super::analysis::{inputs, pool, progress, ReportFormat, EXIT_NOTHING};
+use crate::analysis::verdict::WhatifSummary;
 use crate::analysis::whatif::engine::TraceWhatif;
 use crate::analysis::whatif::render::{render, render_policy};
 use crate::analysis::whatif::summary::{guest_totals, policy_rows, summarize, Policy, PolicyRow};
 use crate::analysis::whatif::{whatif_file, WhatifOptions};
-use crate::analysis::verdict::WhatifSummary;
 use clap::Args;
 use fdc::Subsection;
 use rayon::prelude::*;

@@ -196,9 +196,9 @@ fn run(workload: &str, media: &Media, mut m: Migrating, record_sent: bool) -> st
     let (machine_sent, migrated) = shared.lock().map(|g| g.clone()).unwrap_or_default();
     let hang = matches!(
         &r,
-        Err(WorkloadError::Driver(crate::drivermodel::DriverError::Machine(
-            MigratingError::Bound(_)
-        )))
+        Err(WorkloadError::Driver(
+            crate::drivermodel::DriverError::Machine(MigratingError::Bound(_))
+        ))
     );
     let result = r.map_err(|e| e.to_string()).and_then(|(s, bytes)| {
         let (_, evs) = fdc_trace::read_all_from(&bytes[..]).map_err(|e| e.to_string())?;
@@ -271,12 +271,24 @@ pub fn closed_loop(
     points: usize,
 ) -> std::io::Result<Vec<ClosedRun>> {
     let media = prepare(workload)?;
-    let dummy = || Migrating::new(PcFloppy::new(fdc::Fdc::new(fdc::DriveConfig::Absent, fdc::DriveConfig::Absent)), sub, u64::MAX, u64::MAX);
+    let dummy = || {
+        Migrating::new(
+            PcFloppy::new(fdc::Fdc::new(
+                fdc::DriveConfig::Absent,
+                fdc::DriveConfig::Absent,
+            )),
+            sub,
+            u64::MAX,
+            u64::MAX,
+        )
+    };
     let control = run(workload, &media, dummy(), true)?;
     let (c_cmds, c_retries, c_end, c_evs) = control.result.map_err(std::io::Error::other)?;
     let sent = control.machine_sent;
     let n = sent.len();
-    let chosen: Vec<u64> = (0..points.min(n)).map(|k| sent[k * n / points.min(n)]).collect();
+    let chosen: Vec<u64> = (0..points.min(n))
+        .map(|k| sent[k * n / points.min(n)])
+        .collect();
     let bound = 20 * sent.last().copied().unwrap_or(0).max(10_000) + 1_000_000;
     let mut out = Vec::new();
     for at in chosen {

@@ -127,7 +127,10 @@ fn fingerprint(m: &ReplayModel) -> u64 {
         | u64::from(m.cmd) << 40;
     let mut h = mix(0, regs);
     h = mix(h, u64::from(f.data_pos()) | u64::from(f.data_len()) << 32);
-    h = mix(h, f.reset_sensei() as u64 ^ f.result_timer().map_or(u64::MAX, |t| t));
+    h = mix(
+        h,
+        f.reset_sensei() as u64 ^ f.result_timer().map_or(u64::MAX, |t| t),
+    );
     let mut head = [0u8; 8];
     head.copy_from_slice(&f.fifo()[..8]);
     h = mix(h, u64::from_le_bytes(head));
@@ -178,7 +181,9 @@ fn destination(
     Some(with_fdc(src, fdc))
 }
 
-/// A destination: equal to the source, refused by QEMU, or a state to compare.
+/// A destination: equal to the source, refused by QEMU, or a state to compare (returned
+/// once per point and subsection and consumed at once: not worth a box).
+#[allow(clippy::large_enum_variant)]
 enum Dest {
     Same,
     Refused,
@@ -256,7 +261,9 @@ impl Engine<'_> {
         } else {
             self.stats.loads += 1;
             let c = destination(&mut self.mig, src, None);
-            let same = c.as_ref().is_some_and(|c| fingerprint(c) == src_fp && c == src);
+            let same = c
+                .as_ref()
+                .is_some_and(|c| fingerprint(c) == src_fp && c == src);
             (c, same)
         };
         let c_ref = if c_same { Some(src) } else { c.as_ref() };
@@ -365,7 +372,7 @@ impl Engine<'_> {
         }
         // Forks with equal states have equal futures: merging them later changes nothing
         // but the cost, so it is only looked for every MERGE_EVERY events.
-        if i % MERGE_EVERY == 0 {
+        if i.is_multiple_of(MERGE_EVERY) {
             self.merge_equal();
         }
         Ok(())
@@ -497,8 +504,7 @@ fn data_difference(src: &ReplayModel, dst: &ReplayModel, ev: &Ev) -> Option<Diff
             return Some((Class::Data, "DMA position", pos(src), pos(dst)));
         }
     }
-    let media_differ =
-        (0..2).any(|k| src.fdc.drive(k).medium() != dst.fdc.drive(k).medium());
+    let media_differ = (0..2).any(|k| src.fdc.drive(k).medium() != dst.fdc.drive(k).medium());
     media_differ.then_some((Class::Data, "medium", 0, 1))
 }
 
@@ -554,7 +560,11 @@ pub fn whatif_events(
             chunk += 1;
         }
         let end = chunk_ends.get(chunk).copied().unwrap_or(n).min(n);
-        let w = if i == 0 { 0 } else { ev.t.saturating_sub(prev_t) };
+        let w = if i == 0 {
+            0
+        } else {
+            ev.t.saturating_sub(prev_t)
+        };
         let index = i as u64;
         match src.fdc.result_timer() {
             Some(exp) if exp <= ev.t && i > 0 => {
@@ -603,8 +613,13 @@ impl Engine<'_> {
             self.count(p);
         }
         // Records in point order, then subsection order (a stable sort keeps the latter).
-        self.records
-            .sort_by_key(|r| (r.index, Subsection::from_name(r.subsection).is_none(), Subsection::from_name(r.subsection)));
+        self.records.sort_by_key(|r| {
+            (
+                r.index,
+                Subsection::from_name(r.subsection).is_none(),
+                Subsection::from_name(r.subsection),
+            )
+        });
         let control = self.sent.pop().filter(|_| self.opts.control);
         let subs = self
             .opts

@@ -129,4 +129,3 @@ pub struct PointRecord {
 
 /// Names of the register offsets in differences.
 pub const REGISTER_NAMES: [&str; 8] = ["SRA", "SRB", "DOR", "TDR", "MSR", "FIFO", "port6", "DIR"];
-

@@ -52,7 +52,11 @@ pub fn interval(p: Option<&Proportion>) -> String {
 /// verdict, the classes with intervals, per guest, and the profiles.
 pub fn render(summary: &WhatifSummary, markdown: bool) -> String {
     let mut o = String::new();
-    heading(&mut o, markdown, "What if a subsection is dropped (model, every point)");
+    heading(
+        &mut o,
+        markdown,
+        "What if a subsection is dropped (model, every point)",
+    );
     o.push_str(
         "At every point where QEMU sends the subsection, the destination is the model loaded without it \
 (QEMU 7.2's load rules); source and destination replay the rest of the trace side by side and the \
@@ -64,13 +68,21 @@ migration streams (corpora/whatif/runs).\n",
         o.push('\n');
     }
     o.push_str(&main_table(summary).render(markdown));
-    heading(&mut o, markdown, "What-if classes with 95% intervals (share of the points where it is sent)");
+    heading(
+        &mut o,
+        markdown,
+        "What-if classes with 95% intervals (share of the points where it is sent)",
+    );
     o.push_str(&interval_table(summary).render(markdown));
     heading(&mut o, markdown, "What-if classes per guest");
     o.push_str(&guest_table(summary).render(markdown));
     heading(&mut o, markdown, "Measured on real guests");
     o.push_str(&real_table(summary).render(markdown));
-    heading(&mut o, markdown, "Implementation profiles: points needing fdc/phase");
+    heading(
+        &mut o,
+        markdown,
+        "Implementation profiles: points needing fdc/phase",
+    );
     let mut t = Table::new(&["profile", "points", "phase needed", "share"]);
     for p in &summary.profiles {
         t.row(vec![
@@ -78,9 +90,8 @@ migration streams (corpora/whatif/runs).\n",
             p.points.to_string(),
             p.phase_needed_points
                 .map_or("no phase field".into(), |k| k.to_string()),
-            p.phase_needed_points.map_or("-".into(), |k| {
-                interval(proportion(k, p.points).as_ref())
-            }),
+            p.phase_needed_points
+                .map_or("-".into(), |k| interval(proportion(k, p.points).as_ref())),
         ]);
     }
     o.push_str(&t.render(markdown));
@@ -94,7 +105,11 @@ fn main_table(summary: &WhatifSummary) -> Table {
     let mut t = Table::from_strings(h);
     for s in &summary.subsections {
         let mut r = vec![s.name.clone(), s.points_sent.to_string()];
-        r.extend(Class::ALL.iter().map(|c| get(&s.classes, c.name()).to_string()));
+        r.extend(
+            Class::ALL
+                .iter()
+                .map(|c| get(&s.classes, c.name()).to_string()),
+        );
         match &s.real {
             Some(real) => {
                 let severe: u64 = crate::analysis::verdict::REAL_SEVERE
@@ -173,7 +188,13 @@ fn guest_table(summary: &WhatifSummary) -> Table {
 }
 
 fn real_table(summary: &WhatifSummary) -> Table {
-    let mut t = Table::new(&["subsection", "real guest", "runs", "controls normal", "outcomes"]);
+    let mut t = Table::new(&[
+        "subsection",
+        "real guest",
+        "runs",
+        "controls normal",
+        "outcomes",
+    ]);
     for s in &summary.subsections {
         let Some(real) = &s.real else { continue };
         t.row(vec![

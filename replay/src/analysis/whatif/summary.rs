@@ -38,14 +38,17 @@ fn add(into: &mut [(u64, u64); 6], from: &[(u64, u64); 6]) {
     }
 }
 
-/// Per subsection: totals and per guest (sent points, sent time, class counts).
+/// Per guest: sent points, sent time, class counts.
 type Acc = BTreeMap<String, (u64, u64, [(u64, u64); 6])>;
+
+/// Per subsection: sent points, sent time, class counts, per guest.
+type SubAcc = BTreeMap<Subsection, (u64, u64, [(u64, u64); 6], Acc)>;
 
 /// The summary of `traces` (in path order), with the real outcomes of `real` (by
 /// subsection name) beside the model's classes and the verdicts computed from both.
 pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) -> WhatifSummary {
     let mut order: Vec<Subsection> = Vec::new();
-    let mut acc: BTreeMap<Subsection, (u64, u64, [(u64, u64); 6], Acc)> = BTreeMap::new();
+    let mut acc: SubAcc = BTreeMap::new();
     let mut points = 0;
     for t in traces {
         points += t.points;
@@ -127,9 +130,7 @@ pub fn guest_totals(traces: &[TraceWhatif]) -> BTreeMap<String, (u64, u64)> {
         e.0 += t.points;
         e.1 += t.time_ns;
     }
-    let all = out
-        .values()
-        .fold((0, 0), |(p, t), v| (p + v.0, t + v.1));
+    let all = out.values().fold((0, 0), |(p, t), v| (p + v.0, t + v.1));
     out.insert(ALL_GUESTS.into(), all);
     out
 }
@@ -230,7 +231,12 @@ fn class_rows(
     for c in Class::ALL.iter().filter(|c| **c != Class::Invisible) {
         let k = get(&gc.classes, c.name());
         if k > 0 {
-            out.push(row(machine, c.name(), k, get(&gc.classes_time_ns, c.name())));
+            out.push(row(
+                machine,
+                c.name(),
+                k,
+                get(&gc.classes_time_ns, c.name()),
+            ));
         }
     }
     out
