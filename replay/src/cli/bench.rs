@@ -14,8 +14,8 @@ use crate::analysis::report::{Report, Table};
 /// `fdc-replay bench` arguments.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Events in the generated trace.
-    #[arg(long, default_value_t = 10_000_000)]
+    /// Events in the generated trace (at least 1).
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub events: u64,
     /// Where to write the trace (default: a temporary file, removed afterwards).
     #[arg(long)]

@@ -314,7 +314,8 @@ fn write_trace(
             gzip,
             ..WriteOptions::default()
         };
-        let file = File::create(&tmp).map_err(io(&tmp))?;
+        // Named after the output: the temporary file is an implementation detail.
+        let file = File::create(&tmp).map_err(io(out))?;
         let named = |e: TraceError| e.with_file(Some(out));
         let mut writer = TraceWriter::new(BufWriter::new(file), header, opts).map_err(named)?;
         let st = run_pass(log, sidecar, sc_path, &mut |ev| {
