@@ -78,7 +78,7 @@ impl Progress {
         let events = Arc::new(AtomicU64::new(0));
         let shown = events.clone();
         let style = ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {events} events, {bytes}/{total_bytes}, {elapsed_precise} elapsed, ETA {eta}",
+            "{prefix} [{bar:25}] {events} events, {percent}%, {elapsed} elapsed, ETA {eta}",
         )
         .map(|s| {
             s.with_key(
@@ -101,11 +101,11 @@ impl Progress {
         let (bar, template) = match total {
             Some(n) => (
                 ProgressBar::new(n),
-                "{prefix} [{bar:30}] {human_pos}/{human_len} events, {elapsed_precise} elapsed, ETA {eta}",
+                "{prefix} [{bar:25}] {human_pos}/{human_len} events, {elapsed} elapsed, ETA {eta}",
             ),
             None => (
                 ProgressBar::new_spinner(),
-                "{prefix} {spinner} {human_pos} events, {elapsed_precise} elapsed",
+                "{prefix} {spinner} {human_pos} events, {elapsed} elapsed",
             ),
         };
         let style = ProgressStyle::with_template(template)

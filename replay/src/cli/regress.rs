@@ -119,6 +119,25 @@ rewrite it with `fdc-replay regress --update`)",
     Ok(base)
 }
 
+/// Renames every path under `dir` in `v` to `corpora/...`, as it is named from the
+/// directory that holds `dir` (the baseline's names do not depend on the current one).
+fn stable_paths(v: &mut Value, dir: &std::path::Path) {
+    let prefix = format!("{}/", dir.display());
+    if prefix == "corpora/" {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            if let Some(rest) = s.strip_prefix(&prefix) {
+                *s = format!("corpora/{rest}");
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| stable_paths(x, dir)),
+        Value::Object(m) => m.values_mut().for_each(|x| stable_paths(x, dir)),
+        _ => {}
+    }
+}
+
 /// `v` as JSON, shortened to a summary when long (a diff line stays one line).
 fn brief(v: &Value) -> String {
     let s = v.to_string();
@@ -151,9 +170,18 @@ pub fn run(args: RegressArgs) -> anyhow::Result<i32> {
         .baseline
         .clone()
         .unwrap_or_else(|| default_corpora().join("baseline.json"));
-    let now = current(&paths, args.jobs, args.quiet)?;
+    let base = if args.update {
+        None
+    } else {
+        Some(read_baseline(&baseline)?)
+    };
+    let mut now = current(&paths, args.jobs, args.quiet)?;
+    if args.paths.is_empty() {
+        // The source tree's corpora, used from elsewhere: named as from the source tree.
+        stable_paths(&mut now, &default_corpora());
+    }
     let text = serde_json::to_string_pretty(&now)? + "\n";
-    if args.update {
+    let Some(base) = base else {
         std::fs::write(&baseline, text)
             .with_context(|| format!("writing {}", baseline.display()))?;
         println!(
@@ -162,8 +190,7 @@ pub fn run(args: RegressArgs) -> anyhow::Result<i32> {
             paths.len()
         );
         return Ok(0);
-    }
-    let base = read_baseline(&baseline)?;
+    };
     let mut out = Vec::new();
     diff(&base, &now, "$", &mut out);
     if out.is_empty() {
