@@ -124,7 +124,8 @@ pub struct Found {
     pub traces: Vec<PathBuf>,
     /// Directories (or entries in them) that cannot be read, with the reason.
     pub bad: Vec<(PathBuf, String)>,
-    /// Inputs left out because they name a file already listed (same canonical path).
+    /// Inputs left out because they name a file (or unreadable directory) already listed
+    /// (same canonical path).
     pub duplicates: Vec<PathBuf>,
 }
 
@@ -153,7 +154,7 @@ impl Found {
             .map(|p| p.display().to_string())
             .collect();
         eprintln!(
-            "fdc-replay {command}: {} input(s) name a trace already given, read once: {}",
+            "fdc-replay {command}: {} input(s) name an input already given, read once: {}",
             list.len(),
             list.join(", ")
         );
@@ -162,7 +163,7 @@ impl Found {
 
 /// Expands paths: files as given (`-` is standard input), directories searched
 /// recursively for `*.fdctrace` (sorted). A path that does not exist is kept, so that it
-/// is reported as a bad file; a directory that cannot be read is a bad input; a trace
+/// is reported as a bad file; a directory that cannot be read is a bad input; an input
 /// named twice (same canonical path) is kept once.
 pub fn collect_traces(paths: &[PathBuf]) -> Found {
     let mut found = Found::default();
@@ -178,6 +179,15 @@ pub fn collect_traces(paths: &[PathBuf]) -> Found {
         }
     }
     let mut seen = std::collections::HashSet::new();
+    let bad = std::mem::take(&mut found.bad);
+    for (p, e) in bad {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            found.bad.push((p, e));
+        } else {
+            found.duplicates.push(p);
+        }
+    }
     for p in listed {
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         if seen.insert(key) {

@@ -174,9 +174,10 @@ impl Progress {
         }
     }
 
-    /// Removes the bar.
+    /// Draws the final state, then removes the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
+            b.finish();
             b.finish_and_clear();
         }
     }
