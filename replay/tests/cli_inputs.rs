@@ -454,3 +454,63 @@ fn progress_bars_only_on_a_terminal_and_without_q() {
         assert_eq!(text(&got.stderr), "", "{cmd}");
     }
 }
+
+#[test]
+fn progress_bars_of_the_producing_commands() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_str().unwrap();
+    let log = d.path().join("g.log");
+    std::fs::write(
+        &log,
+        "fdc_ioport_write write reg 0x02 val 0x0c\nfdc_ioport_read read reg 0x04 val 0x80\n",
+    )
+    .unwrap();
+    let shown = on_terminal(&["import", "qemu-log", log.to_str().unwrap()]);
+    assert!(
+        shown.contains(": writing [") && shown.contains("2/2 events"),
+        "{shown:?}"
+    );
+    let out = format!("{dir}/w.fdctrace");
+    let shown = on_terminal(&[
+        "record-driver-model",
+        "--machine",
+        "model",
+        "--workload",
+        "dir",
+        "-o",
+        &out,
+    ]);
+    assert!(shown.contains("record-driver-model dir"), "{shown:?}");
+    let events = shown
+        .rsplit_once("dir: ")
+        .and_then(|(_, r)| r.split(' ').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        shown.contains(&format!("  {events} events, ")),
+        "{events}: {shown:?}"
+    );
+    let quiet = on_terminal(&[
+        "record-driver-model",
+        "-q",
+        "--machine",
+        "model",
+        "--workload",
+        "dir",
+        "-o",
+        &out,
+    ]);
+    assert!(!quiet.contains("elapsed"), "{quiet:?}");
+    let trace = format!("{dir}/b.fdctrace");
+    let shown = on_terminal(&["bench", "--events", "3000", "--trace", &trace]);
+    assert!(
+        shown.contains("bench: generating [") && shown.contains("3,000/3,000 events"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("bench: 1 thread(s) [") && shown.contains("3000 events, 100%"),
+        "{shown:?}"
+    );
+    let quiet = on_terminal(&["bench", "-q", "--events", "3000", "--trace", &trace]);
+    assert!(!quiet.contains("ETA"), "{quiet:?}");
+}

@@ -139,6 +139,15 @@ impl Progress {
         }
     }
 
+    /// A callback that adds one event per call, for producers that take one
+    /// (`TraceWriter::on_event`); `None` when nothing is drawn.
+    pub fn callback(&self) -> Option<Box<dyn FnMut() + Send>> {
+        let p = self.clone();
+        self.bar
+            .as_ref()
+            .map(|_| Box::new(move || p.inc(1)) as Box<dyn FnMut() + Send>)
+    }
+
     /// Events counted so far.
     pub fn count(&self) -> u64 {
         self.events.load(Ordering::Relaxed)
