@@ -1,6 +1,7 @@
 //! The command line's inputs and errors, through the built binary: unreadable
 //! directories, duplicate inputs, pipes and standard input, data after a trace, the
 //! messages of common mistakes, the path rule, and progress bars only on a terminal.
+#![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ fn unreadable_directories_are_bad_inputs() {
     }
     // Root reads any directory: drop the capabilities that let it (util-linux setpriv).
     let cmd = |args: &[&str]| {
+        // SAFETY: geteuid has no preconditions and cannot fail.
         let mut c = if unsafe { libc::geteuid() } == 0 {
             let mut c = Command::new("setpriv");
             c.args(["--bounding-set=-dac_override,-dac_read_search", BIN]);
@@ -155,6 +157,7 @@ fn pipes_and_standard_input_are_read_once() {
     // A named pipe, as `check <(cat a.fdctrace)` gives: it can be opened once only.
     let fifo = d.path().join("pipe.fdctrace");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let (src, dst) = (file.clone(), fifo.clone());
     let feeder = std::thread::spawn(move || {
