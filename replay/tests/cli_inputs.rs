@@ -264,14 +264,17 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_names_the_output() {
     assert!(first.starts_with("{\"index\":0,"), "{first}");
     assert_eq!(err, "");
     assert!(status.success());
-    for args in [&["points"][..], &["report", "-q"], &["check", "-q"]] {
+    let t = sample();
+    let t = t.to_str().unwrap();
+    let cases: [&[&str]; 4] = [
+        &["points", t],
+        &["report", "-q", t],
+        &["check", "-q", t],
+        &["record-driver-model", "--list"],
+    ];
+    for args in cases {
         let full = std::fs::File::create("/dev/full").unwrap();
-        let got = Command::new(BIN)
-            .args(args)
-            .arg(sample())
-            .stdout(full)
-            .output()
-            .unwrap();
+        let got = Command::new(BIN).args(args).stdout(full).output().unwrap();
         assert_eq!(got.status.code(), Some(1), "{args:?}");
         assert_eq!(
             text(&got.stderr),

@@ -91,13 +91,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         generate_counted(&path, args.events, 1, opts, progress.callback())?;
         progress.finish();
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!(
+        crate::outln!(
             "generated {} events in {:.2} s: {} ({} bytes)",
             args.events,
             t0.elapsed().as_secs_f64(),
             path.display(),
             size
-        );
+        )?;
     }
     let progress = Progress::traces(
         "bench: decode only",
@@ -110,24 +110,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     progress.finish();
     let (replays, reports, notes) = replay_runs(&path, all, args.quiet)?;
     rows.extend(replays);
-    print!("{}", table(&rows).render(false));
+    crate::out!("{}", table(&rows).render(false))?;
     for n in &notes {
-        println!("{n}");
+        crate::outln!("{n}")?;
     }
     let one = rows.get(1).map_or(0.0, |r| r.events as f64 / r.secs);
     let many = rows.get(2).map_or(0.0, |r| r.events as f64 / r.secs);
-    println!("speed-up with {all} threads: {:.2}x", many / one);
+    crate::outln!("speed-up with {all} threads: {:.2}x", many / one)?;
     let same = reports.first() == reports.get(1);
-    println!(
+    crate::outln!(
         "reports identical for 1 and {all} threads: {}",
         if same { "yes" } else { "NO" }
-    );
+    )?;
     let mut code = if same { 0 } else { 1 };
     if args.oracle {
         match oracle_speed(args.oracle_events) {
             Ok((n, secs)) => {
                 let q = n as f64 / secs;
-                println!("QEMU (oracle, qtest outb/inb): {n} events in {secs:.2} s = {:.0} events/s; model/QEMU speed ratio (1 thread): {:.0}x", q, one / q);
+                crate::outln!("QEMU (oracle, qtest outb/inb): {n} events in {secs:.2} s = {:.0} events/s; model/QEMU speed ratio (1 thread): {:.0}x", q, one / q)?;
             }
             Err(e) => {
                 eprintln!("fdc-replay bench: oracle: {e}");

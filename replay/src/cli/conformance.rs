@@ -66,19 +66,19 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
     }
     match args.format {
         Format::Text => {
-            println!(
+            crate::outln!(
                 "{} QEMU instances, {} sequences, {} ops, {} reads compared, {} migration points compared, {} mismatching instance(s)",
                 total.instances, total.sequences, total.ops, total.reads, total.migrations, failures.len()
-            );
-            println!(
+            )?;
+            crate::outln!(
                 "points at which QEMU sent each subsection: {:?}",
                 total.subsections
-            );
+            )?;
             for f in &failures {
-                println!("{f}");
+                crate::outln!("{f}")?;
             }
         }
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::json!({
                 "instances": total.instances, "sequences": total.sequences, "ops": total.ops,
@@ -86,7 +86,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "memory_checks": total.memory_checks, "subsections": total.subsections,
                 "failures": failures,
             })
-        ),
+        )?,
     }
     Ok(if failures.is_empty() { 0 } else { 1 })
 }

@@ -98,3 +98,29 @@ pub fn describe(err: &anyhow::Error) -> String {
     }
     out
 }
+
+/// Writes `args` to standard output now (flushed); the error says "writing standard
+/// output". Used through [`crate::outln!`] / [`crate::out!`] instead of `println!`, which
+/// panics when the write fails.
+pub fn print(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut so = std::io::stdout().lock();
+    so.write_fmt(args)
+        .and_then(|()| so.flush())
+        .map_err(|e| anyhow::Error::new(e).context("writing standard output"))
+}
+
+/// `println!` that returns the write error ([`print`]).
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::cli::output::print(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `print!` that returns the write error ([`print`]).
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::cli::output::print(format_args!($($t)*))
+    };
+}

@@ -33,7 +33,7 @@ pub struct RecordArgs {
 pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
     if args.list {
         for (n, d) in WORKLOADS {
-            println!("{n:<14} {d}");
+            crate::outln!("{n:<14} {d}")?;
         }
         return Ok(0);
     }
@@ -59,7 +59,7 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
             return Err(e.into());
         }
     };
-    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
-        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display());
+    crate::outln!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
+        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display())?;
     Ok(0)
 }

@@ -184,37 +184,37 @@ pub fn run(args: RegressArgs) -> anyhow::Result<i32> {
     let Some(base) = base else {
         std::fs::write(&baseline, text)
             .with_context(|| format!("writing {}", baseline.display()))?;
-        println!(
+        crate::outln!(
             "{}: baseline rewritten from {} traces",
             baseline.display(),
             paths.len()
-        );
+        )?;
         return Ok(0);
     };
     let mut out = Vec::new();
     diff(&base, &now, "$", &mut out);
     if out.is_empty() {
-        println!(
+        crate::outln!(
             "{} traces: every statistic and conformance figure equals {}",
             paths.len(),
             baseline.display()
-        );
+        )?;
         Ok(0)
     } else {
-        println!(
+        crate::outln!(
             "{} figure(s) moved against {} (baseline -> now):",
             out.len(),
             baseline.display()
-        );
+        )?;
         for line in out.iter().take(200) {
-            println!("  {line}");
+            crate::outln!("  {line}")?;
         }
         if out.len() > 200 {
-            println!("  ... and {} more", out.len() - 200);
+            crate::outln!("  ... and {} more", out.len() - 200)?;
         }
-        println!(
+        crate::outln!(
             "If the change is intended, rewrite the baseline with `fdc-replay regress --update`."
-        );
+        )?;
         Ok(1)
     }
 }
