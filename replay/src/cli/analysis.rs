@@ -340,7 +340,7 @@ fn check_one(args: &CheckArgs, path: &Path, progress: &Progress) -> Result<Check
             .and_then(|r| check_reader(path, r, args.max_mismatches, args.context))
             .map_err(|e| e.to_string()),
         m @ MachineArg::Qemu(_) => qemu_replay(path, &m.qemu_binary(), progress)
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| without_path(path, &output::describe(&e)))
             .and_then(|(mut r, reader)| {
                 check_from(path, reader, &mut r, args.max_mismatches, args.context)
                     .map_err(|e| e.to_string())
