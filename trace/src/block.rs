@@ -43,7 +43,11 @@ impl<R: Read> Body<R> {
             Body::Plain(_) => None,
             Body::Gz(r) => {
                 let file = r.get_ref().get_ref();
-                Some(file.get_ref().pos - file.buffer().len() as u64)
+                Some(
+                    file.get_ref()
+                        .pos
+                        .saturating_sub(file.buffer().len() as u64),
+                )
             }
         }
     }
