@@ -109,7 +109,7 @@ pub fn print(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::Error::new(e).context("writing standard output"))
 }
 
-/// `println!` that returns the write error ([`print`]).
+/// `println!` that returns the write error ([`print()`]).
 #[macro_export]
 macro_rules! outln {
     ($($t:tt)*) => {
@@ -117,7 +117,7 @@ macro_rules! outln {
     };
 }
 
-/// `print!` that returns the write error ([`print`]).
+/// `print!` that returns the write error ([`print()`]).
 #[macro_export]
 macro_rules! out {
     ($($t:tt)*) => {
