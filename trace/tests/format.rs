@@ -309,6 +309,18 @@ fn truncated_gzip_names_the_file_offset() {
             "at byte {cut}: truncated trace: the file ends inside the gzip stream (the file is cut short)"
         )
     );
+    // A damaged gzip trailer (its CRC-32 is the 8th to 5th bytes from the end).
+    let mut bad = bytes.clone();
+    let at = bad.len() - 8;
+    bad[at] ^= 0xff;
+    let msg = read_all_from(&bad[..]).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "at byte {}: corrupt trace: the gzip stream is damaged (corrupt gzip stream does not have a matching checksum)",
+            bad.len()
+        )
+    );
 }
 
 #[test]
