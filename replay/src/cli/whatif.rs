@@ -1,7 +1,8 @@
 //! `fdc-replay whatif`: at every migration point, what a destination loaded without a
 //! subsection would do (see [`crate::analysis::whatif`]).
 
-use super::analysis::{inputs, pool, progress, ReportFormat, EXIT_NOTHING};
+use super::analysis::{inputs, pool, ReportFormat, EXIT_NOTHING};
+use super::progress::Progress;
 use crate::analysis::verdict::WhatifSummary;
 use crate::analysis::whatif::engine::TraceWhatif;
 use crate::analysis::whatif::render::{render, render_policy};
@@ -73,22 +74,18 @@ pub fn whatif_all(
     quiet: bool,
 ) -> anyhow::Result<Vec<Result<TraceWhatif, String>>> {
     let pool = pool(jobs)?;
-    let pb = progress(paths.len(), quiet, "whatif");
+    let progress = Progress::events("whatif (traces)", Some(paths.len() as u64), quiet);
     let out = pool.install(|| {
         paths
             .par_iter()
             .map(|p| {
                 let r = whatif_file(p, opts).map_err(|e| e.to_string());
-                if let Some(pb) = &pb {
-                    pb.inc(1);
-                }
+                progress.inc(1);
                 r
             })
             .collect()
     });
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    progress.finish();
     Ok(out)
 }
 
@@ -131,7 +128,12 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     if args.profile != crate::analysis::whatif::summary::PROFILE {
         anyhow::bail!("--profile {:?}: the only profile is qemu-7.2", args.profile);
     }
-    let (paths, shown) = inputs(&args.paths);
+    let (found, shown) = inputs(&args.paths);
+    found.warn_duplicates("whatif");
+    for (p, e) in &found.bad {
+        eprintln!("fdc-replay whatif: bad file: {}: {e}", p.display());
+    }
+    let paths = found.traces;
     if paths.is_empty() {
         eprintln!("fdc-replay whatif: no *.fdctrace traces under {shown}");
         return Ok(EXIT_NOTHING);
@@ -143,7 +145,7 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     };
     let results = whatif_all(&paths, &opts, args.jobs, args.quiet)?;
     let mut traces = Vec::new();
-    let mut bad = 0;
+    let mut bad = found.bad.len();
     for r in results {
         match r {
             Ok(t) => traces.push(t),
