@@ -243,15 +243,9 @@ impl Engine<'_> {
         let src_fp = fingerprint(src);
         let n = self.opts.subsections.len();
         let control = self.opts.control.then_some(None);
-        let drops: Vec<Option<Subsection>> = self
-            .opts
-            .subsections
-            .iter()
-            .copied()
-            .map(Some)
-            .chain(control)
-            .collect();
-        if !drops.iter().any(|s| s.is_none_or(|s| sent.contains(s))) {
+        let opts = self.opts;
+        let drops = || opts.subsections.iter().copied().map(Some).chain(control);
+        if !drops().any(|s| s.is_none_or(|s| sent.contains(s))) {
             return;
         }
         // The control destination (nothing dropped): the source itself when the load is
@@ -267,7 +261,7 @@ impl Engine<'_> {
             (c, same)
         };
         let c_ref = if c_same { Some(src) } else { c.as_ref() };
-        for (k, sub) in drops.into_iter().enumerate() {
+        for (k, sub) in drops().enumerate() {
             if sub.is_some_and(|s| !sent.contains(s)) {
                 continue;
             }
