@@ -59,6 +59,7 @@ pub mod points;
 pub mod replay;
 pub mod report;
 pub mod stats;
+pub mod timeline;
 pub mod verdict;
 
 use fdc::registers::{dor, msr, Register};

@@ -19,6 +19,7 @@
 //! scheduling: every number comes from a replay that started from the true state.
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
+use super::timeline::{mask_of, Timeline};
 use super::{
     apply, key_of, Ev, EvKind, Key, ReplayError, ReplayModel, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
 };
@@ -209,6 +210,8 @@ pub struct Part {
     pub runs: [RunTrack; RUNS],
     pub reads: u64,
     pub read_mismatches: u64,
+    /// When each subsection is needed, phases, stages and media changes (bounded).
+    pub timeline: Timeline,
 }
 
 impl Part {
@@ -256,6 +259,7 @@ impl Part {
         }
         self.reads += next.reads;
         self.read_mismatches += next.read_mismatches;
+        self.timeline.merge(&next.timeline);
     }
 
     /// All stages' points together.
@@ -274,6 +278,7 @@ impl Part {
         }
         self.runs[0].push(key & PHASE_BIT != 0, time, points, index, t, key);
         self.runs[1].push(key & FAIL_MASK != 0, time, points, index, t, key);
+        self.timeline.add(t, time, mask_of(key));
     }
 
     /// Counts the idle point `index` (after the last event, time weight 0).
@@ -361,7 +366,10 @@ pub fn run_range(
                     .unwrap_or(INITIAL_STAGE);
                 cur.stage = Some(label.to_string());
                 slot = part.stage_slot(Some(label));
+                part.timeline.stage(ev.t, label);
             }
+            EvKind::Eject(d) => part.timeline.media_change(ev.t, d, false),
+            EvKind::Insert { drive, .. } => part.timeline.media_change(ev.t, drive, true),
             _ => {}
         }
         key = key_of(m);
@@ -775,6 +783,7 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
     let stage = r.stage.clone();
     r.part
         .record_idle(Some(&stage), key_of(&r.state), r.events, r.last_t);
+    r.part.timeline.finish();
     Ok(TraceAnalysis {
         path: path.to_path_buf(),
         header,
@@ -814,5 +823,6 @@ pub fn analyze_events(
         events.len() as u64,
         last_t,
     );
+    part.timeline.finish();
     Ok((part, m))
 }
