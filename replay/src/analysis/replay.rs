@@ -404,7 +404,9 @@ impl Acc {
         index: u64,
         t: u64,
     ) {
-        if key == self.key {
+        // A batch that was flushed (at a stage marker) is not continued: the next one
+        // starts here, with its own index and time.
+        if key == self.key && (self.points != 0 || self.time != 0) {
             self.points += points;
             self.time += time;
         } else {

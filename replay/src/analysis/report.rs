@@ -3,6 +3,7 @@
 //! path order, so the output is byte-identical whatever the number of threads.
 
 pub mod escape;
+pub mod html;
 pub mod merge;
 pub mod record;
 pub mod verdict_block;

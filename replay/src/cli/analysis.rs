@@ -75,6 +75,8 @@ pub enum ReportFormat {
     Table,
     Markdown,
     Json,
+    /// One self-contained HTML page (inline CSS and SVG, no script, no network).
+    Html,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +94,10 @@ pub struct ReportArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Only shard K of N of the inputs (input i, in listed order, is in shard i % N + 1);
+    /// `fdc-replay merge` of the N JSON reports equals one run over all inputs.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<super::merge::Shard>,
 }
 
 /// The directory searched when no path is given: `./corpora`, else the source tree's.
@@ -219,6 +225,10 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
         eprintln!("fdc-replay report: no *.fdctrace traces under {shown} (import recordings with `fdc-replay import qemu-log`)");
         return Ok(EXIT_NOTHING);
     }
+    let paths = match args.shard {
+        Some(s) => s.select(paths),
+        None => paths,
+    };
     let pool = pool(args.jobs)?;
     let pb = progress(paths.len(), args.quiet, "report");
     let results = analyze_all(&paths, &pool, pb.as_ref());
@@ -226,11 +236,7 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
         pb.finish_and_clear();
     }
     let report = Report::build(&results);
-    let text = match args.format {
-        ReportFormat::Table => report.render(false),
-        ReportFormat::Markdown => report.render(true),
-        ReportFormat::Json => report.to_json(),
-    };
+    let text = super::merge::render(&report, args.format);
     write_out(args.output.as_deref(), &text)?;
     for b in &report.bad_files {
         eprintln!("fdc-replay report: bad file: {}", b.error);
