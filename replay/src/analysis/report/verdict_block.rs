@@ -479,3 +479,124 @@ pub fn render(v: &VerdictSummary, markdown: bool) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::{KeyCount, StageCounts, TraceRecord};
+    use super::super::{Idle, Report};
+    use super::*;
+    use crate::analysis::timeline::Timeline;
+    use crate::analysis::verdict::{verdict, WhatifSubsection};
+
+    /// One trace: 30 points (10 s) idle needing media_rate, 10 points (2 s) in READ ID's
+    /// execution phase also needing result_timer.
+    fn record() -> TraceRecord {
+        let kc = |key: u16, points, time_ns| KeyCount {
+            key,
+            phase: key_phase(key).into(),
+            command: key_command(key).into(),
+            needed: super::super::super::needed_names((key & 0x3f) as u8)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            points,
+            time_ns,
+        };
+        let read_id = (fdc::Command::ReadId as u16 + 1) << 8;
+        let mut timeline = Timeline::default();
+        timeline.add(0, 10, 1 << 4 | 1 << 6);
+        TraceRecord {
+            path: "t/x.fdctrace".into(),
+            name: "x.fdctrace".into(),
+            guest: "g".into(),
+            workload: None,
+            provenance: "recorded".into(),
+            events: 39,
+            duration_ns: 12_000_000_000,
+            reads: 0,
+            read_mismatches: 0,
+            stages: vec![StageCounts {
+                stage: "s".into(),
+                counts: vec![
+                    kc(1 << 4 | 1 << 6, 30, 10_000_000_000),
+                    kc(1 << 4 | 1 << 2 | 2 << 6 | read_id, 10, 2_000_000_000),
+                ],
+            }],
+            longest_phase: None,
+            longest_unknown_to_qemu_2_3: None,
+            end_stage: "s".into(),
+            idle: Idle {
+                phase: "command".into(),
+                reconstructed: "command".into(),
+                msr: 0x80,
+                command: "none".into(),
+                needed: vec!["fdrive/media_rate".into()],
+                prevalent: true,
+                fails_backward: false,
+            },
+            timeline,
+        }
+    }
+
+    fn whatif() -> WhatifSummary {
+        let classes: BTreeMap<String, u64> =
+            [("stall".to_string(), 12), ("invisible".to_string(), 28)].into();
+        let real = RealOutcomes {
+            runs: 10,
+            controls_normal: 10,
+            classes: [("data_corruption".to_string(), 6), ("invisible".to_string(), 4)].into(),
+            by_guest: BTreeMap::new(),
+        };
+        WhatifSummary {
+            subsections: vec![WhatifSubsection {
+                name: "fdc/result_timer".into(),
+                points_sent: 40,
+                time_sent_ns: 5,
+                verdict: verdict(&classes, Some(&real)),
+                classes,
+                real: Some(real),
+                ..Default::default()
+            }],
+            profiles: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn verdict_lines_from_counts_with_and_without_whatif() {
+        let mut r = Report::from_records(vec![Ok(record())]);
+        let text = r.render(false);
+        let lines: Vec<&str> = text.lines().take(15).collect();
+        let line = |name: &str| *lines.iter().find(|l| l.starts_with(name)).unwrap();
+        // Time first (2 of 12 s), then points (10 of 40), where it is mostly sent.
+        let rt = line("fdc/result_timer");
+        assert!(rt.contains("16.67%") && rt.contains("25.00%"), "{rt}");
+        assert!(
+            rt.contains("execution phase 100%, command READ ID 100%, stage s 100%"),
+            "{rt}"
+        );
+        assert!(lines.iter().filter(|l| l.ends_with("what-if not computed")).count() == 6);
+        assert!(line("fdc/phase").contains("never sent"));
+        assert!(text.contains("prevalent (no fdc/phase) in 1 of 1"));
+        // P(fail) = 10 of 40 points, 1 in 4.
+        assert!(line("  g").contains("25.00%") && line("  g").contains("1 in 4"));
+
+        r.whatif = Some(whatif());
+        let v = VerdictSummary::of(&r, r.whatif.as_ref());
+        let w = v.subsections[2].whatif.as_ref().unwrap();
+        assert_eq!(w.rule, Rule::A);
+        let text = r.render(false);
+        let rt = text.lines().find(|l| l.starts_with("fdc/result_timer")).unwrap();
+        assert!(
+            rt.ends_with("rule (a): model stall 12, invisible 28 of 40 points; real data_corruption 6, invisible 4 of 10 runs"),
+            "{rt}"
+        );
+        let md = r.render(true);
+        assert!(md.contains("| rule (a): model stall 12"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["summary"]["subsections"][2]["whatif"]["rule"], "a");
+        assert_eq!(json["summary"]["subsections"][0]["whatif"], serde_json::Value::Null);
+        let html = r.to_html();
+        assert!(html.contains("drop: rule (a) (stall 12, invisible 28)"), "lane note");
+        assert!(html.contains("rule (a): model stall 12, invisible 28 of 40 points"));
+    }
+}
