@@ -656,10 +656,14 @@ fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
 }
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
+/// The sub-blocks' timelines start at bins of `2^shift` ns (the bin width the trace
+/// before the chunk already needed: never finer than the whole trace's, so the result is
+/// the same, see [`Timeline`], only cheaper to merge).
 fn speculate(
     mut m: ReplayModel,
     chunk: Chunk,
     first_event: u64,
+    shift: u8,
 ) -> Result<Speculated, ReplayError> {
     let mut cur = Cursor {
         index: first_event,
@@ -674,6 +678,7 @@ fn speculate(
         let start = m.clone();
         let prev_t = cur.prev_t;
         let mut part = Part::default();
+        part.timeline.shift = shift;
         run_range(
             &mut m,
             &chunk.events,
@@ -745,11 +750,13 @@ pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis,
         let decoded = decode_chunk(&raw).map_err(ReplayError::from);
         let first = raw.first_event;
         drop(raw);
-        let guess = match resolver.lock() {
-            Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => r.state.clone(),
+        let (guess, shift) = match resolver.lock() {
+            Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => {
+                (r.state.clone(), r.part.timeline.shift)
+            }
             _ => return,
         };
-        let spec = decoded.and_then(|c| speculate(guess, c, first));
+        let spec = decoded.and_then(|c| speculate(guess, c, first, shift));
         let t1 = thread_cpu_ns();
         match spec {
             Ok(s) => push_and_resolve(&resolver, k, s),

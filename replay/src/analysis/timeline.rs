@@ -148,27 +148,29 @@ impl Timeline {
 
     /// Doubles the bin width.
     fn coarsen(&mut self) {
-        let old = std::mem::take(&mut self.segments);
-        self.shift += 1;
-        for s in old {
-            self.push_bins(s.from >> 1, s.to >> 1, s.mask);
-        }
+        self.coarsen_to(self.shift.saturating_add(1));
     }
 
+    /// Widens the bins to `2^shift` ns in one pass (shifting twice by one is shifting by
+    /// two: the bins and their ORs are the same).
     fn coarsen_to(&mut self, shift: u8) {
-        while self.shift < shift {
-            self.coarsen();
+        if shift <= self.shift {
+            return;
+        }
+        let d = u32::from(shift - self.shift);
+        let old = std::mem::take(&mut self.segments);
+        self.shift = shift;
+        for s in old {
+            self.push_bins(shr(s.from, d), shr(s.to, d), s.mask);
         }
     }
 
     /// Appends `next` (the part right after this one).
     pub fn merge(&mut self, next: &Timeline) {
-        let shift = self.shift.max(next.shift);
-        self.coarsen_to(shift);
-        let mut n = next.clone();
-        n.coarsen_to(shift);
-        for s in n.segments {
-            self.push_bins(s.from, s.to, s.mask);
+        self.coarsen_to(next.shift);
+        let d = u32::from(self.shift - next.shift.min(self.shift));
+        for s in &next.segments {
+            self.push_bins(shr(s.from, d), shr(s.to, d), s.mask);
         }
         while self.segments.len() > 2 * MAX_SEGMENTS {
             self.coarsen();
@@ -239,6 +241,11 @@ impl Timeline {
         }
         Ok(())
     }
+}
+
+/// `x >> d`, 0 when `d` is 64 or more.
+fn shr(x: u64, d: u32) -> u64 {
+    x.checked_shr(d).unwrap_or(0)
 }
 
 mod segments_text {
