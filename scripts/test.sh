@@ -13,5 +13,5 @@ cargo test --workspace --release "$@"
 for f in bug-venom bug-cve-2021-20196 bug-cve-2021-3507; do
     cargo test --release -q -p fdc --features "$f" --test canaries
 done
-# Regression replay of the recorded corpus against its baseline (issue 4).
+# Regression replay of the recorded corpus against its baseline (corpora/baseline.json).
 target/release/fdc-replay regress -q --baseline corpora/baseline.json corpora/traces
