@@ -86,7 +86,10 @@ fn check_dom(dom: &str, j: &serde_json::Value) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(attrs(dom, "<figure class=\"timeline\"", "data-trace"), traces);
+    assert_eq!(
+        attrs(dom, "<figure class=\"timeline\"", "data-trace"),
+        traces
+    );
     // One lane per subsection in each.
     let six: Vec<&str> = j["summary"]["subsections"]
         .as_array()
@@ -108,7 +111,11 @@ fn check_dom(dom: &str, j: &serde_json::Value) {
     assert_eq!(texts(dom, "<td data-field=\"event_share\""), events);
     let guests = j["summary"]["backward_per_guest"].as_array().unwrap();
     let bars = attrs(dom, "<g class=\"bar\"", "data-p");
-    assert_eq!(bars.len(), guests.len() + 1, "a bar per guest and one for all");
+    assert_eq!(
+        bars.len(),
+        guests.len() + 1,
+        "a bar per guest and one for all"
+    );
     for (bar, g) in bars.iter().zip(guests) {
         let want = g["failure"]["estimate"].as_f64().unwrap();
         assert_eq!(bar.parse::<f64>().unwrap(), want, "{}", g["guest"]);
@@ -138,7 +145,15 @@ fn html_report_renders_in_chromium() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
     let page = dir.path().join("report.html");
     let c = corpus.to_str().unwrap();
-    let o = run(&["report", c, "--quiet", "--format", "html", "-o", page.to_str().unwrap()]);
+    let o = run(&[
+        "report",
+        c,
+        "--quiet",
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["report", c, "--quiet", "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -154,7 +169,11 @@ fn html_report_renders_in_chromium() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     assert_eq!(width, 1280);
-    assert!(png.len() > 30_000, "a blank page is small: {} bytes", png.len());
+    assert!(
+        png.len() > 30_000,
+        "a blank page is small: {} bytes",
+        png.len()
+    );
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-html.png");
     std::fs::copy(&shot, &keep).unwrap();
     eprintln!("screenshot: {}", keep.display());

@@ -48,7 +48,14 @@ fn merged_shards_equal_one_run_in_every_format() {
         let f = dir.path().join(format!("shard-{k}.json"));
         let shard = format!("{k}/{n}");
         let o = run(&[
-            "report", d, "--quiet", "--shard", &shard, "--format", "json", "-o",
+            "report",
+            d,
+            "--quiet",
+            "--shard",
+            &shard,
+            "--format",
+            "json",
+            "-o",
             f.to_str().unwrap(),
         ]);
         assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
@@ -57,7 +64,8 @@ fn merged_shards_equal_one_run_in_every_format() {
     // Every trace is in exactly one shard.
     let mut traces = 0;
     for f in &shard_files {
-        let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
         assert_eq!(j["schema"], "fdc-replay-report");
         assert_eq!(j["version"], 2);
         traces += j["inputs"].as_array().unwrap().len() + j["bad_files"].as_array().unwrap().len();
@@ -76,11 +84,22 @@ fn merged_shards_equal_one_run_in_every_format() {
     // A merge of merges is the same again; a trace in two inputs is refused.
     let mid = dir.path().join("mid.json");
     let o = run(&[
-        "merge", &shard_files[0], &shard_files[1], "--format", "json", "-o",
+        "merge",
+        &shard_files[0],
+        &shard_files[1],
+        "--format",
+        "json",
+        "-o",
         mid.to_str().unwrap(),
     ]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
-    let again = report(&["merge", mid.to_str().unwrap(), &shard_files[2], "--format", "json"]);
+    let again = report(&[
+        "merge",
+        mid.to_str().unwrap(),
+        &shard_files[2],
+        "--format",
+        "json",
+    ]);
     assert!(again == report(&["report", d, "--quiet", "--format", "json"]));
     let o = run(&["merge", &shard_files[0], mid.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
@@ -89,7 +108,13 @@ fn merged_shards_equal_one_run_in_every_format() {
 
 #[test]
 fn json_carries_counts_and_refuses_other_files() {
-    let o = run(&["report", corpus().to_str().unwrap(), "--quiet", "--format", "json"]);
+    let o = run(&[
+        "report",
+        corpus().to_str().unwrap(),
+        "--quiet",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // Counts, not only shares, and the summary agrees with the detail.
@@ -103,9 +128,17 @@ fn json_carries_counts_and_refuses_other_files() {
         .sum();
     assert_eq!(j["overall"]["points"].as_u64(), Some(points));
     assert_eq!(j["summary"]["points"].as_u64(), Some(points));
-    for (i, s) in j["summary"]["subsections"].as_array().unwrap().iter().enumerate() {
+    for (i, s) in j["summary"]["subsections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
         assert_eq!(s["points"], j["overall"]["subsections"][i]["points"]);
-        assert_eq!(s["time_share"], j["overall"]["subsections"][i]["time_share"]);
+        assert_eq!(
+            s["time_share"],
+            j["overall"]["subsections"][i]["time_share"]
+        );
     }
     // Paths as given.
     let p0 = j["per_trace"][0]["path"].as_str().unwrap();
@@ -142,7 +175,10 @@ fn forged_header_strings_are_escaped() {
         "a control character reached the text output"
     );
     assert!(!table.contains("\n| forged"), "a newline forged a line");
-    assert!(table.contains("evil\\u{1b}[2J\\n| forged | row |\\r"), "{table}");
+    assert!(
+        table.contains("evil\\u{1b}[2J\\n| forged | row |\\r"),
+        "{table}"
+    );
     let md = stdout(&run(&["report", p, "--quiet", "--format", "markdown"]));
     assert!(!md.chars().any(|c| c.is_control() && c != '\n'));
     // Every table row of the Markdown keeps its column count: no forged cell.

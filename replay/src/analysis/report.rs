@@ -356,7 +356,9 @@ impl Report {
             Ok(t) => t.path.clone(),
             Err(b) => b.path.clone(),
         };
-        inputs.sort_by(|a, b| std::path::Path::new(&path_of(a)).cmp(std::path::Path::new(&path_of(b))));
+        inputs.sort_by(|a, b| {
+            std::path::Path::new(&path_of(a)).cmp(std::path::Path::new(&path_of(b)))
+        });
         let mut acc = Totals::default();
         let mut per_trace = Vec::new();
         let mut bad_files = Vec::new();
@@ -536,7 +538,9 @@ are consecutive states of one run, not independent draws: read the interval as a
         o.heading("Per guest OS");
         o.share_table(
             "guest",
-            self.per_guest.iter().map(|g| (g.guest.as_str(), &g.summary)),
+            self.per_guest
+                .iter()
+                .map(|g| (g.guest.as_str(), &g.summary)),
         );
     }
 
@@ -593,12 +597,7 @@ are consecutive states of one run, not independent draws: read the interval as a
         for tr in &self.per_trace {
             let name = o.user(&tr.name);
             run_row(&mut t, &name, "fdc/phase", &tr.longest_phase);
-            run_row(
-                &mut t,
-                &name,
-                UNKNOWN_2_3,
-                &tr.longest_unknown_to_qemu_2_3,
-            );
+            run_row(&mut t, &name, UNKNOWN_2_3, &tr.longest_unknown_to_qemu_2_3);
         }
         let all = |l: &Option<Longest>| {
             l.as_ref()
@@ -692,7 +691,11 @@ impl Out {
         headers.push(UNKNOWN_2_3.into());
         let mut t = Table::from_strings(headers);
         for (name, s) in rows {
-            let mut v = vec![self.user(name.as_ref()), s.points.to_string(), secs(s.time_ns)];
+            let mut v = vec![
+                self.user(name.as_ref()),
+                s.points.to_string(),
+                secs(s.time_ns),
+            ];
             v.extend(
                 s.subsections
                     .iter()

@@ -228,14 +228,12 @@ impl Timeline {
         let mut prev: Option<u64> = None;
         for s in &self.segments {
             if s.to < s.from || prev.is_some_and(|p| s.from <= p) {
-                return Err(format!(
-                    "timeline segment {},{} out of order",
-                    s.from, s.to
-                ));
+                return Err(format!("timeline segment {},{} out of order", s.from, s.to));
             }
             prev = Some(s.to);
         }
-        if self.stages.len() as u64 > self.stages_total || self.media.len() as u64 > self.media_total
+        if self.stages.len() as u64 > self.stages_total
+            || self.media.len() as u64 > self.media_total
         {
             return Err("timeline marks exceed their totals".into());
         }
@@ -296,7 +294,9 @@ mod tests {
         let mut t = 0;
         (0..n)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let len = (x >> 40) % 5000;
                 let mask = 1 << ((x >> 20) % 10);
                 let iv = (t, len, mask as u16);
@@ -321,7 +321,11 @@ mod tests {
         whole.finish();
         assert!(whole.segments.len() <= MAX_SEGMENTS);
         assert!(whole.shift > 0, "20,000 intervals need coarser bins");
-        for cuts in [vec![1usize], vec![3, 9_000, 9_001, 15_000], vec![5_000, 10_000]] {
+        for cuts in [
+            vec![1usize],
+            vec![3, 9_000, 9_001, 15_000],
+            vec![5_000, 10_000],
+        ] {
             let mut parts = Vec::new();
             let mut from = 0;
             for c in cuts.iter().copied().chain(std::iter::once(iv.len())) {
@@ -385,7 +389,10 @@ mod tests {
             ]
         );
         let json = serde_json::to_string(&tl).unwrap();
-        assert!(json.contains("\"segments\":\"0,4,1;5,5,3;6,7,1\""), "{json}");
+        assert!(
+            json.contains("\"segments\":\"0,4,1;5,5,3;6,7,1\""),
+            "{json}"
+        );
         let back: Timeline = serde_json::from_str(&json).unwrap();
         assert_eq!(back, tl);
     }

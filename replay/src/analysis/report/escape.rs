@@ -28,8 +28,7 @@ pub fn text(s: &str) -> Cow<'_, str> {
 /// Escaped strings never start a line in the report, so line-start markers (`-`, `1.`)
 /// need nothing; `|` is escaped by the table renderer (in every cell).
 const MARKDOWN_META: &[char] = &[
-    '\\', '`', '*', '_', '{', '}', '[', ']', '<', '>', '(', ')', '#', '+', '!', '~', '&', ':',
-    '$',
+    '\\', '`', '*', '_', '{', '}', '[', ']', '<', '>', '(', ')', '#', '+', '!', '~', '&', ':', '$',
 ];
 
 /// `s` for Markdown: control characters escaped as in [`text`], then every Markdown
@@ -71,10 +70,7 @@ mod tests {
     #[test]
     fn markdown_metacharacters_are_escaped() {
         let m = markdown("a *c* [x](http://e) <b>\n# h");
-        assert_eq!(
-            m,
-            "a \\*c\\* \\[x\\]\\(http\\://e\\) \\<b\\>\\\\n\\# h"
-        );
+        assert_eq!(m, "a \\*c\\* \\[x\\]\\(http\\://e\\) \\<b\\>\\\\n\\# h");
         assert!(!m.contains('\n'));
     }
 }

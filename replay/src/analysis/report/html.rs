@@ -11,8 +11,8 @@ use super::super::timeline::{
 };
 use super::record::TraceRecord;
 use super::verdict_block::{
-    classes_text, idle_text, interval_text, one_in_text, rule_text, title, where_text,
-    whatif_text, Roulette, VerdictSummary,
+    classes_text, idle_text, interval_text, one_in_text, rule_text, title, whatif_text, where_text,
+    Roulette, VerdictSummary,
 };
 use super::{opt_pct, pct, secs, Report, Summary, UNKNOWN_2_3};
 use crate::analysis::verdict::{WhatifSummary, MODEL_CLASSES};

@@ -109,7 +109,12 @@ pub struct VerdictSummary {
 
 /// The largest group of `entries` with bit `bit` set, by `f` of the key, weighed by
 /// time (or points when `by_time` is false): name and share. Ties: the smaller name.
-fn top(entries: &[(u16, u64, u64)], bit: u16, by_time: bool, f: fn(u16) -> &'static str) -> (String, f64) {
+fn top(
+    entries: &[(u16, u64, u64)],
+    bit: u16,
+    by_time: bool,
+    f: fn(u16) -> &'static str,
+) -> (String, f64) {
     let mut groups: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total = 0;
     for &(k, p, t) in entries.iter().filter(|e| e.0 & bit != 0) {
@@ -123,12 +128,21 @@ fn top(entries: &[(u16, u64, u64)], bit: u16, by_time: bool, f: fn(u16) -> &'sta
 fn best(groups: impl Iterator<Item = (String, u64)>, total: u64) -> (String, f64) {
     let mut b: Option<(String, u64)> = None;
     for (n, w) in groups {
-        if b.as_ref().is_none_or(|(bn, bw)| w > *bw || (w == *bw && n < *bn)) {
+        if b.as_ref()
+            .is_none_or(|(bn, bw)| w > *bw || (w == *bw && n < *bn))
+        {
             b = Some((n, w));
         }
     }
     let (n, w) = b.unwrap_or_default();
-    (n, if total == 0 { 0.0 } else { w as f64 / total as f64 })
+    (
+        n,
+        if total == 0 {
+            0.0
+        } else {
+            w as f64 / total as f64
+        },
+    )
 }
 
 fn mostly(overall: &Hist, stages: &[(String, Hist)], bit: u16) -> Option<Where> {
@@ -216,7 +230,11 @@ impl VerdictSummary {
                     }),
             })
             .collect();
-        let recorded = r.per_trace.iter().filter(|t| t.provenance == "recorded").count();
+        let recorded = r
+            .per_trace
+            .iter()
+            .filter(|t| t.provenance == "recorded")
+            .count();
         let mut needed: Vec<(String, usize)> = Vec::new();
         for s in Subsection::ALL {
             let n = r
@@ -425,7 +443,14 @@ fn subsection_table(v: &VerdictSummary, markdown: bool) -> Table {
 }
 
 fn guest_table(v: &VerdictSummary, markdown: bool) -> Table {
-    let mut t = Table::new(&["guest", "traces", "P(fail)", "95% interval", "1 in N", "time-weighted"]);
+    let mut t = Table::new(&[
+        "guest",
+        "traces",
+        "P(fail)",
+        "95% interval",
+        "1 in N",
+        "time-weighted",
+    ]);
     let rows = v.backward_per_guest.iter();
     let rows: Box<dyn Iterator<Item = &Roulette>> = if markdown {
         Box::new(rows.chain(std::iter::once(&v.backward_all)))
@@ -544,7 +569,11 @@ mod tests {
         let real = RealOutcomes {
             runs: 10,
             controls_normal: 10,
-            classes: [("data_corruption".to_string(), 6), ("invisible".to_string(), 4)].into(),
+            classes: [
+                ("data_corruption".to_string(), 6),
+                ("invisible".to_string(), 4),
+            ]
+            .into(),
             by_guest: BTreeMap::new(),
         };
         WhatifSummary {
@@ -574,7 +603,13 @@ mod tests {
             rt.contains("execution phase 100%, command READ ID 100%, stage s 100%"),
             "{rt}"
         );
-        assert!(lines.iter().filter(|l| l.ends_with("what-if not computed")).count() == 6);
+        assert!(
+            lines
+                .iter()
+                .filter(|l| l.ends_with("what-if not computed"))
+                .count()
+                == 6
+        );
         assert!(line("fdc/phase").contains("never sent"));
         assert!(text.contains("prevalent (no fdc/phase) in 1 of 1"));
         // P(fail) = 10 of 40 points, 1 in 4.
@@ -585,7 +620,10 @@ mod tests {
         let w = v.subsections[2].whatif.as_ref().unwrap();
         assert_eq!(w.rule, Rule::A);
         let text = r.render(false);
-        let rt = text.lines().find(|l| l.starts_with("fdc/result_timer")).unwrap();
+        let rt = text
+            .lines()
+            .find(|l| l.starts_with("fdc/result_timer"))
+            .unwrap();
         assert!(
             rt.ends_with("rule (a): model stall 12, invisible 28 of 40 points; real data_corruption 6, invisible 4 of 10 runs"),
             "{rt}"
@@ -594,9 +632,15 @@ mod tests {
         assert!(md.contains("| rule (a): model stall 12"), "{md}");
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["summary"]["subsections"][2]["whatif"]["rule"], "a");
-        assert_eq!(json["summary"]["subsections"][0]["whatif"], serde_json::Value::Null);
+        assert_eq!(
+            json["summary"]["subsections"][0]["whatif"],
+            serde_json::Value::Null
+        );
         let html = r.to_html();
-        assert!(html.contains("drop: rule (a) (stall 12, invisible 28)"), "lane note");
+        assert!(
+            html.contains("drop: rule (a) (stall 12, invisible 28)"),
+            "lane note"
+        );
         assert!(html.contains("rule (a): model stall 12, invisible 28 of 40 points"));
     }
 }
