@@ -189,8 +189,9 @@ fn timelines(r: &Report) -> Markup {
                 @for (name, c) in PHASE_COLOURS {
                     span { span.sw style=(format!("background:{c}")) {} (name) " phase" }
                 }
-                span { "lanes: when the subsection is needed (sent at a migration there); "
-                    "dashed lines: stage markers; triangles: media changes (up insert, down eject)" }
+                span { "lanes: where the subsection is needed (QEMU sends it on a migration there) "
+                    "at some instant of the pixel's time; dashed lines: stage markers; "
+                    "triangles: media changes (up insert, down eject)" }
             }
             @for t in &r.records {
                 (timeline(t, r.whatif.as_ref()))
