@@ -72,8 +72,11 @@ pub struct PointsArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum ReportFormat {
+    /// Plain text: the verdict block, then padded tables.
     Table,
+    /// Markdown: the same, as Markdown tables.
     Markdown,
+    /// JSON: schema `fdc-replay-report` (docs/report-json.md), with the counts `merge` reads.
     Json,
     /// One self-contained HTML page (inline CSS and SVG, no script, no network).
     Html,
