@@ -174,6 +174,20 @@ fn html_report_renders_in_chromium() {
         "a blank page is small: {} bytes",
         png.len()
     );
+    // Printable: Chromium's print-to-PDF lays the page out on paper.
+    let pdf = dir.path().join("report.pdf");
+    let arg = format!("--print-to-pdf={}", pdf.display());
+    browse(&chrome, &profile, &page, &[&arg, "--no-pdf-header-footer"]);
+    let pdf = std::fs::read(&pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let pages = pdf
+        .windows(11)
+        .filter(|w| w == b"/Type /Page" || w == b"/Type/Page\n")
+        .count();
+    assert!(
+        pages >= 3,
+        "{pages} pages: the timelines did not reach the paper"
+    );
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-html.png");
     std::fs::copy(&shot, &keep).unwrap();
     eprintln!("screenshot: {}", keep.display());
