@@ -6,7 +6,7 @@
 use super::analysis::ReportFormat;
 use crate::analysis::report::Report;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 #[derive(Args, Debug)]
@@ -48,7 +48,7 @@ impl FromStr for Shard {
 
 impl Shard {
     /// The inputs of this shard, in their order.
-    pub fn select(&self, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    pub fn select<T>(&self, paths: Vec<T>) -> Vec<T> {
         paths
             .into_iter()
             .enumerate()
@@ -68,20 +68,6 @@ pub fn render(report: &Report, format: ReportFormat) -> String {
     }
 }
 
-/// Writes `text` to `output` (a file) or standard output.
-pub fn write_output(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    match output {
-        Some(p) => std::fs::write(p, text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())),
-        None => {
-            let mut so = std::io::stdout().lock();
-            so.write_all(text.as_bytes())
-                .and_then(|()| so.flush())
-                .map_err(|e| anyhow::anyhow!("writing standard output: {e}"))
-        }
-    }
-}
-
 pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
     let report = match Report::merge_files(&args.reports) {
         Ok(r) => r,
@@ -90,7 +76,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    write_output(args.output.as_deref(), &render(&report, args.format))?;
+    super::output::write_all(args.output.as_deref(), &render(&report, args.format))?;
     for b in &report.bad_files {
         eprintln!("fdc-replay merge: bad file: {}", b.error);
     }

@@ -6,6 +6,8 @@ pub mod conformance;
 pub mod import;
 pub mod merge;
 pub mod oracle;
+pub mod output;
+pub mod progress;
 pub mod record;
 pub mod regress;
 pub mod stream;
