@@ -4,8 +4,8 @@
 //! the subsection (`"reached": false`) are not runs.
 //!
 //! Runs of an `add` edit (an `fdc/phase` added that disagrees with the MSR) are counted
-//! under their subsection, and their guest key carries [`ADD_LABEL`], so that tables show
-//! them as that experiment and not as a dropped subsection.
+//! under their subsection and again in `added`, and their guest key carries [`ADD_LABEL`],
+//! so that tables show them as that experiment and the verdict leaves them out.
 
 use crate::analysis::verdict::RealOutcomes;
 use serde::Deserialize;
@@ -124,6 +124,9 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, RealOutcomes>, RealError> {
         o.runs += 1;
         o.controls_normal += u64::from(r.control_normal);
         *o.classes.entry(class.clone()).or_insert(0) += 1;
+        if add {
+            *o.added.entry(class.clone()).or_insert(0) += 1;
+        }
         *o.by_guest
             .entry(guest)
             .or_default()

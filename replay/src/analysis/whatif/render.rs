@@ -101,7 +101,11 @@ migration streams (corpora/whatif/runs).\n",
 fn main_table(summary: &WhatifSummary) -> Table {
     let mut h = vec!["subsection".to_string(), "points sent".into()];
     h.extend(Class::ALL.iter().map(|c| c.name().to_string()));
-    h.extend(["real runs".into(), "real severe".into(), "verdict".into()]);
+    h.extend([
+        "real runs (dropped)".into(),
+        "real severe".into(),
+        "verdict".into(),
+    ]);
     let mut t = Table::from_strings(h);
     for s in &summary.subsections {
         let mut r = vec![s.name.clone(), s.points_sent.to_string()];
@@ -112,11 +116,12 @@ fn main_table(summary: &WhatifSummary) -> Table {
         );
         match &s.real {
             Some(real) => {
+                let dropped = real.dropped();
                 let severe: u64 = crate::analysis::verdict::REAL_SEVERE
                     .iter()
-                    .map(|k| get(&real.classes, k))
+                    .map(|k| get(&dropped, k))
                     .sum();
-                r.push(real.runs.to_string());
+                r.push(dropped.values().sum::<u64>().to_string());
                 r.push(severe.to_string());
             }
             None => r.extend(["-".into(), "-".into()]),
