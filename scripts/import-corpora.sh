@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-imports the recorded guest logs of corpora/raw (QEMU -trace logs, their
-# LOG.events.jsonl sidecars and the recorders' NAME.meta.json) into corpora/traces/*.fdctrace.
+# LOG.events.jsonl sidecars, the NAME.migrations.jsonl migration records and the recorders'
+# NAME.meta.json) into corpora/traces/*.fdctrace.
 # Run it after recording (corpora/record/record.sh); then `fdc-replay regress --update`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ for gz in corpora/raw/*.log.gz; do
     name=$(basename "$gz" .log.gz)
     zcat "$gz" > "$work/$name.log"
     [ -f "corpora/raw/$name.log.events.jsonl" ] && cp "corpora/raw/$name.log.events.jsonl" "$work/$name.log.events.jsonl"
+    # The QEMU migrations the recorder took (header records; their pauses leave the times).
+    [ -f "corpora/raw/$name.migrations.jsonl" ] && cp "corpora/raw/$name.migrations.jsonl" "$work/$name.migrations.jsonl"
     # Drives, guest and workload from the recorder's metadata.
     mapfile -t args < <(python3 - "corpora/raw/$name.meta.json" <<'PY'
 import json, sys

@@ -2,10 +2,15 @@
 //! value the model gives (or, through [`Replayer`], the value a machine driven by the
 //! model's replay gives).
 
+use super::migrations::{FifoKnown, MigrationCheck};
 use super::{apply, key_command, key_of, Ev, EvKind, ReplayError, ReplayModel};
+use fdc_trace::RecordedMigration;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The FIFO's port offset.
+const FIFO: u8 = fdc::registers::Register::Fifo as u8;
 
 /// How many preceding events a mismatch report shows.
 pub const CONTEXT_EVENTS: usize = 8;
@@ -38,6 +43,9 @@ pub struct CheckResult {
     pub events: u64,
     /// Port reads compared.
     pub reads: u64,
+    /// Port reads not compared because their value depends on data the trace does not
+    /// hold, by reason ([`super::NotCheckable::name`]): neither a match nor a mismatch.
+    pub not_checkable: std::collections::BTreeMap<&'static str, u64>,
     /// Reads that differ.
     pub mismatches: u64,
     /// Who answered the reads ("the model", "QEMU").
@@ -46,6 +54,15 @@ pub struct CheckResult {
     pub first: Vec<Mismatch>,
     /// How the DMA transfers' byte counts were chosen.
     pub dma: super::DmaStats,
+    /// The recorded QEMU migrations compared with the model.
+    pub migrations: MigrationCheck,
+}
+
+impl CheckResult {
+    /// Whether anything disagrees (a read or a migration point).
+    pub fn failed(&self) -> bool {
+        self.mismatches > 0 || self.migrations.disagree() > 0
+    }
 }
 
 /// One event, rendered for a mismatch's context (`tag` names who gave `answer`).
@@ -137,7 +154,29 @@ pub fn check_file_with(
 ) -> Result<CheckResult, ReplayError> {
     let header = fdc_trace::TraceReader::open(path)?.header().clone();
     let mut m = ReplayModel::from_header(&header, path)?;
-    check(path, &mut m, keep, context).map_err(|e| e.in_file(path))
+    check(path, &mut m, &header.migrations, keep, context).map_err(|e| e.in_file(path))
+}
+
+/// Compares the recorded migrations at point `i` (the state after `i` events, advanced
+/// to the migration's time) with the model; `next` is the first migration not compared
+/// yet.
+fn migrations_at(
+    i: u64,
+    m: &ReplayModel,
+    tainted: bool,
+    migs: &[RecordedMigration],
+    next: &mut usize,
+    out: &mut MigrationCheck,
+) {
+    while let Some(rec) = migs.get(*next).filter(|r| r.index == i) {
+        // The VM stopped at `t_ns`, inside the gap after event i - 1: a READ ID timer
+        // due before then had fired in QEMU.
+        let mut f = m.fdc.clone();
+        f.advance_to(rec.t_ns);
+        let known = FifoKnown::after(&f, tainted);
+        out.compare(*next, rec, &f.state(), known);
+        *next += 1;
+    }
 }
 
 /// Replays `path` with `r` and compares every recorded read with what it answers;
@@ -145,6 +184,7 @@ pub fn check_file_with(
 pub fn check<R: Replayer>(
     path: &Path,
     r: &mut R,
+    migs: &[RecordedMigration],
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, R::Error> {
@@ -153,10 +193,15 @@ pub fn check<R: Replayer>(
         answered_by: r.answered_by(),
         ..CheckResult::default()
     };
+    let mut next_mig = 0usize;
+    // Whether a data transfer went through the FIFO (see `FifoKnown::after`).
+    let mut tainted = false;
     fdc_trace::compact::for_each_chunk::<R::Error>(path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let i = chunk.first_event + j as u64;
             let m = r.model();
+            tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
+            migrations_at(i, m, tainted, migs, &mut next_mig, &mut res.migrations);
             let before = (
                 m.fdc.phase().map_or_else(
                     || format!("invalid({})", m.fdc.phase_byte()),
@@ -165,9 +210,15 @@ pub fn check<R: Replayer>(
                 m.fdc.msr(),
                 key_command(key_of(m)),
             );
+            let unknown = m.unknown_results > 0;
             let got = r.step(i, ev, &chunk.events[j + 1..])?;
             res.events += 1;
-            if let (EvKind::Read { offset, value }, Some(answer)) = (ev.kind, got) {
+            if let (EvKind::Read { offset: FIFO, .. }, true) = (ev.kind, unknown) {
+                *res
+                    .not_checkable
+                    .entry(super::NotCheckable::ScanResult.name())
+                    .or_default() += 1;
+            } else if let (EvKind::Read { offset, value }, Some(answer)) = (ev.kind, got) {
                 res.reads += 1;
                 if answer != value {
                     res.mismatches += 1;
@@ -195,6 +246,12 @@ pub fn check<R: Replayer>(
         }
         Ok(())
     })?;
+    let m = r.model();
+    tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
+    migrations_at(res.events, m, tainted, migs, &mut next_mig, &mut res.migrations);
+    for (n, rec) in migs.iter().enumerate().skip(next_mig) {
+        res.migrations.beyond(n, rec, res.events);
+    }
     res.dma = r.model().dma;
     Ok(res)
 }

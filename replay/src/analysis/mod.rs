@@ -55,6 +55,7 @@
 pub mod bench;
 pub mod check;
 pub mod machine;
+pub mod migrations;
 pub mod points;
 pub mod replay;
 pub mod report;
@@ -189,6 +190,28 @@ pub struct ReplayModel {
     /// caller that wants to know about one event's transfer clears it first; not part of
     /// the state).
     pub last_dma: Option<DmaTransfer>,
+    /// Result bytes still to be read whose values the trace cannot check (and which the
+    /// replay took from the recording): see [`NotCheckable`]. 0 outside a result phase.
+    pub unknown_results: u8,
+}
+
+/// Why a recorded read cannot be checked: its value depends on data the trace does not
+/// hold. The replay takes such values (and the state they imply) from the recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NotCheckable {
+    /// A SCAN EQUAL / LOW OR EQUAL / HIGH OR EQUAL result over DMA: the controller
+    /// compares guest memory (which a trace does not hold) with the medium, and where
+    /// the scan stops (ST2, the sector, a seek to the next track) depends on it.
+    ScanResult,
+}
+
+impl NotCheckable {
+    /// The reason, by name, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotCheckable::ScanResult => "SCAN result (compares guest memory with the medium)",
+        }
+    }
 }
 
 /// A DMA transfer the replay served: the byte count it chose and the transfer's
@@ -212,11 +235,16 @@ pub struct DmaStats {
     pub no_result: u64,
     /// No count reproduced the recorded result bytes: the whole transfer was assumed.
     pub no_match: u64,
+    /// SCAN transfers: their result comes from the recording (see
+    /// [`NotCheckable::ScanResult`]), so they are none of the above.
+    pub scan: u64,
 }
 
 impl PartialEq for ReplayModel {
     fn eq(&self, other: &ReplayModel) -> bool {
-        self.cmd == other.cmd && self.fdc == other.fdc
+        self.cmd == other.cmd
+            && self.unknown_results == other.unknown_results
+            && self.fdc == other.fdc
     }
 }
 
@@ -228,6 +256,7 @@ impl ReplayModel {
             cmd: 0,
             dma: DmaStats::default(),
             last_dma: None,
+            unknown_results: 0,
         }
     }
 
@@ -308,6 +337,19 @@ fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
             direction: fdc.data_dir(),
         })
     };
+    if matches!(
+        fdc.data_dir(),
+        Some(fdc::Direction::ScanEqual | fdc::Direction::ScanLow | fdc::Direction::ScanHigh)
+    ) {
+        m.dma.scan += 1;
+        m.last_dma = transfer(whole_len);
+        fdc.dma_transfer(&mut UnboundedChannel);
+        if let Some(want) = recorded_result(ahead) {
+            adopt_scan_result(fdc, &want);
+        }
+        m.unknown_results = 7;
+        return;
+    }
     let Some(want) = recorded_result(ahead) else {
         m.dma.no_result += 1;
         m.last_dma = transfer(whole_len);
@@ -339,6 +381,21 @@ fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
     *fdc = whole;
 }
 
+/// Takes a SCAN's result from the recording: the 7 result bytes, ST0, and the current
+/// drive's head, track and sector (which `fdctrl_stop_transfer` reports in them).
+fn adopt_scan_result(fdc: &mut Fdc, want: &[u8; 7]) {
+    if fdc.phase() != Some(fdc::Phase::Result) {
+        return;
+    }
+    let mut st = fdc.state();
+    st.fifo[..7].copy_from_slice(want);
+    st.status0 = want[0];
+    let d = &mut st.drives[usize::from(fdc.cur_drv() & 1)];
+    (d.track, d.head, d.sect) = (want[3], want[4], want[5]);
+    // The state is the model's own with values a scan can produce: cannot fail.
+    let _ = fdc.overwrite_migrated_fields(&st);
+}
+
 /// Applies one event (after advancing the clock to its time). `ahead` are the events
 /// that follow it (for [`service_dma`]). Returns the value the model gave for a port
 /// read. Media changes on units 2 and 3 (which the format allows but the model has no
@@ -346,6 +403,20 @@ fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
 #[inline]
 pub fn apply(m: &mut ReplayModel, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, EventError> {
     m.fdc.advance_to(ev.t);
+    let r = apply_event(m, ev, ahead);
+    if m.unknown_results > 0 {
+        if let EvKind::Read { offset: FIFO, .. } = ev.kind {
+            m.unknown_results -= 1;
+        }
+        if m.fdc.phase() != Some(fdc::Phase::Result) {
+            m.unknown_results = 0;
+        }
+    }
+    r
+}
+
+#[inline]
+fn apply_event(m: &mut ReplayModel, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, EventError> {
     match ev.kind {
         EvKind::Read { offset, .. } => {
             let v = m.fdc.read(u16::from(offset));

@@ -26,6 +26,9 @@ pub enum ImportError {
     /// The sidecar cannot be read.
     #[error(transparent)]
     Sidecar(#[from] SidecarError),
+    /// The migrations file cannot be read.
+    #[error(transparent)]
+    Migrations(#[from] crate::migrations::MigrationsError),
     /// A drive argument cannot be used.
     #[error("--drive {arg:?}: {msg}")]
     Drive {

@@ -22,10 +22,11 @@ mod pass;
 
 pub use drives::{DriveSetup, MediumSetup};
 pub use error::ImportError;
-pub use pass::{PassStats, MAX_LOG_LINE, SYNTHETIC_STEP_NS};
+pub use pass::{run_pass_reader, PassInput, PassStats, MAX_LOG_LINE, SYNTHETIC_STEP_NS};
 
 use crate::error::TraceError;
 use crate::format::*;
+use crate::migrations::{read_migrations, LogMigration};
 use crate::sidecar::{read_sidecar, SidecarEvent, SidecarKind};
 use crate::writer::{TraceWriter, WriteOptions};
 use pass::run_pass;
@@ -71,6 +72,9 @@ pub struct ImportOptions {
     pub gzip: bool,
     /// Merge `LOG.events.jsonl` when it exists.
     pub sidecar: bool,
+    /// Read `NAME.migrations.jsonl` (beside `NAME.log`) when it exists: the recorded
+    /// migrations go into the header and their pauses out of the trace's times.
+    pub migrations: bool,
     /// The importing tool, recorded in the header's provenance.
     pub tool: PackageVersion,
 }
@@ -89,6 +93,20 @@ pub fn sidecar_path(log: &Path) -> PathBuf {
     let mut s = log.as_os_str().to_os_string();
     s.push(".events.jsonl");
     PathBuf::from(s)
+}
+
+/// The migrations file of `log`: `NAME.migrations.jsonl` for `NAME.log` (for a log
+/// not named `*.log`, `LOG.migrations.jsonl`).
+pub fn migrations_path(log: &Path) -> PathBuf {
+    let name = log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = name
+        .strip_suffix(".log")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&name);
+    log.with_file_name(format!("{base}.migrations.jsonl"))
 }
 
 /// Where the traces of `logs` go: with one log, `output` is a file or an existing
@@ -158,10 +176,22 @@ pub fn import_log(
         Vec::new()
     };
     check_sidecar_drives(&sidecar, &sc_path, &opts.drives)?;
+    let mig_path = migrations_path(log);
+    let migrations: Vec<LogMigration> = if opts.migrations && mig_path.exists() {
+        read_migrations(&mig_path)?
+    } else {
+        Vec::new()
+    };
+    let input = PassInput {
+        sidecar: &sidecar,
+        sidecar_path: &sc_path,
+        migrations: &migrations,
+        migrations_path: &mig_path,
+    };
     // Pass 1: validate and learn what the header needs.
-    let stats = run_pass(log, &sidecar, &sc_path, &mut |_| Ok(()))?;
+    let stats = run_pass(log, input, &mut |_| Ok(()))?;
     let header = header(log, opts, &stats);
-    let stats = write_trace(log, out, &sidecar, &sc_path, &header, opts.gzip)?;
+    let stats = write_trace(log, out, input, &header, opts.gzip)?;
     Ok(ImportSummary { stats, header })
 }
 
@@ -207,6 +237,13 @@ fn notes(stats: &PassStats) -> Vec<String> {
         notes.push(format!(
             "{} serial bytes written with the divisor latch enabled were skipped",
             stats.serial_divisor_bytes
+        ));
+    }
+    if !stats.migrations.is_empty() {
+        notes.push(format!(
+            "{} recorded QEMU migrations; their pauses ({:.6} s in all, QMP STOP to RESUME) are taken out of the event times, which are the guest's virtual clock",
+            stats.migrations.len(),
+            stats.paused_ns as f64 / 1e9
         ));
     }
     if stats.serial_overlong_lines > 0 {
@@ -281,6 +318,7 @@ fn header(log: &Path, opts: &ImportOptions, stats: &PassStats) -> TraceHeader {
         clock,
         source: Some(log.display().to_string()),
         notes,
+        migrations: stats.migrations.clone(),
     }
 }
 
@@ -289,8 +327,7 @@ fn header(log: &Path, opts: &ImportOptions, stats: &PassStats) -> TraceHeader {
 fn write_trace(
     log: &Path,
     out: &Path,
-    sidecar: &[SidecarEvent],
-    sc_path: &Path,
+    input: PassInput<'_>,
     header: &TraceHeader,
     gzip: bool,
 ) -> Result<PassStats, ImportError> {
@@ -317,7 +354,7 @@ fn write_trace(
         let file = File::create(&tmp).map_err(io(&tmp))?;
         let named = |e: TraceError| e.with_file(Some(out));
         let mut writer = TraceWriter::new(BufWriter::new(file), header, opts).map_err(named)?;
-        let st = run_pass(log, sidecar, sc_path, &mut |ev| {
+        let st = run_pass(log, input, &mut |ev| {
             writer.write_event(ev).map_err(|e| named(e).into())
         })?;
         writer.finish().map_err(named)?;
