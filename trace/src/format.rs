@@ -418,6 +418,13 @@ pub struct RecordedMigration {
     pub t_ns: u64,
     /// How long the VM stood stopped (QMP `STOP` to `RESUME` event, host ns).
     pub pause_ns: u64,
+    /// How much earlier than `t_ns` the virtual clock may have stopped: QEMU stops it
+    /// when it handles the QMP `stop` (`do_vm_stop`: `cpu_disable_ticks`, then it waits
+    /// for the vCPUs and only then sends `STOP`), so the stop lies between the request and
+    /// the `STOP` event, this long apart (host ns). The pause may be this much longer
+    /// than `pause_ns`, and the times after it this much earlier.
+    #[serde(default)]
+    pub stop_latency_ns: u64,
     /// Why the recorder migrated (`random`, `hold:<label>`, ...).
     #[serde(default)]
     pub reason: String,

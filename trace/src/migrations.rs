@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! {"index": 0, "reason": "random", "status": "completed",
+//!  "t_stop_request": 1796169083.811454,  // optional: just before the QMP `stop`
 //!  "qmp_stop_t": 1796169083.811953, "qmp_resume_t": 1796169083.833251,
 //!  "fdc_events_before": 4,            // fdc_ioport lines of the log before the stop
 //!  "fdc_sent": ["fdrive/media_rate"], // subsections QEMU sent, distinct, stream order
@@ -40,6 +41,9 @@ pub struct LogMigration {
     pub stop_unix_ns: u64,
     /// Host time of QEMU's `RESUME` event.
     pub resume_unix_ns: u64,
+    /// Host time just before the recorder sent the QMP `stop` (`t_stop_request`; the
+    /// `STOP` time when the file lacks it): the virtual clock stopped between the two.
+    pub request_unix_ns: u64,
     /// `fdc_ioport` lines of the log before the stop.
     pub fdc_events_before: u64,
     /// Why the recorder migrated.
@@ -56,6 +60,8 @@ struct RawMigration {
     reason: String,
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    t_stop_request: Option<f64>,
     qmp_stop_t: f64,
     qmp_resume_t: f64,
     fdc_events_before: u64,
@@ -193,12 +199,23 @@ pub fn parse_migration_line(text: &str) -> Result<LogMigration, String> {
             raw.qmp_resume_t, raw.qmp_stop_t
         ));
     }
+    let request_unix_ns = match raw.t_stop_request {
+        Some(t) => unix_ns("t_stop_request", t)?,
+        None => stop_unix_ns,
+    };
+    if request_unix_ns > stop_unix_ns || stop_unix_ns - request_unix_ns > MAX_PAUSE_NS {
+        return Err(format!(
+            "`t_stop_request` {:?} must be at most an hour before `qmp_stop_t` {}",
+            raw.t_stop_request, raw.qmp_stop_t
+        ));
+    }
     let state = state(raw.fdc_state)?;
     check_sent(&raw.fdc_sent, &state)?;
     Ok(LogMigration {
         line: 0,
         stop_unix_ns,
         resume_unix_ns,
+        request_unix_ns,
         fdc_events_before: raw.fdc_events_before,
         reason: raw.reason,
         sent: raw.fdc_sent,
@@ -333,6 +350,7 @@ mod tests {
             line: 1,
             stop_unix_ns: stop,
             resume_unix_ns: resume,
+            request_unix_ns: stop,
             fdc_events_before: 0,
             reason: String::new(),
             sent: Vec::new(),

@@ -116,6 +116,10 @@ pub trait Replayer {
     /// Applies event `index` (`ahead`: the events after it in its chunk); returns the
     /// value a port read gave.
     fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Self::Error>;
+    /// A recorded migration stopped QEMU inside the wait of the READ ID timer due at
+    /// `expiry`; QEMU may fire it until `until` (see [`ReplayModel::read_id_hold`]).
+    /// Machines with a clock of their own ignore it.
+    fn hold_read_id(&mut self, _expiry: u64, _until: u64) {}
 }
 
 impl Replayer for ReplayModel {
@@ -130,6 +134,14 @@ impl Replayer for ReplayModel {
 
     fn model(&self) -> &ReplayModel {
         self
+    }
+
+    fn hold_read_id(&mut self, expiry: u64, until: u64) {
+        let until = match self.read_id_hold {
+            Some((e, u)) if e == expiry => u.saturating_add(until - expiry),
+            _ => until.saturating_add(super::READ_ID_LATENCY_NS),
+        };
+        self.read_id_hold = Some((expiry, until));
     }
 
     fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, ReplayError> {
@@ -160,21 +172,32 @@ pub fn check_file_with(
 /// Compares the recorded migrations at point `i` (the state after `i` events, advanced
 /// to the migration's time) with the model; `next` is the first migration not compared
 /// yet.
-fn migrations_at(
+fn migrations_at<R: Replayer>(
     i: u64,
-    m: &ReplayModel,
+    r: &mut R,
     tainted: bool,
     migs: &[RecordedMigration],
     next: &mut usize,
     out: &mut MigrationCheck,
 ) {
     while let Some(rec) = migs.get(*next).filter(|r| r.index == i) {
-        // The VM stopped at `t_ns`, inside the gap after event i - 1: a READ ID timer
-        // due before then had fired in QEMU.
-        let mut f = m.fdc.clone();
-        f.advance_to(rec.t_ns);
+        // The VM stopped at `t_ns` (at most `stop_latency_ns` earlier), inside the gap
+        // after event i - 1: a READ ID timer due before then had fired in QEMU, unless
+        // QEMU's section says it had not and it was due within the latency.
+        let mut f = r.model().fdc.clone();
+        let mut t = rec.t_ns;
+        if let Some(e) = f.result_timer() {
+            let earliest = rec.t_ns.saturating_sub(rec.stop_latency_ns);
+            if rec.state.result_timer.is_some() && e <= rec.t_ns && e > earliest {
+                t = e - 1;
+            }
+        }
+        f.advance_to(t);
         let known = FifoKnown::after(&f, tainted);
         out.compare(*next, rec, &f.state(), known);
+        if let (Some(e), Some(_)) = (f.result_timer(), rec.state.result_timer) {
+            r.hold_read_id(e, e.saturating_add(rec.stop_latency_ns));
+        }
         *next += 1;
     }
 }
@@ -201,7 +224,8 @@ pub fn check<R: Replayer>(
             let i = chunk.first_event + j as u64;
             let m = r.model();
             tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
-            migrations_at(i, m, tainted, migs, &mut next_mig, &mut res.migrations);
+            migrations_at(i, r, tainted, migs, &mut next_mig, &mut res.migrations);
+            let m = r.model();
             let before = (
                 m.fdc.phase().map_or_else(
                     || format!("invalid({})", m.fdc.phase_byte()),
@@ -210,14 +234,16 @@ pub fn check<R: Replayer>(
                 m.fdc.msr(),
                 key_command(key_of(m)),
             );
-            let unknown = m.unknown_results > 0;
+            let scan = matches!(ev.kind, EvKind::Read { offset: FIFO, .. }) && m.unknown_results > 0;
             let got = r.step(i, ev, &chunk.events[j + 1..])?;
             res.events += 1;
-            if let (EvKind::Read { offset: FIFO, .. }, true) = (ev.kind, unknown) {
-                *res
-                    .not_checkable
-                    .entry(super::NotCheckable::ScanResult.name())
-                    .or_default() += 1;
+            let unknown = match ev.kind {
+                EvKind::Read { .. } if scan => Some(super::NotCheckable::ScanResult),
+                EvKind::Read { .. } if r.model().held => Some(super::NotCheckable::ReadIdTiming),
+                _ => None,
+            };
+            if let Some(why) = unknown {
+                *res.not_checkable.entry(why.name()).or_default() += 1;
             } else if let (EvKind::Read { offset, value }, Some(answer)) = (ev.kind, got) {
                 res.reads += 1;
                 if answer != value {
@@ -248,7 +274,7 @@ pub fn check<R: Replayer>(
     })?;
     let m = r.model();
     tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
-    migrations_at(res.events, m, tainted, migs, &mut next_mig, &mut res.migrations);
+    migrations_at(res.events, r, tainted, migs, &mut next_mig, &mut res.migrations);
     for (n, rec) in migs.iter().enumerate().skip(next_mig) {
         res.migrations.beyond(n, rec, res.events);
     }

@@ -283,6 +283,7 @@ impl<'a, S: Iterator<Item = &'a SidecarEvent>> Pass<'a, S> {
                 index: self.st.events,
                 t_ns,
                 pause_ns: m.resume_unix_ns - m.stop_unix_ns,
+                stop_latency_ns: m.stop_unix_ns - m.request_unix_ns,
                 reason: m.reason.clone(),
                 sent: m.sent.clone(),
                 state: m.state.clone(),
