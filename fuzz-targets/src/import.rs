@@ -11,7 +11,7 @@
 //! has, after exactly the `fdc_ioport` lines the file says; what was written reads back
 //! event for event, header included.
 
-use fdc_trace::import::{run_pass_reader, ImportError, PassInput};
+use fdc_trace::import::{check_found, run_pass_reader, ImportError, PassInput};
 use fdc_trace::migrations::parse_migrations;
 use fdc_trace::sidecar::parse_sidecar;
 use fdc_trace::{Clock, Event, TraceHeader, TraceReader, TraceWriter, WriteOptions};
@@ -78,6 +78,13 @@ pub fn run(data: &[u8]) {
             return;
         }
     };
+    if let Err(e) = check_found(Path::new(LOG), &stats, input) {
+        let msg = e.to_string();
+        assert!(
+            [LOG, SIDECAR, MIGRATIONS].iter().any(|f| msg.contains(f)),
+            "refusal names no file: {msg}"
+        );
+    }
     assert_eq!(stats.events, events.len() as u64, "event count");
     assert_eq!(stats.reads + stats.writes, fdc_lines, "port event count");
     assert_eq!(stats.migrations.len(), migrations.len(), "migrations placed");

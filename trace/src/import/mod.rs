@@ -22,7 +22,9 @@ mod pass;
 
 pub use drives::{DriveSetup, MediumSetup};
 pub use error::ImportError;
-pub use pass::{run_pass_reader, PassInput, PassStats, MAX_LOG_LINE, SYNTHETIC_STEP_NS};
+pub use pass::{
+    run_pass_reader, PassInput, PassStats, MAX_LOG_LINE, MAX_OUTSIDE_SPAN_NS, SYNTHETIC_STEP_NS,
+};
 
 use crate::error::TraceError;
 use crate::format::*;
@@ -131,6 +133,7 @@ pub fn output_paths(logs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathB
     let mut outputs: Vec<PathBuf> = Vec::new();
     for log in logs {
         let out = output_path(log, output, several)?;
+        refuse_input_as_output(logs, &out)?;
         if outputs.contains(&out) {
             return Err(ImportError::Output(format!(
                 "{}: two logs would be written to {}; rename one",
@@ -141,6 +144,27 @@ pub fn output_paths(logs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathB
         outputs.push(out);
     }
     Ok(outputs)
+}
+
+/// An output that is one of the inputs (a log, its sidecar or its migrations file) would
+/// replace it: refused.
+fn refuse_input_as_output(logs: &[PathBuf], out: &Path) -> Result<(), ImportError> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    };
+    for log in logs {
+        for input in [log.clone(), sidecar_path(log), migrations_path(log)] {
+            if same(&input, out) {
+                return Err(ImportError::Output(format!(
+                    "{}: the output would replace the input {}; choose another -o",
+                    out.display(),
+                    input.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn output_path(log: &Path, output: Option<&Path>, several: bool) -> Result<PathBuf, ImportError> {
@@ -190,9 +214,52 @@ pub fn import_log(
     };
     // Pass 1: validate and learn what the header needs.
     let stats = run_pass(log, input, &mut |_| Ok(()))?;
+    check_found(log, &stats, input)?;
     let header = header(log, opts, &stats);
     let stats = write_trace(log, out, input, &header, opts.gzip)?;
     Ok(ImportSummary { stats, header })
+}
+
+/// What pass 1 found must be a recording: at least one fdc event, and sidecar events and
+/// migrations within [`MAX_OUTSIDE_SPAN_NS`] of the log's span.
+pub fn check_found(log: &Path, st: &PassStats, input: PassInput<'_>) -> Result<(), ImportError> {
+    if st.reads + st.writes == 0 {
+        return Err(ImportError::NoEvents {
+            log: log.to_path_buf(),
+            suspicious: st.suspicious,
+        });
+    }
+    let Some((first, last)) = st.log_span else {
+        return Ok(());
+    };
+    let outside = |t: u64| {
+        if t < first.saturating_sub(MAX_OUTSIDE_SPAN_NS) {
+            Some(format!("{:.0} s before", (first - t) as f64 / 1e9))
+        } else if t > last.saturating_add(MAX_OUTSIDE_SPAN_NS) {
+            Some(format!("{:.0} s after", (t - last) as f64 / 1e9))
+        } else {
+            None
+        }
+    };
+    let far = |path: &Path, line: usize, what: &str, how: String| ImportError::Line {
+        at: format!("{}:{line}", path.display()),
+        msg: format!(
+            "{what} is {how} the {} of {} (more than 24 h outside it): is this the log's file?",
+            if how.ends_with("before") { "first event" } else { "last event" },
+            log.display()
+        ),
+    };
+    for e in input.sidecar {
+        if let Some(how) = outside(e.unix_ns) {
+            return Err(far(input.sidecar_path, e.line, "this event", how));
+        }
+    }
+    for m in input.migrations {
+        if let Some(how) = outside(m.stop_unix_ns) {
+            return Err(far(input.migrations_path, m.line, "this migration", how));
+        }
+    }
+    Ok(())
 }
 
 /// Media changes of the sidecar need a drive in their slot.

@@ -20,8 +20,12 @@ use std::path::Path;
 
 /// Synthetic spacing of events when the log has no timestamps.
 pub const SYNTHETIC_STEP_NS: u64 = 1000;
-/// Longest log line considered; longer lines are skipped (an fdc line never is that long).
+/// Longest log line accepted: a longer one is an error (its cut-off part could hold an
+/// fdc event; no line QEMU's trace backend writes is that long).
 pub const MAX_LOG_LINE: usize = 64 * 1024;
+/// How far outside the log's span (first to last timed line) a sidecar event or a
+/// recorded migration may lie: further is refused as belonging to another recording.
+pub const MAX_OUTSIDE_SPAN_NS: u64 = 24 * 3600 * 1_000_000_000;
 
 /// What one pass over a log found.
 #[derive(Debug, Default, Clone)]
@@ -57,6 +61,8 @@ pub struct PassStats {
     pub migrations: Vec<RecordedMigration>,
     /// Host time taken out of the trace's times: the VM stood stopped (ns).
     pub paused_ns: u64,
+    /// Host times of the first and the last timed line of the log (fdc or serial).
+    pub log_span: Option<(u64, u64)>,
 }
 
 /// What a pass merges into the log's events: the sidecar and the recorded migrations,
@@ -200,19 +206,32 @@ impl<'a, S: Iterator<Item = &'a SidecarEvent>> Pass<'a, S> {
 
     /// One line of the log.
     fn line(&mut self, line_no: usize, text: &str, truncated: bool) -> Result<(), ImportError> {
+        if truncated {
+            return Err(self.line_error(
+                line_no,
+                format!(
+                    "line is longer than {MAX_LOG_LINE} bytes (its cut-off part could hold an fdc event)"
+                ),
+            ));
+        }
         let parsed = parse_line(text).map_err(|e| self.line_error(line_no, e.to_string()))?;
         let line = match parsed {
             Parsed::Line(l) => l,
             Parsed::Unrelated => return Ok(()),
             Parsed::Suspicious => {
                 self.st.suspicious += 1;
-                return Ok(());
+                return Err(self.line_error(
+                    line_no,
+                    "the line mentions fdc_ioport_ but is no fdc line this importer understands \
+                     (a timestamp out of range, or an unknown prefix?)"
+                        .into(),
+                ));
             }
         };
-        if truncated {
-            return Err(
-                self.line_error(line_no, format!("line is longer than {MAX_LOG_LINE} bytes"))
-            );
+        if let Some(u) = line.unix_ns {
+            let span = self.st.log_span.get_or_insert((u, u));
+            span.0 = span.0.min(u);
+            span.1 = span.1.max(u);
         }
         self.check_timestamps(line_no, &line)?;
         let Some(ev) = self.event_of(line.record) else {
