@@ -58,9 +58,15 @@ pub fn run(data: &[u8]) {
     let mut fdc_lines = 0u64;
     let mut emit = |ev: Event| -> Result<(), ImportError> {
         if let Some(last) = events.last() {
-            assert!(ev.time_ns() >= last.time_ns(), "time went backwards: {ev:?}");
+            assert!(
+                ev.time_ns() >= last.time_ns(),
+                "time went backwards: {ev:?}"
+            );
         }
-        assert!(ev.validate().is_ok(), "event beyond the format's limits: {ev:?}");
+        assert!(
+            ev.validate().is_ok(),
+            "event beyond the format's limits: {ev:?}"
+        );
         if matches!(ev, Event::PortRead { .. } | Event::PortWrite { .. }) {
             fdc_lines += 1;
         }
@@ -87,7 +93,11 @@ pub fn run(data: &[u8]) {
     }
     assert_eq!(stats.events, events.len() as u64, "event count");
     assert_eq!(stats.reads + stats.writes, fdc_lines, "port event count");
-    assert_eq!(stats.migrations.len(), migrations.len(), "migrations placed");
+    assert_eq!(
+        stats.migrations.len(),
+        migrations.len(),
+        "migrations placed"
+    );
     let mut before = 0u64;
     for (m, raw) in stats.migrations.iter().zip(&migrations) {
         assert!(m.index <= stats.events, "migration beyond the trace");
@@ -95,7 +105,10 @@ pub fn run(data: &[u8]) {
             .iter()
             .filter(|e| matches!(e, Event::PortRead { .. } | Event::PortWrite { .. }))
             .count() as u64;
-        assert_eq!(ports, raw.fdc_events_before, "migration placed after other lines");
+        assert_eq!(
+            ports, raw.fdc_events_before,
+            "migration placed after other lines"
+        );
         assert!(m.index >= before, "migrations out of order");
         before = m.index;
     }
@@ -105,9 +118,9 @@ pub fn run(data: &[u8]) {
 /// Writes what the pass produced and reads it back.
 fn round_trip(stats: &fdc_trace::import::PassStats, events: &[Event]) {
     let header = TraceHeader {
-        clock: stats.origin.map_or(Clock::default(), |o| Clock::Host {
-            origin_unix_ns: o,
-        }),
+        clock: stats
+            .origin
+            .map_or(Clock::default(), |o| Clock::Host { origin_unix_ns: o }),
         migrations: stats.migrations.clone(),
         ..TraceHeader::default()
     };

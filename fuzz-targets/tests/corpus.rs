@@ -439,7 +439,11 @@ fn import_seeds() -> BTreeMap<String, Vec<u8>> {
         let (mut b, mut last_t, mut fdc) = (Vec::new(), 0.0, 0u64);
         for line in r.lines().take(lines) {
             let line = line.unwrap();
-            if let Some(t) = line.split(['@', ':']).nth(1).and_then(|t| t.parse::<f64>().ok()) {
+            if let Some(t) = line
+                .split(['@', ':'])
+                .nth(1)
+                .and_then(|t| t.parse::<f64>().ok())
+            {
                 last_t = t;
             }
             fdc += u64::from(line.contains(":fdc_ioport_"));
@@ -457,17 +461,31 @@ fn import_seeds() -> BTreeMap<String, Vec<u8>> {
         let side: Vec<u8> = std::fs::read_to_string(raw.join(format!("{name}.log.events.jsonl")))
             .unwrap()
             .lines()
-            .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["t"].as_f64().unwrap() <= last_t)
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["t"]
+                    .as_f64()
+                    .unwrap()
+                    <= last_t
+            })
             .flat_map(|l| format!("{l}\n").into_bytes())
             .collect();
-        let recs: Vec<String> = std::fs::read_to_string(raw.join(format!("{name}.migrations.jsonl")))
-            .unwrap()
-            .lines()
-            .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["fdc_events_before"].as_u64().unwrap() <= fdc)
-            .take(migs)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        out.insert(format!("seed-{name}"), import_input(&side, recs.concat().as_bytes(), &log));
+        let recs: Vec<String> =
+            std::fs::read_to_string(raw.join(format!("{name}.migrations.jsonl")))
+                .unwrap()
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["fdc_events_before"]
+                        .as_u64()
+                        .unwrap()
+                        <= fdc
+                })
+                .take(migs)
+                .map(|l| format!("{l}\n"))
+                .collect();
+        out.insert(
+            format!("seed-{name}"),
+            import_input(&side, recs.concat().as_bytes(), &log),
+        );
     }
     let (log, _, _) = read_log("linux-probe", 200);
     out.insert("seed-linux-probe".into(), import_input(b"", b"", &log));

@@ -267,10 +267,19 @@ fn read_id_timer_splits_the_gap() {
         vec!["fdc/result_timer", "fdrive/media_rate"]
     );
     // Until the expiry (1000 ns + 20 ms), then the rest of the gap after it fired.
-    let tw = |p: &Value| (p["index"].as_u64(), p["t_ns"].as_u64(), p["weight_ns"].as_u64());
+    let tw = |p: &Value| {
+        (
+            p["index"].as_u64(),
+            p["t_ns"].as_u64(),
+            p["weight_ns"].as_u64(),
+        )
+    };
     assert_eq!(tw(&pts[2]), (Some(2), Some(1000), Some(20_000_000)));
     assert_eq!(tw(&pts[3]), (Some(2), Some(20_001_000), Some(29_999_000)));
-    assert_eq!((pts[3]["phase"].as_str(), pts[3]["msr"].as_u64()), (Some("result"), Some(0xd0)));
+    assert_eq!(
+        (pts[3]["phase"].as_str(), pts[3]["msr"].as_u64()),
+        (Some("result"), Some(0xd0))
+    );
     assert_eq!(names(&pts[3]), vec!["fdrive/media_rate"]);
     assert_eq!(pts[4]["phase"], "result");
     assert_eq!(names(&pts[4]), vec!["fdrive/media_rate"]);
@@ -314,7 +323,13 @@ fn read_id_pending_at_the_end_gives_the_idle_point_two_records() {
     );
     let pts = points(&p);
     assert_eq!(pts.len(), 5);
-    let last = |p: &Value| (p["index"].as_u64(), p["t_ns"].as_u64(), p["weight_ns"].as_u64());
+    let last = |p: &Value| {
+        (
+            p["index"].as_u64(),
+            p["t_ns"].as_u64(),
+            p["weight_ns"].as_u64(),
+        )
+    };
     assert_eq!(last(&pts[3]), (Some(3), Some(2000), Some(0)));
     assert_eq!(pts[3]["phase"], "execution");
     assert_eq!(last(&pts[4]), (Some(3), Some(20_001_000), Some(0)));

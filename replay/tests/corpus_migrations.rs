@@ -47,7 +47,14 @@ fn every_recorded_migration_point_agrees_with_the_model() {
         "{points} recorded migration points in {with_points} traces"
     );
     // The rare subsections are sent at some recorded point.
-    for s in ["fdc/reset_sensei", "fdc/result_timer", "fdrive/perpendicular"] {
-        assert!(sent.get(s).copied().unwrap_or(0) > 0, "{s} never sent: {sent:?}");
+    for s in [
+        "fdc/reset_sensei",
+        "fdc/result_timer",
+        "fdrive/perpendicular",
+    ] {
+        assert!(
+            sent.get(s).copied().unwrap_or(0) > 0,
+            "{s} never sent: {sent:?}"
+        );
     }
 }

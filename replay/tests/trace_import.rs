@@ -564,7 +564,11 @@ fn migrations_are_placed_and_their_pauses_taken_out() {
     )
     .unwrap();
     let migs = dir.path().join("m.migrations.jsonl");
-    std::fs::write(&migs, migration_line(100.000024, 100.000025, 100.000525, 2) + "\n").unwrap();
+    std::fs::write(
+        &migs,
+        migration_line(100.000024, 100.000025, 100.000525, 2) + "\n",
+    )
+    .unwrap();
     let out = dir.path().join("m.fdctrace");
     let err = ok(&import(&[s(&log), "-o", s(&out), "--drive", "0=empty"]));
     assert!(err.contains("1 recorded QEMU migrations"), "{err}");
@@ -583,15 +587,29 @@ fn migrations_are_placed_and_their_pauses_taken_out() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("migration points: 1, agree 1"), "{text}");
     // --no-migrations imports host times.
-    ok(&import(&[s(&log), "-o", s(&out), "--drive", "0=empty", "--no-migrations"]));
+    ok(&import(&[
+        s(&log),
+        "-o",
+        s(&out),
+        "--drive",
+        "0=empty",
+        "--no-migrations",
+    ]));
     let (h, evs) = read_all(&out).unwrap();
     assert!(h.migrations.is_empty());
     assert_eq!(evs[2].time_ns(), 590_000);
 
     // A record whose count of fdc lines before it is not the log's: refused, file:line.
-    std::fs::write(&migs, migration_line(100.000024, 100.000025, 100.000525, 3) + "\n").unwrap();
+    std::fs::write(
+        &migs,
+        migration_line(100.000024, 100.000025, 100.000525, 3) + "\n",
+    )
+    .unwrap();
     let err = fail(&import(&[s(&log), "-o", s(&out), "--drive", "0=empty"]));
-    assert!(err.contains("m.migrations.jsonl:1:") && err.contains("counted 3"), "{err}");
+    assert!(
+        err.contains("m.migrations.jsonl:1:") && err.contains("counted 3"),
+        "{err}"
+    );
 }
 
 /// An empty log, random bytes, or a log without any fdc line: refused with the hint.
@@ -629,14 +647,20 @@ fn overflowing_timestamp_and_overlong_line_are_errors() {
     )
     .unwrap();
     let err = fail(&import(&[s(&log), "-o", s(&out)]));
-    assert!(err.contains("ts.log:2:") && err.contains("fdc_ioport_"), "{err}");
+    assert!(
+        err.contains("ts.log:2:") && err.contains("fdc_ioport_"),
+        "{err}"
+    );
     let long = dir.path().join("long.log");
     let mut text = String::from("9@100.000010:fdc_ioport_write write reg 0x02 val 0x0c\n");
     text.push_str(&"x".repeat(70 * 1024));
     text.push_str(" 9@100.000020:fdc_ioport_read read reg 0x04 val 0x80\n");
     std::fs::write(&long, text).unwrap();
     let err = fail(&import(&[s(&long), "-o", s(&out)]));
-    assert!(err.contains("long.log:2:") && err.contains("longer than"), "{err}");
+    assert!(
+        err.contains("long.log:2:") && err.contains("longer than"),
+        "{err}"
+    );
 }
 
 /// A sidecar event years away from the log's span is refused (it would stretch the

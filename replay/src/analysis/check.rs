@@ -234,7 +234,8 @@ pub fn check<R: Replayer>(
                 m.fdc.msr(),
                 key_command(key_of(m)),
             );
-            let scan = matches!(ev.kind, EvKind::Read { offset: FIFO, .. }) && m.unknown_results > 0;
+            let scan =
+                matches!(ev.kind, EvKind::Read { offset: FIFO, .. }) && m.unknown_results > 0;
             let got = r.step(i, ev, &chunk.events[j + 1..])?;
             res.events += 1;
             let unknown = match ev.kind {
@@ -274,7 +275,14 @@ pub fn check<R: Replayer>(
     })?;
     let m = r.model();
     tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
-    migrations_at(res.events, r, tainted, migs, &mut next_mig, &mut res.migrations);
+    migrations_at(
+        res.events,
+        r,
+        tainted,
+        migs,
+        &mut next_mig,
+        &mut res.migrations,
+    );
     for (n, rec) in migs.iter().enumerate().skip(next_mig) {
         res.migrations.beyond(n, rec, res.events);
     }

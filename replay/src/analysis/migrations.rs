@@ -86,7 +86,13 @@ impl MigrationCheck {
 
     /// Compares the model's state `model` (after `rec.index` events; `fifo` says how
     /// much of its FIFO the trace determines) with what QEMU sent at `rec`.
-    pub fn compare(&mut self, n: usize, rec: &RecordedMigration, model: &FdcState, fifo: FifoKnown) {
+    pub fn compare(
+        &mut self,
+        n: usize,
+        rec: &RecordedMigration,
+        model: &FdcState,
+        fifo: FifoKnown,
+    ) {
         self.points += 1;
         for s in &rec.sent {
             *self.sent.entry(s.clone()).or_default() += 1;
@@ -138,7 +144,11 @@ fn drive_differences(i: usize, q: &FdriveState, m: &FdriveState, out: &mut Vec<S
     num("sect", q.sect, m.sect);
     let mut sub = |name: &str, a: &Option<u8>, b: &Option<u8>| {
         if a != b {
-            out.push(format!("drives[{i}].{name}: QEMU {}, model {}", opt(a), opt(b)));
+            out.push(format!(
+                "drives[{i}].{name}: QEMU {}, model {}",
+                opt(a),
+                opt(b)
+            ));
         }
     };
     sub("media_changed", &q.media_changed, &m.media_changed);
@@ -184,7 +194,10 @@ pub fn differences(q: &FdcState, m: &FdcState, fifo: FifoKnown) -> Vec<String> {
             out.push(format!("{name}: QEMU {a:#04x}, model {b:#04x}"));
         }
     }
-    for (name, a, b) in [("data_pos", q.data_pos, m.data_pos), ("data_len", q.data_len, m.data_len)] {
+    for (name, a, b) in [
+        ("data_pos", q.data_pos, m.data_pos),
+        ("data_len", q.data_len, m.data_len),
+    ] {
         if a != b {
             out.push(format!("{name}: QEMU {a}, model {b}"));
         }

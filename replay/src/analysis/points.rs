@@ -106,7 +106,11 @@ fn write_gap(
     let mut fired = m.clone();
     fired.fdc.advance_to(expiry);
     let rest = end.map_or(0, |t| t - expiry);
-    write_line::<ReplayError>(out, line, &record(&fired, at.index, expiry, rest, &at.stage))?;
+    write_line::<ReplayError>(
+        out,
+        line,
+        &record(&fired, at.index, expiry, rest, &at.stage),
+    )?;
     Ok(2)
 }
 

@@ -103,7 +103,11 @@ pub fn diff(base: &Value, now: &Value, path: &str, out: &mut Vec<String>) {
 /// failed, has a mismatching read or a recorded migration point the model disagrees with.
 pub fn failures(now: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for c in now["check"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for c in now["check"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let name = c["trace"].as_str().unwrap_or("?");
         if let Some(e) = c["error"].as_str() {
             out.push(format!("{name}: {e}"));
@@ -114,7 +118,10 @@ pub fn failures(now: &Value) -> Vec<String> {
             out.push(format!("{name}: {mism} reads differ from the model"));
         }
         let mp = &c["migration_points"];
-        let (points, agree) = (mp["points"].as_u64().unwrap_or(0), mp["agree"].as_u64().unwrap_or(0));
+        let (points, agree) = (
+            mp["points"].as_u64().unwrap_or(0),
+            mp["agree"].as_u64().unwrap_or(0),
+        );
         if agree < points {
             out.push(format!(
                 "{name}: {} of {points} recorded migration points disagree with the model",
@@ -128,7 +135,11 @@ pub fn failures(now: &Value) -> Vec<String> {
 /// `migration points: N in K traces, agree M`.
 fn migration_summary(now: &Value) -> String {
     let (mut points, mut agree, mut traces) = (0, 0, 0);
-    for c in now["check"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for c in now["check"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let p = c["migration_points"]["points"].as_u64().unwrap_or(0);
         if p > 0 {
             traces += 1;

@@ -245,7 +245,11 @@ pub fn check_found(log: &Path, st: &PassStats, input: PassInput<'_>) -> Result<(
         at: format!("{}:{line}", path.display()),
         msg: format!(
             "{what} is {how} the {} of {} (more than 24 h outside it): is this the log's file?",
-            if how.ends_with("before") { "first event" } else { "last event" },
+            if how.ends_with("before") {
+                "first event"
+            } else {
+                "last event"
+            },
             log.display()
         ),
     };

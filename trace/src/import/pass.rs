@@ -423,7 +423,10 @@ impl<'a, S: Iterator<Item = &'a SidecarEvent>> Pass<'a, S> {
         } else if let Some(m) = self.migs.first() {
             return Err(self.migration_error(
                 m,
-                format!("{} has no timed event to place the migrations by", self.log.display()),
+                format!(
+                    "{} has no timed event to place the migrations by",
+                    self.log.display()
+                ),
             ));
         }
         self.st.paused_ns = self.unpause.total_ns();
