@@ -224,3 +224,75 @@ pub fn differences(q: &FdcState, m: &FdcState, fifo: FifoKnown) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fdc::{DriveConfig, Fdc, Medium};
+
+    fn idle() -> FdcState {
+        Fdc::new(
+            DriveConfig::Medium(Medium::blank(1_474_560, false)),
+            DriveConfig::Absent,
+        )
+        .state()
+    }
+
+    #[test]
+    fn equal_sections_agree_and_every_difference_is_named() {
+        let q = idle();
+        assert!(differences(&q, &q, FifoKnown::All).is_empty());
+        let mut m = q.clone();
+        m.msr ^= 0x40;
+        m.drives[0].track = 5;
+        m.reset_sensei = Some(4);
+        m.fifo[100] = 1;
+        let d = differences(&q, &m, FifoKnown::All);
+        let names: Vec<&str> = d
+            .iter()
+            .map(|s| s.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "subsections",
+                "msr",
+                "reset_sensei",
+                "fifo[100]",
+                "drives[0].track"
+            ],
+            "{d:?}"
+        );
+        // The FIFO past what the trace determines is not compared.
+        let d = differences(&q, &m, FifoKnown::Prefix(7));
+        assert!(!d.iter().any(|s| s.starts_with("fifo")), "{d:?}");
+    }
+
+    #[test]
+    fn check_counts_points_agreements_and_what_qemu_sent() {
+        let q = idle();
+        let rec = RecordedMigration {
+            index: 0,
+            t_ns: 0,
+            pause_ns: 0,
+            stop_latency_ns: 0,
+            reason: String::new(),
+            sent: q
+                .subsections()
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            state: q.clone(),
+        };
+        let mut c = MigrationCheck::default();
+        c.compare(0, &rec, &q, FifoKnown::All);
+        let mut other = q.clone();
+        other.dsr = 1;
+        c.compare(1, &rec, &other, FifoKnown::All);
+        assert_eq!((c.points, c.agree, c.disagree()), (2, 1, 1));
+        assert_eq!(c.first.len(), 1);
+        assert_eq!(c.first[0].migration, 1);
+        assert_eq!(c.sent.get("fdrive/media_rate"), Some(&2));
+    }
+}
