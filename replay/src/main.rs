@@ -61,8 +61,10 @@ fn main() {
     };
     match result {
         Ok(code) => std::process::exit(code),
+        // `fdc-replay points T | head`: the reader has all it wants.
+        Err(err) if fdc_replay::cli::output::is_broken_pipe(&err) => std::process::exit(0),
         Err(err) => {
-            eprintln!("fdc-replay: {err:#}");
+            eprintln!("fdc-replay: {}", fdc_replay::cli::output::describe(&err));
             std::process::exit(1);
         }
     }

@@ -141,7 +141,7 @@ fn check_on_qemu_passes_on_linux_probe() {
     let path = probe();
     let header = TraceReader::open(&path).unwrap().header().clone();
     let mut r = MachineReplay::new(qemu(&path), &header, &path).unwrap();
-    let res = check(&path, &mut r, &[], 5, 8).unwrap();
+    let res = check(&path, &mut r, 5, 8).unwrap();
     assert_eq!((res.events, res.reads, res.mismatches), (119, 92, 0));
     let out = Command::new(env!("CARGO_BIN_EXE_fdc-replay"))
         .args(["check", "--machine", "qemu", "-q"])

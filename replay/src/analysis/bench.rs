@@ -220,9 +220,23 @@ pub fn generate_with(
     seed: u64,
     opts: WriteOptions,
 ) -> Result<(), ReplayError> {
+    generate_counted(path, events, seed, opts, None)
+}
+
+/// [`generate_with`], calling `on_event` after every event written (a progress display).
+pub fn generate_counted(
+    path: &Path,
+    events: u64,
+    seed: u64,
+    opts: WriteOptions,
+    on_event: Option<Box<dyn FnMut() + Send>>,
+) -> Result<(), ReplayError> {
     let header = synthetic_header();
     let fdc = super::ReplayModel::from_header(&header, path)?;
     let mut w = TraceWriter::create(path, &header, opts)?;
+    if let Some(f) = on_event {
+        w.on_event(f);
+    }
     let mut g = Gen {
         fdc,
         t: 0,

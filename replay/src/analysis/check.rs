@@ -164,9 +164,19 @@ pub fn check_file_with(
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, ReplayError> {
-    let header = fdc_trace::TraceReader::open(path)?.header().clone();
-    let mut m = ReplayModel::from_header(&header, path)?;
-    check(path, &mut m, &header.migrations, keep, context).map_err(|e| e.in_file(path))
+    check_reader(path, fdc_trace::TraceReader::open(path)?, keep, context)
+}
+
+/// [`check_file_with`] on a trace already opened (no event read yet) whose errors name
+/// `path`: the file is read once, so a pipe works.
+pub fn check_reader<I: std::io::Read>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, ReplayError> {
+    let mut m = ReplayModel::from_header(reader.header(), path)?;
+    check_from(path, reader, &mut m, keep, context).map_err(|e| e.in_file(path))
 }
 
 /// Compares the recorded migrations at point `i` (the state after `i` events, advanced
@@ -207,7 +217,17 @@ fn migrations_at<R: Replayer>(
 pub fn check<R: Replayer>(
     path: &Path,
     r: &mut R,
-    migs: &[RecordedMigration],
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, R::Error> {
+    check_from(path, fdc_trace::TraceReader::open(path)?, r, keep, context)
+}
+
+/// [`check`] on a trace already opened (no event read yet) whose errors name `path`.
+pub fn check_from<I: std::io::Read, R: Replayer>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    r: &mut R,
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, R::Error> {
@@ -216,10 +236,13 @@ pub fn check<R: Replayer>(
         answered_by: r.answered_by(),
         ..CheckResult::default()
     };
+    // The recorded migrations, compared as the replay reaches them.
+    let migs = reader.header().migrations.clone();
+    let migs = &migs[..];
     let mut next_mig = 0usize;
     // Whether a data transfer went through the FIFO (see `FifoKnown::after`).
     let mut tainted = false;
-    fdc_trace::compact::for_each_chunk::<R::Error>(path, |chunk| {
+    fdc_trace::compact::for_each_chunk_from::<I, R::Error>(reader, path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let i = chunk.first_event + j as u64;
             let m = r.model();

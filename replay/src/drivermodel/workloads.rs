@@ -343,9 +343,23 @@ pub fn record_file(
     recorder: &str,
     target: &Target,
 ) -> Result<Summary, RecordError> {
+    record_file_counted(workload, out, recorder, target, None)
+}
+
+/// [`record_file`], calling `on_event` after every event recorded (a progress display).
+pub fn record_file_counted(
+    workload: &str,
+    out: &Path,
+    recorder: &str,
+    target: &Target,
+    on_event: Option<Box<dyn FnMut() + Send>>,
+) -> Result<Summary, RecordError> {
     let media = prepare(workload)?;
     let hdr = header(workload, recorder, &media, target)?;
-    let w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
+    let mut w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
+    if let Some(f) = on_event {
+        w.on_event(f);
+    }
     let summary = match target {
         Target::Model => record(workload, &media, model_for(&media)?, w)?.0,
         Target::Qemu(qemu) => record(workload, &media, qemu_for(&media, qemu)?, w)?.0,
