@@ -154,7 +154,8 @@ pub fn run_pass(
     run_pass_reader(log, &mut BufReader::new(f), input, emit)
 }
 
-/// [`run_pass`] over the log's text from `reader` (`log` names it in errors).
+/// One pass over the log's text from `reader` (`log` names it in errors), merging
+/// `input`'s sidecar and migrations, handing each event to `emit`.
 pub fn run_pass_reader(
     log: &Path,
     mut reader: &mut dyn BufRead,
