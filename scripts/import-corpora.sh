@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-imports the recorded guest logs of corpora/raw (QEMU -trace logs, their
-# LOG.events.jsonl sidecars and the recorders' NAME.meta.json) into corpora/traces/*.fdctrace.
+# LOG.events.jsonl sidecars, the NAME.migrations.jsonl migration records and the recorders'
+# NAME.meta.json) into corpora/traces/*.fdctrace.
 # Run it after recording (corpora/record/record.sh); then `fdc-replay regress --update`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ for gz in corpora/raw/*.log.gz; do
     name=$(basename "$gz" .log.gz)
     zcat "$gz" > "$work/$name.log"
     [ -f "corpora/raw/$name.log.events.jsonl" ] && cp "corpora/raw/$name.log.events.jsonl" "$work/$name.log.events.jsonl"
+    # The QEMU migrations the recorder took (header records; their pauses leave the times).
+    [ -f "corpora/raw/$name.migrations.jsonl" ] && cp "corpora/raw/$name.migrations.jsonl" "$work/$name.migrations.jsonl"
     # Drives, guest and workload from the recorder's metadata.
     mapfile -t args < <(python3 - "corpora/raw/$name.meta.json" <<'PY'
 import json, sys
@@ -37,7 +40,10 @@ print("--workload"); print(m.get("workload", "unknown"))
 print("--provenance"); print("recorded")
 PY
 )
-    "$bin" import qemu-log "$work/$name.log" -o "$out/$name.fdctrace" --quiet "${args[@]}"
+    # From inside the scratch directory, so that the header's `source` is `NAME.log` and a
+    # re-import is byte-identical (the scratch directory's name changes every run).
+    top=$PWD
+    (cd "$work" && "$top/$bin" import qemu-log "$name.log" -o "$top/$out/$name.fdctrace" --quiet "${args[@]}")
 done
 echo "imported $(ls "$out"/*.fdctrace | wc -l) traces into $out"
 # The manifest: one entry per recorded trace, from the recorders' metadata.
@@ -45,6 +51,18 @@ FDC_REPLAY="$bin" python3 - corpora/raw "$out" > corpora/manifest.json <<'PY'
 import json, os, sys, glob
 raw, out = sys.argv[1], sys.argv[2]
 entries = []
+def migrations_sent(path):
+    # The real QEMU migrations taken mid-run and, per subsection, in how many of them
+    # QEMU sent it (fdrive/* counted once per migration); null without migrations.
+    if not os.path.exists(path):
+        return None
+    sent, n = {}, 0
+    for line in open(path):
+        if line.strip():
+            n += 1
+            for s in json.loads(line)["fdc_sent"]:
+                sent[s] = sent.get(s, 0) + 1
+    return {"count": n, "sent": dict(sorted(sent.items()))}
 for meta in sorted(glob.glob(os.path.join(raw, "*.meta.json"))):
     m = json.load(open(meta))
     name = m["name"]
@@ -61,6 +79,7 @@ for meta in sorted(glob.glob(os.path.join(raw, "*.meta.json"))):
         "fdc_events": m.get("fdc_ioport_events"),
         "markers": m.get("markers"),
         "media_events": m.get("media_events"),
+        "qemu_migrations": migrations_sent(os.path.join(raw, name + ".migrations.jsonl")),
         "trace_bytes": os.path.getsize(trace) if os.path.exists(trace) else None,
         "qemu_version": m.get("qemu_version"),
         "recorder": m.get("recorded_with"),

@@ -2,6 +2,7 @@
 //! `cargo test` runs them over the committed corpus and `fuzz/regressions/`.
 #![forbid(unsafe_code)]
 
+pub mod import;
 pub mod ops;
 pub mod pio;
 pub mod stream;
@@ -21,6 +22,12 @@ pub fn vmstate_load(data: &[u8]) {
 /// `trace_decode`: the trace reader and the QEMU-log importer's parsers.
 pub fn trace_decode(data: &[u8]) {
     trace::run(data);
+}
+
+/// `qemu_log_import`: the QEMU-log importer's pass with a sidecar and migrations, and the
+/// round trip of what it wrote.
+pub fn qemu_log_import(data: &[u8]) {
+    import::run(data);
 }
 
 /// `migration_stream`: the whole-stream parser and editor.

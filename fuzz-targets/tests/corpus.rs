@@ -19,10 +19,11 @@ use fdc_trace::{Event, TraceHeader, TraceWriter, WriteOptions};
 /// A fuzz target: its name and its body.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 3] = [
+const TARGETS: [Target; 4] = [
     ("fdc_pio", fdc_fuzz_targets::fdc_pio),
     ("vmstate_load", fdc_fuzz_targets::vmstate_load),
     ("trace_decode", fdc_fuzz_targets::trace_decode),
+    ("qemu_log_import", fdc_fuzz_targets::qemu_log_import),
 ];
 
 fn root() -> PathBuf {
@@ -414,6 +415,85 @@ fn trace_seeds() -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// One `qemu_log_import` input: the sidecar and migrations lengths, then the three parts.
+fn import_input(side: &[u8], migs: &[u8], log: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend((side.len() as u16).to_le_bytes());
+    b.extend((migs.len() as u16).to_le_bytes());
+    b.extend(side);
+    b.extend(migs);
+    b.extend(log);
+    b
+}
+
+/// Seeds of `qemu_log_import`: for recordings with migrations, the log up to a little
+/// after its first migrations, with the sidecar lines and the migration records of that
+/// span (a record's `fdc_state.fifo` cut to its first bytes would not parse, so records
+/// are kept whole); plus a recording without migrations and a media-change sidecar.
+fn import_seeds() -> BTreeMap<String, Vec<u8>> {
+    let raw = root().join("corpora/raw");
+    let mut out = BTreeMap::new();
+    let read_log = |name: &str, lines: usize| -> (Vec<u8>, f64, u64) {
+        let f = std::fs::File::open(raw.join(format!("{name}.log.gz"))).unwrap();
+        let r = BufReader::new(flate2::read::GzDecoder::new(f));
+        let (mut b, mut last_t, mut fdc) = (Vec::new(), 0.0, 0u64);
+        for line in r.lines().take(lines) {
+            let line = line.unwrap();
+            if let Some(t) = line
+                .split(['@', ':'])
+                .nth(1)
+                .and_then(|t| t.parse::<f64>().ok())
+            {
+                last_t = t;
+            }
+            fdc += u64::from(line.contains(":fdc_ioport_"));
+            b.extend(line.bytes());
+            b.push(b'\n');
+        }
+        (b, last_t, fdc)
+    };
+    for (name, lines, migs) in [
+        ("linux-fdcprog", 400, 3),
+        ("linux-rawcmd-hold", 700, 2),
+        ("linux-geom-720", 300, 2),
+    ] {
+        let (log, last_t, fdc) = read_log(name, lines);
+        let side: Vec<u8> = std::fs::read_to_string(raw.join(format!("{name}.log.events.jsonl")))
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["t"]
+                    .as_f64()
+                    .unwrap()
+                    <= last_t
+            })
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+        let recs: Vec<String> =
+            std::fs::read_to_string(raw.join(format!("{name}.migrations.jsonl")))
+                .unwrap()
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["fdc_events_before"]
+                        .as_u64()
+                        .unwrap()
+                        <= fdc
+                })
+                .take(migs)
+                .map(|l| format!("{l}\n"))
+                .collect();
+        out.insert(
+            format!("seed-{name}"),
+            import_input(&side, recs.concat().as_bytes(), &log),
+        );
+    }
+    let (log, _, _) = read_log("linux-probe", 200);
+    out.insert("seed-linux-probe".into(), import_input(b"", b"", &log));
+    let side = std::fs::read(raw.join("linux-mediachange.log.events.jsonl")).unwrap();
+    out.insert("seed-sidecar-only".into(), import_input(&side, b"", b""));
+    out
+}
+
 #[test]
 fn seed_corpus_is_generated_from_the_recordings() {
     let pio = fdc_pio_seeds();
@@ -421,6 +501,7 @@ fn seed_corpus_is_generated_from_the_recordings() {
         ("fdc_pio", pio.clone()),
         ("vmstate_load", vmstate_seeds(&pio)),
         ("trace_decode", trace_seeds()),
+        ("qemu_log_import", import_seeds()),
     ];
     let regen = std::env::var_os("FDC_FUZZ_REGEN").is_some();
     for (target, seeds) in sets {

@@ -252,7 +252,8 @@ fn read_id_timer_splits_the_gap() {
         ],
     );
     let pts = points(&p);
-    assert_eq!(pts.len(), 4);
+    // 4 points; the gap of point 2 (1 us .. 50 ms) holds the expiry at 21 ms: 2 records.
+    assert_eq!(pts.len(), 5);
     assert_eq!(
         (pts[1]["phase"].as_str(), pts[1]["msr"].as_u64()),
         (Some("command"), Some(0x90))
@@ -265,8 +266,26 @@ fn read_id_timer_splits_the_gap() {
         names(&pts[2]),
         vec!["fdc/result_timer", "fdrive/media_rate"]
     );
-    assert_eq!(pts[3]["phase"], "result");
+    // Until the expiry (1000 ns + 20 ms), then the rest of the gap after it fired.
+    let tw = |p: &Value| {
+        (
+            p["index"].as_u64(),
+            p["t_ns"].as_u64(),
+            p["weight_ns"].as_u64(),
+        )
+    };
+    assert_eq!(tw(&pts[2]), (Some(2), Some(1000), Some(20_000_000)));
+    assert_eq!(tw(&pts[3]), (Some(2), Some(20_001_000), Some(29_999_000)));
+    assert_eq!(
+        (pts[3]["phase"].as_str(), pts[3]["msr"].as_u64()),
+        (Some("result"), Some(0xd0))
+    );
     assert_eq!(names(&pts[3]), vec!["fdrive/media_rate"]);
+    assert_eq!(pts[4]["phase"], "result");
+    assert_eq!(names(&pts[4]), vec!["fdrive/media_rate"]);
+    // The weights of the records add up to the trace's span, as the report's do.
+    let total: u64 = pts.iter().map(|p| p["weight_ns"].as_u64().unwrap()).sum();
+    assert_eq!(total, 50_000_000);
 
     let a = analyze_file(
         &p,
@@ -289,6 +308,32 @@ fn read_id_timer_splits_the_gap() {
         (l.start_index, l.points, l.time_ns, l.phase, l.command),
         (2, 1, 20_000_000, "execution", "READ ID")
     );
+}
+
+/// A READ ID still pending after the last event: the idle point gets its second record at
+/// the expiry (weight 0), the state after the timer fired.
+#[test]
+fn read_id_pending_at_the_end_gives_the_idle_point_two_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("readid-end.fdctrace");
+    write_trace(
+        &p,
+        &header(),
+        &[wr(0, FIFO, 0x4a), wr(1000, FIFO, 0x00), rd(2000, MSR, 0x10)],
+    );
+    let pts = points(&p);
+    assert_eq!(pts.len(), 5);
+    let last = |p: &Value| {
+        (
+            p["index"].as_u64(),
+            p["t_ns"].as_u64(),
+            p["weight_ns"].as_u64(),
+        )
+    };
+    assert_eq!(last(&pts[3]), (Some(3), Some(2000), Some(0)));
+    assert_eq!(pts[3]["phase"], "execution");
+    assert_eq!(last(&pts[4]), (Some(3), Some(20_001_000), Some(0)));
+    assert_eq!(pts[4]["phase"], "result");
 }
 
 /// A trace with no event still has its one (idle) point.

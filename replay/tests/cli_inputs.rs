@@ -386,7 +386,7 @@ fn regress_with_a_malformed_baseline_says_so_briefly() {
     let out = text(&got.stdout);
     assert_eq!(got.status.code(), Some(1));
     assert!(
-        out.contains("\n  $.check[0]: (missing) -> {...5 keys}\n"),
+        out.contains("\n  $.check[0]: (missing) -> {...7 keys}\n"),
         "{out}"
     );
     assert!(out.lines().all(|l| l.len() < 200), "{out}");

@@ -532,3 +532,169 @@ fn quiet_and_help() {
     assert!(text.contains("events.jsonl"), "{text}");
     assert!(text.contains("MARK"), "{text}");
 }
+
+/// A migration record as `corpora/record/recorder.py` writes it, with the section of an
+/// idle controller with an empty drive 0 (as `--drive 0=empty` gives).
+fn migration_line(request: f64, stop: f64, resume: f64, fdc_before: u64) -> String {
+    let st = fdc::Fdc::new(fdc::DriveConfig::Empty, fdc::DriveConfig::Absent).state();
+    let mut v = serde_json::to_value(&st).unwrap();
+    let hex: String = st.fifo.iter().map(|b| format!("{b:02x}")).collect();
+    v["fifo"] = serde_json::Value::String(hex);
+    let sent: Vec<&str> = st.subsections().names();
+    serde_json::json!({
+        "index": 0, "reason": "random", "status": "completed",
+        "t_stop_request": request, "qmp_stop_t": stop, "qmp_resume_t": resume,
+        "fdc_events_before": fdc_before, "fdc_sent": sent, "fdc_state": v,
+    })
+    .to_string()
+}
+
+/// `NAME.migrations.jsonl` beside `NAME.log`: the migration goes into the header at its
+/// event index, and its pause (STOP to RESUME) leaves the times of everything after it.
+#[test]
+fn migrations_are_placed_and_their_pauses_taken_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("m.log");
+    std::fs::write(
+        &log,
+        "9@100.000010:fdc_ioport_write write reg 0x02 val 0x0c\n\
+         9@100.000020:fdc_ioport_read read reg 0x04 val 0x80\n\
+         9@100.000600:fdc_ioport_read read reg 0x04 val 0x80\n\
+         9@100.000700:fdc_ioport_read read reg 0x04 val 0x80\n",
+    )
+    .unwrap();
+    let migs = dir.path().join("m.migrations.jsonl");
+    std::fs::write(
+        &migs,
+        migration_line(100.000024, 100.000025, 100.000525, 2) + "\n",
+    )
+    .unwrap();
+    let out = dir.path().join("m.fdctrace");
+    let err = ok(&import(&[s(&log), "-o", s(&out), "--drive", "0=empty"]));
+    assert!(err.contains("1 recorded QEMU migrations"), "{err}");
+    let (h, evs) = read_all(&out).unwrap();
+    let times: Vec<u64> = evs.iter().map(Event::time_ns).collect();
+    assert_eq!(times, vec![0, 10_000, 90_000, 190_000]);
+    assert_eq!(h.migrations.len(), 1);
+    let m = &h.migrations[0];
+    assert_eq!(
+        (m.index, m.t_ns, m.pause_ns, m.stop_latency_ns),
+        (2, 15_000, 500_000, 1_000)
+    );
+    assert_eq!(m.sent, vec!["fdrive/media_rate".to_string()]);
+    // The recorded idle section agrees with the model's replay of the two events.
+    let o = Command::new(BIN).args(["check", s(&out)]).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("migration points: 1, agree 1"), "{text}");
+    // --no-migrations imports host times.
+    ok(&import(&[
+        s(&log),
+        "-o",
+        s(&out),
+        "--drive",
+        "0=empty",
+        "--no-migrations",
+    ]));
+    let (h, evs) = read_all(&out).unwrap();
+    assert!(h.migrations.is_empty());
+    assert_eq!(evs[2].time_ns(), 590_000);
+
+    // A record whose count of fdc lines before it is not the log's: refused, file:line.
+    std::fs::write(
+        &migs,
+        migration_line(100.000024, 100.000025, 100.000525, 3) + "\n",
+    )
+    .unwrap();
+    let err = fail(&import(&[s(&log), "-o", s(&out), "--drive", "0=empty"]));
+    assert!(
+        err.contains("m.migrations.jsonl:1:") && err.contains("counted 3"),
+        "{err}"
+    );
+}
+
+/// An empty log, random bytes, or a log without any fdc line: refused with the hint.
+#[test]
+fn log_without_fdc_lines_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.fdctrace");
+    let inputs: [&[u8]; 3] = [
+        b"",
+        &[0x9c, 0x01, 0xff, 0x00, 0x42, 0x13, 0xfe, 0x0a, 0x7f, 0x80],
+        b"9@100.000010:serial_write write addr 0x00 val 0x41\nqemu: some message\n",
+    ];
+    for (i, bytes) in inputs.iter().enumerate() {
+        let log = dir.path().join(format!("x{i}.log"));
+        std::fs::write(&log, bytes).unwrap();
+        let err = fail(&import(&[s(&log), "-o", s(&out)]));
+        assert!(
+            err.contains(&format!("x{i}.log")) && err.contains("-trace 'fdc_*'"),
+            "input {i}: {err}"
+        );
+        assert!(!out.exists(), "input {i}: a trace was written");
+    }
+}
+
+/// An fdc line whose timestamp overflows, and a line cut at 64 KiB: errors with file:line.
+#[test]
+fn overflowing_timestamp_and_overlong_line_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.fdctrace");
+    let log = dir.path().join("ts.log");
+    std::fs::write(
+        &log,
+        "9@100.000010:fdc_ioport_write write reg 0x02 val 0x0c\n\
+         9@99999999999999.000000:fdc_ioport_read read reg 0x04 val 0x80\n",
+    )
+    .unwrap();
+    let err = fail(&import(&[s(&log), "-o", s(&out)]));
+    assert!(
+        err.contains("ts.log:2:") && err.contains("fdc_ioport_"),
+        "{err}"
+    );
+    let long = dir.path().join("long.log");
+    let mut text = String::from("9@100.000010:fdc_ioport_write write reg 0x02 val 0x0c\n");
+    text.push_str(&"x".repeat(70 * 1024));
+    text.push_str(" 9@100.000020:fdc_ioport_read read reg 0x04 val 0x80\n");
+    std::fs::write(&long, text).unwrap();
+    let err = fail(&import(&[s(&long), "-o", s(&out)]));
+    assert!(
+        err.contains("long.log:2:") && err.contains("longer than"),
+        "{err}"
+    );
+}
+
+/// A sidecar event years away from the log's span is refused (it would stretch the
+/// trace's duration to years): file:line.
+#[test]
+fn sidecar_far_outside_the_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_sidecar_log(dir.path());
+    std::fs::write(
+        dir.path().join("s.log.events.jsonl"),
+        "{\"t\": 100.000015, \"marker\": \"ok\"}\n{\"t\": 1800000000.0, \"marker\": \"later\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("s.fdctrace");
+    let err = fail(&import(&[s(&log), "-o", s(&out)]));
+    assert!(
+        err.contains("s.log.events.jsonl:2:") && err.contains("after the last event"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+/// `import X.log -o X.log` (or onto its sidecar) would replace its input: refused, and the
+/// input is left as it was.
+#[test]
+fn import_refuses_to_replace_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_sidecar_log(dir.path());
+    let before = std::fs::read(&log).unwrap();
+    let err = fail(&import(&[s(&log), "-o", s(&log)]));
+    assert!(err.contains("would replace the input"), "{err}");
+    let side = dir.path().join("s.log.events.jsonl");
+    std::fs::write(&side, "{\"t\": 100.000015, \"marker\": \"ok\"}\n").unwrap();
+    let err = fail(&import(&[s(&log), "-o", s(&side)]));
+    assert!(err.contains("would replace the input"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+}

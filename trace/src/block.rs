@@ -114,7 +114,7 @@ impl<R: Read> Blocks<R> {
             return Err(fail(TraceError::at(truncated(), got as u64, false)));
         }
         let version = u16::from_le_bytes([pre[8], pre[9]]);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             let kind = TraceErrorKind::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,

@@ -24,13 +24,13 @@ pub enum TraceErrorKind {
     BadMagic,
     /// The file was written by a newer (or unknown) format version than this build reads.
     #[error(
-        "trace format version {found} is not supported (this fdc-replay reads version {supported}); \
+        "trace format version {found} is not supported (this fdc-replay reads versions 1 to {supported}); \
          a newer fdc-replay is needed to read it"
     )]
     UnsupportedVersion {
         /// The file's version.
         found: u16,
-        /// The version this build reads.
+        /// The newest version this build reads.
         supported: u16,
     },
     /// The preamble sets flag bits this build does not know.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! offset 0   magic       8 bytes   b"FDCTRACE"
-//! offset 8   version     u16 LE    FORMAT_VERSION (1); readers refuse any other value
+//! offset 8   version     u16 LE    FORMAT_VERSION (2); readers accept 1..=2 and refuse others
 //! offset 10  flags       u16 LE    bit 0: the body is one gzip member; other bits must be 0
 //! offset 12  body        the rest of the file (plain, or gzip-compressed when flag bit 0)
 //!
@@ -13,7 +13,9 @@
 //! ```
 //!
 //! * `'H'` header: a MessagePack map ([`TraceHeader`] with named fields, so later
-//!   versions can add fields that older readers of the *same* version skip).
+//!   versions can add fields that older readers of the *same* version skip). Version 2
+//!   added `migrations` (the real QEMU migrations taken while the guest was recorded,
+//!   [`RecordedMigration`]); a version 1 file has none, and reads as a header without them.
 //! * `'D'` drive image: `unit u8` then the gzip-compressed initial image of that drive's
 //!   medium, one block per medium whose [`Medium::embedded`] is set. Kept out of the
 //!   header so that the header stays small and the image is stored as raw bytes rather
@@ -39,8 +41,10 @@ use std::fmt;
 
 /// The first eight bytes of every trace file.
 pub const MAGIC: &[u8; 8] = b"FDCTRACE";
-/// The format version this build writes and the only one it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build reads (version 1 has no `migrations`).
+pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Preamble flag: the body is gzip-compressed.
 pub const FLAG_GZIP: u16 = 1;
 /// Size of magic + version + flags.
@@ -395,6 +399,39 @@ pub struct TraceHeader {
     /// Free-form remarks (e.g. what the importer skipped).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The migrations real QEMU made while the trace was recorded, in time order
+    /// (format version 2; empty in version 1 files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<RecordedMigration>,
+}
+
+/// One migration real QEMU made while the guest was recorded: where it sits in the
+/// trace and the `fdc` section QEMU sent (read from QEMU's own stream by the recorder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedMigration {
+    /// Events of the trace before the migration: the VM was stopped between event
+    /// `index - 1` and event `index`, so the state QEMU sent is the state after the first
+    /// `index` events (migration point `index`).
+    pub index: u64,
+    /// Trace time at which the VM stopped. Trace times are the guest's virtual clock:
+    /// the pauses of the migrations are taken out of the host times of the log.
+    pub t_ns: u64,
+    /// How long the VM stood stopped (QMP `STOP` to `RESUME` event, host ns).
+    pub pause_ns: u64,
+    /// How much earlier than `t_ns` the virtual clock may have stopped: QEMU stops it
+    /// when it handles the QMP `stop` (`do_vm_stop`: `cpu_disable_ticks`, then it waits
+    /// for the vCPUs and only then sends `STOP`), so the stop lies between the request and
+    /// the `STOP` event, this long apart (host ns). The pause may be this much longer
+    /// than `pause_ns`, and the times after it this much earlier.
+    #[serde(default)]
+    pub stop_latency_ns: u64,
+    /// Why the recorder migrated (`random`, `hold:<label>`, ...).
+    #[serde(default)]
+    pub reason: String,
+    /// The fdc subsections QEMU sent, distinct names in stream order.
+    pub sent: Vec<String>,
+    /// The `fdc` section QEMU sent, decoded (subsection fields `None` when not sent).
+    pub state: fdc::FdcState,
 }
 
 /// A header beyond the format's limits.
@@ -414,6 +451,9 @@ pub enum HeaderError {
         /// The medium's size.
         size: u64,
     },
+    /// Migrations out of order (by event index or time).
+    #[error("migration {0} comes before its predecessor (index or time)")]
+    MigrationOrder(usize),
     /// An image whose length is not the medium's size.
     #[error("drive {unit}: image is {image} bytes but the medium size is {size}")]
     ImageSize {
@@ -455,6 +495,11 @@ impl TraceHeader {
                         });
                     }
                 }
+            }
+        }
+        for (i, w) in self.migrations.windows(2).enumerate() {
+            if w[1].index < w[0].index || w[1].t_ns < w[0].t_ns {
+                return Err(HeaderError::MigrationOrder(i + 1));
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ pub mod format;
 pub mod geometry;
 pub mod import;
 pub mod lines;
+pub mod migrations;
 pub mod model;
 pub mod qemu_log;
 pub mod reader;
@@ -21,7 +22,7 @@ pub mod writer;
 pub use error::{TraceError, TraceErrorKind};
 pub use format::{
     Clock, Drive, DriveType, Event, ImageDigest, MediaChange, Medium, PackageVersion, Provenance,
-    ProvenanceKind, TraceHeader, FORMAT_VERSION,
+    ProvenanceKind, RecordedMigration, TraceHeader, FORMAT_VERSION, MIN_FORMAT_VERSION,
 };
 pub use reader::{read_all, read_all_from, TraceReader};
 pub use writer::{TraceWriter, WriteOptions};

@@ -194,8 +194,15 @@ pub fn read_sidecar(path: &Path) -> Result<Vec<SidecarEvent>, SidecarError> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_sidecar(&mut std::io::BufReader::new(f), path)
+}
+
+/// [`read_sidecar`] over the sidecar's text from `reader` (`path` names it in errors).
+pub fn parse_sidecar(
+    mut reader: &mut dyn std::io::BufRead,
+    path: &Path,
+) -> Result<Vec<SidecarEvent>, SidecarError> {
     let mut out = Vec::new();
-    let mut reader = std::io::BufReader::new(f);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
     loop {

@@ -43,6 +43,7 @@ fn sample_header() -> TraceHeader {
         },
         source: Some("t.log".into()),
         notes: vec!["a note".into()],
+        migrations: vec![],
     }
 }
 
@@ -224,15 +225,55 @@ fn writer_refuses_bad_events() {
     assert!(e.to_string().contains("label"), "{e}");
 }
 
+/// Version 1 files (written before the header carried migrations) read as before: the
+/// header has no migrations. A version 2 header with migrations round-trips.
+#[test]
+fn version_1_reads_and_migrations_round_trip() {
+    let mut bytes = write_trace(&sample_header(), &events(10), WriteOptions::default());
+    assert_eq!(&bytes[8..10], &FORMAT_VERSION.to_le_bytes());
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let r = TraceReader::new(&bytes[..]).unwrap();
+    assert_eq!(r.header(), &sample_header());
+    assert_eq!(r.map(|e| e.unwrap()).collect::<Vec<_>>(), events(10));
+
+    let mut h = sample_header();
+    let state = fdc::Fdc::new(fdc::DriveConfig::Absent, fdc::DriveConfig::Absent).state();
+    h.migrations = vec![
+        RecordedMigration {
+            index: 3,
+            t_ns: 5000,
+            pause_ns: 20_000_000,
+            stop_latency_ns: 400_000,
+            reason: "random".into(),
+            sent: vec!["fdrive/media_rate".into()],
+            state: state.clone(),
+        },
+        RecordedMigration {
+            index: 3,
+            t_ns: 6000,
+            pause_ns: 1,
+            stop_latency_ns: 0,
+            reason: "hold:x".into(),
+            sent: vec![],
+            state,
+        },
+    ];
+    let bytes = write_trace(&h, &events(10), WriteOptions::default());
+    assert_eq!(TraceReader::new(&bytes[..]).unwrap().header(), &h);
+    // Out of order: the writer refuses what a reader would.
+    h.migrations.swap(0, 1);
+    assert!(TraceWriter::new(Vec::new(), &h, WriteOptions::default()).is_err());
+}
+
 #[test]
 fn unknown_future_version_is_refused() {
     let mut bytes = write_trace(&sample_header(), &events(10), WriteOptions::default());
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
     let err = TraceReader::new(&bytes[..]).err().expect("must refuse");
     assert!(err.is_unsupported_version());
     let msg = err.to_string();
-    assert!(msg.contains("version 2 is not supported"), "{msg}");
-    assert!(msg.contains("reads version 1"), "{msg}");
+    assert!(msg.contains("version 3 is not supported"), "{msg}");
+    assert!(msg.contains("reads versions 1 to 2"), "{msg}");
 
     // And from a file: the message names it.
     let dir = tempfile::tempdir().unwrap();

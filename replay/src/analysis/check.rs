@@ -2,10 +2,15 @@
 //! value the model gives (or, through [`Replayer`], the value a machine driven by the
 //! model's replay gives).
 
+use super::migrations::{FifoKnown, MigrationCheck};
 use super::{apply, key_command, key_of, Ev, EvKind, ReplayError, ReplayModel};
+use fdc_trace::RecordedMigration;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The FIFO's port offset.
+const FIFO: u8 = fdc::registers::Register::Fifo as u8;
 
 /// How many preceding events a mismatch report shows.
 pub const CONTEXT_EVENTS: usize = 8;
@@ -38,6 +43,9 @@ pub struct CheckResult {
     pub events: u64,
     /// Port reads compared.
     pub reads: u64,
+    /// Port reads not compared because their value depends on data the trace does not
+    /// hold, by reason ([`super::NotCheckable::name`]): neither a match nor a mismatch.
+    pub not_checkable: std::collections::BTreeMap<&'static str, u64>,
     /// Reads that differ.
     pub mismatches: u64,
     /// Who answered the reads ("the model", "QEMU").
@@ -46,6 +54,15 @@ pub struct CheckResult {
     pub first: Vec<Mismatch>,
     /// How the DMA transfers' byte counts were chosen.
     pub dma: super::DmaStats,
+    /// The recorded QEMU migrations compared with the model.
+    pub migrations: MigrationCheck,
+}
+
+impl CheckResult {
+    /// Whether anything disagrees (a read or a migration point).
+    pub fn failed(&self) -> bool {
+        self.mismatches > 0 || self.migrations.disagree() > 0
+    }
 }
 
 /// One event, rendered for a mismatch's context (`tag` names who gave `answer`).
@@ -99,6 +116,10 @@ pub trait Replayer {
     /// Applies event `index` (`ahead`: the events after it in its chunk); returns the
     /// value a port read gave.
     fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, Self::Error>;
+    /// A recorded migration stopped QEMU inside the wait of the READ ID timer due at
+    /// `expiry`; QEMU may fire it until `until` (see [`ReplayModel::read_id_hold`]).
+    /// Machines with a clock of their own ignore it.
+    fn hold_read_id(&mut self, _expiry: u64, _until: u64) {}
 }
 
 impl Replayer for ReplayModel {
@@ -113,6 +134,14 @@ impl Replayer for ReplayModel {
 
     fn model(&self) -> &ReplayModel {
         self
+    }
+
+    fn hold_read_id(&mut self, expiry: u64, until: u64) {
+        let until = match self.read_id_hold {
+            Some((e, u)) if e == expiry => u.saturating_add(until - expiry),
+            _ => until.saturating_add(super::READ_ID_LATENCY_NS),
+        };
+        self.read_id_hold = Some((expiry, until));
     }
 
     fn step(&mut self, index: u64, ev: &Ev, ahead: &[Ev]) -> Result<Option<u8>, ReplayError> {
@@ -150,6 +179,39 @@ pub fn check_reader<I: std::io::Read>(
     check_from(path, reader, &mut m, keep, context).map_err(|e| e.in_file(path))
 }
 
+/// Compares the recorded migrations at point `i` (the state after `i` events, advanced
+/// to the migration's time) with the model; `next` is the first migration not compared
+/// yet.
+fn migrations_at<R: Replayer>(
+    i: u64,
+    r: &mut R,
+    tainted: bool,
+    migs: &[RecordedMigration],
+    next: &mut usize,
+    out: &mut MigrationCheck,
+) {
+    while let Some(rec) = migs.get(*next).filter(|r| r.index == i) {
+        // The VM stopped at `t_ns` (at most `stop_latency_ns` earlier), inside the gap
+        // after event i - 1: a READ ID timer due before then had fired in QEMU, unless
+        // QEMU's section says it had not and it was due within the latency.
+        let mut f = r.model().fdc.clone();
+        let mut t = rec.t_ns;
+        if let Some(e) = f.result_timer() {
+            let earliest = rec.t_ns.saturating_sub(rec.stop_latency_ns);
+            if rec.state.result_timer.is_some() && e <= rec.t_ns && e > earliest {
+                t = e - 1;
+            }
+        }
+        f.advance_to(t);
+        let known = FifoKnown::after(&f, tainted);
+        out.compare(*next, rec, &f.state(), known);
+        if let (Some(e), Some(_)) = (f.result_timer(), rec.state.result_timer) {
+            r.hold_read_id(e, e.saturating_add(rec.stop_latency_ns));
+        }
+        *next += 1;
+    }
+}
+
 /// Replays `path` with `r` and compares every recorded read with what it answers;
 /// `keep` mismatches are kept, with `context` preceding events each.
 pub fn check<R: Replayer>(
@@ -174,9 +236,18 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
         answered_by: r.answered_by(),
         ..CheckResult::default()
     };
+    // The recorded migrations, compared as the replay reaches them.
+    let migs = reader.header().migrations.clone();
+    let migs = &migs[..];
+    let mut next_mig = 0usize;
+    // Whether a data transfer went through the FIFO (see `FifoKnown::after`).
+    let mut tainted = false;
     fdc_trace::compact::for_each_chunk_from::<I, R::Error>(reader, path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let i = chunk.first_event + j as u64;
+            let m = r.model();
+            tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
+            migrations_at(i, r, tainted, migs, &mut next_mig, &mut res.migrations);
             let m = r.model();
             let before = (
                 m.fdc.phase().map_or_else(
@@ -186,9 +257,18 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
                 m.fdc.msr(),
                 key_command(key_of(m)),
             );
+            let scan =
+                matches!(ev.kind, EvKind::Read { offset: FIFO, .. }) && m.unknown_results > 0;
             let got = r.step(i, ev, &chunk.events[j + 1..])?;
             res.events += 1;
-            if let (EvKind::Read { offset, value }, Some(answer)) = (ev.kind, got) {
+            let unknown = match ev.kind {
+                EvKind::Read { .. } if scan => Some(super::NotCheckable::ScanResult),
+                EvKind::Read { .. } if r.model().held => Some(super::NotCheckable::ReadIdTiming),
+                _ => None,
+            };
+            if let Some(why) = unknown {
+                *res.not_checkable.entry(why.name()).or_default() += 1;
+            } else if let (EvKind::Read { offset, value }, Some(answer)) = (ev.kind, got) {
                 res.reads += 1;
                 if answer != value {
                     res.mismatches += 1;
@@ -216,6 +296,19 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
         }
         Ok(())
     })?;
+    let m = r.model();
+    tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
+    migrations_at(
+        res.events,
+        r,
+        tainted,
+        migs,
+        &mut next_mig,
+        &mut res.migrations,
+    );
+    for (n, rec) in migs.iter().enumerate().skip(next_mig) {
+        res.migrations.beyond(n, rec, res.events);
+    }
     res.dma = r.model().dma;
     Ok(res)
 }

@@ -15,9 +15,11 @@ use std::path::Path;
 pub struct PointRecord<'a> {
     /// Number of events applied before the point (0 = before the first event).
     pub index: u64,
-    /// Start of the point's gap: the time of event `index - 1` (0 for point 0).
+    /// Start of the point's gap: the time of event `index - 1` (0 for point 0), or, for
+    /// the second record of a gap in which the READ ID timer fires, the expiry.
     pub t_ns: u64,
-    /// Time weight: length of the gap (0 for the first and the last point).
+    /// Time weight: length of the (part of the) gap the record stands for (0 for the
+    /// first and the last point).
     pub weight_ns: u64,
     pub phase: String,
     pub reconstructed: &'static str,
@@ -52,11 +54,14 @@ fn record<'a>(
     }
 }
 
-/// Writes every point of `path` as JSON lines to `out`; returns the number of points.
+/// Writes every point of `path` as JSON lines to `out`; returns the number of records.
 ///
-/// Point `i` is the state at the start of its gap (after event `i - 1`); when the READ ID
-/// timer fires inside the gap, the state after it is the next point's concern only
-/// through event `i` (the report splits the gap's time exactly, see the module docs).
+/// Point `i` is the state at the start of its gap (after event `i - 1`). When the READ ID
+/// timer fires inside the gap, before event `i`, the gap is written as two records with
+/// the same index: the state until the expiry (weight: the gap's start to the expiry),
+/// then the state after the timer fired (`t_ns` the expiry, weight the rest of the gap),
+/// so that the state at any instant can be looked up. The idle point after the last
+/// event gets the same second record (weight 0) when a timer is still pending.
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError> {
     write_points_from(path, fdc_trace::TraceReader::open(path)?, out)
 }
@@ -70,18 +75,11 @@ pub fn write_points_from<I: std::io::Read>(
 ) -> Result<u64, ReplayError> {
     let mut m = ReplayModel::from_header(reader.header(), path)?;
     let mut line = Vec::with_capacity(256);
+    let mut records = 0u64;
     // Point i is printed when event i arrives (its weight needs event i's time).
     let end = walk::<I, ReplayError>(reader, path, |at, ev, ahead| {
-        let w = if at.index == 0 {
-            0
-        } else {
-            ev.t.saturating_sub(at.prev_t)
-        };
-        write_line::<ReplayError>(
-            out,
-            &mut line,
-            &record(&m, at.index, at.prev_t, w, &at.stage),
-        )?;
+        let (start, end) = (at.prev_t, ev.t);
+        records += write_gap(out, &mut line, &m, at, start, (at.index > 0).then_some(end))?;
         apply(&mut m, ev, ahead).map_err(|reason| ReplayError::Event {
             file: Some(path.to_path_buf()),
             index: at.index,
@@ -89,12 +87,40 @@ pub fn write_points_from<I: std::io::Read>(
         })?;
         Ok(())
     })?;
+    records += write_gap(out, &mut line, &m, &end, end.prev_t, None)?;
+    Ok(records)
+}
+
+/// Writes the record(s) of the gap of point `at` from `start` to `end` (`None`: a point
+/// without time weight, the first or the idle one); returns how many.
+fn write_gap(
+    out: &mut dyn Write,
+    line: &mut Vec<u8>,
+    m: &ReplayModel,
+    at: &Walk,
+    start: u64,
+    end: Option<u64>,
+) -> Result<u64, ReplayError> {
+    let fires = m
+        .fdc
+        .result_timer()
+        .filter(|&e| e >= start && end.is_none_or(|t| e < t));
+    let Some(expiry) = fires else {
+        let w = end.map_or(0, |t| t.saturating_sub(start));
+        write_line::<ReplayError>(out, line, &record(m, at.index, start, w, &at.stage))?;
+        return Ok(1);
+    };
+    let first = if end.is_some() { expiry - start } else { 0 };
+    write_line::<ReplayError>(out, line, &record(m, at.index, start, first, &at.stage))?;
+    let mut fired = m.clone();
+    fired.fdc.advance_to(expiry);
+    let rest = end.map_or(0, |t| t - expiry);
     write_line::<ReplayError>(
         out,
-        &mut line,
-        &record(&m, end.index, end.prev_t, 0, &end.stage),
+        line,
+        &record(&fired, at.index, expiry, rest, &at.stage),
     )?;
-    Ok(end.index + 1)
+    Ok(2)
 }
 
 /// Where a walk through a trace stands: before event `index` (at point `index`).

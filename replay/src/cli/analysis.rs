@@ -389,28 +389,19 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
         match r {
             Ok(c) => {
                 reads += c.reads;
-                if c.mismatches == 0 {
+                if !c.failed() {
                     out.push_str(&format!(
-                        "{}: ok: {} events, {} reads checked, all match{}\n",
+                        "{}: ok: {} events, {} reads checked, all match{}{}{}\n",
                         p.display(),
                         c.events,
                         c.reads,
-                        dma_note(&c.dma)
+                        not_checkable_note(&c),
+                        dma_note(&c.dma),
+                        migration_note(&c.migrations)
                     ));
                 } else {
                     mismatched += 1;
-                    out.push_str(&format!(
-                        "{}: MISMATCH: {} of {} reads differ ({} events{}); first {}:\n",
-                        p.display(),
-                        c.mismatches,
-                        c.reads,
-                        c.events,
-                        dma_note(&c.dma),
-                        c.first.len()
-                    ));
-                    for m in &c.first {
-                        out.push_str(&render_mismatch(p, m, c.answered_by));
-                    }
+                    render_failed(&mut out, p, &c);
                 }
             }
             Err(e) => {
@@ -440,13 +431,69 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
     Ok(if bad + mismatched == 0 { 0 } else { 1 })
 }
 
-fn dma_note(d: &crate::analysis::DmaStats) -> String {
-    let n = d.whole + d.shortened + d.no_result + d.no_match;
+/// The lines of a trace with mismatching reads or disagreeing migration points.
+fn render_failed(out: &mut String, p: &Path, c: &CheckResult) {
+    out.push_str(&format!(
+        "{}: MISMATCH: {} of {} reads differ{} ({} events{}){}; first {}:\n",
+        p.display(),
+        c.mismatches,
+        c.reads,
+        not_checkable_note(c),
+        c.events,
+        dma_note(&c.dma),
+        migration_note(&c.migrations),
+        c.first.len()
+    ));
+    for m in &c.first {
+        out.push_str(&render_mismatch(p, m, c.answered_by));
+    }
+    for d in &c.migrations.first {
+        out.push_str(&format!(
+            "{}: event {}: recorded migration {} (t {}.{:09} s) disagrees with the model: {}\n",
+            p.display(),
+            d.index,
+            d.migration,
+            d.t_ns / 1_000_000_000,
+            d.t_ns % 1_000_000_000,
+            d.differences.join("; ")
+        ));
+    }
+}
+
+/// `, N not checkable (reason: N, ...)` when reads were not compared.
+fn not_checkable_note(c: &CheckResult) -> String {
+    let n: u64 = c.not_checkable.values().sum();
     if n == 0 {
         return String::new();
     }
+    let by: Vec<String> = c
+        .not_checkable
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    format!(", {n} not checkable ({})", by.join(", "))
+}
+
+/// `; migration points: N, agree M` for a trace with recorded migrations.
+fn migration_note(m: &crate::analysis::migrations::MigrationCheck) -> String {
+    if m.points == 0 {
+        return String::new();
+    }
+    format!("; migration points: {}, agree {}", m.points, m.agree)
+}
+
+fn dma_note(d: &crate::analysis::DmaStats) -> String {
+    let n = d.whole + d.shortened + d.no_result + d.no_match + d.scan;
+    if n == 0 {
+        return String::new();
+    }
+    let scan = if d.scan > 0 {
+        format!(", {} SCAN (result from the recording)", d.scan)
+    } else {
+        String::new()
+    };
     format!(
-        "; {n} DMA transfers: {} whole, {} shortened to the recorded result, {} without result ahead, {} unmatched",
+        "; {n} DMA transfers: {} whole, {} shortened to the recorded result, {} without result ahead, {} unmatched{scan}",
         d.whole, d.shortened, d.no_result, d.no_match
     )
 }

@@ -78,6 +78,9 @@ pub struct ImportArgs {
     /// Ignore LOG.events.jsonl sidecar files.
     #[arg(long)]
     pub no_sidecar: bool,
+    /// Ignore NAME.migrations.jsonl files (the recorded QEMU migrations of NAME.log).
+    #[arg(long)]
+    pub no_migrations: bool,
     /// Print no summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -98,6 +101,12 @@ Sidecar: if LOG.events.jsonl exists, each line is
   {\"t\": SECONDS, \"media\": {\"drive\": 0, \"action\": \"eject\"|\"insert\", \"size\": \"720K\"}}
 with t on the log's clock (host seconds since the epoch); its events are merged by
 time, before log events of the same microsecond.
+
+Migrations: if NAME.migrations.jsonl exists beside NAME.log (written by
+corpora/record/recorder.py: one QEMU migration per line, with its QMP STOP and RESUME
+times and the fdc section QEMU sent), the migrations go into the trace header at their
+event index, and each pause (STOP to RESUME) is taken out of the times of everything
+after it: the trace's times are then the guest's virtual clock.
 
 Several LOGs: -o must be a directory; each LOG gives OUT/NAME.fdctrace, NAME being the
 log's file name without a `.log` extension.";
@@ -123,6 +132,7 @@ impl ImportArgs {
             },
             gzip: !self.no_gzip,
             sidecar: !self.no_sidecar,
+            migrations: !self.no_migrations,
             tool: PackageVersion {
                 name: env!("CARGO_PKG_NAME").into(),
                 version: env!("CARGO_PKG_VERSION").into(),

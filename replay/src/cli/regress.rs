@@ -58,8 +58,12 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
                 match checked {
                     Ok(c) => json!({
                         "trace": name, "events": c.events, "reads": c.reads, "mismatches": c.mismatches,
+                        "not_checkable": c.not_checkable,
                         "dma": { "whole": c.dma.whole, "shortened": c.dma.shortened,
-                                 "no_result": c.dma.no_result, "no_match": c.dma.no_match },
+                                 "no_result": c.dma.no_result, "no_match": c.dma.no_match,
+                                 "scan": c.dma.scan },
+                        "migration_points": { "points": c.migrations.points, "agree": c.migrations.agree,
+                                              "sent": c.migrations.sent },
                     }),
                     Err(e) => json!({ "trace": name, "error": e.to_string() }),
                 }
@@ -101,6 +105,58 @@ pub fn diff(base: &Value, now: &Value, path: &str, out: &mut Vec<String>) {
         _ if base != now => out.push(format!("{path}: {} -> {}", brief(base), brief(now))),
         _ => {}
     }
+}
+
+/// The conformance failures of `now` (a baseline never accepts one): traces whose check
+/// failed, has a mismatching read or a recorded migration point the model disagrees with.
+pub fn failures(now: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in now["check"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let name = c["trace"].as_str().unwrap_or("?");
+        if let Some(e) = c["error"].as_str() {
+            out.push(format!("{name}: {e}"));
+            continue;
+        }
+        let mism = c["mismatches"].as_u64().unwrap_or(0);
+        if mism > 0 {
+            out.push(format!("{name}: {mism} reads differ from the model"));
+        }
+        let mp = &c["migration_points"];
+        let (points, agree) = (
+            mp["points"].as_u64().unwrap_or(0),
+            mp["agree"].as_u64().unwrap_or(0),
+        );
+        if agree < points {
+            out.push(format!(
+                "{name}: {} of {points} recorded migration points disagree with the model",
+                points - agree
+            ));
+        }
+    }
+    out
+}
+
+/// `recorded migration points: N in K traces, agree M` (`None` without any).
+fn migration_summary(now: &Value) -> Option<String> {
+    let (mut points, mut agree, mut traces) = (0, 0, 0);
+    for c in now["check"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let p = c["migration_points"]["points"].as_u64().unwrap_or(0);
+        if p > 0 {
+            traces += 1;
+            points += p;
+            agree += c["migration_points"]["agree"].as_u64().unwrap_or(0);
+        }
+    }
+    (points > 0)
+        .then(|| format!("recorded migration points: {points} in {traces} traces, agree {agree}"))
 }
 
 /// Reads the baseline: JSON with the `report` and `check` of [`current`].
@@ -183,6 +239,20 @@ pub fn run(args: RegressArgs) -> anyhow::Result<i32> {
         stable_paths(&mut now, &default_corpora());
     }
     let text = serde_json::to_string_pretty(&now)? + "\n";
+    if let Some(summary) = migration_summary(&now) {
+        crate::outln!("{summary}")?;
+    }
+    let failed = failures(&now);
+    if !failed.is_empty() {
+        crate::outln!(
+            "{} conformance failure(s) (a baseline never accepts one; `fdc-replay check` shows them):",
+            failed.len()
+        )?;
+        for f in &failed {
+            crate::outln!("  {f}")?;
+        }
+        return Ok(1);
+    }
     let Some(base) = base else {
         std::fs::write(&baseline, text)
             .with_context(|| format!("writing {}", baseline.display()))?;

@@ -280,6 +280,7 @@ pub fn header(
             format!("{answers}; DMA controller I/O is not recorded"),
             "DMA channel 2 is programmed masked before the command and unmasked after its last byte (the NT HAL unmasks before); mode 0x46/0x4A".into(),
         ],
+        migrations: vec![],
     })
 }
 

@@ -26,6 +26,9 @@ pub enum ImportError {
     /// The sidecar cannot be read.
     #[error(transparent)]
     Sidecar(#[from] SidecarError),
+    /// The migrations file cannot be read.
+    #[error(transparent)]
+    Migrations(#[from] crate::migrations::MigrationsError),
     /// A drive argument cannot be used.
     #[error("--drive {arg:?}: {msg}")]
     Drive {
@@ -40,4 +43,17 @@ pub enum ImportError {
     /// The outputs asked for cannot be written (e.g. two logs to one file).
     #[error("{0}")]
     Output(String),
+    /// The log holds no fdc event (empty, not a QEMU log, or recorded without the trace
+    /// events).
+    #[error(
+        "{}: no fdc_ioport_read/fdc_ioport_write line{}: was it recorded with `-trace 'fdc_*'` (and `-D FILE`)?",
+        log.display(),
+        if *suspicious > 0 { format!(" ({suspicious} lines mention fdc_ioport_ but do not parse)") } else { String::new() }
+    )]
+    NoEvents {
+        /// The log.
+        log: PathBuf,
+        /// Lines that mention `fdc_ioport_` without parsing.
+        suspicious: u64,
+    },
 }

@@ -22,10 +22,13 @@ mod pass;
 
 pub use drives::{DriveSetup, MediumSetup};
 pub use error::ImportError;
-pub use pass::{PassStats, MAX_LOG_LINE, SYNTHETIC_STEP_NS};
+pub use pass::{
+    run_pass_reader, PassInput, PassStats, MAX_LOG_LINE, MAX_OUTSIDE_SPAN_NS, SYNTHETIC_STEP_NS,
+};
 
 use crate::error::TraceError;
 use crate::format::*;
+use crate::migrations::{read_migrations, LogMigration};
 use crate::sidecar::{read_sidecar, SidecarEvent, SidecarKind};
 use crate::writer::{TraceWriter, WriteOptions};
 use pass::run_pass;
@@ -71,6 +74,9 @@ pub struct ImportOptions {
     pub gzip: bool,
     /// Merge `LOG.events.jsonl` when it exists.
     pub sidecar: bool,
+    /// Read `NAME.migrations.jsonl` (beside `NAME.log`) when it exists: the recorded
+    /// migrations go into the header and their pauses out of the trace's times.
+    pub migrations: bool,
     /// The importing tool, recorded in the header's provenance.
     pub tool: PackageVersion,
 }
@@ -89,6 +95,20 @@ pub fn sidecar_path(log: &Path) -> PathBuf {
     let mut s = log.as_os_str().to_os_string();
     s.push(".events.jsonl");
     PathBuf::from(s)
+}
+
+/// The migrations file of `log`: `NAME.migrations.jsonl` for `NAME.log` (for a log
+/// not named `*.log`, `LOG.migrations.jsonl`).
+pub fn migrations_path(log: &Path) -> PathBuf {
+    let name = log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = name
+        .strip_suffix(".log")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&name);
+    log.with_file_name(format!("{base}.migrations.jsonl"))
 }
 
 /// Where the traces of `logs` go: with one log, `output` is a file or an existing
@@ -113,6 +133,7 @@ pub fn output_paths(logs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathB
     let mut outputs: Vec<PathBuf> = Vec::new();
     for log in logs {
         let out = output_path(log, output, several)?;
+        refuse_input_as_output(logs, &out)?;
         if outputs.contains(&out) {
             return Err(ImportError::Output(format!(
                 "{}: two logs would be written to {}; rename one",
@@ -123,6 +144,27 @@ pub fn output_paths(logs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathB
         outputs.push(out);
     }
     Ok(outputs)
+}
+
+/// An output that is one of the inputs (a log, its sidecar or its migrations file) would
+/// replace it: refused.
+fn refuse_input_as_output(logs: &[PathBuf], out: &Path) -> Result<(), ImportError> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    };
+    for log in logs {
+        for input in [log.clone(), sidecar_path(log), migrations_path(log)] {
+            if same(&input, out) {
+                return Err(ImportError::Output(format!(
+                    "{}: the output would replace the input {}; choose another -o",
+                    out.display(),
+                    input.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn output_path(log: &Path, output: Option<&Path>, several: bool) -> Result<PathBuf, ImportError> {
@@ -179,17 +221,30 @@ pub fn import_log_with(
         Vec::new()
     };
     check_sidecar_drives(&sidecar, &sc_path, &opts.drives)?;
+    let mig_path = migrations_path(log);
+    let migrations: Vec<LogMigration> = if opts.migrations && mig_path.exists() {
+        read_migrations(&mig_path)?
+    } else {
+        Vec::new()
+    };
+    let input = PassInput {
+        sidecar: &sidecar,
+        sidecar_path: &sc_path,
+        migrations: &migrations,
+        migrations_path: &mig_path,
+    };
     // Pass 1: validate and learn what the header needs.
     let mut at = ImportProgress {
         pass: 1,
         events: 0,
         total: None,
     };
-    let stats = run_pass(log, &sidecar, &sc_path, &mut |_| {
+    let stats = run_pass(log, input, &mut |_| {
         at.events += 1;
         progress(at);
         Ok(())
     })?;
+    check_found(log, &stats, input)?;
     let header = header(log, opts, &stats);
     let mut at = ImportProgress {
         pass: 2,
@@ -200,16 +255,54 @@ pub fn import_log_with(
         at.events += 1;
         progress(at);
     };
-    let stats = write_trace(
-        log,
-        out,
-        &sidecar,
-        &sc_path,
-        &header,
-        opts.gzip,
-        &mut counted,
-    )?;
+    let stats = write_trace(log, out, input, &header, opts.gzip, &mut counted)?;
     Ok(ImportSummary { stats, header })
+}
+
+/// What pass 1 found must be a recording: at least one fdc event, and sidecar events and
+/// migrations within [`MAX_OUTSIDE_SPAN_NS`] of the log's span.
+pub fn check_found(log: &Path, st: &PassStats, input: PassInput<'_>) -> Result<(), ImportError> {
+    if st.reads + st.writes == 0 {
+        return Err(ImportError::NoEvents {
+            log: log.to_path_buf(),
+            suspicious: st.suspicious,
+        });
+    }
+    let Some((first, last)) = st.log_span else {
+        return Ok(());
+    };
+    let outside = |t: u64| {
+        if t < first.saturating_sub(MAX_OUTSIDE_SPAN_NS) {
+            Some(format!("{:.0} s before", (first - t) as f64 / 1e9))
+        } else if t > last.saturating_add(MAX_OUTSIDE_SPAN_NS) {
+            Some(format!("{:.0} s after", (t - last) as f64 / 1e9))
+        } else {
+            None
+        }
+    };
+    let far = |path: &Path, line: usize, what: &str, how: String| ImportError::Line {
+        at: format!("{}:{line}", path.display()),
+        msg: format!(
+            "{what} is {how} the {} of {} (more than 24 h outside it): is this the log's file?",
+            if how.ends_with("before") {
+                "first event"
+            } else {
+                "last event"
+            },
+            log.display()
+        ),
+    };
+    for e in input.sidecar {
+        if let Some(how) = outside(e.unix_ns) {
+            return Err(far(input.sidecar_path, e.line, "this event", how));
+        }
+    }
+    for m in input.migrations {
+        if let Some(how) = outside(m.stop_unix_ns) {
+            return Err(far(input.migrations_path, m.line, "this migration", how));
+        }
+    }
+    Ok(())
 }
 
 /// Media changes of the sidecar need a drive in their slot.
@@ -254,6 +347,13 @@ fn notes(stats: &PassStats) -> Vec<String> {
         notes.push(format!(
             "{} serial bytes written with the divisor latch enabled were skipped",
             stats.serial_divisor_bytes
+        ));
+    }
+    if !stats.migrations.is_empty() {
+        notes.push(format!(
+            "{} recorded QEMU migrations; their pauses ({:.6} s in all, QMP STOP to RESUME) are taken out of the event times, which are the guest's virtual clock",
+            stats.migrations.len(),
+            stats.paused_ns as f64 / 1e9
         ));
     }
     if stats.serial_overlong_lines > 0 {
@@ -328,6 +428,7 @@ fn header(log: &Path, opts: &ImportOptions, stats: &PassStats) -> TraceHeader {
         clock,
         source: Some(log.display().to_string()),
         notes,
+        migrations: stats.migrations.clone(),
     }
 }
 
@@ -336,8 +437,7 @@ fn header(log: &Path, opts: &ImportOptions, stats: &PassStats) -> TraceHeader {
 fn write_trace(
     log: &Path,
     out: &Path,
-    sidecar: &[SidecarEvent],
-    sc_path: &Path,
+    input: PassInput<'_>,
     header: &TraceHeader,
     gzip: bool,
     counted: &mut dyn FnMut(),
@@ -366,7 +466,7 @@ fn write_trace(
         let file = File::create(&tmp).map_err(io(out))?;
         let named = |e: TraceError| e.with_file(Some(out));
         let mut writer = TraceWriter::new(BufWriter::new(file), header, opts).map_err(named)?;
-        let st = run_pass(log, sidecar, sc_path, &mut |ev| {
+        let st = run_pass(log, input, &mut |ev| {
             counted();
             writer.write_event(ev).map_err(|e| named(e).into())
         })?;

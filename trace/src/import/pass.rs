@@ -2,8 +2,9 @@
 //! merged in, and every event handed to a sink.
 
 use super::error::ImportError;
-use crate::format::Event;
+use crate::format::{Event, RecordedMigration};
 use crate::lines::read_line_capped;
+use crate::migrations::{LogMigration, Unpause};
 use crate::qemu_log::{parse_line, LogLine, Parsed, Record};
 use crate::serial::SerialMarks;
 use crate::sidecar::{SidecarEvent, SidecarKind};
@@ -13,14 +14,18 @@ use fdc::{Command, Direction};
 const DOR: u8 = Register::Dor as u8;
 const DSR: u8 = Register::MsrDsr as u8;
 const FIFO: u8 = Register::Fifo as u8;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::iter::Peekable;
 use std::path::Path;
 
 /// Synthetic spacing of events when the log has no timestamps.
 pub const SYNTHETIC_STEP_NS: u64 = 1000;
-/// Longest log line considered; longer lines are skipped (an fdc line never is that long).
+/// Longest log line accepted: a longer one is an error (its cut-off part could hold an
+/// fdc event; no line QEMU's trace backend writes is that long).
 pub const MAX_LOG_LINE: usize = 64 * 1024;
+/// How far outside the log's span (first to last timed line) a sidecar event or a
+/// recorded migration may lie: further is refused as belonging to another recording.
+pub const MAX_OUTSIDE_SPAN_NS: u64 = 24 * 3600 * 1_000_000_000;
 
 /// What one pass over a log found.
 #[derive(Debug, Default, Clone)]
@@ -52,6 +57,26 @@ pub struct PassStats {
     /// Whether a command that reads the medium was issued (the FIFO byte stream followed
     /// with the model's command table).
     pub data_read: bool,
+    /// The recorded migrations, placed in the trace (event index, virtual time).
+    pub migrations: Vec<RecordedMigration>,
+    /// Host time taken out of the trace's times: the VM stood stopped (ns).
+    pub paused_ns: u64,
+    /// Host times of the first and the last timed line of the log (fdc or serial).
+    pub log_span: Option<(u64, u64)>,
+}
+
+/// What a pass merges into the log's events: the sidecar and the recorded migrations,
+/// each with the file it came from (for error messages).
+#[derive(Debug, Clone, Copy)]
+pub struct PassInput<'a> {
+    /// The sidecar's events, sorted by time.
+    pub sidecar: &'a [SidecarEvent],
+    /// The sidecar file.
+    pub sidecar_path: &'a Path,
+    /// The migrations, in time order.
+    pub migrations: &'a [LogMigration],
+    /// The migrations file.
+    pub migrations_path: &'a Path,
 }
 
 /// Follows the FIFO byte stream just enough to tell whether a command that reads the
@@ -100,6 +125,10 @@ impl CommandTracker {
 struct Pass<'a, S: Iterator<Item = &'a SidecarEvent>> {
     log: &'a Path,
     sidecar_path: &'a Path,
+    migs: &'a [LogMigration],
+    migs_path: &'a Path,
+    next_mig: usize,
+    unpause: Unpause,
     sidecar_empty: bool,
     sidecar_has_markers: bool,
     first_sidecar: Option<u64>,
@@ -111,22 +140,36 @@ struct Pass<'a, S: Iterator<Item = &'a SidecarEvent>> {
     emit: &'a mut dyn FnMut(Event) -> Result<(), ImportError>,
 }
 
-/// Runs one pass over `log`, merging `sidecar` (read from `sidecar_path`), handing each
+/// Runs one pass over `log`, merging `input`'s sidecar and migrations, handing each
 /// event to `emit`.
 pub fn run_pass(
     log: &Path,
-    sidecar: &[SidecarEvent],
-    sidecar_path: &Path,
+    input: PassInput<'_>,
     emit: &mut dyn FnMut(Event) -> Result<(), ImportError>,
 ) -> Result<PassStats, ImportError> {
     let f = std::fs::File::open(log).map_err(|source| ImportError::Io {
         path: log.to_path_buf(),
         source,
     })?;
-    let mut reader = BufReader::new(f);
+    run_pass_reader(log, &mut BufReader::new(f), input, emit)
+}
+
+/// One pass over the log's text from `reader` (`log` names it in errors), merging
+/// `input`'s sidecar and migrations, handing each event to `emit`.
+pub fn run_pass_reader(
+    log: &Path,
+    mut reader: &mut dyn BufRead,
+    input: PassInput<'_>,
+    emit: &mut dyn FnMut(Event) -> Result<(), ImportError>,
+) -> Result<PassStats, ImportError> {
+    let sidecar = input.sidecar;
     let mut pass = Pass {
         log,
-        sidecar_path,
+        sidecar_path: input.sidecar_path,
+        migs: input.migrations,
+        migs_path: input.migrations_path,
+        next_mig: 0,
+        unpause: Unpause::new(input.migrations),
         sidecar_empty: sidecar.is_empty(),
         sidecar_has_markers: sidecar
             .iter()
@@ -164,42 +207,109 @@ impl<'a, S: Iterator<Item = &'a SidecarEvent>> Pass<'a, S> {
 
     /// One line of the log.
     fn line(&mut self, line_no: usize, text: &str, truncated: bool) -> Result<(), ImportError> {
+        if truncated {
+            return Err(self.line_error(
+                line_no,
+                format!(
+                    "line is longer than {MAX_LOG_LINE} bytes (its cut-off part could hold an fdc event)"
+                ),
+            ));
+        }
         let parsed = parse_line(text).map_err(|e| self.line_error(line_no, e.to_string()))?;
         let line = match parsed {
             Parsed::Line(l) => l,
             Parsed::Unrelated => return Ok(()),
             Parsed::Suspicious => {
                 self.st.suspicious += 1;
-                return Ok(());
+                return Err(self.line_error(
+                    line_no,
+                    "the line mentions fdc_ioport_ but is no fdc line this importer understands \
+                     (a timestamp out of range, or an unknown prefix?)"
+                        .into(),
+                ));
             }
         };
-        if truncated {
-            return Err(
-                self.line_error(line_no, format!("line is longer than {MAX_LOG_LINE} bytes"))
-            );
+        if let Some(u) = line.unix_ns {
+            let span = self.st.log_span.get_or_insert((u, u));
+            span.0 = span.0.min(u);
+            span.1 = span.1.max(u);
         }
         self.check_timestamps(line_no, &line)?;
         let Some(ev) = self.event_of(line.record) else {
             return Ok(());
         };
-        let t = match line.unix_ns {
+        match line.unix_ns {
             Some(unix) => {
-                let origin = *self
-                    .st
+                self.st
                     .origin
                     .get_or_insert(self.first_sidecar.map_or(unix, |s| s.min(unix)));
                 while let Some(e) = self.pending.next_if(|e| e.unix_ns <= unix) {
-                    self.put(sidecar_event(e), e.unix_ns - origin)?;
+                    self.put(sidecar_event(e), Some(e.unix_ns))?;
                 }
-                unix.saturating_sub(origin)
+                self.put(ev, Some(unix))
             }
             None => {
-                let t = self.synth * SYNTHETIC_STEP_NS;
-                self.synth += 1;
-                t
+                if let Some(m) = self.migs.first() {
+                    return Err(self.migration_error(
+                        m,
+                        "the log has no timestamps, so its migrations cannot be placed \
+                         (record with -msg timestamp=on)"
+                            .into(),
+                    ));
+                }
+                self.put(ev, None)
             }
-        };
-        self.put(ev, t)
+        }
+    }
+
+    fn migration_error(&self, m: &LogMigration, msg: String) -> ImportError {
+        ImportError::Line {
+            at: format!("{}:{}", self.migs_path.display(), m.line),
+            msg,
+        }
+    }
+
+    /// The trace time of host time `unix`: the virtual clock since the origin.
+    fn rel(&self, unix: u64) -> u64 {
+        let origin = self.st.origin.unwrap_or(0);
+        self.unpause
+            .virt(unix)
+            .saturating_sub(self.unpause.virt(origin))
+    }
+
+    /// Places the migrations whose stop comes before host time `unix` (all of them with
+    /// `None`) at the current event index; the recorder's count of `fdc_ioport` lines
+    /// before each must be the count placed before it here.
+    fn place_migrations(&mut self, unix: Option<u64>) -> Result<(), ImportError> {
+        while let Some(m) = self.migs.get(self.next_mig) {
+            if unix.is_some_and(|u| m.stop_unix_ns >= u) {
+                break;
+            }
+            self.next_mig += 1;
+            let placed = self.st.reads + self.st.writes;
+            if placed != m.fdc_events_before {
+                return Err(self.migration_error(
+                    m,
+                    format!(
+                        "by its STOP time this migration comes after {placed} fdc_ioport lines of \
+                         {}, but the recorder counted {} (is this the log's migrations file?)",
+                        self.log.display(),
+                        m.fdc_events_before
+                    ),
+                ));
+            }
+            let t_ns = self.rel(m.stop_unix_ns);
+            self.st.migrations.push(RecordedMigration {
+                index: self.st.events,
+                t_ns,
+                pause_ns: m.resume_unix_ns - m.stop_unix_ns,
+                stop_latency_ns: m.stop_unix_ns - m.request_unix_ns,
+                reason: m.reason.clone(),
+                sent: m.sent.clone(),
+                state: m.state.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// A log has timestamps on every event line or on none; a sidecar needs them.
@@ -264,8 +374,20 @@ impl<'a, S: Iterator<Item = &'a SidecarEvent>> Pass<'a, S> {
         })
     }
 
-    /// Emits an event at relative time `t`, holding times from going backwards.
-    fn put(&mut self, ev: Event, t: u64) -> Result<(), ImportError> {
+    /// Emits an event at host time `unix` (`None`: the next synthetic time), holding
+    /// times from going backwards.
+    fn put(&mut self, ev: Event, unix: Option<u64>) -> Result<(), ImportError> {
+        let t = match unix {
+            Some(u) => {
+                self.place_migrations(Some(u))?;
+                self.rel(u)
+            }
+            None => {
+                let t = self.synth * SYNTHETIC_STEP_NS;
+                self.synth += 1;
+                t
+            }
+        };
         let st = &mut self.st;
         let t = if t < st.last_t {
             st.clamped += 1;
@@ -287,17 +409,28 @@ impl<'a, S: Iterator<Item = &'a SidecarEvent>> Pass<'a, S> {
     /// Emits the sidecar events after the last log line.
     fn finish(mut self) -> Result<PassStats, ImportError> {
         if self.pending.peek().is_some() {
-            let origin = *self
-                .st
+            self.st
                 .origin
                 .get_or_insert(self.first_sidecar.unwrap_or(0));
             while let Some(e) = self.pending.next() {
-                self.put(sidecar_event(e), e.unix_ns.saturating_sub(origin))?;
+                self.put(sidecar_event(e), Some(e.unix_ns))?;
             }
             if self.st.timed.is_none() {
                 self.st.timed = Some(true);
             }
         }
+        if self.st.timed == Some(true) || self.st.origin.is_some() {
+            self.place_migrations(None)?;
+        } else if let Some(m) = self.migs.first() {
+            return Err(self.migration_error(
+                m,
+                format!(
+                    "{} has no timed event to place the migrations by",
+                    self.log.display()
+                ),
+            ));
+        }
+        self.st.paused_ns = self.unpause.total_ns();
         self.st.serial_divisor_bytes = self.marks.divisor_bytes;
         self.st.serial_overlong_lines = self.marks.overlong_lines;
         self.st.data_read = self.cmds.data_read;
