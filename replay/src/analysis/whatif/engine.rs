@@ -196,6 +196,9 @@ fn with_fdc(src: &ReplayModel, fdc: fdc::Fdc) -> ReplayModel {
         cmd: src.cmd,
         dma: DmaStats::default(),
         last_dma: None,
+        unknown_results: src.unknown_results,
+        read_id_hold: src.read_id_hold,
+        held: src.held,
     }
 }
 
