@@ -36,8 +36,8 @@ pub(crate) fn shell_quote(path: &Path) -> Result<String, OracleError> {
 /// Writes `medium` as a raw image: its sectors, its content where it has one.
 pub(crate) fn write_image(path: &Path, medium: &Medium) -> Result<(), OracleError> {
     let mut f = fs::File::create(path).map_err(io_err(format!("creating {}", path.display())))?;
-    match medium.data() {
-        Some(data) => f.write_all(data),
+    match medium.to_image() {
+        Some(data) => f.write_all(&data),
         None => f.set_len(medium.sectors() * fdc::media::SECTOR_LEN as u64),
     }
     .map_err(io_err(format!("writing {}", path.display())))

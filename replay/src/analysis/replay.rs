@@ -699,9 +699,10 @@ pub struct AnalyzeOptions {
 /// Analyses one trace file. Errors name the file (and the event, where there is one).
 pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, ReplayError> {
     let reader = TraceReader::open(path)?;
-    let header = reader.header().clone();
+    let (mut header, scanner) = reader.into_parts();
     let model = ReplayModel::from_header(&header, path)?;
-    let scanner = reader.into_chunks();
+    // The model holds the images now; the analysis keeps the header's other fields.
+    header.drop_images();
     let resolver = Mutex::new(Resolver {
         next: 0,
         state: model,

@@ -7,16 +7,28 @@ use std::time::Instant;
 
 use clap::Args;
 
-use crate::analysis::bench::{cpu_seconds, generate, peak_rss_kb, reset_peak_rss};
+use crate::analysis::bench::{
+    cpu_seconds, generate, generate_header, pattern_image, peak_rss_kb, reset_peak_rss,
+    synthetic_header_with,
+};
 use crate::analysis::replay::{analyze_file, AnalyzeOptions};
 use crate::analysis::report::{Report, Table};
+
+/// The largest `--events` (a bound on the generated file and the time it takes).
+pub const MAX_BENCH_EVENTS: u64 = 200_000_000;
 
 /// `fdc-replay bench` arguments.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Events in the generated trace.
-    #[arg(long, default_value_t = 10_000_000)]
+    /// Events in the generated trace (1 to 200,000,000: about 600 MB of gzip trace).
+    #[arg(long, default_value_t = 10_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BENCH_EVENTS))]
     pub events: u64,
+    /// Embed a patterned image of this many bytes (at most 64 MiB, the format's cap) as
+    /// drive 0's medium instead of a blank 1.44 MB one, so that every WRITE DATA changes
+    /// it: the peak RSS column then measures what model checkpoints cost with a medium.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(512..=fdc_trace::format::MAX_MEDIUM_BYTES))]
+    pub image_bytes: Option<u64>,
     /// Where to write the trace (default: a temporary file, removed afterwards).
     #[arg(long)]
     pub trace: Option<PathBuf>,
@@ -77,7 +89,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         .max(1);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
-        generate(&path, args.events, 1, !args.no_gzip)?;
+        match args.image_bytes {
+            None => generate(&path, args.events, 1, !args.no_gzip)?,
+            Some(n) => {
+                let header = synthetic_header_with(Some(pattern_image(n as usize)));
+                let opts = fdc_trace::WriteOptions {
+                    gzip: !args.no_gzip,
+                    ..fdc_trace::WriteOptions::default()
+                };
+                generate_header(&path, &header, args.events, 1, opts)?;
+                println!(
+                    "drive 0: embedded patterned image of {n} bytes (every WRITE DATA changes it)"
+                );
+            }
+        }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         println!(
             "generated {} events in {:.2} s: {} ({} bytes)",
