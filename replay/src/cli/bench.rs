@@ -35,8 +35,9 @@ pub struct BenchArgs {
     /// Reuse an existing trace at --trace instead of generating one.
     #[arg(long)]
     pub reuse: bool,
-    /// Thread count of the "all threads" run (default: all cores).
-    #[arg(short = 'j', long = "jobs")]
+    /// Thread count of the "all threads" run, 1 to 1024 (default: all cores; at most 4 per
+    /// core are started).
+    #[arg(short = 'j', long = "jobs", value_parser = super::jobs_parser())]
     pub jobs: Option<usize>,
     /// Also replay a shorter trace through real QEMU (oracle) and print the speed ratio.
     #[arg(long)]
@@ -83,10 +84,7 @@ fn measure(
 /// Entry point of `fdc-replay bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let path = args.trace.clone().unwrap_or_else(|| tempfile_path("bench"));
-    let all = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let all = super::effective_jobs(args.jobs);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
         match args.image_bytes {
