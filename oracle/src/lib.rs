@@ -24,6 +24,7 @@
 //! HPET comparators have a 10 ns resolution, and every device deadline is "now + k·10 ns"
 //! from a multiple of 10, so advances must be multiples of 10 ns.
 
+pub mod cleanup;
 pub mod clock;
 pub mod destination;
 mod error;
@@ -190,6 +191,9 @@ pub fn find_qemu(qemu: &Path) -> Result<PathBuf, OracleError> {
 /// A running QEMU whose floppy controller can be driven port by port.
 pub struct Oracle {
     child: Child,
+    /// QEMU's process group, registered for [`cleanup::run`] while it lives.
+    #[allow(dead_code, reason = "held for its Drop")]
+    group: cleanup::Guard,
     qtest: Qtest,
     qmp: Qmp,
     timeout: Duration,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fdc::Medium;
 use serde_json::Value;
 
+use crate::cleanup::Guard;
 use crate::clock::WDT_PCI_SLOT;
 use crate::error::io_err;
 use crate::qmp::{Qmp, QmpFailure};
@@ -158,7 +159,10 @@ impl Files {
 }
 
 /// Starts QEMU; kills it again if it does not come up.
-fn launch(mut cmd: Command, qemu: &Path) -> Result<(Child, ChildStdin, ChildStdout), OracleError> {
+fn launch(
+    mut cmd: Command,
+    qemu: &Path,
+) -> Result<(Child, Guard, ChildStdin, ChildStdout), OracleError> {
     let mut child = cmd.spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             OracleError::QemuNotFound(qemu.to_path_buf())
@@ -169,6 +173,9 @@ fn launch(mut cmd: Command, qemu: &Path) -> Result<(Child, ChildStdin, ChildStdo
             }
         }
     })?;
+    // Registered at once, so that a signal from now on kills the group (the guard is
+    // dropped only after `kill_group` reaped QEMU).
+    let guard = Guard::group(i32::try_from(child.id()).unwrap_or(0));
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         kill_group(&mut child);
         return Err(OracleError::Spawn {
@@ -176,7 +183,7 @@ fn launch(mut cmd: Command, qemu: &Path) -> Result<(Child, ChildStdin, ChildStdo
             source: std::io::Error::other("no stdio pipes"),
         });
     };
-    Ok((child, stdin, stdout))
+    Ok((child, guard, stdin, stdout))
 }
 
 /// Connects to QMP (the socket appears once QEMU has parsed its options) and negotiates
@@ -224,11 +231,12 @@ impl Oracle {
         let qemu = find_qemu(&cfg.qemu)?;
         let files = Files::create(cfg)?;
         let cmd = files.command(&qemu, cfg, incoming)?;
-        let (mut child, stdin, stdout) = launch(cmd, &qemu)?;
+        let (mut child, group, stdin, stdout) = launch(cmd, &qemu)?;
         let qtest = Qtest::new(stdin, stdout);
         let qmp = connect_qmp(&mut child, &files, cfg.timeout)?;
         let mut oracle = Oracle {
             child,
+            group,
             qtest,
             qmp,
             timeout: cfg.timeout,

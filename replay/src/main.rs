@@ -46,6 +46,7 @@ enum ImportCommand {
 }
 
 fn main() {
+    fdc_replay::cli::signals::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
@@ -60,10 +61,7 @@ fn main() {
         Command::Stream(args) => fdc_replay::cli::stream::run(args),
     };
     match result {
-        Ok(code) => std::process::exit(code),
-        Err(err) => {
-            eprintln!("fdc-replay: {err:#}");
-            std::process::exit(1);
-        }
+        Ok(code) => fdc_replay::cli::signals::exit(code, None),
+        Err(err) => fdc_replay::cli::signals::exit(1, Some(&err)),
     }
 }

@@ -69,7 +69,9 @@ fn write_sector_script(prefix: &str) -> String {
     s.push_str("outb 0x3f5 0x03\noutb 0x3f5 0xaf\noutb 0x3f5 0x02\n");
     s.push_str(&format!("writemem 0x10000 {}\n", "5a".repeat(512)));
     s.push_str("dma 0x10000 511 0x4a\ndmamask 0\n");
-    for b in ["0x45", "0x00", "0x00", "0x00", "0x01", "0x02", "0x01", "0x1b", "0xff"] {
+    for b in [
+        "0x45", "0x00", "0x00", "0x00", "0x01", "0x02", "0x01", "0x1b", "0xff",
+    ] {
         s.push_str(&format!("outb 0x3f5 {b}\n"));
     }
     s.push_str(&"inb 0x3f5\n".repeat(7));
@@ -159,15 +161,35 @@ fn endless_image_and_huge_readmem_are_refused() {
         child.wait_with_output().unwrap()
     };
     for args in [
-        &["oracle", "-", "--machine", "model", "--drive", "0=/dev/zero"][..],
-        &["oracle", "-", "--machine", "model", "--drive", "1=/dev/zero,ro"][..],
+        &[
+            "oracle",
+            "-",
+            "--machine",
+            "model",
+            "--drive",
+            "0=/dev/zero",
+        ][..],
+        &[
+            "oracle",
+            "-",
+            "--machine",
+            "model",
+            "--drive",
+            "1=/dev/zero,ro",
+        ][..],
     ] {
         let out = run(args, "inb 0x3f4\n");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("/dev/zero") && err.contains("too large"), "{err}");
+        assert!(
+            err.contains("/dev/zero") && err.contains("too large"),
+            "{err}"
+        );
     }
-    let out = run(&["oracle", "-", "--machine", "model"], "change 0 /dev/zero\n");
+    let out = run(
+        &["oracle", "-", "--machine", "model"],
+        "change 0 /dev/zero\n",
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("too large"), "{err}");

@@ -84,6 +84,11 @@ fn measure(
 /// Entry point of `fdc-replay bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let path = args.trace.clone().unwrap_or_else(|| tempfile_path("bench"));
+    // A temporary trace is removed on a signal too (one given with --trace is kept).
+    let _cleanup = args
+        .trace
+        .is_none()
+        .then(|| fdc_oracle::cleanup::Guard::path(&path));
     let all = super::effective_jobs(args.jobs);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
@@ -249,6 +254,7 @@ fn oracle_speed(events: u64) -> anyhow::Result<(u64, f64)> {
     use fdc_oracle::{Oracle, OracleConfig};
     use fdc_trace::Event;
     let path = tempfile_path("oracle");
+    let _cleanup = fdc_oracle::cleanup::Guard::path(&path);
     generate(&path, events, 2, true)?;
     let (_, evs) = fdc_trace::read_all(&path)?;
     let _ = std::fs::remove_file(&path);

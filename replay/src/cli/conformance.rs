@@ -39,6 +39,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
         workdir: std::env::temp_dir().join(format!("fdc-conformance-{}", std::process::id())),
         shrink_budget: args.shrink,
     };
+    let _cleanup = fdc_oracle::cleanup::Guard::path(&plan.workdir);
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(4);

@@ -7,6 +7,7 @@ pub mod import;
 pub mod oracle;
 pub mod record;
 pub mod regress;
+pub mod signals;
 pub mod stream;
 
 use std::path::PathBuf;

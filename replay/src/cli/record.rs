@@ -44,6 +44,8 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
         m @ MachineArg::Qemu(_) => Target::Qemu(m.qemu_binary()),
     };
     let recorder = std::env::args().collect::<Vec<_>>().join(" ");
+    // A trace cut short by a signal is removed like one cut short by an error.
+    let cleanup = fdc_oracle::cleanup::Guard::path(&out);
     let s = match record_file(&name, &out, &recorder, &target) {
         Ok(s) => s,
         Err(e) => {
@@ -52,6 +54,7 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
             return Err(e.into());
         }
     };
+    drop(cleanup);
     println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
         s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display());
     Ok(0)

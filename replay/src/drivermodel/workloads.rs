@@ -90,6 +90,8 @@ pub enum Target {
 /// The images of a workload, in a scratch directory removed on drop.
 pub struct Media {
     dir: PathBuf,
+    /// Registers `dir` for removal on a signal.
+    _cleanup: fdc_oracle::cleanup::Guard,
     /// The image in drive A: at the start (`None`: the drive is empty).
     pub disk0: Option<PathBuf>,
 }
@@ -173,7 +175,11 @@ pub fn prepare(workload: &str) -> std::io::Result<Media> {
             .map_or(0, |d| d.subsec_nanos())
     ));
     std::fs::create_dir_all(&dir)?;
-    let mut media = Media { dir, disk0: None };
+    let mut media = Media {
+        _cleanup: fdc_oracle::cleanup::Guard::path(&dir),
+        dir,
+        disk0: None,
+    };
     let dir = &media.dir;
     let small_files = vec![
         (
