@@ -18,7 +18,10 @@ use fdc_replay::conformance::{Pair, Slot};
 enum Backend {
     Model(Box<PcFloppy>),
     /// The pair and the directory its QEMU's files live in (removed with it).
-    Both(Box<Pair>, tempfile::TempDir),
+    Both(
+        Box<Pair>,
+        #[allow(dead_code, reason = "held for its Drop")] tempfile::TempDir,
+    ),
 }
 
 /// Starts the backend: QEMU beside the model unless FDC_SKIP_QEMU=1; fails with the
