@@ -79,6 +79,7 @@ fn recorded(workload: &str, dir: &Path) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn boot_disk_trace_checks_and_follows_w2k_sequence() {
     if skip() {
         return;
@@ -145,6 +146,7 @@ fn boot_disk_trace_checks_and_follows_w2k_sequence() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn boot_empty_reports_no_media_then_sees_the_inserted_disk() {
     if skip() {
         return;
@@ -263,6 +265,7 @@ fn clock_shifts(what: &str, model: &[Event], qemu: &[Event]) -> usize {
 /// load, counted in the driver's `overshoots`; see [`clock_shifts`]), and the events
 /// still agree.
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn workload_on_the_model_equals_the_workload_on_qemu() {
     if skip() {
         return;

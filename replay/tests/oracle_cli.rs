@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn script_on_stdin_gives_json_lines() {
     if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
         eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU oracle test");
@@ -111,6 +112,7 @@ fn run_oracle(args: &[String], script: &str) -> u64 {
 /// `--drive N=IMAGE` and `change N IMAGE` give QEMU a copy: the host file is unchanged
 /// by the guest's writes; with `,in-place` QEMU writes the file itself.
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn images_are_copied_unless_in_place() {
     if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
         eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU oracle test");

@@ -94,6 +94,7 @@ fn interrupt(args: &[&str], tmp: &Path, sig: i32) {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn sigterm_on_oracle_and_sigint_on_conformance_clean_up() {
     if skip() {
         return;

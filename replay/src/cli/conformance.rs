@@ -63,6 +63,9 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "points at which QEMU sent each subsection: {:?}",
                 total.subsections
             );
+            for f in &total.oracle_faults {
+                println!("oracle fault (not a verdict on the model): {f}");
+            }
             for f in &failures {
                 println!("{f}");
             }
@@ -73,6 +76,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "instances": total.instances, "sequences": total.sequences, "ops": total.ops,
                 "reads": total.reads, "migrations": total.migrations,
                 "memory_checks": total.memory_checks, "subsections": total.subsections,
+                "oracle_faults": total.oracle_faults,
                 "failures": failures,
             })
         ),
