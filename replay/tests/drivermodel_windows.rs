@@ -379,3 +379,51 @@ fn the_driver_resumes_from_a_machine_state() {
     resumed.irp(19, 18, false, &mut again).unwrap();
     assert_eq!(again, a, "the resumed driver reads the same root directory");
 }
+
+/// The workloads' disks are FAT12 images made by mkfs.fat and mcopy: without them the
+/// recording fails and names the package to install (no silent stand-in image).
+#[test]
+fn missing_fat_tools_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let out_trace = dir.path().join("t.fdctrace");
+    let run = |path: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fdc-replay"))
+            .args([
+                "record-driver-model",
+                "--workload",
+                "dir",
+                "--machine",
+                "model",
+                "-o",
+            ])
+            .arg(&out_trace)
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    };
+    let out = run(&bin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("mkfs.fat not found") && err.contains("dosfstools"),
+        "{err}"
+    );
+    assert!(!out_trace.exists());
+    // mkfs.fat there, mcopy not.
+    if let Some(mkfs) = ["/usr/sbin/mkfs.fat", "/sbin/mkfs.fat"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+    {
+        std::os::unix::fs::symlink(mkfs, bin.join("mkfs.fat")).unwrap();
+        let out = run(&bin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("mcopy not found") && err.contains("mtools"),
+            "{err}"
+        );
+    }
+}

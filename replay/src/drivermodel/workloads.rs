@@ -102,8 +102,24 @@ impl Drop for Media {
     }
 }
 
-fn run_tool(cmd: &mut Command) -> std::io::Result<()> {
-    let out = cmd.output()?;
+/// Runs a tool the workload images need; a missing tool is an error naming its Debian
+/// package (there is no fallback: the workloads' disks are real FAT12 file systems).
+fn run_tool(cmd: &mut Command, package: &str) -> std::io::Result<()> {
+    let out = cmd.output().map_err(|e| {
+        let tool = cmd.get_program().to_string_lossy().into_owned();
+        if e.kind() == std::io::ErrorKind::NotFound {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{tool} not found: the driver-model workloads make FAT12 images with it; \
+                     install {package} (`apt-get install dosfstools mtools`, or \
+                     `bash scripts/install-deps.sh`)"
+                ),
+            )
+        } else {
+            std::io::Error::new(e.kind(), format!("running {tool}: {e}"))
+        }
+    })?;
     if !out.status.success() {
         return Err(std::io::Error::other(format!(
             "{cmd:?} failed: {}",
@@ -119,8 +135,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// A FAT12 1.44 MB image made with `mkfs.fat`, with `files` copied in by `mcopy`;
-/// falls back to a raw pattern image when dosfstools/mtools are missing.
+/// A FAT12 1.44 MB image made with `mkfs.fat` (dosfstools), with `files` copied in by
+/// `mcopy` (mtools); either tool missing is an error that names its package.
 fn fat_image(
     dir: &Path,
     name: &str,
@@ -128,29 +144,24 @@ fn fat_image(
     files: &[(&str, Vec<u8>)],
 ) -> std::io::Result<PathBuf> {
     let img = dir.join(name);
-    let made = Command::new("mkfs.fat")
-        .args(["-C", "-n", label, "-i", "12345678"])
-        .arg(&img)
-        .arg("1440")
-        .output();
-    match made {
-        Ok(o) if o.status.success() => {
-            for (fname, data) in files {
-                let src = dir.join(fname);
-                std::fs::write(&src, data)?;
-                run_tool(
-                    Command::new("mcopy")
-                        .arg("-i")
-                        .arg(&img)
-                        .arg(&src)
-                        .arg(format!("::{fname}")),
-                )?;
-            }
-        }
-        _ => {
-            eprintln!("note: mkfs.fat unavailable, using a raw pattern image");
-            std::fs::write(&img, pattern(SIZE_144 as usize, 7))?;
-        }
+    run_tool(
+        Command::new("mkfs.fat")
+            .args(["-C", "-n", label, "-i", "12345678"])
+            .arg(&img)
+            .arg("1440"),
+        "dosfstools",
+    )?;
+    for (fname, data) in files {
+        let src = dir.join(fname);
+        std::fs::write(&src, data)?;
+        run_tool(
+            Command::new("mcopy")
+                .arg("-i")
+                .arg(&img)
+                .arg(&src)
+                .arg(format!("::{fname}")),
+            "mtools",
+        )?;
     }
     Ok(img)
 }
