@@ -55,7 +55,7 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
         }
     };
     drop(cleanup);
-    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
-        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display());
+    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries; {} recording(s) for an exact one) -> {}",
+        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.attempts, out.display());
     Ok(0)
 }

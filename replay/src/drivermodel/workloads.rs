@@ -74,6 +74,8 @@ macro_rules! fail {
 pub struct Summary {
     /// Events recorded.
     pub events: u64,
+    /// Recordings made: more than 1 when an earlier one had a late QEMU time step.
+    pub attempts: usize,
     /// The driver's counters.
     pub stats: super::Stats,
 }
@@ -329,7 +331,14 @@ pub fn record<M: Machine, W: Write>(
     d.idle(4_000_000_000)?;
     let stats = d.stats.clone();
     let (events, _, out) = d.finish()?;
-    Ok((Summary { events, stats }, out))
+    Ok((
+        Summary {
+            events,
+            attempts: 1,
+            stats,
+        },
+        out,
+    ))
 }
 
 /// Why [`record_file`] failed.
@@ -350,10 +359,54 @@ pub enum RecordError {
     /// The workload on QEMU.
     #[error(transparent)]
     Qemu(#[from] WorkloadError<OracleError>),
+    /// Every attempt on QEMU had a late time step.
+    #[error(
+        "{workload}: each of {attempts} recordings on QEMU had a late time step (the oracle \
+         lost a watchdog stop, which happens on a loaded machine): no exact recording"
+    )]
+    Inexact {
+        /// The workload.
+        workload: String,
+        /// Recordings tried.
+        attempts: usize,
+    },
 }
 
-/// Records `workload` on `target` into the trace file `out`.
+/// Recordings of one workload tried on QEMU before [`record_file`] gives up.
+pub const MAX_RECORD_ATTEMPTS: usize = 4;
+
+/// Records `workload` on `target` into the trace file `out`, deterministically: the
+/// driver is closed-loop, so a QEMU time step that stops late (the oracle lost a watchdog
+/// stop; the VM ran on to the next timer deadline) changes every later time. Such a
+/// recording is thrown away and the workload recorded again from fresh media, up to
+/// [`MAX_RECORD_ATTEMPTS`] times; the recording kept has no late step, so it equals the
+/// same workload run on the model, event for event and time for time. On the model one
+/// recording is always exact.
 pub fn record_file(
+    workload: &str,
+    out: &Path,
+    recorder: &str,
+    target: &Target,
+) -> Result<Summary, RecordError> {
+    for attempt in 1..=MAX_RECORD_ATTEMPTS {
+        let mut s = record_once(workload, out, recorder, target)?;
+        s.attempts = attempt;
+        if s.stats.overshoots == 0 {
+            return Ok(s);
+        }
+        eprintln!(
+            "note: {workload}: {} late QEMU time step(s) in recording {attempt} of at most \
+             {MAX_RECORD_ATTEMPTS}: recording again",
+            s.stats.overshoots
+        );
+    }
+    Err(RecordError::Inexact {
+        workload: workload.to_string(),
+        attempts: MAX_RECORD_ATTEMPTS,
+    })
+}
+
+fn record_once(
     workload: &str,
     out: &Path,
     recorder: &str,
