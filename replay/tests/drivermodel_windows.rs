@@ -384,7 +384,7 @@ fn missing_fat_tools_are_named() {
     std::fs::create_dir(&bin).unwrap();
     let out_trace = dir.path().join("t.fdctrace");
     let run = |path: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_fdc-replay"))
+        Command::new(env!("CARGO_BIN_EXE_fdc-replay"))
             .args([
                 "record-driver-model",
                 "--workload",
