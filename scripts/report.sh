@@ -4,5 +4,7 @@
 # go to `fdc-replay report` (e.g. --format markdown, --format json, -j 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p fdc-replay
+# The build's progress goes to standard error (the first build takes minutes; later ones
+# print one line), so it is seen, and standard output holds only the report.
+cargo build --release -p fdc-replay
 exec target/release/fdc-replay report corpora/traces "$@"

@@ -62,6 +62,10 @@ fn main() {
     };
     match result {
         Ok(code) => fdc_replay::cli::signals::exit(code, None),
+        // `fdc-replay points T | head`: the reader has all it wants.
+        Err(err) if fdc_replay::cli::output::is_broken_pipe(&err) => {
+            fdc_replay::cli::signals::exit(0, None)
+        }
         Err(err) => fdc_replay::cli::signals::exit(1, Some(&err)),
     }
 }

@@ -268,7 +268,7 @@ fn embedded_image_written_to_is_replayed_alike_on_any_thread_count() {
         gzip: true,
         chunk_events: 1500,
     };
-    generate_header(&p, &header, 30_000, 9, opts).unwrap();
+    generate_header(&p, &header, 30_000, 9, opts, None).unwrap();
     let start = fdc::Medium::from_bytes(&image, false);
     let mut first: Option<(String, fdc::Medium)> = None;
     for threads in [1, 2, 4] {

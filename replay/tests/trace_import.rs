@@ -508,7 +508,7 @@ fn drive_options_and_provenance() {
 
     let err = fail(&import(&[s(&log), "-o", s(&out), "--drive", "0=3.5M"]));
     assert!(
-        err.contains("neither a known size nor a readable file"),
+        err.contains("\"3.5M\" is not a known size (a byte count, or a format name such as 1.44M, 720K, 2.88M) and no such file exists"),
         "{err}"
     );
     let err = fail(&import(&[s(&log), "-o", s(&out), "--drive", "2=1.44M"]));

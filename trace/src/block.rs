@@ -7,7 +7,7 @@
 
 use crate::error::{TraceError, TraceErrorKind};
 use crate::format::*;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
@@ -31,7 +31,37 @@ impl<R: Read> Read for Counting<R> {
 enum Body<R: Read> {
     Plain(BufReader<R>),
     // Boxed: the inflater's state is kilobytes, the plain reader a pointer and a buffer.
-    Gz(Box<BufReader<GzDecoder<BufReader<R>>>>),
+    // The inner counter gives the compressed offset for errors.
+    Gz(Box<BufReader<GzDecoder<BufReader<Counting<R>>>>>),
+}
+
+impl<R: Read> Body<R> {
+    /// For a gzip body, the offset in the file of the next compressed byte the inflater
+    /// will consume.
+    fn file_offset(&self) -> Option<u64> {
+        match self {
+            Body::Plain(_) => None,
+            Body::Gz(r) => {
+                let file = r.get_ref().get_ref();
+                Some(
+                    file.get_ref()
+                        .pos
+                        .saturating_sub(file.buffer().len() as u64),
+                )
+            }
+        }
+    }
+
+    /// For a gzip body whose member has ended: whether bytes follow it in the file.
+    fn bytes_after_member(&mut self) -> std::io::Result<bool> {
+        match self {
+            Body::Plain(_) => Ok(false),
+            Body::Gz(r) => {
+                use std::io::BufRead;
+                Ok(!r.get_mut().get_mut().fill_buf()?.is_empty())
+            }
+        }
+    }
 }
 
 impl<R: Read> Read for Body<R> {
@@ -70,6 +100,9 @@ impl<R: Read> Blocks<R> {
                 "the file ends after {got} bytes, inside the preamble"
             ))
         };
+        if got == 0 {
+            return Err(fail(TraceError::new(TraceErrorKind::Empty)));
+        }
         if got < MAGIC.len() || &pre[..MAGIC.len()] != MAGIC {
             // A short file that starts like a trace is truncated; anything else is not a trace.
             if got < MAGIC.len() && pre[..got] == MAGIC[..got] && got > 0 {
@@ -97,14 +130,17 @@ impl<R: Read> Blocks<R> {
             )));
         }
         let compressed = flags & FLAG_GZIP != 0;
-        let input = BufReader::with_capacity(BUF_BYTES, input);
         let body = if compressed {
+            let counted = Counting {
+                inner: input,
+                pos: PREAMBLE_LEN as u64,
+            };
             Body::Gz(Box::new(BufReader::with_capacity(
                 BUF_BYTES,
-                GzDecoder::new(input),
+                GzDecoder::new(BufReader::with_capacity(BUF_BYTES, counted)),
             )))
         } else {
-            Body::Plain(input)
+            Body::Plain(BufReader::with_capacity(BUF_BYTES, input))
         };
         // Offsets count from the start of the file for plain traces; for gzip ones they
         // count decompressed bytes, continuing after the 12-byte preamble.
@@ -128,6 +164,25 @@ impl<R: Read> Blocks<R> {
         TraceError::at(kind, offset, self.compressed).with_file(self.file.as_deref())
     }
 
+    /// The error of a failed read of the body at `offset`: for a gzip body, a stream cut
+    /// short or damaged is named as such, with the offset in the (compressed) file.
+    fn read_err(&self, e: std::io::Error, offset: u64) -> TraceError {
+        let Some(at) = self.body.inner.file_offset() else {
+            return self.err(e.into(), offset);
+        };
+        let kind = match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => TraceErrorKind::Truncated(
+                "the file ends inside the gzip stream (the file is cut short)".into(),
+            ),
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                TraceErrorKind::Corrupt(format!("the gzip stream is damaged ({e})"))
+            }
+            _ => return self.err(e.into(), offset),
+        };
+        // The offset in the file (compressed bytes), where the inflater stopped.
+        TraceError::at(kind, at, false).with_file(self.file.as_deref())
+    }
+
     /// A "truncated" error at the current position.
     pub fn truncated(&self, what: String) -> TraceError {
         self.err(TraceErrorKind::Truncated(what), self.body.pos)
@@ -137,7 +192,7 @@ impl<R: Read> Blocks<R> {
     pub fn next_block(&mut self) -> Result<Option<Block>, TraceError> {
         let offset = self.body.pos;
         let mut head = [0u8; BLOCK_HEADER_LEN];
-        let got = read_full(&mut self.body, &mut head).map_err(|e| self.err(e.into(), offset))?;
+        let got = read_full(&mut self.body, &mut head).map_err(|e| self.read_err(e, offset))?;
         if got == 0 {
             return Ok(None);
         }
@@ -169,7 +224,7 @@ impl<R: Read> Blocks<R> {
         (&mut self.body)
             .take(u64::from(len))
             .read_to_end(&mut payload)
-            .map_err(|e| self.err(e.into(), offset))?;
+            .map_err(|e| self.read_err(e, offset))?;
         if payload.len() != len as usize {
             return Err(self.err(
                 TraceErrorKind::Truncated(format!(
@@ -216,12 +271,26 @@ impl<R: Read> Blocks<R> {
         }
         let at = self.body.pos;
         let mut extra = [0u8; 1];
-        let n = read_full(&mut self.body, &mut extra).map_err(|e| self.err(e.into(), at))?;
+        let n = read_full(&mut self.body, &mut extra).map_err(|e| self.read_err(e, at))?;
         if n != 0 {
             return Err(self.err(
                 TraceErrorKind::Corrupt("data after the end block".into()),
                 at,
             ));
+        }
+        let after = self
+            .body
+            .inner
+            .bytes_after_member()
+            .map_err(|e| self.err(e.into(), at))?;
+        if after {
+            let end = self.body.inner.file_offset().unwrap_or(0);
+            return Err(TraceError::at(
+                TraceErrorKind::Corrupt("data after the end of the gzip stream".into()),
+                end,
+                false,
+            )
+            .with_file(self.file.as_deref()));
         }
         Ok(())
     }

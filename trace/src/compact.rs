@@ -20,6 +20,8 @@ use crate::format::{
 };
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A compact event (24 bytes) for the replay hot path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +180,8 @@ pub struct ChunkScanner<R: Read> {
     next_index: usize,
     events: u64,
     done: bool,
+    /// Where the events of each chunk read are added (for progress displays).
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl<R: Read> ChunkScanner<R> {
@@ -188,7 +192,14 @@ impl<R: Read> ChunkScanner<R> {
             next_index: 0,
             events: 0,
             done: false,
+            counter: None,
         }
+    }
+
+    /// Adds the event count of every chunk read from now on to `counter` (a progress
+    /// display reads it from another thread).
+    pub fn count_events(&mut self, counter: Arc<AtomicU64>) {
+        self.counter = Some(counter);
     }
 
     /// Whether the body is gzip-compressed (chunk offsets then count decompressed bytes).
@@ -240,6 +251,9 @@ impl<R: Read> ChunkScanner<R> {
                 };
                 self.next_index += 1;
                 self.events += n;
+                if let Some(c) = &self.counter {
+                    c.fetch_add(n, Ordering::Relaxed);
+                }
                 Ok(Some(chunk))
             }
             TAG_END => {
@@ -579,9 +593,18 @@ fn decode_event(r: &mut Reader<'_>, t: &mut u64, labels: &mut Vec<String>) -> Re
 /// loaded, by [`crate::TraceReader`]).
 pub fn for_each_chunk<E: From<TraceError>>(
     path: &Path,
+    f: impl FnMut(&Chunk) -> Result<(), E>,
+) -> Result<TraceHeader, E> {
+    for_each_chunk_from(crate::TraceReader::open(path)?, path, f)
+}
+
+/// Like [`for_each_chunk`], on a trace already opened (no event read yet), whose errors
+/// name `path`: the file is read once.
+pub fn for_each_chunk_from<R: Read, E: From<TraceError>>(
+    reader: crate::TraceReader<R>,
+    path: &Path,
     mut f: impl FnMut(&Chunk) -> Result<(), E>,
 ) -> Result<TraceHeader, E> {
-    let reader = crate::TraceReader::open(path)?;
     let header = reader.header().clone();
     let mut scanner = reader.into_chunks();
     let mut last_t = 0u64;

@@ -4,7 +4,8 @@
 //! which the problem was found, so that a user holding a damaged trace can tell where it
 //! is damaged. Offsets past the 12-byte preamble are offsets in the *uncompressed* block
 //! stream when the trace is gzip-compressed (see [`crate::format`]); the message
-//! says so.
+//! says so. A gzip stream that is cut short, damaged or followed by other bytes is named
+//! with the offset in the file itself.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ pub enum TraceErrorKind {
     /// Reading or writing the underlying file failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The file has no byte at all.
+    #[error("the file is empty (0 bytes), not an fdc-replay trace")]
+    Empty,
     /// The file does not start with the trace magic bytes.
     #[error("not an fdc-replay trace (bad magic bytes)")]
     BadMagic,

@@ -66,6 +66,12 @@ impl<R: Read> TraceReader<R> {
         self.chunks.is_compressed()
     }
 
+    /// Adds the number of events of every chunk read from now on to `counter` (for a
+    /// progress display on another thread).
+    pub fn count_events(&mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        self.chunks.count_events(counter);
+    }
+
     /// The raw event chunks not read yet (all of them when no event was read), for
     /// decoding elsewhere (e.g. on several threads, see [`crate::compact`]).
     pub fn into_chunks(self) -> ChunkScanner<R> {

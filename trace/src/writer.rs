@@ -64,6 +64,8 @@ pub struct TraceWriter<W: Write> {
     last_t: u64,
     count: u64,
     chunk_events: usize,
+    /// Called after every event written (for progress displays).
+    on_event: Option<Box<dyn FnMut() + Send>>,
 }
 
 impl TraceWriter<BufWriter<File>> {
@@ -155,12 +157,23 @@ impl<W: Write> TraceWriter<W> {
             last_t: 0,
             count: 0,
             chunk_events: opts.chunk_events,
+            on_event: None,
         })
+    }
+
+    /// Calls `f` after every event written from now on (a progress display).
+    pub fn on_event(&mut self, f: Box<dyn FnMut() + Send>) {
+        self.on_event = Some(f);
     }
 
     /// Appends one event. Times must not decrease.
     pub fn write_event(&mut self, ev: Event) -> Result<(), TraceError> {
-        self.push(ev).map_err(|e| e.with_file(self.file.as_deref()))
+        self.push(ev)
+            .map_err(|e| e.with_file(self.file.as_deref()))?;
+        if let Some(f) = &mut self.on_event {
+            f();
+        }
+        Ok(())
     }
 
     fn push(&mut self, ev: Event) -> Result<(), TraceError> {

@@ -247,7 +247,10 @@ fn not_a_trace() {
     let err = read_all_from(&b"hello world, not a trace"[..]).unwrap_err();
     assert!(err.to_string().contains("not an fdc-replay trace"), "{err}");
     let err = read_all_from(&b""[..]).unwrap_err();
-    assert!(err.to_string().contains("not an fdc-replay trace"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the file is empty (0 bytes), not an fdc-replay trace"
+    );
 }
 
 #[test]
@@ -269,14 +272,55 @@ fn every_truncation_is_an_error() {
                 bytes.len()
             );
         }
-        // Trailing garbage is refused too (for gzip the decoder stops at the member end,
-        // so only the plain case can see it).
-        if !gzip {
-            let mut more = bytes.clone();
-            more.push(0);
-            assert!(read_all_from(&more[..]).is_err());
+        // Trailing garbage is refused too: after the end block, or after the gzip member
+        // (named with its offset in the file).
+        let mut more = bytes.clone();
+        more.push(0);
+        let msg = read_all_from(&more[..]).unwrap_err().to_string();
+        if gzip {
+            assert_eq!(
+                msg,
+                format!(
+                    "at byte {}: corrupt trace: data after the end of the gzip stream",
+                    bytes.len()
+                )
+            );
+        } else {
+            assert!(msg.contains("data after the end block"), "{msg}");
         }
     }
+}
+
+#[test]
+fn truncated_gzip_names_the_file_offset() {
+    let bytes = write_trace(
+        &sample_header(),
+        &events(300),
+        WriteOptions {
+            gzip: true,
+            chunk_events: 50,
+        },
+    );
+    let cut = bytes.len() - 20;
+    let msg = read_all_from(&bytes[..cut]).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "at byte {cut}: truncated trace: the file ends inside the gzip stream (the file is cut short)"
+        )
+    );
+    // A damaged gzip trailer (its CRC-32 is the 8th to 5th bytes from the end).
+    let mut bad = bytes.clone();
+    let at = bad.len() - 8;
+    bad[at] ^= 0xff;
+    let msg = read_all_from(&bad[..]).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "at byte {}: corrupt trace: the gzip stream is damaged (corrupt gzip stream does not have a matching checksum)",
+            bad.len()
+        )
+    );
 }
 
 #[test]

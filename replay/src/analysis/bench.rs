@@ -263,20 +263,34 @@ pub fn generate_with(
     seed: u64,
     opts: WriteOptions,
 ) -> Result<(), ReplayError> {
-    generate_header(path, &synthetic_header(), events, seed, opts)
+    generate_counted(path, events, seed, opts, None)
 }
 
-/// [`generate_with`] for a given header (e.g. [`synthetic_header_with`] an image).
+/// [`generate_with`], calling `on_event` after every event written (a progress display).
+pub fn generate_counted(
+    path: &Path,
+    events: u64,
+    seed: u64,
+    opts: WriteOptions,
+    on_event: Option<Box<dyn FnMut() + Send>>,
+) -> Result<(), ReplayError> {
+    generate_header(path, &synthetic_header(), events, seed, opts, on_event)
+}
+
+/// [`generate_counted`] for a given header (e.g. [`synthetic_header_with`] an image).
 pub fn generate_header(
     path: &Path,
     header: &TraceHeader,
     events: u64,
     seed: u64,
     opts: WriteOptions,
+    on_event: Option<Box<dyn FnMut() + Send>>,
 ) -> Result<(), ReplayError> {
-    let header = header.clone();
-    let fdc = super::ReplayModel::from_header(&header, path)?;
-    let mut w = TraceWriter::create(path, &header, opts)?;
+    let fdc = super::ReplayModel::from_header(header, path)?;
+    let mut w = TraceWriter::create(path, header, opts)?;
+    if let Some(f) = on_event {
+        w.on_event(f);
+    }
     let rate = fdc.fdc.drive(0).media_rate();
     let mut g = Gen {
         rate,

@@ -135,9 +135,19 @@ pub fn check_file_with(
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, ReplayError> {
-    let header = fdc_trace::TraceReader::open(path)?.header().clone();
-    let mut m = ReplayModel::from_header(&header, path)?;
-    check(path, &mut m, keep, context).map_err(|e| e.in_file(path))
+    check_reader(path, fdc_trace::TraceReader::open(path)?, keep, context)
+}
+
+/// [`check_file_with`] on a trace already opened (no event read yet) whose errors name
+/// `path`: the file is read once, so a pipe works.
+pub fn check_reader<I: std::io::Read>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, ReplayError> {
+    let mut m = ReplayModel::from_header(reader.header(), path)?;
+    check_from(path, reader, &mut m, keep, context).map_err(|e| e.in_file(path))
 }
 
 /// Replays `path` with `r` and compares every recorded read with what it answers;
@@ -148,12 +158,23 @@ pub fn check<R: Replayer>(
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, R::Error> {
+    check_from(path, fdc_trace::TraceReader::open(path)?, r, keep, context)
+}
+
+/// [`check`] on a trace already opened (no event read yet) whose errors name `path`.
+pub fn check_from<I: std::io::Read, R: Replayer>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    r: &mut R,
+    keep: usize,
+    context: usize,
+) -> Result<CheckResult, R::Error> {
     let mut ctx: VecDeque<String> = VecDeque::with_capacity(context + 1);
     let mut res = CheckResult {
         answered_by: r.answered_by(),
         ..CheckResult::default()
     };
-    fdc_trace::compact::for_each_chunk::<R::Error>(path, |chunk| {
+    fdc_trace::compact::for_each_chunk_from::<I, R::Error>(reader, path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
             let i = chunk.first_event + j as u64;
             let m = r.model();

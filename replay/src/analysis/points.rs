@@ -58,11 +58,20 @@ fn record<'a>(
 /// timer fires inside the gap, the state after it is the next point's concern only
 /// through event `i` (the report splits the gap's time exactly, see the module docs).
 pub fn write_points(path: &Path, out: &mut dyn Write) -> Result<u64, ReplayError> {
-    let header = fdc_trace::TraceReader::open(path)?.header().clone();
-    let mut m = ReplayModel::from_header(&header, path)?;
+    write_points_from(path, fdc_trace::TraceReader::open(path)?, out)
+}
+
+/// [`write_points`] on a trace already opened (no event read yet) whose errors name
+/// `path`: the file is read once, so a pipe works.
+pub fn write_points_from<I: std::io::Read>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    out: &mut dyn Write,
+) -> Result<u64, ReplayError> {
+    let mut m = ReplayModel::from_header(reader.header(), path)?;
     let mut line = Vec::with_capacity(256);
     // Point i is printed when event i arrives (its weight needs event i's time).
-    let end = walk::<ReplayError>(path, |at, ev, ahead| {
+    let end = walk::<I, ReplayError>(reader, path, |at, ev, ahead| {
         let w = if at.index == 0 {
             0
         } else {
@@ -100,7 +109,8 @@ struct Walk {
 
 /// Walks the events of `path` in order, calling `f(where, event, events after it in its
 /// chunk)` for each; returns where the walk ends (the idle point).
-fn walk<E: From<fdc_trace::TraceError>>(
+fn walk<I: std::io::Read, E: From<fdc_trace::TraceError>>(
+    reader: fdc_trace::TraceReader<I>,
     path: &Path,
     mut f: impl FnMut(&Walk, &Ev, &[Ev]) -> Result<(), E>,
 ) -> Result<Walk, E> {
@@ -109,7 +119,7 @@ fn walk<E: From<fdc_trace::TraceError>>(
         prev_t: 0,
         stage: INITIAL_STAGE.to_string(),
     };
-    fdc_trace::compact::for_each_chunk::<E>(path, |chunk| {
+    fdc_trace::compact::for_each_chunk_from::<I, E>(reader, path, |chunk| {
         for (j, ev) in chunk.events.iter().enumerate() {
             f(&at, ev, &chunk.events[j + 1..])?;
             if let EvKind::Stage(l) = ev.kind {
@@ -176,10 +186,23 @@ pub fn write_machine_points<M: Machine>(
     every: u64,
     out: &mut dyn Write,
 ) -> Result<SampleSummary, OnMachineError<M::Error>> {
+    let reader = fdc_trace::TraceReader::open(path).map_err(OnMachineError::from)?;
+    write_machine_points_from(path, reader, r, every, out)
+}
+
+/// [`write_machine_points`] on a trace already opened (no event read yet) whose errors
+/// name `path`.
+pub fn write_machine_points_from<I: std::io::Read, M: Machine>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    r: &mut MachineReplay<M>,
+    every: u64,
+    out: &mut dyn Write,
+) -> Result<SampleSummary, OnMachineError<M::Error>> {
     let mut line = Vec::with_capacity(256);
     let mut summary = SampleSummary::default();
     let mut next = 0u64;
-    let end = walk::<OnMachineError<M::Error>>(path, |at, ev, ahead| {
+    let end = walk::<I, OnMachineError<M::Error>>(reader, path, |at, ev, ahead| {
         if at.index >= next && r.time_until(ev) >= MIN_FIRST_INCOMING_ADVANCE_NS {
             sample(r, at, &mut summary, out, &mut line)?;
             next = at.index + every.max(1);

@@ -698,7 +698,16 @@ pub struct AnalyzeOptions {
 
 /// Analyses one trace file. Errors name the file (and the event, where there is one).
 pub fn analyze_file(path: &Path, opts: &AnalyzeOptions) -> Result<TraceAnalysis, ReplayError> {
-    let reader = TraceReader::open(path)?;
+    analyze_reader(path, TraceReader::open(path)?, opts)
+}
+
+/// [`analyze_file`] on a trace already opened (no event read yet) whose errors name
+/// `path`: the file is read once, so a pipe works.
+pub fn analyze_reader<I: std::io::Read + Send>(
+    path: &Path,
+    reader: TraceReader<I>,
+    opts: &AnalyzeOptions,
+) -> Result<TraceAnalysis, ReplayError> {
     let (mut header, scanner) = reader.into_parts();
     let model = ReplayModel::from_header(&header, path)?;
     // The model holds the images now; the analysis keeps the header's other fields.

@@ -5,18 +5,20 @@
 //! found under the given paths, or under `corpora/` when no path is given: an empty
 //! report is almost always a mistake in a script, so it is not reported as a success).
 
+use super::output;
+use super::progress::{Input, Progress};
 use super::MachineArg;
-use crate::analysis::check::{check, check_file_with, render_mismatch, CheckResult};
+use crate::analysis::check::{check_from, check_reader, render_mismatch, CheckResult};
 use crate::analysis::machine::MachineReplay;
-use crate::analysis::points::{write_machine_points, write_points};
-use crate::analysis::replay::{analyze_file, AnalyzeOptions};
+use crate::analysis::points::{write_machine_points_from, write_points_from};
+use crate::analysis::replay::{analyze_reader, AnalyzeOptions};
 use crate::analysis::report::Report;
+use crate::analysis::ReplayError;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
-use indicatif::{ProgressBar, ProgressStyle};
+use fdc_trace::TraceReader;
 use rayon::prelude::*;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Exit code when no trace was found.
@@ -24,7 +26,9 @@ pub const EXIT_NOTHING: i32 = 2;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Trace files or directories (searched recursively for *.fdctrace). Default: corpora/
+    /// Trace files or directories (searched recursively for *.fdctrace; `-`: standard
+    /// input), relative to the current directory. Default: ./corpora when it exists,
+    /// else the corpora/ of the source tree this binary was built from.
     pub paths: Vec<PathBuf>,
     /// Worker threads, 1 to 1024 (default: all cores; at most 4 per core are started).
     #[arg(short = 'j', long = "jobs", value_parser = super::jobs_parser())]
@@ -35,7 +39,7 @@ pub struct CheckArgs {
     /// Preceding events shown with each mismatch.
     #[arg(long, default_value_t = crate::analysis::check::CONTEXT_EVENTS)]
     pub context: usize,
-    /// No progress bar.
+    /// No progress bar (it is drawn on standard error only when that is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
     /// The machine whose reads are compared with the recording: `model`, or
@@ -53,7 +57,7 @@ pub enum PointsFormat {
 
 #[derive(Args, Debug)]
 pub struct PointsArgs {
-    /// The trace.
+    /// The trace (`-`: standard input).
     pub trace: PathBuf,
     #[arg(long, value_enum, default_value_t = PointsFormat::Jsonl)]
     pub format: PointsFormat,
@@ -68,6 +72,9 @@ pub struct PointsArgs {
     /// With `--machine qemu`: events between two sampled points.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub every: u64,
+    /// No progress bar (it is drawn on standard error only when that is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -79,7 +86,9 @@ pub enum ReportFormat {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Trace files or directories (searched recursively for *.fdctrace). Default: corpora/
+    /// Trace files or directories (searched recursively for *.fdctrace; `-`: standard
+    /// input), relative to the current directory. Default: ./corpora when it exists,
+    /// else the corpora/ of the source tree this binary was built from.
     pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -90,12 +99,15 @@ pub struct ReportArgs {
     /// Output file (default: standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// No progress bar.
+    /// No progress bar (it is drawn on standard error only when that is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
 }
 
-/// The directory searched when no path is given: `./corpora`, else the source tree's.
+/// The directory used when no path is given: `corpora` in the current directory when
+/// there is one, else the `corpora/` of the source tree this binary was built from. The
+/// same rule gives every default path under it (`regress`'s baseline); a path given on
+/// the command line is always taken relative to the current directory.
 pub fn default_corpora() -> PathBuf {
     let here = PathBuf::from("corpora");
     if here.is_dir() {
@@ -106,32 +118,107 @@ pub fn default_corpora() -> PathBuf {
         .join("corpora")
 }
 
-/// Expands paths: files as given, directories searched recursively for `*.fdctrace`
-/// (sorted). A path that does not exist is kept, so that it is reported as a bad file.
-pub fn collect_traces(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found = Vec::new();
-            walk(p, &mut found);
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out
+/// The traces found under the paths given, and the inputs that cannot be read.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Trace files, in the order given (directories: sorted), each once.
+    pub traces: Vec<PathBuf>,
+    /// Directories (or entries in them) that cannot be read, with the reason.
+    pub bad: Vec<(PathBuf, String)>,
+    /// Inputs left out because they name a file (or unreadable directory) already listed
+    /// (same canonical path).
+    pub duplicates: Vec<PathBuf>,
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
+impl Found {
+    /// No trace and nothing unreadable.
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty() && self.bad.is_empty()
+    }
+
+    /// The bad inputs as the analysis reports bad files: `(path, "path: reason")`.
+    pub fn bad_results<T>(&self) -> impl Iterator<Item = Result<T, (String, String)>> + '_ {
+        self.bad.iter().map(|(p, e)| {
+            let p = p.display().to_string();
+            Err((p.clone(), format!("{p}: {e}")))
+        })
+    }
+
+    /// Says on standard error which inputs were read once only.
+    pub fn warn_duplicates(&self, command: &str) {
+        if self.duplicates.is_empty() {
+            return;
+        }
+        let list: Vec<String> = self
+            .duplicates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        eprintln!(
+            "fdc-replay {command}: {} input(s) name an input already given, read once: {}",
+            list.len(),
+            list.join(", ")
+        );
+    }
+}
+
+/// Expands paths: files as given (`-` is standard input), directories searched
+/// recursively for `*.fdctrace` (sorted). A path that does not exist is kept, so that it
+/// is reported as a bad file; a directory that cannot be read is a bad input; an input
+/// named twice (same canonical path) is kept once.
+pub fn collect_traces(paths: &[PathBuf]) -> Found {
+    let mut found = Found::default();
+    let mut listed = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut under = Vec::new();
+            walk(p, &mut under, &mut found.bad);
+            under.sort();
+            listed.extend(under);
+        } else {
+            listed.push(p.clone());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let bad = std::mem::take(&mut found.bad);
+    for (p, e) in bad {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            found.bad.push((p, e));
+        } else {
+            found.duplicates.push(p);
+        }
+    }
+    for p in listed {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            found.traces.push(p);
+        } else {
+            found.duplicates.push(p);
+        }
+    }
+    found
+}
+
+/// Adds the traces under `dir` to `out`, unreadable entries to `bad`.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, bad: &mut Vec<(PathBuf, String)>) {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            bad.push((dir.to_path_buf(), format!("cannot read the directory: {e}")));
+            return;
+        }
     };
-    for e in rd.flatten() {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
+    for e in rd {
+        let (p, ft) = match e.and_then(|e| e.file_type().map(|t| (e.path(), t))) {
+            Ok(pt) => pt,
+            Err(e) => {
+                bad.push((dir.to_path_buf(), format!("cannot list the directory: {e}")));
+                continue;
+            }
+        };
         if ft.is_dir() {
-            walk(&p, out);
+            walk(&p, out, bad);
         } else if p
             .extension()
             .is_some_and(|x| x == fdc_trace::import::TRACE_EXTENSION)
@@ -147,19 +234,9 @@ pub fn pool(jobs: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     Ok(rayon::ThreadPoolBuilder::new().num_threads(n).build()?)
 }
 
-pub(crate) fn progress(n: usize, quiet: bool, what: &str) -> Option<ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let pb = ProgressBar::new(n as u64);
-    if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {wide_msg}") {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_prefix(what.to_string());
-    Some(pb)
-}
-
-pub(crate) fn inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, String) {
+/// The traces of the paths given, or of [`default_corpora`] when none is; and the paths
+/// as shown in messages.
+pub(crate) fn inputs(paths: &[PathBuf]) -> (Found, String) {
     if paths.is_empty() {
         let d = default_corpora();
         let shown = d.display().to_string();
@@ -176,23 +253,18 @@ pub(crate) fn inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, String) {
     }
 }
 
-fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match output {
-        Some(p) => std::fs::write(p, text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())),
-        None => {
-            let mut so = std::io::stdout().lock();
-            so.write_all(text.as_bytes())?;
-            so.flush()?;
-            Ok(())
-        }
-    }
+/// `msg` without a leading "`path`: " (errors of the trace reader name their file).
+fn without_path(path: &Path, msg: &str) -> String {
+    let prefix = format!("{}: ", path.display());
+    msg.strip_prefix(&prefix).unwrap_or(msg).to_string()
 }
 
-/// Analyses `paths` on `pool`; results in path order (`Err((path, reason))` for a bad file).
+/// Analyses `paths` on `pool`, each file read once through `progress`; results in path
+/// order (`Err((path, reason))` for a bad file).
 pub fn analyze_all(
     paths: &[PathBuf],
     pool: &rayon::ThreadPool,
-    pb: Option<&ProgressBar>,
+    progress: &Progress,
 ) -> Vec<Result<crate::analysis::replay::TraceAnalysis, (String, String)>> {
     let opts = AnalyzeOptions {
         parallel_chunks: true,
@@ -201,46 +273,51 @@ pub fn analyze_all(
         paths
             .par_iter()
             .map(|p| {
-                let r =
-                    analyze_file(p, &opts).map_err(|e| (p.display().to_string(), e.to_string()));
-                if let Some(pb) = pb {
-                    pb.inc(1);
-                }
-                r
+                progress
+                    .open(p)
+                    .map_err(ReplayError::from)
+                    .and_then(|r| analyze_reader(p, r, &opts))
+                    .map_err(|e| (p.display().to_string(), e.to_string()))
             })
             .collect()
     })
 }
 
 pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
-    let (paths, shown) = inputs(&args.paths);
-    if paths.is_empty() {
+    let (found, shown) = inputs(&args.paths);
+    if found.is_empty() {
         eprintln!("fdc-replay report: no *.fdctrace traces under {shown} (import recordings with `fdc-replay import qemu-log`)");
         return Ok(EXIT_NOTHING);
     }
+    found.warn_duplicates("report");
     let pool = pool(args.jobs)?;
-    let pb = progress(paths.len(), args.quiet, "report");
-    let results = analyze_all(&paths, &pool, pb.as_ref());
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    let progress = Progress::traces("report", &found.traces, args.quiet);
+    let mut results = analyze_all(&found.traces, &pool, &progress);
+    progress.finish();
+    results.extend(found.bad_results());
     let report = Report::build(&results);
     let text = match args.format {
         ReportFormat::Table => report.render(false),
         ReportFormat::Markdown => report.render(true),
         ReportFormat::Json => report.to_json(),
     };
-    write_out(args.output.as_deref(), &text)?;
+    output::write_all(args.output.as_deref(), &text)?;
     for b in &report.bad_files {
         eprintln!("fdc-replay report: bad file: {}", b.error);
     }
     Ok(if report.bad_files.is_empty() { 0 } else { 1 })
 }
 
-/// A QEMU started with the drives of the trace `path` and the trace's replay into it.
-fn qemu_replay(path: &Path, qemu: &Path) -> anyhow::Result<MachineReplay<Oracle>> {
-    let header = fdc_trace::TraceReader::open(path)?.header().clone();
-    let [c0, c1] = header
+/// A QEMU started with the drives of the trace `path`, the trace's replay into it, and
+/// the trace opened (read once).
+fn qemu_replay(
+    path: &Path,
+    qemu: &Path,
+    progress: &Progress,
+) -> anyhow::Result<(MachineReplay<Oracle>, TraceReader<Input>)> {
+    let reader = progress.open(path)?;
+    let [c0, c1] = reader
+        .header()
         .drive_configs()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let cfg = OracleConfig {
@@ -249,52 +326,50 @@ fn qemu_replay(path: &Path, qemu: &Path) -> anyhow::Result<MachineReplay<Oracle>
     };
     let oracle =
         Oracle::start(cfg).with_context(|| format!("{}: starting QEMU", path.display()))?;
-    Ok(MachineReplay::new(oracle, &header, path)?)
+    let replay = MachineReplay::new(oracle, reader.header(), path)?;
+    Ok((replay, reader))
 }
 
 /// Checks one trace on the machine `args` asks for.
-fn check_one(args: &CheckArgs, path: &Path) -> Result<CheckResult, String> {
+fn check_one(args: &CheckArgs, path: &Path, progress: &Progress) -> Result<CheckResult, String> {
     match &args.machine {
-        MachineArg::Model => {
-            check_file_with(path, args.max_mismatches, args.context).map_err(|e| e.to_string())
-        }
-        m @ MachineArg::Qemu(_) => qemu_replay(path, &m.qemu_binary())
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|mut r| {
-                check(path, &mut r, args.max_mismatches, args.context).map_err(|e| e.to_string())
+        MachineArg::Model => progress
+            .open(path)
+            .map_err(ReplayError::from)
+            .and_then(|r| check_reader(path, r, args.max_mismatches, args.context))
+            .map_err(|e| e.to_string()),
+        m @ MachineArg::Qemu(_) => qemu_replay(path, &m.qemu_binary(), progress)
+            .map_err(|e| without_path(path, &output::describe(&e)))
+            .and_then(|(mut r, reader)| {
+                check_from(path, reader, &mut r, args.max_mismatches, args.context)
+                    .map_err(|e| e.to_string())
             }),
     }
 }
 
 pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
-    let (paths, shown) = inputs(&args.paths);
-    if paths.is_empty() {
+    let (found, shown) = inputs(&args.paths);
+    if found.is_empty() {
         eprintln!("fdc-replay check: no *.fdctrace traces under {shown}");
         return Ok(EXIT_NOTHING);
     }
+    found.warn_duplicates("check");
     if let MachineArg::Qemu(_) = &args.machine {
         fdc_oracle::find_qemu(&args.machine.qemu_binary())?;
     }
     let pool = pool(args.jobs)?;
-    let pb = progress(paths.len(), args.quiet, "check");
+    let progress = Progress::traces("check", &found.traces, args.quiet);
     let results: Vec<_> = pool.install(|| {
-        paths
+        found
+            .traces
             .par_iter()
-            .map(|p| {
-                let r = check_one(&args, p);
-                if let Some(pb) = &pb {
-                    pb.inc(1);
-                }
-                r
-            })
+            .map(|p| check_one(&args, p, &progress))
             .collect()
     });
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    progress.finish();
     let mut out = String::new();
     let (mut bad, mut mismatched, mut reads) = (0, 0, 0u64);
-    for (p, r) in paths.iter().zip(results) {
+    for (p, r) in found.traces.iter().zip(results) {
         match r {
             Ok(c) => {
                 reads += c.reads;
@@ -324,19 +399,28 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<i32> {
             }
             Err(e) => {
                 bad += 1;
-                out.push_str(&format!("{}: BAD FILE: {e}\n", p.display()));
+                out.push_str(&format!(
+                    "{}: BAD FILE: {}\n",
+                    p.display(),
+                    without_path(p, &e)
+                ));
             }
         }
     }
+    for (p, e) in &found.bad {
+        bad += 1;
+        out.push_str(&format!("{}: BAD INPUT: {e}\n", p.display()));
+    }
+    let total = found.traces.len() + found.bad.len();
     out.push_str(&format!(
         "{} traces: {} match, {} with mismatches, {} bad; {} reads checked\n",
-        paths.len(),
-        paths.len() - mismatched - bad,
+        total,
+        total - mismatched - bad,
         mismatched,
         bad,
         reads
     ));
-    write_out(None, &out)?;
+    output::write_all(None, &out)?;
     Ok(if bad + mismatched == 0 { 0 } else { 1 })
 }
 
@@ -353,33 +437,32 @@ fn dma_note(d: &crate::analysis::DmaStats) -> String {
 
 pub fn run_points(args: PointsArgs) -> anyhow::Result<i32> {
     let PointsFormat::Jsonl = args.format;
-    let mut w: Box<dyn Write> = match &args.output {
-        Some(p) => {
-            let f =
-                std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            Box::new(std::io::BufWriter::new(f))
-        }
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut w = output::Output::create(args.output.as_deref())?;
+    let progress = Progress::traces("points", std::slice::from_ref(&args.trace), args.quiet);
     let r = match &args.machine {
-        MachineArg::Model => write_points(&args.trace, &mut w)
+        MachineArg::Model => progress
+            .open(&args.trace)
+            .map_err(ReplayError::from)
+            .and_then(|reader| write_points_from(&args.trace, reader, &mut w))
             .map(drop)
             .map_err(|e| e.to_string()),
         m @ MachineArg::Qemu(_) => {
-            let mut r = qemu_replay(&args.trace, &m.qemu_binary())?;
-            write_machine_points(&args.trace, &mut r, args.every, &mut w)
+            let (mut r, reader) = qemu_replay(&args.trace, &m.qemu_binary(), &progress)?;
+            write_machine_points_from(&args.trace, reader, &mut r, args.every, &mut w)
                 .map(|s| {
-                    eprintln!(
+                    progress.println(&format!(
                         "{}: {} points sampled on QEMU, {} agree with the model",
                         args.trace.display(),
                         s.sampled,
                         s.agree
-                    )
+                    ))
                 })
                 .map_err(|e| e.to_string())
         }
     };
-    w.flush()?;
+    progress.finish();
+    // A failed write is the output's error, whatever the replay made of it.
+    w.finish()?;
     match r {
         Ok(()) => Ok(0),
         Err(e) => {

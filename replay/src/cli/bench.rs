@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use clap::Args;
 
+use super::progress::Progress;
 use crate::analysis::bench::{
     cpu_seconds, generate, generate_header, pattern_image, peak_rss_kb, reset_peak_rss,
-    synthetic_header_with,
+    synthetic_header, synthetic_header_with,
 };
-use crate::analysis::replay::{analyze_file, AnalyzeOptions};
+use crate::analysis::replay::{analyze_reader, AnalyzeOptions};
 use crate::analysis::report::{Report, Table};
 
 /// The largest `--events` (a bound on the generated file and the time it takes).
@@ -48,6 +49,9 @@ pub struct BenchArgs {
     /// Write the trace body uncompressed.
     #[arg(long)]
     pub no_gzip: bool,
+    /// No progress bars (drawn on standard error only when that is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 struct Measure {
@@ -92,50 +96,60 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let all = super::effective_jobs(args.jobs);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
-        match args.image_bytes {
-            None => generate(&path, args.events, 1, !args.no_gzip)?,
-            Some(n) => {
-                let header = synthetic_header_with(Some(pattern_image(n as usize)));
-                let opts = fdc_trace::WriteOptions {
-                    gzip: !args.no_gzip,
-                    ..fdc_trace::WriteOptions::default()
-                };
-                generate_header(&path, &header, args.events, 1, opts)?;
-                println!(
-                    "drive 0: embedded patterned image of {n} bytes (every WRITE DATA changes it)"
-                );
-            }
+        let progress = Progress::events("bench: generating", Some(args.events), args.quiet);
+        let opts = fdc_trace::WriteOptions {
+            gzip: !args.no_gzip,
+            ..Default::default()
+        };
+        let header = match args.image_bytes {
+            None => synthetic_header(),
+            Some(n) => synthetic_header_with(Some(pattern_image(n as usize))),
+        };
+        generate_header(&path, &header, args.events, 1, opts, progress.callback())?;
+        progress.finish();
+        if let Some(n) = args.image_bytes {
+            crate::outln!(
+                "drive 0: embedded patterned image of {n} bytes (every WRITE DATA changes it)"
+            )?;
         }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!(
+        crate::outln!(
             "generated {} events in {:.2} s: {} ({} bytes)",
             args.events,
             t0.elapsed().as_secs_f64(),
             path.display(),
             size
-        );
+        )?;
     }
-    let mut rows = vec![measure("decode only, 1 thread", 1, || decode_only(&path))?];
-    let (replays, reports, notes) = replay_runs(&path, all)?;
+    let progress = Progress::traces(
+        "bench: decode only",
+        std::slice::from_ref(&path),
+        args.quiet,
+    );
+    let mut rows = vec![measure("decode only, 1 thread", 1, || {
+        decode_only(&path, &progress)
+    })?];
+    progress.finish();
+    let (replays, reports, notes) = replay_runs(&path, all, args.quiet)?;
     rows.extend(replays);
-    print!("{}", table(&rows).render(false));
+    crate::out!("{}", table(&rows).render(false))?;
     for n in &notes {
-        println!("{n}");
+        crate::outln!("{n}")?;
     }
     let one = rows.get(1).map_or(0.0, |r| r.events as f64 / r.secs);
     let many = rows.get(2).map_or(0.0, |r| r.events as f64 / r.secs);
-    println!("speed-up with {all} threads: {:.2}x", many / one);
+    crate::outln!("speed-up with {all} threads: {:.2}x", many / one)?;
     let same = reports.first() == reports.get(1);
-    println!(
+    crate::outln!(
         "reports identical for 1 and {all} threads: {}",
         if same { "yes" } else { "NO" }
-    );
+    )?;
     let mut code = if same { 0 } else { 1 };
     if args.oracle {
         match oracle_speed(args.oracle_events) {
             Ok((n, secs)) => {
                 let q = n as f64 / secs;
-                println!("QEMU (oracle, qtest outb/inb): {n} events in {secs:.2} s = {:.0} events/s; model/QEMU speed ratio (1 thread): {:.0}x", q, one / q);
+                crate::outln!("QEMU (oracle, qtest outb/inb): {n} events in {secs:.2} s = {:.0} events/s; model/QEMU speed ratio (1 thread): {:.0}x", q, one / q)?;
             }
             Err(e) => {
                 eprintln!("fdc-replay bench: oracle: {e}");
@@ -150,9 +164,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
 }
 
 /// Reads and decodes every chunk (on the current pool), replaying nothing.
-fn decode_only(path: &Path) -> anyhow::Result<u64> {
+fn decode_only(path: &Path, progress: &Progress) -> anyhow::Result<u64> {
     use rayon::prelude::*;
-    let sc = fdc_trace::TraceReader::open(path)?.into_chunks();
+    let sc = progress.open(path)?.into_chunks();
     let n = std::sync::atomic::AtomicU64::new(0);
     let err = std::sync::Mutex::new(None);
     sc.par_bridge().for_each(
@@ -178,6 +192,7 @@ fn decode_only(path: &Path) -> anyhow::Result<u64> {
 fn replay_runs(
     path: &Path,
     all: usize,
+    quiet: bool,
 ) -> anyhow::Result<(Vec<Measure>, Vec<String>, Vec<String>)> {
     let opts = AnalyzeOptions {
         parallel_chunks: true,
@@ -188,8 +203,13 @@ fn replay_runs(
         (format!("decode+replay+analysis, {all} threads"), all),
     ] {
         let mut json = String::new();
+        let progress = Progress::traces(
+            &format!("bench: {threads} thread(s)"),
+            &[path.to_path_buf()],
+            quiet,
+        );
         let m = measure(&label, threads, || {
-            let a = analyze_file(path, &opts)?;
+            let a = analyze_reader(path, progress.open(path)?, &opts)?;
             let n = a.events;
             let tm = a.timing;
             let (sc, pa, re) = (
@@ -207,6 +227,7 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
             json = Report::build(&[Ok(a)]).to_json();
             Ok(n)
         })?;
+        progress.finish();
         reports.push(json);
         rows.push(m);
     }

@@ -1,6 +1,7 @@
 //! `fdc-replay conformance`: the differential test ([`crate::conformance`]) as a command.
 
-use crate::conformance::{describe_failure, run_plan, Plan, Stats};
+use super::progress::Progress;
+use crate::conformance::{describe_failure, instance_ops, run_plan_with, Plan, Stats};
 
 /// `fdc-replay conformance`: the differential test as a command.
 #[derive(clap::Args, Debug)]
@@ -20,6 +21,9 @@ pub struct ConformanceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// No progress bar (it is drawn on standard error only when that is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +47,15 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(4);
-    let outcomes = run_plan(&plan, threads);
+    // The bar counts ops, advanced when an instance finishes.
+    let per_instance: Vec<u64> = (0..plan.instances)
+        .map(|i| instance_ops(&plan, i).len() as u64)
+        .collect();
+    let progress = Progress::events("conformance", Some(per_instance.iter().sum()), args.quiet);
+    let outcomes = run_plan_with(&plan, threads, &|i| {
+        progress.inc(per_instance.get(i).copied().unwrap_or(0))
+    });
+    progress.finish();
     let _ = std::fs::remove_dir_all(&plan.workdir);
     let mut total = Stats::default();
     let mut failures = Vec::new();
@@ -55,22 +67,22 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
     }
     match args.format {
         Format::Text => {
-            println!(
+            crate::outln!(
                 "{} QEMU instances, {} sequences, {} ops, {} reads compared, {} migration points compared, {} mismatching instance(s)",
                 total.instances, total.sequences, total.ops, total.reads, total.migrations, failures.len()
-            );
-            println!(
+            )?;
+            crate::outln!(
                 "points at which QEMU sent each subsection: {:?}",
                 total.subsections
-            );
+            )?;
             for f in &total.oracle_faults {
-                println!("oracle fault (not a verdict on the model): {f}");
+                crate::outln!("oracle fault (not a verdict on the model): {f}")?;
             }
             for f in &failures {
-                println!("{f}");
+                crate::outln!("{f}")?;
             }
         }
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::json!({
                 "instances": total.instances, "sequences": total.sequences, "ops": total.ops,
@@ -79,7 +91,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "oracle_faults": total.oracle_faults,
                 "failures": failures,
             })
-        ),
+        )?,
     }
     Ok(if failures.is_empty() { 0 } else { 1 })
 }

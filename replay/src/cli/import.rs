@@ -1,7 +1,8 @@
 //! `fdc-replay import qemu-log`: the command line of the importer ([`fdc_trace::import`]).
 
+use super::progress::Progress;
 use fdc_trace::import::{
-    import_log, output_paths, DriveSetup, Embed, ImportOptions, ImportSummary,
+    import_log_with, output_paths, DriveSetup, Embed, ImportOptions, ImportProgress, ImportSummary,
 };
 use fdc_trace::{Clock, PackageVersion, ProvenanceKind};
 use std::path::{Path, PathBuf};
@@ -135,12 +136,39 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     let opts = args.options()?;
     let outputs = output_paths(&args.logs, args.output.as_deref())?;
     for (log, out) in args.logs.iter().zip(&outputs) {
-        let summary = import_log(log, out, &opts)?;
+        let summary = import_one(log, out, &opts, args.quiet)?;
         if !args.quiet {
             print_summary(log, out, &summary);
         }
     }
     Ok(0)
+}
+
+/// Imports one log with a progress bar per pass (events checked, then events written).
+fn import_one(
+    log: &Path,
+    out: &Path,
+    opts: &ImportOptions,
+    quiet: bool,
+) -> anyhow::Result<ImportSummary> {
+    let mut bar: Option<(u8, Progress)> = None;
+    let summary = import_log_with(log, out, opts, &mut |p: ImportProgress| {
+        if bar.as_ref().map(|b| b.0) != Some(p.pass) {
+            if let Some((_, b)) = &bar {
+                b.finish();
+            }
+            let what = if p.pass == 1 { "reading" } else { "writing" };
+            let label = format!("import {}: {what}", log.display());
+            bar = Some((p.pass, Progress::events(&label, p.total, quiet)));
+        }
+        if let Some((_, b)) = &bar {
+            b.inc(1);
+        }
+    });
+    if let Some((_, b)) = &bar {
+        b.finish();
+    }
+    Ok(summary?)
 }
 
 fn print_summary(log: &Path, out: &Path, s: &ImportSummary) {

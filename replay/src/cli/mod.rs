@@ -5,6 +5,8 @@ pub mod bench;
 pub mod conformance;
 pub mod import;
 pub mod oracle;
+pub mod output;
+pub mod progress;
 pub mod record;
 pub mod regress;
 pub mod signals;

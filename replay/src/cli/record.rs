@@ -4,8 +4,9 @@
 use anyhow::bail;
 use std::path::PathBuf;
 
+use super::progress::Progress;
 use super::MachineArg;
-use crate::drivermodel::workloads::{record_file, Target, WORKLOADS};
+use crate::drivermodel::workloads::{record_file_counted, Target, WORKLOADS};
 
 /// `record-driver-model` arguments.
 #[derive(clap::Args, Debug)]
@@ -23,13 +24,16 @@ pub struct RecordArgs {
     /// QEMU's) or `model`.
     #[arg(long, default_value = "qemu", value_name = "model|qemu[=PATH]")]
     pub machine: MachineArg,
+    /// No progress bar (it is drawn on standard error only when that is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Entry point of `fdc-replay record-driver-model`.
 pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
     if args.list {
         for (n, d) in WORKLOADS {
-            println!("{n:<14} {d}");
+            crate::outln!("{n:<14} {d}")?;
         }
         return Ok(0);
     }
@@ -46,7 +50,10 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
     let recorder = std::env::args().collect::<Vec<_>>().join(" ");
     // A trace cut short by a signal is removed like one cut short by an error.
     let cleanup = fdc_oracle::cleanup::Guard::path(&out);
-    let s = match record_file(&name, &out, &recorder, &target) {
+    let progress = Progress::events(&format!("record-driver-model {name}"), None, args.quiet);
+    let recorded = record_file_counted(&name, &out, &recorder, &target, progress.callback());
+    progress.finish();
+    let s = match recorded {
         Ok(s) => s,
         Err(e) => {
             // Do not leave a truncated trace behind.
@@ -55,7 +62,7 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
         }
     };
     drop(cleanup);
-    println!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries; {} recording(s) for an exact one) -> {}",
-        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.attempts, out.display());
+    crate::outln!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries; {} recording(s) for an exact one) -> {}",
+        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.attempts, out.display())?;
     Ok(0)
 }

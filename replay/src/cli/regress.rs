@@ -9,17 +9,22 @@ use clap::Args;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::analysis::{analyze_all, inputs, pool, progress, EXIT_NOTHING};
-use crate::analysis::check::check_file_with;
+use super::analysis::{analyze_all, default_corpora, inputs, pool, EXIT_NOTHING};
+use super::progress::Progress;
+use crate::analysis::check::check_reader;
 use crate::analysis::report::Report;
 
 #[derive(Args, Debug)]
 pub struct RegressArgs {
-    /// Trace files or directories (searched recursively for *.fdctrace). Default: corpora/
+    /// Trace files or directories (searched recursively for *.fdctrace; `-`: standard
+    /// input), relative to the current directory. Default: ./corpora when it exists,
+    /// else the corpora/ of the source tree this binary was built from.
     pub paths: Vec<PathBuf>,
-    /// The baseline to compare with.
-    #[arg(long, default_value = "corpora/baseline.json")]
-    pub baseline: PathBuf,
+    /// The baseline to compare with (relative to the current directory). Default:
+    /// baseline.json in the default corpora directory (./corpora when it exists, else the
+    /// source tree's), whichever traces are given.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// Rewrite the baseline with the current numbers instead of comparing.
     #[arg(long)]
     pub update: bool,
@@ -35,18 +40,21 @@ pub struct RegressArgs {
 /// The current figures: the JSON report plus, per trace, the `check` conformance counts.
 pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::Result<Value> {
     let pool = pool(jobs)?;
-    let pb = progress(paths.len() * 2, quiet, "regress");
-    let results = analyze_all(paths, &pool, pb.as_ref());
+    let progress = Progress::traces("regress: report", paths, quiet);
+    let results = analyze_all(paths, &pool, &progress);
+    progress.finish();
+    let progress = Progress::traces("regress: check", paths, quiet);
     let report: Value = serde_json::to_value(Report::build(&results))?;
     let checks: Vec<Value> = pool.install(|| {
         paths
             .par_iter()
             .map(|p| {
-                if let Some(pb) = &pb {
-                    pb.inc(1);
-                }
                 let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
-                match check_file_with(p, 0, 0) {
+                let checked = progress
+                    .open(p)
+                    .map_err(crate::analysis::ReplayError::from)
+                    .and_then(|r| check_reader(p, r, 0, 0));
+                match checked {
                     Ok(c) => json!({
                         "trace": name, "events": c.events, "reads": c.reads, "mismatches": c.mismatches,
                         "dma": { "whole": c.dma.whole, "shortened": c.dma.shortened,
@@ -57,9 +65,7 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
             })
             .collect()
     });
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    progress.finish();
     Ok(json!({ "report": report, "check": checks }))
 }
 
@@ -71,12 +77,12 @@ pub fn diff(base: &Value, now: &Value, path: &str, out: &mut Vec<String>) {
                 let p = format!("{path}.{k}");
                 match b.get(k) {
                     Some(vb) => diff(va, vb, &p, out),
-                    None => out.push(format!("{p}: {va} -> (missing)")),
+                    None => out.push(format!("{p}: {} -> (missing)", brief(va))),
                 }
             }
             for (k, vb) in b {
                 if !a.contains_key(k) {
-                    out.push(format!("{path}.{k}: (missing) -> {vb}"));
+                    out.push(format!("{path}.{k}: (missing) -> {}", brief(vb)));
                 }
             }
         }
@@ -85,63 +91,131 @@ pub fn diff(base: &Value, now: &Value, path: &str, out: &mut Vec<String>) {
                 let p = format!("{path}[{i}]");
                 match (a.get(i), b.get(i)) {
                     (Some(va), Some(vb)) => diff(va, vb, &p, out),
-                    (Some(va), None) => out.push(format!("{p}: {va} -> (missing)")),
-                    (None, Some(vb)) => out.push(format!("{p}: (missing) -> {vb}")),
+                    (Some(va), None) => out.push(format!("{p}: {} -> (missing)", brief(va))),
+                    (None, Some(vb)) => out.push(format!("{p}: (missing) -> {}", brief(vb))),
                     (None, None) => {}
                 }
             }
         }
-        _ if base != now => out.push(format!("{path}: {base} -> {now}")),
+        _ if base != now => out.push(format!("{path}: {} -> {}", brief(base), brief(now))),
         _ => {}
     }
 }
 
+/// Reads the baseline: JSON with the `report` and `check` of [`current`].
+fn read_baseline(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let base: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a JSON baseline", path.display()))?;
+    if !(base.get("report").is_some_and(Value::is_object)
+        && base.get("check").is_some_and(Value::is_array))
+    {
+        anyhow::bail!(
+            "{}: not a regress baseline (expected an object with a `report` object and a `check` list; \
+rewrite it with `fdc-replay regress --update`)",
+            path.display()
+        );
+    }
+    Ok(base)
+}
+
+/// Renames every path under `dir` in `v` to `corpora/...`, as it is named from the
+/// directory that holds `dir` (the baseline's names do not depend on the current one).
+fn stable_paths(v: &mut Value, dir: &std::path::Path) {
+    let prefix = format!("{}/", dir.display());
+    if prefix == "corpora/" {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            if let Some(rest) = s.strip_prefix(&prefix) {
+                *s = format!("corpora/{rest}");
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| stable_paths(x, dir)),
+        Value::Object(m) => m.values_mut().for_each(|x| stable_paths(x, dir)),
+        _ => {}
+    }
+}
+
+/// `v` as JSON, shortened to a summary when long (a diff line stays one line).
+fn brief(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() <= 120 {
+        return s;
+    }
+    match v {
+        Value::Object(m) => format!("{{...{} keys}}", m.len()),
+        Value::Array(a) => format!("[...{} items]", a.len()),
+        _ => format!(
+            "{}... ({} bytes)",
+            s.chars().take(100).collect::<String>(),
+            s.len()
+        ),
+    }
+}
+
 pub fn run(args: RegressArgs) -> anyhow::Result<i32> {
-    let (paths, shown) = inputs(&args.paths);
-    if paths.is_empty() {
+    let (found, shown) = inputs(&args.paths);
+    if found.is_empty() {
         eprintln!("fdc-replay regress: no *.fdctrace traces under {shown}");
         return Ok(EXIT_NOTHING);
     }
-    let now = current(&paths, args.jobs, args.quiet)?;
-    let text = serde_json::to_string_pretty(&now)? + "\n";
-    if args.update {
-        std::fs::write(&args.baseline, text)
-            .with_context(|| format!("writing {}", args.baseline.display()))?;
-        println!(
-            "{}: baseline rewritten from {} traces",
-            args.baseline.display(),
-            paths.len()
-        );
-        return Ok(0);
+    found.warn_duplicates("regress");
+    if let Some((p, e)) = found.bad.first() {
+        anyhow::bail!("{}: {e} (regress needs every input readable)", p.display());
     }
-    let base_text = std::fs::read_to_string(&args.baseline)
-        .with_context(|| format!("reading {}", args.baseline.display()))?;
-    let base: Value = serde_json::from_str(&base_text)
-        .with_context(|| format!("{}: not JSON", args.baseline.display()))?;
+    let paths = found.traces;
+    let baseline = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| default_corpora().join("baseline.json"));
+    let base = if args.update {
+        None
+    } else {
+        Some(read_baseline(&baseline)?)
+    };
+    let mut now = current(&paths, args.jobs, args.quiet)?;
+    if args.paths.is_empty() {
+        // The source tree's corpora, used from elsewhere: named as from the source tree.
+        stable_paths(&mut now, &default_corpora());
+    }
+    let text = serde_json::to_string_pretty(&now)? + "\n";
+    let Some(base) = base else {
+        std::fs::write(&baseline, text)
+            .with_context(|| format!("writing {}", baseline.display()))?;
+        crate::outln!(
+            "{}: baseline rewritten from {} traces",
+            baseline.display(),
+            paths.len()
+        )?;
+        return Ok(0);
+    };
     let mut out = Vec::new();
     diff(&base, &now, "$", &mut out);
     if out.is_empty() {
-        println!(
+        crate::outln!(
             "{} traces: every statistic and conformance figure equals {}",
             paths.len(),
-            args.baseline.display()
-        );
+            baseline.display()
+        )?;
         Ok(0)
     } else {
-        println!(
+        crate::outln!(
             "{} figure(s) moved against {} (baseline -> now):",
             out.len(),
-            args.baseline.display()
-        );
+            baseline.display()
+        )?;
         for line in out.iter().take(200) {
-            println!("  {line}");
+            crate::outln!("  {line}")?;
         }
         if out.len() > 200 {
-            println!("  ... and {} more", out.len() - 200);
+            crate::outln!("  ... and {} more", out.len() - 200)?;
         }
-        println!(
+        crate::outln!(
             "If the change is intended, rewrite the baseline with `fdc-replay regress --update`."
-        );
+        )?;
         Ok(1)
     }
 }

@@ -21,7 +21,7 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 pub fn exit(code: i32, error: Option<&anyhow::Error>) -> ! {
     if !SIGNALLED.load(Ordering::SeqCst) {
         if let Some(e) = error {
-            eprintln!("fdc-replay: {e:#}");
+            eprintln!("fdc-replay: {}", super::output::describe(e));
         }
         if !SIGNALLED.load(Ordering::SeqCst) {
             std::process::exit(code);

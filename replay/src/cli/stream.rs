@@ -156,11 +156,11 @@ pub fn run(args: StreamArgs) -> anyhow::Result<i32> {
                 MigrationStream::parse(&bytes).with_context(|| a.file.display().to_string())?;
             let name = a.file.display().to_string();
             match a.format {
-                ShowFormat::Text => print!("{}", show::to_text(&parsed, &name)),
-                ShowFormat::Json => println!(
+                ShowFormat::Text => crate::out!("{}", show::to_text(&parsed, &name))?,
+                ShowFormat::Json => crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&show::to_json(&parsed, Some(&name)))?
-                ),
+                )?,
             }
             Ok(0)
         }

@@ -15,7 +15,10 @@ mod shrink;
 
 pub use generate::generate_sequence;
 pub use pair::{field_diff, Pair, Reference};
-pub use plan::{describe_failure, run_instance, run_plan, slot_setups, Outcome, Plan};
+pub use plan::{
+    confirm, describe_failure, instance_ops, run_instance, run_plan, run_plan_with, slot_setups,
+    Outcome, Plan,
+};
 pub use shrink::{run_ops, run_ops_counted, shrink};
 
 /// The drive set-up of one QEMU instance.

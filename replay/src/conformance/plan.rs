@@ -49,15 +49,8 @@ pub struct Outcome {
 pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
     let setups = slot_setups();
     let slots = setups[instance % setups.len()].clone();
-    let mut rng = Rng::new(plan.seed ^ (instance as u64).wrapping_mul(0x1234_5678_9ABC));
     let images = plan.workdir.join(format!("instance-{instance}"));
-    let mut ops = Vec::new();
-    for _ in 0..plan.sequences_per_instance {
-        generate_sequence(&mut rng, &mut ops);
-        if rng.below(4) == 0 || rng.below(plan.migrate_every as u64) < 8 {
-            ops.push(Op::Migrate);
-        }
-    }
+    let ops = instance_ops(plan, instance);
     let mut stats = Stats {
         instances: 1,
         sequences: plan.sequences_per_instance,
@@ -160,6 +153,19 @@ fn record_faults(stats: &mut Stats, seen: &[(Mismatch, usize)], why: &str) {
     }
 }
 
+/// The operations instance `instance` of `plan` runs (a function of the seed).
+pub fn instance_ops(plan: &Plan, instance: usize) -> Vec<Op> {
+    let mut rng = Rng::new(plan.seed ^ (instance as u64).wrapping_mul(0x1234_5678_9ABC));
+    let mut ops = Vec::new();
+    for _ in 0..plan.sequences_per_instance {
+        generate_sequence(&mut rng, &mut ops);
+        if rng.below(4) == 0 || rng.below(plan.migrate_every as u64) < 8 {
+            ops.push(Op::Migrate);
+        }
+    }
+    ops
+}
+
 /// Formats a failure so it can be pasted into a test.
 pub fn describe_failure(instance: usize, slots: &[Slot; 2], ops: &[Op], m: &Mismatch) -> String {
     let mut s = format!(
@@ -174,6 +180,11 @@ pub fn describe_failure(instance: usize, slots: &[Slot; 2], ops: &[Op], m: &Mism
 
 /// Runs a plan with up to `threads` QEMUs at once; results in instance order.
 pub fn run_plan(plan: &Plan, threads: usize) -> Vec<Outcome> {
+    run_plan_with(plan, threads, &|_| {})
+}
+
+/// [`run_plan`], calling `done(i)` when instance `i` has finished (a progress display).
+pub fn run_plan_with(plan: &Plan, threads: usize, done: &(dyn Fn(usize) + Sync)) -> Vec<Outcome> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -184,6 +195,7 @@ pub fn run_plan(plan: &Plan, threads: usize) -> Vec<Outcome> {
                     break;
                 }
                 let outcome = run_instance(plan, i);
+                done(i);
                 if let Ok(mut r) = results.lock() {
                     r.push((i, outcome));
                 }

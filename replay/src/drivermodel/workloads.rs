@@ -388,8 +388,28 @@ pub fn record_file(
     recorder: &str,
     target: &Target,
 ) -> Result<Summary, RecordError> {
+    record_file_counted(workload, out, recorder, target, None)
+}
+
+/// [`record_file`], calling `on_event` after every event recorded (a progress display;
+/// a recording made again counts its events again).
+pub fn record_file_counted(
+    workload: &str,
+    out: &Path,
+    recorder: &str,
+    target: &Target,
+    on_event: Option<Box<dyn FnMut() + Send>>,
+) -> Result<Summary, RecordError> {
+    let shared = on_event.map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
     for attempt in 1..=MAX_RECORD_ATTEMPTS {
-        let mut s = record_once(workload, out, recorder, target)?;
+        let callback = shared.clone().map(|f| {
+            Box::new(move || {
+                if let Ok(mut f) = f.lock() {
+                    f();
+                }
+            }) as Box<dyn FnMut() + Send>
+        });
+        let mut s = record_once(workload, out, recorder, target, callback)?;
         s.attempts = attempt;
         if s.stats.overshoots == 0 {
             return Ok(s);
@@ -411,10 +431,14 @@ fn record_once(
     out: &Path,
     recorder: &str,
     target: &Target,
+    on_event: Option<Box<dyn FnMut() + Send>>,
 ) -> Result<Summary, RecordError> {
     let media = prepare(workload)?;
     let hdr = header(workload, recorder, &media, target)?;
-    let w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
+    let mut w = TraceWriter::create(out, &hdr, WriteOptions::default())?;
+    if let Some(f) = on_event {
+        w.on_event(f);
+    }
     let summary = match target {
         Target::Model => record(workload, &media, model_for(&media)?, w)?.0,
         Target::Qemu(qemu) => record(workload, &media, qemu_for(&media, qemu)?, w)?.0,

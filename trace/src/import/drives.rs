@@ -117,7 +117,13 @@ fn split_options(spec: &str) -> Result<(&str, bool, DriveType), String> {
                     }
                 }
             }
-            _ => break,
+            // A path containing commas.
+            _ if Path::new(main).exists() => break,
+            other => {
+                return Err(format!(
+                    "unknown drive option {other:?} (known: ro, rw, type=auto|144|288|120)"
+                ))
+            }
         }
         main = head;
     }
@@ -140,8 +146,18 @@ fn parse_medium(main: &str, read_only: bool) -> Result<MediumSetup, String> {
         });
     }
     let path = Path::new(main);
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("{main:?} is neither a known size nor a readable file: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if !main.is_empty() && main.bytes().all(|b| b.is_ascii_digit()) {
+            format!("size {main} is out of range 1..={MAX_MEDIUM_BYTES}")
+        } else if main.starts_with(|c: char| c.is_ascii_digit()) {
+            format!(
+                "{main:?} is not a known size (a byte count, or a format name such as 1.44M, \
+720K, 2.88M) and no such file exists"
+            )
+        } else {
+            format!("{main:?} is neither a known size nor a readable file: {e}")
+        }
+    })?;
     if meta.len() > MAX_MEDIUM_BYTES {
         return Err(format!(
             "{} is {} bytes, more than {MAX_MEDIUM_BYTES}",

@@ -151,6 +151,27 @@ pub fn import_log(
     out: &Path,
     opts: &ImportOptions,
 ) -> Result<ImportSummary, ImportError> {
+    import_log_with(log, out, opts, &mut |_| {})
+}
+
+/// Where an import stands, for a progress display: told after every event of each pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportProgress {
+    /// 1: reading and validating the log; 2: writing the trace.
+    pub pass: u8,
+    /// Events of this pass so far.
+    pub events: u64,
+    /// The events pass 2 writes (known from pass 1); `None` in pass 1.
+    pub total: Option<u64>,
+}
+
+/// [`import_log`], calling `progress` after every event of both passes.
+pub fn import_log_with(
+    log: &Path,
+    out: &Path,
+    opts: &ImportOptions,
+    progress: &mut dyn FnMut(ImportProgress),
+) -> Result<ImportSummary, ImportError> {
     let sc_path = sidecar_path(log);
     let sidecar = if opts.sidecar && sc_path.exists() {
         read_sidecar(&sc_path)?
@@ -159,9 +180,35 @@ pub fn import_log(
     };
     check_sidecar_drives(&sidecar, &sc_path, &opts.drives)?;
     // Pass 1: validate and learn what the header needs.
-    let stats = run_pass(log, &sidecar, &sc_path, &mut |_| Ok(()))?;
+    let mut at = ImportProgress {
+        pass: 1,
+        events: 0,
+        total: None,
+    };
+    let stats = run_pass(log, &sidecar, &sc_path, &mut |_| {
+        at.events += 1;
+        progress(at);
+        Ok(())
+    })?;
     let header = header(log, opts, &stats);
-    let stats = write_trace(log, out, &sidecar, &sc_path, &header, opts.gzip)?;
+    let mut at = ImportProgress {
+        pass: 2,
+        events: 0,
+        total: Some(stats.events),
+    };
+    let mut counted = || {
+        at.events += 1;
+        progress(at);
+    };
+    let stats = write_trace(
+        log,
+        out,
+        &sidecar,
+        &sc_path,
+        &header,
+        opts.gzip,
+        &mut counted,
+    )?;
     Ok(ImportSummary { stats, header })
 }
 
@@ -293,6 +340,7 @@ fn write_trace(
     sc_path: &Path,
     header: &TraceHeader,
     gzip: bool,
+    counted: &mut dyn FnMut(),
 ) -> Result<PassStats, ImportError> {
     let dir = out
         .parent()
@@ -314,10 +362,12 @@ fn write_trace(
             gzip,
             ..WriteOptions::default()
         };
-        let file = File::create(&tmp).map_err(io(&tmp))?;
+        // Named after the output: the temporary file is an implementation detail.
+        let file = File::create(&tmp).map_err(io(out))?;
         let named = |e: TraceError| e.with_file(Some(out));
         let mut writer = TraceWriter::new(BufWriter::new(file), header, opts).map_err(named)?;
         let st = run_pass(log, sidecar, sc_path, &mut |ev| {
+            counted();
             writer.write_event(ev).map_err(|e| named(e).into())
         })?;
         writer.finish().map_err(named)?;
