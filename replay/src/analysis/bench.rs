@@ -51,6 +51,9 @@
 //!
 //! The 140 MB are the image twice while the model is built from the header's copy (which
 //! is then dropped) plus the tree's per-sector overhead.
+//! Measure with a trace generated beforehand (`bench --image-bytes N --trace F`, then
+//! `bench --reuse --trace F`): right after generating, the generator's freed memory is
+//! still resident and adds its own ~70 MB to the figures.
 //!
 //! Where the time goes (perf, gzip, 1 thread): inflate 24 %, the replay loop and
 //! accounting 19 %, chunk decoding 10 %, and the model's DMA data path about 27 %, most
