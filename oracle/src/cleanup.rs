@@ -16,12 +16,35 @@ use std::sync::{Mutex, MutexGuard};
 struct Registry {
     groups: BTreeMap<u64, i32>,
     paths: BTreeMap<u64, PathBuf>,
+    /// [`run`] was called: no new directory or process may appear.
+    closing: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     groups: BTreeMap::new(),
     paths: BTreeMap::new(),
+    closing: false,
 });
+
+/// Creates the directory `path` (and its parents) unless [`run`] was called: under the
+/// registry's lock, so that a directory made by another thread while the process is being
+/// cleaned up either is removed by [`run`] or is never made.
+pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
+    let r = registry();
+    if r.closing {
+        return Err(std::io::Error::other("the process is shutting down"));
+    }
+    std::fs::create_dir_all(path)
+}
+
+/// [`create_dir_all`] for one directory (`AlreadyExists` when it exists).
+pub(crate) fn create_dir(path: &Path) -> std::io::Result<()> {
+    let r = registry();
+    if r.closing {
+        return Err(std::io::Error::other("the process is shutting down"));
+    }
+    std::fs::create_dir(path)
+}
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 fn registry() -> MutexGuard<'static, Registry> {
@@ -41,11 +64,16 @@ impl Guard {
         Guard(id)
     }
 
-    /// Registers the process group led by `pid` (killed by [`run`]).
-    pub(crate) fn group(pid: i32) -> Guard {
+    /// Registers the process group led by `pid` (killed by [`run`]); `None` once [`run`]
+    /// was called (the caller kills the process itself).
+    pub(crate) fn group(pid: i32) -> Option<Guard> {
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        registry().groups.insert(id, pid);
-        Guard(id)
+        let mut r = registry();
+        if r.closing {
+            return None;
+        }
+        r.groups.insert(id, pid);
+        Some(Guard(id))
     }
 }
 
@@ -62,7 +90,8 @@ impl Drop for Guard {
 /// signal; registrations stay (their guards may still be dropped later).
 pub fn run() -> (usize, usize) {
     let (groups, paths): (Vec<i32>, Vec<PathBuf>) = {
-        let r = registry();
+        let mut r = registry();
+        r.closing = true;
         (
             r.groups.values().copied().collect(),
             r.paths.values().cloned().collect(),

@@ -175,7 +175,13 @@ fn launch(
     })?;
     // Registered at once, so that a signal from now on kills the group (the guard is
     // dropped only after `kill_group` reaped QEMU).
-    let guard = Guard::group(i32::try_from(child.id()).unwrap_or(0));
+    let Some(guard) = Guard::group(i32::try_from(child.id()).unwrap_or(0)) else {
+        kill_group(&mut child);
+        return Err(OracleError::Spawn {
+            path: qemu.to_path_buf(),
+            source: std::io::Error::other("the process is shutting down"),
+        });
+    };
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         kill_group(&mut child);
         return Err(OracleError::Spawn {

@@ -25,7 +25,7 @@ impl TempDir {
                 "fdc-oracle-{}-{nanos:x}-{attempt}",
                 std::process::id()
             ));
-            match fs::create_dir(&dir) {
+            match crate::cleanup::create_dir(&dir) {
                 Ok(()) => {
                     let guard = crate::cleanup::Guard::path(&dir);
                     return Ok(TempDir(dir, guard));

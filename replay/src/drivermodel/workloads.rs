@@ -187,7 +187,7 @@ pub fn prepare(workload: &str) -> std::io::Result<Media> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     ));
-    std::fs::create_dir_all(&dir)?;
+    fdc_oracle::cleanup::create_dir_all(&dir)?;
     let mut media = Media {
         _cleanup: fdc_oracle::cleanup::Guard::path(&dir),
         dir,
