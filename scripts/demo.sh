@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job until the replay report lands: drive real QEMU's floppy controller port by
-# port and print what its migration stream contains, next to what the model predicts.
+# A demo of the oracle: drive real QEMU's floppy controller port by port (the built-in demo
+# script of `fdc-replay oracle`, or the SCRIPT given as argument) and print every access, the
+# IRQ line and, at each `migrate`, the subsections QEMU's migration stream carries. The same
+# script on the model: `bash scripts/demo.sh --machine model`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh

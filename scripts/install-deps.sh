@@ -3,7 +3,7 @@
 # scripts/debian-packages.txt (each package with the script or test that needs it).
 #
 #   bash scripts/install-deps.sh             # groups [rust] and [test]
-#   bash scripts/install-deps.sh --browser   # + [browser] (chromium, chromium-driver)
+#   bash scripts/install-deps.sh --browser   # + [browser] (chromium: replay/tests/report_html.rs)
 #   bash scripts/install-deps.sh --record    # + [record]  (corpora/record/record.sh)
 #   bash scripts/install-deps.sh --all       # every group
 #   bash scripts/install-deps.sh --only rust # just the named group(s), comma-separated

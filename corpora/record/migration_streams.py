@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Add what QEMU sent to every recorded migration (issue 11 item 5, recorder side), and print
+"""Add what QEMU sent to every recorded migration (the recorder side of `fdc-replay stream show`), and print
 the table of what the corpus' migrations carried.
 
     migration_streams.py update [NAME...]   # parse $FDC_RECORD_WORK/streams/NAME/*.mig with

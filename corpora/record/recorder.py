@@ -411,7 +411,7 @@ class Migrator:
                 self.finished = True
         if os.path.exists(path):
             rec["stream_bytes"] = os.path.getsize(path)
-            # what QEMU sent (issue 11.5): the fdc section decoded by `fdc-replay stream show`;
+            # what QEMU sent: the fdc section decoded by `fdc-replay stream show`;
             # the stream is then deleted unless --keep-streams (or the parse failed)
             rec.update(streaminfo.stream_fields(path, self.fdc_replay))
             if "stream_error" in rec:

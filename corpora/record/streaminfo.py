@@ -1,5 +1,5 @@
 """The fdc section of a QEMU migration stream, as `fdc-replay stream show --format json` decodes
-it, in the shape the corpus' NAME.migrations.jsonl records keep (issue 11 item 5).
+it, in the shape the corpus' NAME.migrations.jsonl records keep.
 
     fields = stream_fields(PATH)           # dict of the keys below, or {"stream_error": ...}
     find_fdc_replay()                      # the fdc-replay binary (env FDC_REPLAY, then target/)

@@ -27,6 +27,9 @@ enum Command {
     Points(fdc_replay::cli::analysis::PointsArgs),
     /// Report which migration subsections QEMU would send, per trace, stage, guest and overall.
     Report(fdc_replay::cli::analysis::ReportArgs),
+    /// Merge reports written with `report --format json` (e.g. of `--shard K/N` jobs) into
+    /// the report of one run over all their inputs, in any format.
+    Merge(fdc_replay::cli::merge::MergeArgs),
     /// Replay the corpus and fail with a readable diff if any report statistic or
     /// conformance figure moved against the stored baseline (`--update` rewrites it).
     Regress(fdc_replay::cli::regress::RegressArgs),
@@ -55,6 +58,7 @@ fn main() {
         Command::Check(args) => fdc_replay::cli::analysis::run_check(args),
         Command::Points(args) => fdc_replay::cli::analysis::run_points(args),
         Command::Report(args) => fdc_replay::cli::analysis::run_report(args),
+        Command::Merge(args) => fdc_replay::cli::merge::run(args),
         Command::Bench(args) => fdc_replay::cli::bench::run(args),
         Command::Regress(args) => fdc_replay::cli::regress::run(args),
         Command::RecordDriverModel(args) => fdc_replay::cli::record::run_cli(args),

@@ -84,6 +84,14 @@ fn chunk_parallel_replay_equals_sequential_replay() {
             "{threads} threads"
         );
         assert_eq!(a.part.runs, part.runs, "{threads} threads");
+        assert_eq!(
+            a.part.timeline, part.timeline,
+            "{threads} threads: timeline"
+        );
+        assert!(
+            part.timeline.shift > 0,
+            "40,000 events need a coarser timeline"
+        );
         assert_eq!(a.part.read_mismatches, 0);
         assert_eq!(a.part.reads, part.reads);
         assert!(a.end == end, "{threads} threads: end state differs");

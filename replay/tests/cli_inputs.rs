@@ -85,10 +85,11 @@ fn unreadable_directories_are_bad_inputs() {
     );
     let err = text(&report.stderr);
     assert_eq!(report.status.code(), Some(1), "{err}");
+    // The report lists its inputs in path order (so that merged shards equal one run).
     assert_eq!(
         err,
-        "fdc-replay report: bad file: tree/sub: cannot read the directory: Permission denied (os error 13)\n\
-         fdc-replay report: bad file: locked: cannot read the directory: Permission denied (os error 13)\n"
+        "fdc-replay report: bad file: locked: cannot read the directory: Permission denied (os error 13)\n\
+         fdc-replay report: bad file: tree/sub: cannot read the directory: Permission denied (os error 13)\n"
     );
     assert!(text(&report.stdout).contains("tree/a.fdctrace"));
     assert_eq!(

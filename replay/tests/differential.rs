@@ -1,4 +1,4 @@
-//! The differential conformance test of issue 2: random well-formed op sequences run on the
+//! The differential conformance test: random well-formed op sequences run on the
 //! model and on real QEMU 7.2; every read, the IRQ after every op, and at sampled points the
 //! migrated fdc section (all fields and subsections) must be equal.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real-guest what-if experiments (issue 13 item 3): migrate a running guest at a point where
+"""Real-guest what-if experiments: migrate a running guest at a point where
 QEMU sends subsection S, drop S from the real stream (or add a disagreeing fdc/phase), resume
 the edited stream and the unedited control each on its own destination QEMU, and record what
 the guest does.  See README.md next to this file.

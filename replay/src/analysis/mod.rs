@@ -50,7 +50,11 @@
 //! pending READ ID timer fired); and per guest the probability that a backward migration
 //! at a random point fails: failing points / points with a 95 % Wilson interval (the rule
 //! of three, [0, 3/n], when none fails), plus the time-weighted share. Driver-model traces
-//! are marked. Exit codes are described in [`crate::cli::analysis`].
+//! are marked. Every format opens with the verdict block ([`report::verdict_block`]); the
+//! report is built from per-trace integer counts ([`report::record`]), which the JSON
+//! carries, so reports of disjoint inputs merge exactly ([`report::merge`]); `--format
+//! html` draws per-trace timelines from a bounded time series ([`timeline`]). Exit codes
+//! are described in [`crate::cli::analysis`].
 
 pub mod bench;
 pub mod check;
@@ -59,6 +63,7 @@ pub mod points;
 pub mod replay;
 pub mod report;
 pub mod stats;
+pub mod timeline;
 pub mod verdict;
 
 use fdc::registers::{dor, msr, Register};

@@ -19,6 +19,7 @@
 //! scheduling: every number comes from a replay that started from the true state.
 //! With one thread the guess is always the true state, so nothing is replayed twice.
 
+use super::timeline::{mask_of, Timeline};
 use super::{
     apply, key_of, Ev, EvKind, Key, ReplayError, ReplayModel, FAIL_MASK, INITIAL_STAGE, PHASE_BIT,
 };
@@ -209,6 +210,8 @@ pub struct Part {
     pub runs: [RunTrack; RUNS],
     pub reads: u64,
     pub read_mismatches: u64,
+    /// When each subsection is needed, phases, stages and media changes (bounded).
+    pub timeline: Timeline,
 }
 
 impl Part {
@@ -256,6 +259,7 @@ impl Part {
         }
         self.reads += next.reads;
         self.read_mismatches += next.read_mismatches;
+        self.timeline.merge(&next.timeline);
     }
 
     /// All stages' points together.
@@ -274,6 +278,7 @@ impl Part {
         }
         self.runs[0].push(key & PHASE_BIT != 0, time, points, index, t, key);
         self.runs[1].push(key & FAIL_MASK != 0, time, points, index, t, key);
+        self.timeline.add(t, time, mask_of(key));
     }
 
     /// Counts the idle point `index` (after the last event, time weight 0).
@@ -361,7 +366,10 @@ pub fn run_range(
                     .unwrap_or(INITIAL_STAGE);
                 cur.stage = Some(label.to_string());
                 slot = part.stage_slot(Some(label));
+                part.timeline.stage(ev.t, label);
             }
+            EvKind::Eject(d) => part.timeline.media_change(ev.t, d, false),
+            EvKind::Insert { drive, .. } => part.timeline.media_change(ev.t, drive, true),
             _ => {}
         }
         key = key_of(m);
@@ -396,7 +404,9 @@ impl Acc {
         index: u64,
         t: u64,
     ) {
-        if key == self.key {
+        // A batch that was flushed (at a stage marker) is not continued: the next one
+        // starts here, with its own index and time.
+        if key == self.key && (self.points != 0 || self.time != 0) {
             self.points += points;
             self.time += time;
         } else {
@@ -646,10 +656,14 @@ fn push_and_resolve(resolver: &Mutex<Resolver>, k: usize, spec: Speculated) {
 }
 
 /// Replays `chunk` from `guess`, keeping a checkpoint every [`SUB_EVENTS`] events.
+/// The sub-blocks' timelines start at bins of `2^shift` ns (the bin width the trace
+/// before the chunk already needed: never finer than the whole trace's, so the result is
+/// the same, see [`Timeline`], only cheaper to merge).
 fn speculate(
     mut m: ReplayModel,
     chunk: Chunk,
     first_event: u64,
+    shift: u8,
 ) -> Result<Speculated, ReplayError> {
     let mut cur = Cursor {
         index: first_event,
@@ -664,6 +678,7 @@ fn speculate(
         let start = m.clone();
         let prev_t = cur.prev_t;
         let mut part = Part::default();
+        part.timeline.shift = shift;
         run_range(
             &mut m,
             &chunk.events,
@@ -745,11 +760,13 @@ pub fn analyze_reader<I: std::io::Read + Send>(
         let decoded = decode_chunk(&raw).map_err(ReplayError::from);
         let first = raw.first_event;
         drop(raw);
-        let guess = match resolver.lock() {
-            Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => r.state.clone(),
+        let (guess, shift) = match resolver.lock() {
+            Ok(r) if r.error.as_ref().is_none_or(|(e, _)| k < *e) => {
+                (r.state.clone(), r.part.timeline.shift)
+            }
             _ => return,
         };
-        let spec = decoded.and_then(|c| speculate(guess, c, first));
+        let spec = decoded.and_then(|c| speculate(guess, c, first, shift));
         let t1 = thread_cpu_ns();
         match spec {
             Ok(s) => push_and_resolve(&resolver, k, s),
@@ -785,6 +802,7 @@ pub fn analyze_reader<I: std::io::Read + Send>(
     let stage = r.stage.clone();
     r.part
         .record_idle(Some(&stage), key_of(&r.state), r.events, r.last_t);
+    r.part.timeline.finish();
     Ok(TraceAnalysis {
         path: path.to_path_buf(),
         header,
@@ -824,5 +842,6 @@ pub fn analyze_events(
         events.len() as u64,
         last_t,
     );
+    part.timeline.finish();
     Ok((part, m))
 }

@@ -2,12 +2,19 @@
 //! (plain table, Markdown, JSON). Every number is computed from integer counts merged in
 //! path order, so the output is byte-identical whatever the number of threads.
 
-use super::replay::{Hist, Run, TraceAnalysis};
+pub mod escape;
+pub mod html;
+pub mod merge;
+pub mod record;
+pub mod verdict_block;
+
+use super::replay::{Hist, TraceAnalysis};
 use super::stats::{proportion, Proportion};
+use super::verdict::WhatifSummary;
 use super::{key_command, key_needed, key_phase, needed_names, Key, FAIL_MASK};
 use fdc::Subsection;
-use fdc_trace::ProvenanceKind;
-use serde::Serialize;
+use record::{hist, RunRecord, TraceRecord};
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// Name used for the "any subsection unknown to QEMU 2.3" column.
@@ -91,13 +98,13 @@ pub struct Longest {
 }
 
 impl Longest {
-    fn of(trace: &str, r: &Run) -> Option<Longest> {
-        r.started.then(|| Longest {
+    fn of(trace: &str, r: Option<&RunRecord>) -> Option<Longest> {
+        r.map(|r| Longest {
             trace: trace.to_string(),
-            time_ns: r.time,
+            time_ns: r.time_ns,
             points: r.points,
             start_index: r.start_index,
-            start_t_ns: r.start_t,
+            start_t_ns: r.start_t_ns,
             phase: key_phase(r.start_key),
             command: key_command(r.start_key),
         })
@@ -105,13 +112,13 @@ impl Longest {
 }
 
 /// The idle state after a trace.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Idle {
     pub phase: String,
-    pub reconstructed: &'static str,
+    pub reconstructed: String,
     pub msr: u8,
-    pub command: &'static str,
-    pub needed: Vec<&'static str>,
+    pub command: String,
+    pub needed: Vec<String>,
     /// `fdc/phase` is not sent: the state is the prevalent one.
     pub prevalent: bool,
     /// A migration to QEMU 2.3 from this state fails (it needs a subsection 2.3 lacks).
@@ -130,7 +137,7 @@ pub struct TraceReport {
     pub name: String,
     pub guest: String,
     pub workload: Option<String>,
-    pub provenance: &'static str,
+    pub provenance: String,
     pub events: u64,
     pub duration_ns: u64,
     pub reads: u64,
@@ -164,7 +171,7 @@ pub struct GroupSummary {
     pub summary: Summary,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadFile {
     pub path: String,
     pub error: String,
@@ -183,6 +190,12 @@ pub struct Report {
     pub longest_phase: Option<Longest>,
     pub longest_unknown_to_qemu_2_3: Option<Longest>,
     pub bad_files: Vec<BadFile>,
+    /// What dropping each subsection does, when it was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatif: Option<WhatifSummary>,
+    /// The records the report was built from (in the JSON under `inputs`).
+    #[serde(skip)]
+    pub records: Vec<TraceRecord>,
 }
 
 fn idle_of(m: &super::ReplayModel) -> Idle {
@@ -193,19 +206,15 @@ fn idle_of(m: &super::ReplayModel) -> Idle {
             || format!("invalid({})", f.phase_byte()),
             |p| p.name().to_string(),
         ),
-        reconstructed: f.reconstructed_phase().name(),
+        reconstructed: f.reconstructed_phase().name().to_string(),
         msr: f.msr(),
-        command: key_command(k),
-        needed: needed_names(key_needed(k)),
+        command: key_command(k).to_string(),
+        needed: needed_names(key_needed(k))
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         prevalent: !f.phase_needed(),
         fails_backward: k & FAIL_MASK != 0,
-    }
-}
-
-fn provenance_name(p: ProvenanceKind) -> &'static str {
-    match p {
-        ProvenanceKind::Recorded => "recorded",
-        ProvenanceKind::DriverModel => "driver-model",
     }
 }
 
@@ -234,15 +243,11 @@ struct Totals {
 
 impl Totals {
     /// Adds one trace; returns its own report.
-    fn add(&mut self, a: &TraceAnalysis) -> TraceReport {
-        let total = a.part.total();
+    fn add(&mut self, a: &TraceRecord) -> TraceReport {
+        let total = a.total();
         self.overall.merge(&total);
-        let guest = a
-            .header
-            .guest
-            .clone()
-            .unwrap_or_else(|| "unknown".to_string());
-        let driver = a.header.provenance.kind == ProvenanceKind::DriverModel;
+        let guest = a.guest.clone();
+        let driver = a.provenance == "driver-model";
         match self.guests.iter_mut().find(|g| g.0 == guest) {
             Some(g) => {
                 g.1.merge(&total);
@@ -254,43 +259,37 @@ impl Totals {
                 .push((guest.clone(), total.clone(), 1, driver as usize)),
         }
         let mut trace_stages = Vec::new();
-        for (label, h) in &a.part.stages {
-            let label = label
-                .clone()
-                .unwrap_or_else(|| super::INITIAL_STAGE.to_string());
-            match self.stages.iter_mut().find(|s| s.0 == label) {
-                Some(s) => s.1.merge(h),
-                None => self.stages.push((label.clone(), h.clone())),
+        for st in &a.stages {
+            let h = hist(&st.counts);
+            match self.stages.iter_mut().find(|s| s.0 == st.stage) {
+                Some(s) => s.1.merge(&h),
+                None => self.stages.push((st.stage.clone(), h.clone())),
             }
             trace_stages.push(StageSummary {
-                stage: label,
-                summary: Summary::of(h),
+                stage: st.stage.clone(),
+                summary: Summary::of(&h),
             });
         }
-        let name = a.path.file_name().map_or_else(
-            || a.path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let lp = Longest::of(&name, &a.part.runs[0].longest());
-        let lu = Longest::of(&name, &a.part.runs[1].longest());
+        let lp = Longest::of(&a.name, a.longest_phase.as_ref());
+        let lu = Longest::of(&a.name, a.longest_unknown_to_qemu_2_3.as_ref());
         self.longest_phase = longer(self.longest_phase.take(), lp.clone());
         self.longest_unknown = longer(self.longest_unknown.take(), lu.clone());
         TraceReport {
-            path: a.path.display().to_string(),
-            name,
+            path: a.path.clone(),
+            name: a.name.clone(),
             guest,
-            workload: a.header.workload.clone(),
-            provenance: provenance_name(a.header.provenance.kind),
+            workload: a.workload.clone(),
+            provenance: a.provenance.clone(),
             events: a.events,
             duration_ns: a.duration_ns,
-            reads: a.part.reads,
-            read_mismatches: a.part.read_mismatches,
+            reads: a.reads,
+            read_mismatches: a.read_mismatches,
             summary: Summary::of(&total),
             stages: trace_stages,
             longest_phase: lp,
             longest_unknown_to_qemu_2_3: lu,
             end_stage: a.end_stage.clone(),
-            idle: idle_of(&a.idle),
+            idle: a.idle.clone(),
         }
     }
 }
@@ -333,18 +332,44 @@ fn groups(overall: &Hist, f: fn(Key) -> &'static str) -> Vec<GroupSummary> {
 }
 
 impl Report {
-    /// Builds the report from analyses in path order (`Err` = a bad file: path, reason).
+    /// Builds the report from analyses (`Err` = a bad file: path, reason).
     pub fn build(results: &[Result<TraceAnalysis, (String, String)>]) -> Report {
+        Report::from_records(
+            results
+                .iter()
+                .map(|r| match r {
+                    Ok(a) => Ok(TraceRecord::of(a)),
+                    Err((path, error)) => Err(BadFile {
+                        path: path.clone(),
+                        error: error.clone(),
+                    }),
+                })
+                .collect(),
+        )
+    }
+
+    /// Builds the report from trace records and bad files, taken in path order (sorted
+    /// by path component by component, as a directory walk lists them), whatever order
+    /// they come in.
+    pub fn from_records(mut inputs: Vec<Result<TraceRecord, BadFile>>) -> Report {
+        let path_of = |r: &Result<TraceRecord, BadFile>| match r {
+            Ok(t) => t.path.clone(),
+            Err(b) => b.path.clone(),
+        };
+        inputs.sort_by(|a, b| {
+            std::path::Path::new(&path_of(a)).cmp(std::path::Path::new(&path_of(b)))
+        });
         let mut acc = Totals::default();
         let mut per_trace = Vec::new();
         let mut bad_files = Vec::new();
-        for r in results {
+        let mut records = Vec::new();
+        for r in inputs {
             match r {
-                Ok(a) => per_trace.push(acc.add(a)),
-                Err((path, error)) => bad_files.push(BadFile {
-                    path: path.clone(),
-                    error: error.clone(),
-                }),
+                Ok(t) => {
+                    per_trace.push(acc.add(&t));
+                    records.push(t);
+                }
+                Err(b) => bad_files.push(b),
             }
         }
         let per_guest = acc
@@ -383,20 +408,18 @@ impl Report {
             longest_phase: acc.longest_phase,
             longest_unknown_to_qemu_2_3: acc.longest_unknown,
             bad_files,
+            whatif: None,
+            records,
         }
-    }
-
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-        s.push('\n');
-        s
     }
 
     /// Plain-text (`markdown = false`) or Markdown rendering.
     pub fn render(&self, markdown: bool) -> String {
         let mut o = Out {
-            s: String::new(),
+            s: verdict_block::render(
+                &verdict_block::VerdictSummary::of(self, self.whatif.as_ref()),
+                markdown,
+            ),
             markdown,
         };
         self.render_intro(&mut o);
@@ -424,36 +447,19 @@ impl Report {
         if !self.bad_files.is_empty() {
             o.heading("Bad files");
             for b in &self.bad_files {
-                let _ = writeln!(o.s, "{}{}", if markdown { "- " } else { "" }, b.error);
+                let _ = writeln!(
+                    o.s,
+                    "{}{}",
+                    if markdown { "- " } else { "" },
+                    escape::cell(&b.error, markdown)
+                );
             }
         }
         o.s
     }
 
     fn render_intro(&self, o: &mut Out) {
-        o.s.push_str(if o.markdown {
-            "# fdc-replay report\n\n"
-        } else {
-            "fdc-replay report\n"
-        });
-        let recorded = self
-            .per_trace
-            .iter()
-            .filter(|t| t.provenance == "recorded")
-            .count();
-        let events: u64 = self.per_trace.iter().map(|t| t.events).sum();
-        let _ = writeln!(
-            o.s,
-            "{} traces ({} recorded, {} driver-model), {} bad files; {} events, {} points, {} s of trace time.",
-            self.per_trace.len(),
-            recorded,
-            self.per_trace.len() - recorded,
-            self.bad_files.len(),
-            events,
-            self.overall.points,
-            secs(self.overall.time_ns)
-        );
-        o.s.push_str(if o.markdown { "\n" } else { "" });
+        o.heading("Details");
         o.s.push_str(
             "Shares are \"event % / time %\": event-weighted (every migration point counts 1; a trace of n events \
 has n+1 points) and time-weighted (each point weighs the gap until the next event). \
@@ -500,7 +506,7 @@ has n+1 points) and time-weighted (each point weighs the gap until the next even
                 g.traces.to_string()
             };
             t.row(vec![
-                g.guest.clone(),
+                o.user(&g.guest),
                 traces,
                 n,
                 k,
@@ -532,7 +538,9 @@ are consecutive states of one run, not independent draws: read the interval as a
         o.heading("Per guest OS");
         o.share_table(
             "guest",
-            self.per_guest.iter().map(|g| (g.guest.clone(), &g.summary)),
+            self.per_guest
+                .iter()
+                .map(|g| (g.guest.as_str(), &g.summary)),
         );
     }
 
@@ -560,10 +568,10 @@ are consecutive states of one run, not independent draws: read the interval as a
         ]);
         for tr in &self.per_trace {
             t.row(vec![
-                tr.name.clone(),
-                tr.guest.clone(),
-                tr.workload.clone().unwrap_or_default(),
-                tr.provenance.to_string(),
+                o.user(&tr.name),
+                o.user(&tr.guest),
+                o.user(tr.workload.as_deref().unwrap_or_default()),
+                tr.provenance.clone(),
                 tr.events.to_string(),
                 tr.reads.to_string(),
                 tr.read_mismatches.to_string(),
@@ -587,17 +595,13 @@ are consecutive states of one run, not independent draws: read the interval as a
             "starts in",
         ]);
         for tr in &self.per_trace {
-            run_row(&mut t, &tr.name, "fdc/phase", &tr.longest_phase);
-            run_row(
-                &mut t,
-                &tr.name,
-                UNKNOWN_2_3,
-                &tr.longest_unknown_to_qemu_2_3,
-            );
+            let name = o.user(&tr.name);
+            run_row(&mut t, &name, "fdc/phase", &tr.longest_phase);
+            run_row(&mut t, &name, UNKNOWN_2_3, &tr.longest_unknown_to_qemu_2_3);
         }
         let all = |l: &Option<Longest>| {
             l.as_ref()
-                .map_or("all".to_string(), |l| format!("all: {}", l.trace))
+                .map_or("all".to_string(), |l| format!("all: {}", o.user(&l.trace)))
         };
         run_row(
             &mut t,
@@ -629,12 +633,12 @@ are consecutive states of one run, not independent draws: read the interval as a
         ]);
         for tr in &self.per_trace {
             t.row(vec![
-                tr.name.clone(),
-                tr.end_stage.clone(),
+                o.user(&tr.name),
+                o.user(&tr.end_stage),
                 tr.idle.phase.clone(),
-                tr.idle.reconstructed.to_string(),
+                tr.idle.reconstructed.clone(),
                 format!("{:#04x}", tr.idle.msr),
-                tr.idle.command.to_string(),
+                tr.idle.command.clone(),
                 tr.idle.needed.join(" "),
                 if tr.idle.prevalent {
                     "prevalent (no fdc/phase)".into()
@@ -671,14 +675,27 @@ impl Out {
         self.s.push_str(&t.render(self.markdown));
     }
 
+    /// An input-derived string (header string, file name, label), escaped for the format.
+    fn user(&self, s: &str) -> String {
+        escape::cell(s, self.markdown)
+    }
+
     /// A table of the six subsections' and unknown-to-2.3's shares, one row per group.
-    fn share_table<'a>(&mut self, first: &str, rows: impl Iterator<Item = (String, &'a Summary)>) {
+    fn share_table<'a, N: AsRef<str>>(
+        &mut self,
+        first: &str,
+        rows: impl Iterator<Item = (N, &'a Summary)>,
+    ) {
         let mut headers = vec![first.to_string(), "points".into(), "time s".into()];
         headers.extend(Subsection::ALL.iter().map(|s| s.name().to_string()));
         headers.push(UNKNOWN_2_3.into());
         let mut t = Table::from_strings(headers);
         for (name, s) in rows {
-            let mut v = vec![name, s.points.to_string(), secs(s.time_ns)];
+            let mut v = vec![
+                self.user(name.as_ref()),
+                s.points.to_string(),
+                secs(s.time_ns),
+            ];
             v.extend(
                 s.subsections
                     .iter()
@@ -742,11 +759,11 @@ pub fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
-fn opt_pct(x: Option<f64>) -> String {
+pub(crate) fn opt_pct(x: Option<f64>) -> String {
     x.map_or("-".to_string(), pct)
 }
 
-fn secs(ns: u64) -> String {
+pub(crate) fn secs(ns: u64) -> String {
     format!("{}.{:03}", ns / 1_000_000_000, (ns / 1_000_000) % 1000)
 }
 
@@ -758,6 +775,8 @@ fn ms(ns: u64) -> String {
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Columns aligned left (the first always is; the others are right-aligned).
+    left: Vec<usize>,
 }
 
 impl Table {
@@ -765,6 +784,7 @@ impl Table {
         Table {
             headers: headers.iter().map(|s| s.to_string()).collect(),
             rows: Vec::new(),
+            left: Vec::new(),
         }
     }
 
@@ -772,7 +792,14 @@ impl Table {
         Table {
             headers,
             rows: Vec::new(),
+            left: Vec::new(),
         }
+    }
+
+    /// Aligns column `i` left.
+    pub fn align_left(mut self, i: usize) -> Table {
+        self.left.push(i);
+        self
     }
 
     pub fn row(&mut self, r: Vec<String>) {
@@ -787,7 +814,7 @@ impl Table {
                     "| {} |\n",
                     cells
                         .iter()
-                        .map(|c| c.replace('|', "\\|"))
+                        .map(|c| escape::text(c).replace('|', "\\|"))
                         .collect::<Vec<_>>()
                         .join(" | ")
                 )
@@ -798,7 +825,11 @@ impl Table {
                 self.headers
                     .iter()
                     .enumerate()
-                    .map(|(i, _)| if i == 0 { "---|" } else { "--:|" })
+                    .map(|(i, _)| if i == 0 || self.left.contains(&i) {
+                        "---|"
+                    } else {
+                        "--:|"
+                    })
                     .collect::<String>()
             ));
             for r in &self.rows {
@@ -808,17 +839,25 @@ impl Table {
             return o;
         }
         let n = self.headers.len();
+        let rows: Vec<Vec<String>> = std::iter::once(&self.headers)
+            .chain(self.rows.iter())
+            .map(|r| r.iter().map(|c| escape::text(c).into_owned()).collect())
+            .collect();
         let mut w = vec![0usize; n];
-        for r in std::iter::once(&self.headers).chain(self.rows.iter()) {
+        for r in &rows {
             for (i, c) in r.iter().enumerate().take(n) {
                 w[i] = w[i].max(c.chars().count());
             }
         }
-        for r in std::iter::once(&self.headers).chain(self.rows.iter()) {
+        for r in &rows {
             let mut line = String::new();
             for (i, c) in r.iter().enumerate().take(n) {
                 let pad = w[i] - c.chars().count();
                 if i == 0 {
+                    line.push_str(c);
+                    line.push_str(&" ".repeat(pad));
+                } else if self.left.contains(&i) {
+                    line.push_str("  ");
                     line.push_str(c);
                     line.push_str(&" ".repeat(pad));
                 } else {

@@ -79,9 +79,14 @@ pub struct PointsArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum ReportFormat {
+    /// Plain text: the verdict block, then padded tables.
     Table,
+    /// Markdown: the same, as Markdown tables.
     Markdown,
+    /// JSON: schema `fdc-replay-report` (docs/report-json.md), with the counts `merge` reads.
     Json,
+    /// One self-contained HTML page (inline CSS and SVG, no script, no network).
+    Html,
 }
 
 #[derive(Args, Debug)]
@@ -102,6 +107,10 @@ pub struct ReportArgs {
     /// No progress bar (it is drawn on standard error only when that is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Only shard K of N of the inputs (input i, in listed order, is in shard i % N + 1);
+    /// `fdc-replay merge` of the N JSON reports equals one run over all inputs.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<super::merge::Shard>,
 }
 
 /// The directory used when no path is given: `corpora` in the current directory when
@@ -284,23 +293,23 @@ pub fn analyze_all(
 }
 
 pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
-    let (found, shown) = inputs(&args.paths);
+    let (mut found, shown) = inputs(&args.paths);
     if found.is_empty() {
         eprintln!("fdc-replay report: no *.fdctrace traces under {shown} (import recordings with `fdc-replay import qemu-log`)");
         return Ok(EXIT_NOTHING);
     }
     found.warn_duplicates("report");
+    if let Some(s) = args.shard {
+        found.traces = s.select(std::mem::take(&mut found.traces));
+        found.bad = s.select(std::mem::take(&mut found.bad));
+    }
     let pool = pool(args.jobs)?;
     let progress = Progress::traces("report", &found.traces, args.quiet);
     let mut results = analyze_all(&found.traces, &pool, &progress);
     progress.finish();
     results.extend(found.bad_results());
     let report = Report::build(&results);
-    let text = match args.format {
-        ReportFormat::Table => report.render(false),
-        ReportFormat::Markdown => report.render(true),
-        ReportFormat::Json => report.to_json(),
-    };
+    let text = super::merge::render(&report, args.format);
     output::write_all(args.output.as_deref(), &text)?;
     for b in &report.bad_files {
         eprintln!("fdc-replay report: bad file: {}", b.error);

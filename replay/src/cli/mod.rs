@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod bench;
 pub mod conformance;
 pub mod import;
+pub mod merge;
 pub mod oracle;
 pub mod output;
 pub mod progress;
