@@ -98,7 +98,7 @@ fn run_confirmed(
     confirm(|| run_ops_counted(slots, ops, images.to_path_buf()), stats)
 }
 
-/// The rule of [`run_confirmed`] over any runner (one call = one fresh run, giving its
+/// The rule of `run_confirmed` (above) over any runner (one call = one fresh run, giving its
 /// result and its lost watchdog stops).
 pub fn confirm(
     mut run: impl FnMut() -> (Result<Stats, Mismatch>, usize),
