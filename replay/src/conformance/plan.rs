@@ -98,8 +98,11 @@ fn run_confirmed(
     confirm(|| run_ops_counted(slots, ops, images.to_path_buf()), stats)
 }
 
-/// The rule of `run_confirmed` (above) over any runner (one call = one fresh run, giving its
-/// result and its lost watchdog stops).
+/// Decides an instance's result from fresh runs (one call of `run` = one run: its result
+/// and its lost watchdog stops): a pass stands; a mismatch stands once two runs show the
+/// same one (same op, same difference); an oracle failure is retried and counted;
+/// mismatches no other run confirms are oracle faults, recorded in `stats` with their
+/// evidence, not verdicts. At most [`MAX_ATTEMPTS`] runs.
 pub fn confirm(
     mut run: impl FnMut() -> (Result<Stats, Mismatch>, usize),
     stats: &mut Stats,
