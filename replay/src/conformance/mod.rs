@@ -17,7 +17,7 @@ pub use generate::generate_sequence;
 pub use pair::{field_diff, Pair, Reference};
 pub use plan::{
     confirm, describe_failure, instance_ops, run_instance, run_plan, run_plan_with, slot_setups,
-    Outcome, Plan,
+    Outcome, Plan, MAX_ATTEMPTS,
 };
 pub use shrink::{run_ops, run_ops_counted, shrink};
 
