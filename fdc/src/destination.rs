@@ -29,6 +29,7 @@ use crate::controller::Fdc;
 use crate::drive::DriveConfig;
 use crate::migration::{FdcState, LoadError, Subsection};
 use crate::phase::reconstruct_phase;
+use crate::registers::dor;
 
 /// Removes subsection `sub` from `state`: from drive `drive` only, or (`None`) from every
 /// drive; `drive` is ignored for the controller's subsections. This is the state a
@@ -191,6 +192,181 @@ pub fn load_without(
         s = without(&s, sub, drive);
     }
     Fdc::from_state_unchecked(&s, drive0, drive1, now)
+}
+
+/// The destination a migration of the running `src` produces when the subsections in
+/// `dropped` are absent from the stream: `src`'s [`Fdc::state`] loaded with
+/// [`load_without`] into a device started with `src`'s media ([`Fdc::destination_config`],
+/// the same copy-on-write images), at `src`'s virtual time, with the i8257 channel 2 state
+/// (request bit, mask, programmed count) carried over, since QEMU migrates the DMA
+/// controller in its own section. The model's record of the last opcode accepted is
+/// carried over too: it is bookkeeping, not device state (QEMU runs a command from
+/// `fifo[0]`), and keeping it makes a destination that behaves like the source compare
+/// equal to it.
+pub fn migrate_without(
+    src: &Fdc,
+    dropped: &[(Subsection, Option<usize>)],
+) -> Result<Fdc, LoadError> {
+    let mut f = load_without(
+        &src.state(),
+        dropped,
+        src.destination_config(0),
+        src.destination_config(1),
+        src.now,
+    )?;
+    f.dreq = src.dreq;
+    f.dma_unmasked = src.dma_unmasked;
+    f.dma_len = src.dma_len;
+    f.opcode = src.opcode;
+    Ok(f)
+}
+
+/// What a fresh destination device depends on, per drive slot: the kind of backend and
+/// the medium's size and write protection (never its content).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotKey {
+    Absent,
+    Empty,
+    Medium(u64, bool),
+}
+
+fn slot_key(c: &DriveConfig) -> SlotKey {
+    match c {
+        DriveConfig::Absent => SlotKey::Absent,
+        DriveConfig::Empty => SlotKey::Empty,
+        DriveConfig::Medium(m) => SlotKey::Medium(m.sectors(), m.read_only()),
+    }
+}
+
+/// [`migrate_without`] for many points of one replay: the freshly realized destination
+/// device (the expensive part of a load) is kept while the source's drives keep media of
+/// the same size and protection, since realize and reset depend on nothing else. The
+/// result is exactly [`migrate_without`]'s.
+#[derive(Clone, Debug, Default)]
+pub struct Migrator {
+    fresh: Option<([SlotKey; 2], Fdc)>,
+}
+
+impl Migrator {
+    /// A migrator with nothing cached.
+    pub fn new() -> Migrator {
+        Migrator::default()
+    }
+
+    /// Exactly `migrate_without(src, dropped)`.
+    pub fn migrate_without(
+        &mut self,
+        src: &Fdc,
+        dropped: &[(Subsection, Option<usize>)],
+    ) -> Result<Fdc, LoadError> {
+        let configs = [src.destination_config(0), src.destination_config(1)];
+        let mut f = self.fresh_for(&configs).clone();
+        // The media themselves (content included) are the source's.
+        for (d, c) in f.drives.iter_mut().zip(configs) {
+            if let DriveConfig::Medium(m) = c {
+                d.medium = Some(m);
+            }
+        }
+        let mut state = src.state();
+        for &(sub, drive) in dropped {
+            state = without(&state, sub, drive);
+        }
+        f.now = src.now;
+        f.overwrite_migrated_fields(&state)?;
+        for d in f.drives.iter_mut() {
+            d.revalidate();
+        }
+        f.dreq = src.dreq;
+        f.dma_unmasked = src.dma_unmasked;
+        f.dma_len = src.dma_len;
+        f.opcode = src.opcode;
+        Ok(f)
+    }
+
+    /// The fresh destination device for drives `configs` (cached).
+    fn fresh_for(&mut self, configs: &[DriveConfig; 2]) -> &Fdc {
+        let key = [slot_key(&configs[0]), slot_key(&configs[1])];
+        if self.fresh.as_ref().is_none_or(|(k, _)| *k != key) {
+            let [c0, c1] = configs.clone();
+            self.fresh = Some((key, Fdc::new(c0, c1)));
+        }
+        match &self.fresh {
+            Some((_, f)) => f,
+            None => unreachable!("set above"),
+        }
+    }
+
+    /// Whether `migrate_without(src, &[])` equals `src`, decided without loading: QEMU's
+    /// load restores every migrated field exactly except the drive-select bit stored in
+    /// DOR (`fdc_pre_save` folds `cur_drv` into it and `fdc_post_load` clears it); an
+    /// absent subsection gives the fresh device's value, which is the source's own when
+    /// its `needed()` is false (`fdrive/media_changed` of a drive without backend is the
+    /// exception); what is not migrated comes from the fresh device: the drives'
+    /// backends and geometry, and the transient flags (a pending DREQ handshake, a
+    /// running DMA, an indeterminate outcome, a fault).
+    pub fn lossless(&mut self, src: &Fdc) -> bool {
+        let simple = src.dor & dor::SEL == 0
+            && !src.dreq_asserted
+            && !src.in_dma_run
+            && !src.indeterminate
+            && src.fault.is_none()
+            && src
+                .result_timer
+                .is_none_or(|t| t <= crate::controller::MAX_CLOCK_NS);
+        if !simple {
+            return false;
+        }
+        let configs = [src.destination_config(0), src.destination_config(1)];
+        let fresh = self.fresh_for(&configs);
+        src.drives.iter().zip(fresh.drives.iter()).all(|(s, f)| {
+            let mut d = f.clone();
+            d.medium.clone_from(&s.medium);
+            d.head = s.head;
+            d.track = s.track;
+            d.sect = s.sect;
+            if s.has_backend() && s.media_changed != 1 {
+                d.media_changed = s.media_changed;
+            }
+            d.media_rate = s.media_rate;
+            d.perpendicular = s.perpendicular;
+            d.revalidate();
+            d == *s
+        })
+    }
+
+    /// `migrate_without(src, [(sub, None)])` from `control`, the destination that received
+    /// every subsection (`self.migrate_without(src, &[])`, the last call on this migrator):
+    /// QEMU's load treats each subsection's fields on their own (present: the stream's
+    /// value; absent: the fresh device's), so dropping `sub` gives `control` with `sub`'s
+    /// fields set to the fresh device's values. `None` for `fdc/phase`, whose absence
+    /// also changes what the load derives from MSR (use [`Migrator::migrate_without`]).
+    pub fn patch_without(&self, control: &Fdc, sub: Subsection) -> Option<Fdc> {
+        let (_, fresh) = self.fresh.as_ref()?;
+        let mut f = control.clone();
+        match sub {
+            Subsection::Phase => return None,
+            Subsection::ResetSensei => f.reset_sensei = fresh.reset_sensei,
+            Subsection::ResultTimer => f.result_timer = fresh.result_timer,
+            Subsection::MediaChanged | Subsection::MediaRate | Subsection::Perpendicular => {
+                for (d, fd) in f.drives.iter_mut().zip(fresh.drives.iter()) {
+                    match sub {
+                        Subsection::MediaChanged => d.media_changed = fd.media_changed,
+                        Subsection::MediaRate => d.media_rate = fd.media_rate,
+                        _ => d.perpendicular = fd.perpendicular,
+                    }
+                }
+            }
+        }
+        Some(f)
+    }
+
+    /// Whether dropping `fdrive/media_rate` leaves `control` unchanged: both drives'
+    /// rates equal the fresh device's (see [`Migrator::patch_without`]).
+    pub fn media_rate_is_fresh(&self, control: &Fdc) -> bool {
+        self.fresh.as_ref().is_some_and(|(_, fresh)| {
+            (0..2).all(|k| control.drives[k].media_rate == fresh.drives[k].media_rate)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -289,12 +289,8 @@ impl Fdc {
         } else {
             self.data_state &= !data_state::MULTI;
         }
+        // QEMU also stores the sector size (`drv->bps`), which nothing reads: not modelled.
         let d = &mut self.drives[slot];
-        d.bps = if self.fifo[2] > 7 {
-            16384
-        } else {
-            128 << self.fifo[2]
-        };
         d.last_sect = self.fifo[3];
         self.data_state &= !data_state::FORMAT;
         self.stop_transfer(0, 0, 0);

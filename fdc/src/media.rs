@@ -372,6 +372,11 @@ impl Medium {
         Some(out)
     }
 
+    /// [`Medium::to_image`] under its older name.
+    pub fn data(&self) -> Option<Vec<u8>> {
+        self.to_image()
+    }
+
     /// Bytes of sector buffers and tree nodes this medium holds (shared ones included):
     /// a measure for benchmarks and tests of the copy-on-write sharing.
     pub fn stored_bytes(&self) -> u64 {

@@ -40,6 +40,9 @@ enum Command {
     Bench(fdc_replay::cli::bench::BenchArgs),
     /// Inspect and edit QEMU migration streams (sections, fdc subsections, vmdesc).
     Stream(fdc_replay::cli::stream::StreamArgs),
+    /// At every migration point, what a destination loaded without a subsection would do
+    /// (the first difference a guest could notice), per subsection and guest.
+    Whatif(fdc_replay::cli::whatif::WhatifArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +66,7 @@ fn main() {
         Command::Regress(args) => fdc_replay::cli::regress::run(args),
         Command::RecordDriverModel(args) => fdc_replay::cli::record::run_cli(args),
         Command::Stream(args) => fdc_replay::cli::stream::run(args),
+        Command::Whatif(args) => fdc_replay::cli::whatif::run(args),
     };
     match result {
         Ok(code) => fdc_replay::cli::signals::exit(code, None),

@@ -65,6 +65,7 @@ pub mod report;
 pub mod stats;
 pub mod timeline;
 pub mod verdict;
+pub mod whatif;
 
 use fdc::registers::{dor, msr, Register};
 use fdc::{Command, Fdc, Subsection, UnboundedChannel};

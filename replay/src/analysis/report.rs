@@ -455,6 +455,9 @@ impl Report {
                 );
             }
         }
+        if let Some(w) = &self.whatif {
+            o.s.push_str(&super::whatif::render::render(w, markdown));
+        }
         o.s
     }
 

@@ -96,6 +96,26 @@ pub struct RealOutcomes {
     pub classes: Classes,
     /// The same per real guest (`linux-fat`, `seabios`, ...).
     pub by_guest: BTreeMap<String, Classes>,
+    /// The part of `classes` that comes from runs which *added* the subsection (an
+    /// `fdc/phase` that disagrees with the MSR) instead of dropping it. Those runs answer
+    /// another question (what a destination does with a phase its MSR contradicts), so
+    /// [`verdict`] leaves them out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub added: Classes,
+}
+
+impl RealOutcomes {
+    /// The classes of the runs that dropped the subsection (`classes` without `added`).
+    pub fn dropped(&self) -> Classes {
+        let mut c = self.classes.clone();
+        for (k, v) in &self.added {
+            if let Some(n) = c.get_mut(k) {
+                *n = n.saturating_sub(*v);
+            }
+        }
+        c.retain(|_, v| *v > 0);
+        c
+    }
 }
 
 /// Share of points where `fdc/phase` would be needed under an implementation profile.
@@ -153,7 +173,8 @@ fn listed(c: &Classes, order: &[&str]) -> String {
     }
 }
 
-/// The verdict from the model's event-weighted classes and the real outcomes.
+/// The verdict from the model's event-weighted classes and the real outcomes of the runs
+/// that dropped the subsection ([`RealOutcomes::dropped`]).
 ///
 /// (a) when any model point is `fault`/`data`/`stall` or any real run is
 /// `qemu_abort`/`hang`/`data_corruption`; (b) when some point or run shows any other
@@ -161,13 +182,20 @@ fn listed(c: &Classes, order: &[&str]) -> String {
 /// are none.
 pub fn verdict(model: &Classes, real: Option<&RealOutcomes>) -> Verdict {
     let model_n: u64 = model.values().sum();
-    let real_n = real.map_or(0, |r| r.runs);
-    let real_classes = real.map(|r| r.classes.clone()).unwrap_or_default();
-    let because = format!(
+    let real_classes = real.map(RealOutcomes::dropped).unwrap_or_default();
+    let real_n: u64 = real_classes.values().sum();
+    let mut because = format!(
         "model: {} of {model_n} points; real: {} of {real_n} runs",
         listed(model, &MODEL_CLASSES),
         listed(&real_classes, &REAL_CLASSES)
     );
+    if let Some(r) = real.filter(|r| !r.added.is_empty()) {
+        let added: u64 = r.added.values().sum();
+        because += &format!(
+            " (not counted: {} of {added} runs that added it)",
+            listed(&r.added, &REAL_CLASSES)
+        );
+    }
     let severe = count(model, &MODEL_SEVERE) + count(&real_classes, &REAL_SEVERE);
     let visible =
         model_n - count(model, &["invisible"]) + real_n - count(&real_classes, &["invisible"]);
@@ -248,6 +276,7 @@ mod tests {
             controls_normal: 10,
             classes: classes(&[("data_corruption", 6), ("io_error", 3), ("invisible", 1)]),
             by_guest: BTreeMap::new(),
+            added: Classes::new(),
         };
         let v = verdict(&classes(&[("register", 4), ("invisible", 6)]), Some(&real));
         assert_eq!(v.rule, Rule::A);
@@ -261,6 +290,19 @@ mod tests {
             Rule::BInvisible
         );
         assert_eq!(verdict(&Classes::new(), None).rule, Rule::Unmeasured);
+        let added = RealOutcomes {
+            runs: 30,
+            controls_normal: 30,
+            classes: classes(&[("qemu_abort", 21), ("invisible", 9)]),
+            by_guest: BTreeMap::new(),
+            added: classes(&[("qemu_abort", 21), ("invisible", 9)]),
+        };
+        let v = verdict(&Classes::new(), Some(&added));
+        assert_eq!(v.rule, Rule::Unmeasured);
+        assert_eq!(
+            v.because,
+            "model: none of 0 points; real: none of 0 runs (not counted: qemu_abort 21, invisible 9 of 30 runs that added it)"
+        );
     }
 
     #[test]

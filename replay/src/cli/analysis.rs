@@ -107,6 +107,9 @@ pub struct ReportArgs {
     /// No progress bar (it is drawn on standard error only when that is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Leave out the what-if section (what dropping each subsection does).
+    #[arg(long)]
+    pub no_whatif: bool,
     /// Only shard K of N of the inputs (input i, in listed order, is in shard i % N + 1);
     /// `fdc-replay merge` of the N JSON reports equals one run over all inputs.
     #[arg(long, value_name = "K/N")]
@@ -308,7 +311,10 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     let mut results = analyze_all(&found.traces, &pool, &progress);
     progress.finish();
     results.extend(found.bad_results());
-    let report = Report::build(&results);
+    let mut report = Report::build(&results);
+    if !args.no_whatif {
+        report.whatif = Some(super::whatif::report_summary(&found.traces, args.jobs)?);
+    }
     let text = super::merge::render(&report, args.format);
     output::write_all(args.output.as_deref(), &text)?;
     for b in &report.bad_files {

@@ -49,6 +49,12 @@ pub struct BenchArgs {
     /// Write the trace body uncompressed.
     #[arg(long)]
     pub no_gzip: bool,
+    /// The corpus of the what-if/report CPU ratio (default: corpora/traces).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Only measure the what-if/report CPU ratio on the corpus (no generated trace).
+    #[arg(long)]
+    pub whatif_only: bool,
     /// No progress bars (drawn on standard error only when that is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
@@ -87,6 +93,15 @@ fn measure(
 
 /// Entry point of `fdc-replay bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    let corpus = args
+        .corpus
+        .clone()
+        .unwrap_or_else(|| super::analysis::default_corpora().join("traces"));
+    let ratio_rows = whatif_ratio(&corpus)?;
+    if args.whatif_only {
+        return Ok(0);
+    }
+    drop(ratio_rows);
     let path = args.trace.clone().unwrap_or_else(|| tempfile_path("bench"));
     // A temporary trace is removed on a signal too (one given with --trace is kept).
     let _cleanup = args
@@ -232,6 +247,49 @@ in-order resolution {re:.3} (sequential); {} events replayed twice; speed-up bou
         rows.push(m);
     }
     Ok((rows, reports, notes))
+}
+
+/// CPU of `report` (replay + analysis of every trace, no what-if) and of `whatif` (every
+/// subsection at every point) over the corpus, one thread each, in this one run; prints
+/// both and their ratio (the best of three runs each, against the shared machine's noise).
+fn whatif_ratio(corpus: &Path) -> anyhow::Result<Vec<Measure>> {
+    use crate::analysis::whatif::WhatifOptions;
+    let paths = super::analysis::collect_traces(&[corpus.to_path_buf()]).traces;
+    let best =
+        |label: &str, f: &(dyn Fn() -> anyhow::Result<u64> + Sync)| -> anyhow::Result<Measure> {
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(measure(label, 1, f)?);
+            }
+            runs.sort_by(|a, b| a.cpu.total_cmp(&b.cpu));
+            Ok(runs.swap_remove(0))
+        };
+    let report = best("report over the corpus, 1 thread", &|| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+        let hidden = Progress::hidden();
+        let results = super::analysis::analyze_all(&paths, &pool, &hidden);
+        let r = Report::build(&results);
+        Ok(r.per_trace.iter().map(|t| t.events).sum())
+    })?;
+    let whatif = best("whatif over the corpus, 1 thread", &|| {
+        let opts = WhatifOptions::default();
+        let traces: Vec<_> = super::whatif::whatif_all(&paths, &opts, Some(1), true)?
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        let real = crate::analysis::whatif::real::load_default(None)?;
+        let _ = crate::analysis::whatif::summary::summarize(&traces, &real);
+        Ok(traces.iter().map(|t| t.points - 1).sum())
+    })?;
+    let rows = vec![report, whatif];
+    print!("{}", table(&rows).render(false));
+    println!(
+        "whatif/report CPU ratio over {} ({} traces): {:.2}x",
+        corpus.display(),
+        paths.len(),
+        rows[1].cpu / rows[0].cpu.max(1e-9)
+    );
+    Ok(rows)
 }
 
 fn table(rows: &[Measure]) -> Table {

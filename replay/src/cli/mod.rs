@@ -12,6 +12,7 @@ pub mod record;
 pub mod regress;
 pub mod signals;
 pub mod stream;
+pub mod whatif;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -44,7 +44,9 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
     let results = analyze_all(paths, &pool, &progress);
     progress.finish();
     let progress = Progress::traces("regress: check", paths, quiet);
-    let report: Value = serde_json::to_value(Report::build(&results))?;
+    let mut report = Report::build(&results);
+    report.whatif = Some(super::whatif::report_summary(paths, jobs)?);
+    let report: Value = serde_json::to_value(report)?;
     let checks: Vec<Value> = pool.install(|| {
         paths
             .par_iter()

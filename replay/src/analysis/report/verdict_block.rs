@@ -333,12 +333,21 @@ pub fn whatif_text(w: Option<&WhatifLine>) -> String {
         w.points_sent
     );
     if let Some(r) = &w.real {
+        let dropped = r.dropped();
         let _ = write!(
             s,
             "; real {} of {} runs",
-            classes_text(&r.classes, &REAL_CLASSES),
-            r.runs
+            classes_text(&dropped, &REAL_CLASSES),
+            dropped.values().sum::<u64>()
         );
+        if !r.added.is_empty() {
+            let _ = write!(
+                s,
+                "; added against the MSR: {} of {} runs",
+                classes_text(&r.added, &REAL_CLASSES),
+                r.added.values().sum::<u64>()
+            );
+        }
     }
     s
 }
@@ -575,6 +584,7 @@ mod tests {
             ]
             .into(),
             by_guest: BTreeMap::new(),
+            added: BTreeMap::new(),
         };
         WhatifSummary {
             subsections: vec![WhatifSubsection {

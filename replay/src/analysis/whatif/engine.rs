@@ -1,0 +1,637 @@
+//! The fork engine: one pass over a trace, the source replayed once, each destination
+//! forked from it and stepped beside it until the two states are equal again (see the
+//! module docs of [`super`]).
+
+use super::{Class, FirstDifference, PointRecord, REGISTER_NAMES};
+use crate::analysis::{apply, DmaStats, Ev, EvKind, ReplayError, ReplayModel};
+use fdc::registers::msr;
+use fdc::{Phase, Subsection};
+use fdc_trace::TraceHeader;
+use std::path::{Path, PathBuf};
+
+/// What to compute.
+#[derive(Clone, Debug)]
+pub struct WhatifOptions {
+    /// The subsections to drop, one at a time (default: all six, `fdc/phase` first).
+    pub subsections: Vec<Subsection>,
+    /// Keep one [`PointRecord`] per point and subsection (`--points`).
+    pub keep_points: bool,
+    /// Also fork, at every point, the destination that received every subsection
+    /// (records name it [`CONTROL`]): what a migration loses by itself.
+    pub control: bool,
+}
+
+/// Subsection name of the records of [`WhatifOptions::control`].
+pub const CONTROL: &str = "none (control)";
+
+impl Default for WhatifOptions {
+    fn default() -> Self {
+        WhatifOptions {
+            subsections: Subsection::ALL.to_vec(),
+            keep_points: false,
+            control: false,
+        }
+    }
+}
+
+/// Counts of one subsection in one trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubCounts {
+    /// Points (event weight) where QEMU sends it.
+    pub points_sent: u64,
+    /// Time during which QEMU sends it (ns).
+    pub time_sent_ns: u64,
+    /// Per class, in [`Class::ALL`] order: (points, time in ns).
+    pub classes: [(u64, u64); 6],
+}
+
+/// What the forking cost (a cost measure; no effect on results).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkStats {
+    /// Destinations loaded.
+    pub loads: u64,
+    /// Destinations equal to the source right after the load (no fork).
+    pub equal_at_load: u64,
+    /// Destinations that joined a fork already running.
+    pub joined: u64,
+    /// Forks started.
+    pub forks: u64,
+    /// Forks merged into another one with an equal state.
+    pub merged: u64,
+    /// Events applied to forks.
+    pub fork_steps: u64,
+}
+
+/// The what-if of one trace.
+#[derive(Clone, Debug)]
+pub struct TraceWhatif {
+    /// The trace.
+    pub path: PathBuf,
+    /// The header's guest (`unknown` when absent).
+    pub guest: String,
+    /// Points (event weight) of the trace.
+    pub points: u64,
+    /// Trace time (ns) covered by the points' time weights.
+    pub time_ns: u64,
+    /// Counts per subsection, in the order of [`WhatifOptions::subsections`].
+    pub subsections: Vec<(Subsection, SubCounts)>,
+    /// Per point and subsection, in point order (with [`WhatifOptions::keep_points`]).
+    pub records: Vec<PointRecord>,
+    /// Cost figures.
+    pub stats: ForkStats,
+    /// The source after the last event (the same state the report's replay reaches).
+    pub end: ReplayModel,
+    /// With [`WhatifOptions::control`]: the counts of the destination that received every
+    /// subsection (nothing dropped), at every point.
+    pub control: Option<SubCounts>,
+}
+
+/// A point (or the part of a gap after the READ ID timer fired) waiting for its class.
+struct Pending {
+    index: u64,
+    t_ns: u64,
+    events: u64,
+    time_ns: u64,
+    sub: usize,
+    class: Class,
+    first: Option<FirstDifference>,
+    reconverged: Option<u64>,
+}
+
+/// A trajectory: the points whose destinations reached this state, split into those that
+/// saw no difference yet and those that did (waiting for reconvergence).
+#[derive(Default)]
+struct Traj {
+    waiting: Vec<u32>,
+    diffed: Vec<u32>,
+}
+
+/// A fork being stepped.
+struct Live {
+    traj: usize,
+    m: ReplayModel,
+    /// [`fingerprint`] of `m`.
+    fp: u64,
+}
+
+/// A hash of cheap observers of a state: equal states have equal fingerprints, so only
+/// states with equal fingerprints need the full comparison.
+fn fingerprint(m: &ReplayModel) -> u64 {
+    let mix = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    let f = &m.fdc;
+    let regs = u64::from(f.msr())
+        | u64::from(f.sra()) << 8
+        | u64::from(f.dor()) << 16
+        | u64::from(f.phase_byte()) << 24
+        | u64::from(f.cur_drv()) << 32
+        | u64::from(m.cmd) << 40;
+    let mut h = mix(0, regs);
+    h = mix(h, u64::from(f.data_pos()) | u64::from(f.data_len()) << 32);
+    h = mix(
+        h,
+        f.reset_sensei() as u64 ^ f.result_timer().map_or(u64::MAX, |t| t),
+    );
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&f.fifo()[..8]);
+    h = mix(h, u64::from_le_bytes(head));
+    for k in 0..2 {
+        let d = f.drive(k);
+        let (a, b, c) = d.position();
+        let v = u64::from(a)
+            | u64::from(b) << 8
+            | u64::from(c) << 16
+            | u64::from(d.media_changed()) << 24
+            | u64::from(d.perpendicular()) << 32
+            | u64::from(d.media_rate()) << 40;
+        h = mix(h, v);
+    }
+    h
+}
+
+/// Events between two looks for forks with equal states ([`Engine::merge_equal`]).
+const MERGE_EVERY: u64 = 64;
+
+/// A difference seen after one event: class, register, source and destination values.
+type Diff = (Class, &'static str, u32, u32);
+
+struct Engine<'o> {
+    opts: &'o WhatifOptions,
+    pend: Vec<Pending>,
+    trajs: Vec<Traj>,
+    live: Vec<Live>,
+    stats: ForkStats,
+    mig: fdc::destination::Migrator,
+    /// Counts per subsection (of points already classified, and of every point sent).
+    sent: Vec<SubCounts>,
+    /// Records of points already classified (with `keep_points`).
+    records: Vec<PointRecord>,
+}
+
+/// The destination of `src` without `sub` (both drives for the `fdrive/*` ones).
+fn destination(
+    mig: &mut fdc::destination::Migrator,
+    src: &ReplayModel,
+    sub: Option<Subsection>,
+) -> Option<ReplayModel> {
+    let dropped: &[(Subsection, Option<usize>)] = match &sub {
+        Some(s) => &[(*s, None)],
+        None => &[],
+    };
+    let fdc = mig.migrate_without(&src.fdc, dropped).ok()?;
+    Some(with_fdc(src, fdc))
+}
+
+/// A destination: equal to the source, refused by QEMU, or a state to compare (returned
+/// once per point and subsection and consumed at once: not worth a box).
+#[allow(clippy::large_enum_variant)]
+enum Dest {
+    Same,
+    Refused,
+    State(ReplayModel, u64),
+}
+
+fn with_fdc(src: &ReplayModel, fdc: fdc::Fdc) -> ReplayModel {
+    ReplayModel {
+        fdc,
+        cmd: src.cmd,
+        dma: DmaStats::default(),
+        last_dma: None,
+    }
+}
+
+impl Engine<'_> {
+    /// The destination of `src` without `sub` (`None`: nothing dropped), from the control
+    /// destination `c` (nothing dropped; `c_same`: equal to the source) when the
+    /// subsection's fields can be patched into it (exactly the load's result).
+    fn dest_for(
+        &mut self,
+        src: &ReplayModel,
+        src_fp: u64,
+        c: Option<&ReplayModel>,
+        c_same: bool,
+        sub: Option<Subsection>,
+    ) -> Dest {
+        let Some(c) = c else { return Dest::Refused };
+        let d = match sub {
+            None if c_same => return Dest::Same,
+            None => c.clone(),
+            Some(Subsection::MediaRate) if self.mig.media_rate_is_fresh(&c.fdc) => {
+                if c_same {
+                    return Dest::Same;
+                }
+                c.clone()
+            }
+            Some(s) => match self.mig.patch_without(&c.fdc, s) {
+                Some(f) => with_fdc(src, f),
+                None => match destination(&mut self.mig, src, Some(s)) {
+                    Some(d) => d,
+                    None => return Dest::Refused,
+                },
+            },
+        };
+        let fp = fingerprint(&d);
+        if fp == src_fp && d == *src {
+            Dest::Same
+        } else {
+            Dest::State(d, fp)
+        }
+    }
+
+    /// Starts the what-if of every requested subsection QEMU sends at `src`'s state.
+    fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
+        let sent = src.fdc.needed_subsections();
+        let src_fp = fingerprint(src);
+        let n = self.opts.subsections.len();
+        let control = self.opts.control.then_some(None);
+        let opts = self.opts;
+        let drops = || opts.subsections.iter().copied().map(Some).chain(control);
+        if !drops().any(|s| s.is_none_or(|s| sent.contains(s))) {
+            return;
+        }
+        // The control destination (nothing dropped): the source itself when the load is
+        // known to give it back, else loaded.
+        let (c, c_same) = if self.mig.lossless(&src.fdc) {
+            (None, true)
+        } else {
+            self.stats.loads += 1;
+            let c = destination(&mut self.mig, src, None);
+            let same = c
+                .as_ref()
+                .is_some_and(|c| fingerprint(c) == src_fp && c == src);
+            (c, same)
+        };
+        let c_ref = if c_same { Some(src) } else { c.as_ref() };
+        for (k, sub) in drops().enumerate() {
+            if sub.is_some_and(|s| !sent.contains(s)) {
+                continue;
+            }
+            debug_assert!(k <= n);
+            self.sent[k].points_sent += events;
+            self.sent[k].time_sent_ns += time_ns;
+            let p = self.pend.len() as u32;
+            let mut pending = Pending {
+                index,
+                t_ns,
+                events,
+                time_ns,
+                sub: k,
+                class: Class::Invisible,
+                first: None,
+                reconverged: None,
+            };
+            let (d, fp) = match self.dest_for(src, src_fp, c_ref, c_same, sub) {
+                Dest::Refused => {
+                    // QEMU refuses the stream (never for a state the model produced).
+                    pending.class = Class::Fault;
+                    self.pend.push(pending);
+                    continue;
+                }
+                Dest::Same => {
+                    self.stats.equal_at_load += 1;
+                    pending.reconverged = Some(0);
+                    self.count(&pending);
+                    continue;
+                }
+                Dest::State(d, fp) => (d, fp),
+            };
+            self.pend.push(pending);
+            if let Some(l) = self.live.iter().find(|l| l.fp == fp && l.m == d) {
+                self.stats.joined += 1;
+                self.trajs[l.traj].waiting.push(p);
+                continue;
+            }
+            self.stats.forks += 1;
+            self.trajs.push(Traj {
+                waiting: vec![p],
+                diffed: Vec::new(),
+            });
+            self.live.push(Live {
+                traj: self.trajs.len() - 1,
+                m: d,
+                fp,
+            });
+        }
+    }
+    /// Applies event `i` to the source and every fork and classifies what differs.
+    fn step(
+        &mut self,
+        src: &mut ReplayModel,
+        i: u64,
+        ev: &Ev,
+        ahead: &[Ev],
+    ) -> Result<(), ReplayError> {
+        let err = |reason| ReplayError::Event {
+            file: None,
+            index: i,
+            reason,
+        };
+        let pio = src.fdc.phase_byte() == Phase::Execution as u8;
+        src.last_dma = None;
+        let vs = apply(src, ev, ahead).map_err(err)?;
+        let src_fp = fingerprint(src);
+        let mut done = Vec::new();
+        for (j, l) in self.live.iter_mut().enumerate() {
+            l.m.last_dma = None;
+            let vd = apply(&mut l.m, ev, ahead).map_err(err)?;
+            self.stats.fork_steps += 1;
+            let waiting = !self.trajs[l.traj].waiting.is_empty();
+            let diff = if waiting {
+                difference(src, vs, &l.m, vd, ev, pio)
+            } else {
+                None
+            };
+            if let Some(d) = diff {
+                let t = &mut self.trajs[l.traj];
+                for p in t.waiting.drain(..) {
+                    let pe = &mut self.pend[p as usize];
+                    pe.class = d.0;
+                    pe.first = Some(FirstDifference {
+                        event: i,
+                        register: d.1,
+                        source: d.2,
+                        destination: d.3,
+                        after_ns: ev.t.saturating_sub(pe.t_ns),
+                    });
+                    t.diffed.push(p);
+                }
+            }
+            l.fp = fingerprint(&l.m);
+            if l.fp == src_fp && l.m == *src {
+                done.push(j);
+            }
+        }
+        for &j in done.iter().rev() {
+            let l = self.live.swap_remove(j);
+            self.reconverged(l.traj, i + 1);
+        }
+        // Forks with equal states have equal futures: merging them later changes nothing
+        // but the cost, so it is only looked for every MERGE_EVERY events.
+        if i.is_multiple_of(MERGE_EVERY) {
+            self.merge_equal();
+        }
+        Ok(())
+    }
+
+    /// The points of trajectory `traj` are equal to the source from point `at` on.
+    fn reconverged(&mut self, traj: usize, at: u64) {
+        let t = std::mem::take(&mut self.trajs[traj]);
+        for p in t.waiting.into_iter().chain(t.diffed) {
+            let pe = &mut self.pend[p as usize];
+            pe.reconverged = Some(at.saturating_sub(pe.index));
+        }
+    }
+
+    /// Merges forks whose states are equal (equal futures): the later fork's points
+    /// follow the earlier one from now on.
+    fn merge_equal(&mut self) {
+        let n = self.live.len();
+        if n < 2 {
+            return;
+        }
+        if n <= 32 && !(1..n).any(|j| (0..j).any(|k| self.live[k].fp == self.live[j].fp)) {
+            return;
+        }
+        let mut order: Vec<(u64, usize)> = self.live.iter().map(|l| l.fp).zip(0..n).collect();
+        order.sort_unstable();
+        let mut gone = vec![false; n];
+        for w in 0..n {
+            let (fp, k) = order[w];
+            if gone[k] {
+                continue;
+            }
+            for &(fp2, j) in order[w + 1..].iter().take_while(|o| o.0 == fp) {
+                let (lo, hi) = (k.min(j), k.max(j));
+                if fp2 == fp && !gone[hi] && !gone[lo] && self.live[lo].m == self.live[hi].m {
+                    gone[hi] = true;
+                    let (from, into) = (self.live[hi].traj, self.live[lo].traj);
+                    let t = std::mem::take(&mut self.trajs[from]);
+                    self.trajs[into].waiting.extend(t.waiting);
+                    self.trajs[into].diffed.extend(t.diffed);
+                    self.stats.merged += 1;
+                }
+            }
+        }
+        if gone.iter().any(|g| *g) {
+            let mut idx = 0;
+            self.live.retain(|_| {
+                idx += 1;
+                !gone[idx - 1]
+            });
+        }
+    }
+
+    /// Advances the source and every fork to `t` (the READ ID timer fires inside a gap).
+    fn advance(&mut self, src: &mut ReplayModel, t: u64, at: u64) {
+        src.fdc.advance_to(t);
+        let src_fp = fingerprint(src);
+        let mut done = Vec::new();
+        for (j, l) in self.live.iter_mut().enumerate() {
+            l.m.fdc.advance_to(t);
+            l.fp = fingerprint(&l.m);
+            if l.fp == src_fp && l.m == *src {
+                done.push(j);
+            }
+        }
+        for &j in done.iter().rev() {
+            let l = self.live.swap_remove(j);
+            self.reconverged(l.traj, at);
+        }
+    }
+}
+
+/// What a guest could notice after one event, most specific class first. `pio`: the
+/// source was in the execution phase before the event (a FIFO byte is data).
+fn difference(
+    src: &ReplayModel,
+    vs: Option<u8>,
+    dst: &ReplayModel,
+    vd: Option<u8>,
+    ev: &Ev,
+    pio: bool,
+) -> Option<Diff> {
+    let (offset, value) = match ev.kind {
+        EvKind::Read { offset, value } | EvKind::Write { offset, value } => (offset, value),
+        _ => (0, 0),
+    };
+    let reg = REGISTER_NAMES[usize::from(offset & 7)];
+    if dst.fdc.fault().is_some() && src.fdc.fault().is_none() {
+        return Some((Class::Fault, reg, u32::from(vs.unwrap_or(value)), 0xff));
+    }
+    if let Some(d) = data_difference(src, dst, ev) {
+        return Some(d);
+    }
+    let (s, d) = (vs.unwrap_or(0), vd.unwrap_or(0));
+    let fifo = usize::from(offset & 7) == fdc::registers::Register::Fifo as usize;
+    if vs != vd && fifo && pio {
+        return Some((Class::Data, reg, u32::from(s), u32::from(d)));
+    }
+    let busy = dst.fdc.msr() & msr::RQM == 0 && !dst.fdc.irq();
+    let read_msr = usize::from(offset & 7) == fdc::registers::Register::MsrDsr as usize
+        && matches!(ev.kind, EvKind::Read { .. });
+    if busy && read_msr && s & msr::RQM != 0 && d & msr::RQM == 0 {
+        return Some((Class::Stall, reg, u32::from(s), u32::from(d)));
+    }
+    let (is, id) = (src.fdc.irq(), dst.fdc.irq());
+    if is != id {
+        let class = if busy && is { Class::Stall } else { Class::Irq };
+        return Some((class, "IRQ", u32::from(is), u32::from(id)));
+    }
+    (vs != vd).then_some((Class::Register, reg, u32::from(s), u32::from(d)))
+}
+
+/// A DMA transfer of another length, or ending elsewhere, or media whose content differ.
+fn data_difference(src: &ReplayModel, dst: &ReplayModel, ev: &Ev) -> Option<Diff> {
+    if src.last_dma.is_none() && dst.last_dma.is_none() {
+        if !matches!(ev.kind, EvKind::Write { offset: 5, .. }) {
+            return None;
+        }
+    } else {
+        let len = |m: &ReplayModel| m.last_dma.map_or(0, |t| t.len);
+        if src.last_dma != dst.last_dma {
+            return Some((Class::Data, "DMA", len(src), len(dst)));
+        }
+        let pos = |m: &ReplayModel| {
+            let (head, track, sect) = m.fdc.drive(usize::from(m.fdc.cur_drv())).position();
+            u32::from(track) << 16 | u32::from(head) << 8 | u32::from(sect)
+        };
+        if (src.fdc.cur_drv(), pos(src)) != (dst.fdc.cur_drv(), pos(dst)) {
+            return Some((Class::Data, "DMA position", pos(src), pos(dst)));
+        }
+    }
+    let media_differ = (0..2).any(|k| src.fdc.drive(k).medium() != dst.fdc.drive(k).medium());
+    media_differ.then_some((Class::Data, "medium", 0, 1))
+}
+
+/// Reads a whole trace into memory: its header, events, and the end of the chunk each
+/// event is in (the replay's DMA look-ahead stops at a chunk's end).
+pub fn read_trace(path: &Path) -> Result<(TraceHeader, Vec<Ev>, Vec<usize>), ReplayError> {
+    let mut events = Vec::new();
+    let mut ends = Vec::new();
+    let header = fdc_trace::compact::for_each_chunk::<ReplayError>(path, |c| {
+        events.extend_from_slice(&c.events);
+        ends.push(events.len());
+        Ok(())
+    })?;
+    Ok((header, events, ends))
+}
+
+/// The what-if of one trace file. Errors name the file (and the event).
+pub fn whatif_file(path: &Path, opts: &WhatifOptions) -> Result<TraceWhatif, ReplayError> {
+    let (header, events, ends) = read_trace(path)?;
+    let model = ReplayModel::from_header(&header, path)?;
+    let guest = header.guest.clone().unwrap_or_else(|| "unknown".into());
+    let mut w = whatif_events(model, &events, &ends, opts).map_err(|e| e.in_file(path))?;
+    w.path = path.to_path_buf();
+    w.guest = guest;
+    Ok(w)
+}
+
+/// The what-if of in-memory events replayed from `model`; `chunk_ends` are the indices
+/// where the trace's chunks end (the DMA look-ahead stops there; empty = one chunk).
+pub fn whatif_events(
+    model: ReplayModel,
+    events: &[Ev],
+    chunk_ends: &[usize],
+    opts: &WhatifOptions,
+) -> Result<TraceWhatif, ReplayError> {
+    let mut e = Engine {
+        opts,
+        pend: Vec::with_capacity(events.len() + 1),
+        trajs: Vec::new(),
+        live: Vec::new(),
+        stats: ForkStats::default(),
+        mig: fdc::destination::Migrator::new(),
+        sent: vec![SubCounts::default(); opts.subsections.len() + 1],
+        records: Vec::new(),
+    };
+    let mut src = model;
+    let n = events.len();
+    let mut chunk = 0;
+    let mut prev_t = 0;
+    let first_t = events.first().map_or(0, |e| e.t);
+    for (i, ev) in events.iter().enumerate() {
+        while chunk_ends.get(chunk).is_some_and(|&c| c <= i) {
+            chunk += 1;
+        }
+        let end = chunk_ends.get(chunk).copied().unwrap_or(n).min(n);
+        let w = if i == 0 {
+            0
+        } else {
+            ev.t.saturating_sub(prev_t)
+        };
+        let index = i as u64;
+        match src.fdc.result_timer() {
+            Some(exp) if exp <= ev.t && i > 0 => {
+                let wa = exp.saturating_sub(prev_t).min(w);
+                e.spawn(&src, index, prev_t, 1, wa);
+                e.advance(&mut src, exp, index);
+                e.spawn(&src, index, exp.max(prev_t), 0, w - wa);
+            }
+            _ => e.spawn(&src, index, prev_t, 1, w),
+        }
+        e.step(&mut src, index, ev, &events[i + 1..end])?;
+        prev_t = ev.t;
+    }
+    e.spawn(&src, n as u64, prev_t, 1, 0);
+    Ok(e.finish(src, n as u64, prev_t - first_t.min(prev_t)))
+}
+
+impl Engine<'_> {
+    /// Counts a classified point (and keeps its record when asked to).
+    fn count(&mut self, p: &Pending) {
+        let c = &mut self.sent[p.sub];
+        let k = Class::ALL.iter().position(|x| *x == p.class).unwrap_or(5);
+        c.classes[k].0 += p.events;
+        c.classes[k].1 += p.time_ns;
+        if self.opts.keep_points && p.events > 0 {
+            self.records.push(PointRecord {
+                index: p.index,
+                t_ns: p.t_ns,
+                subsection: self
+                    .opts
+                    .subsections
+                    .get(p.sub)
+                    .map_or(CONTROL, |s| s.name()),
+                class: p.class,
+                first_difference: p.first,
+                reconverged_after_events: p.reconverged,
+                time_ns: p.time_ns,
+            });
+        }
+    }
+
+    /// Counts every point (forks still running never reconverged) and builds the result.
+    fn finish(mut self, end: ReplayModel, n: u64, time_ns: u64) -> TraceWhatif {
+        let pend = std::mem::take(&mut self.pend);
+        for p in &pend {
+            self.count(p);
+        }
+        // Records in point order, then subsection order (a stable sort keeps the latter).
+        self.records.sort_by_key(|r| {
+            (
+                r.index,
+                Subsection::from_name(r.subsection).is_none(),
+                Subsection::from_name(r.subsection),
+            )
+        });
+        let control = self.sent.pop().filter(|_| self.opts.control);
+        let subs = self
+            .opts
+            .subsections
+            .iter()
+            .copied()
+            .zip(self.sent)
+            .collect();
+        TraceWhatif {
+            path: PathBuf::new(),
+            guest: String::new(),
+            points: n + 1,
+            time_ns,
+            subsections: subs,
+            records: self.records,
+            stats: self.stats,
+            end,
+            control,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The what-if section of the report and of `fdc-replay whatif` (plain text or Markdown),
+//! and the policy table.
+
+use super::summary::{PolicyRow, ALL_GUESTS};
+use super::Class;
+use crate::analysis::report::{pct, Table};
+use crate::analysis::stats::{proportion, Method, Proportion};
+use crate::analysis::verdict::{Classes, Rule, WhatifSummary, REAL_CLASSES};
+use std::fmt::Write as _;
+
+fn heading(o: &mut String, markdown: bool, title: &str) {
+    if markdown {
+        let _ = writeln!(o, "\n## {title}\n");
+    } else {
+        let _ = writeln!(o, "\n{title}\n{}", "=".repeat(title.len()));
+    }
+}
+
+fn get(c: &Classes, k: &str) -> u64 {
+    c.get(k).copied().unwrap_or(0)
+}
+
+/// A rule's name as the tables print it.
+pub fn rule_name(r: Rule) -> &'static str {
+    match r {
+        Rule::A => "(a) prevalent state",
+        Rule::B => "(b) machine type",
+        Rule::BInvisible => "(b) machine type, invisible",
+        Rule::Unmeasured => "unmeasured",
+    }
+}
+
+/// A proportion as `p% [low, high]`.
+pub fn interval(p: Option<&Proportion>) -> String {
+    match p {
+        Some(p) => format!(
+            "{} [{}, {}]{}",
+            pct(p.estimate),
+            pct(p.low),
+            pct(p.high),
+            if p.method == Method::RuleOfThree {
+                " (rule of 3)"
+            } else {
+                ""
+            }
+        ),
+        None => "-".into(),
+    }
+}
+
+/// The what-if section: per subsection the model's classes, the real outcomes and the
+/// verdict, the classes with intervals, per guest, and the profiles.
+pub fn render(summary: &WhatifSummary, markdown: bool) -> String {
+    let mut o = String::new();
+    heading(
+        &mut o,
+        markdown,
+        "What if a subsection is dropped (model, every point)",
+    );
+    o.push_str(
+        "At every point where QEMU sends the subsection, the destination is the model loaded without it \
+(QEMU 7.2's load rules); source and destination replay the rest of the trace side by side and the \
+point is classed by the first difference a guest could notice (open loop: nothing is claimed after it). \
+Counts are event-weighted points. \"real\" = outcomes measured on real guests resumed from edited real \
+migration streams (corpora/whatif/runs).\n",
+    );
+    if markdown {
+        o.push('\n');
+    }
+    o.push_str(&main_table(summary).render(markdown));
+    heading(
+        &mut o,
+        markdown,
+        "What-if classes with 95% intervals (share of the points where it is sent)",
+    );
+    o.push_str(&interval_table(summary).render(markdown));
+    heading(&mut o, markdown, "What-if classes per guest");
+    o.push_str(&guest_table(summary).render(markdown));
+    heading(&mut o, markdown, "Measured on real guests");
+    o.push_str(&real_table(summary).render(markdown));
+    heading(
+        &mut o,
+        markdown,
+        "Implementation profiles: points needing fdc/phase",
+    );
+    let mut t = Table::new(&["profile", "points", "phase needed", "share"]);
+    for p in &summary.profiles {
+        t.row(vec![
+            p.name.clone(),
+            p.points.to_string(),
+            p.phase_needed_points
+                .map_or("no phase field".into(), |k| k.to_string()),
+            p.phase_needed_points
+                .map_or("-".into(), |k| interval(proportion(k, p.points).as_ref())),
+        ]);
+    }
+    o.push_str(&t.render(markdown));
+    o
+}
+
+fn main_table(summary: &WhatifSummary) -> Table {
+    let mut h = vec!["subsection".to_string(), "points sent".into()];
+    h.extend(Class::ALL.iter().map(|c| c.name().to_string()));
+    h.extend([
+        "real runs (dropped)".into(),
+        "real severe".into(),
+        "verdict".into(),
+    ]);
+    let mut t = Table::from_strings(h);
+    for s in &summary.subsections {
+        let mut r = vec![s.name.clone(), s.points_sent.to_string()];
+        r.extend(
+            Class::ALL
+                .iter()
+                .map(|c| get(&s.classes, c.name()).to_string()),
+        );
+        match &s.real {
+            Some(real) => {
+                let dropped = real.dropped();
+                let severe: u64 = crate::analysis::verdict::REAL_SEVERE
+                    .iter()
+                    .map(|k| get(&dropped, k))
+                    .sum();
+                r.push(dropped.values().sum::<u64>().to_string());
+                r.push(severe.to_string());
+            }
+            None => r.extend(["-".into(), "-".into()]),
+        }
+        r.push(rule_name(s.verdict.rule).into());
+        t.row(r);
+    }
+    t
+}
+
+fn interval_table(summary: &WhatifSummary) -> Table {
+    let mut t = Table::new(&[
+        "subsection",
+        "class",
+        "points",
+        "of points sent, 95% interval",
+        "time share",
+    ]);
+    for s in &summary.subsections {
+        for c in Class::ALL {
+            let k = get(&s.classes, c.name());
+            if k == 0 && c != Class::Invisible {
+                continue;
+            }
+            let kt = get(&s.classes_time_ns, c.name());
+            t.row(vec![
+                s.name.clone(),
+                c.name().into(),
+                k.to_string(),
+                interval(proportion(k, s.points_sent).as_ref()),
+                if s.time_sent_ns == 0 {
+                    "-".into()
+                } else {
+                    pct(kt as f64 / s.time_sent_ns as f64)
+                },
+            ]);
+        }
+    }
+    t
+}
+
+fn class_list(c: &Classes, order: &[&str]) -> String {
+    let parts: Vec<String> = order
+        .iter()
+        .filter(|k| get(c, k) > 0)
+        .map(|k| format!("{k} {}", get(c, k)))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn guest_table(summary: &WhatifSummary) -> Table {
+    let names: Vec<&str> = Class::ALL.iter().map(|c| c.name()).collect();
+    let mut t = Table::new(&["subsection", "guest", "points sent", "classes"]);
+    for s in &summary.subsections {
+        for (g, gc) in &s.by_guest {
+            t.row(vec![
+                s.name.clone(),
+                g.clone(),
+                gc.points_sent.to_string(),
+                class_list(&gc.classes, &names),
+            ]);
+        }
+    }
+    t
+}
+
+fn real_table(summary: &WhatifSummary) -> Table {
+    let mut t = Table::new(&[
+        "subsection",
+        "real guest",
+        "runs",
+        "controls normal",
+        "outcomes",
+    ]);
+    for s in &summary.subsections {
+        let Some(real) = &s.real else { continue };
+        t.row(vec![
+            s.name.clone(),
+            ALL_GUESTS.into(),
+            real.runs.to_string(),
+            real.controls_normal.to_string(),
+            class_list(&real.classes, &REAL_CLASSES),
+        ]);
+        for (g, c) in &real.by_guest {
+            t.row(vec![
+                s.name.clone(),
+                g.clone(),
+                c.values().sum::<u64>().to_string(),
+                "-".into(),
+                class_list(c, &REAL_CLASSES),
+            ]);
+        }
+    }
+    t
+}
+
+/// The policy table (`fdc-replay whatif --policy`).
+pub fn render_policy(rows: &[PolicyRow], markdown: bool) -> String {
+    let mut o = String::new();
+    heading(&mut o, markdown, "Policy");
+    let mut t = Table::new(&[
+        "guest",
+        "subsection",
+        "policy",
+        "machine",
+        "outcome",
+        "k",
+        "n",
+        "P, event-weighted, 95% interval",
+        "time-weighted",
+    ]);
+    for r in rows {
+        let (k, n) = r.event.map_or((0, 0), |p| (p.k, p.n));
+        t.row(vec![
+            r.guest.clone(),
+            r.subsection.clone(),
+            format!("({})", format!("{:?}", r.policy).to_lowercase()),
+            r.machine.into(),
+            r.outcome.clone(),
+            k.to_string(),
+            n.to_string(),
+            interval(r.event.as_ref()),
+            r.time_share.map_or("-".into(), pct),
+        ]);
+    }
+    o.push_str(&t.render(markdown));
+    o
+}

@@ -1,0 +1,188 @@
+//! `fdc-replay whatif`: at every migration point, what a destination loaded without a
+//! subsection would do (see [`crate::analysis::whatif`]).
+
+use super::analysis::{inputs, pool, ReportFormat, EXIT_NOTHING};
+use super::progress::Progress;
+use crate::analysis::verdict::WhatifSummary;
+use crate::analysis::whatif::engine::TraceWhatif;
+use crate::analysis::whatif::render::{render, render_policy};
+use crate::analysis::whatif::summary::{guest_totals, policy_rows, summarize, Policy, PolicyRow};
+use crate::analysis::whatif::{whatif_file, WhatifOptions};
+use clap::Args;
+use fdc::Subsection;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct WhatifArgs {
+    /// Trace files or directories (searched recursively for *.fdctrace). Default: corpora/
+    pub paths: Vec<PathBuf>,
+    /// A subsection to drop (repeatable; default: each of the six, one at a time), e.g.
+    /// `fdrive/media_changed`.
+    #[arg(long = "drop", value_name = "S")]
+    pub drop: Vec<String>,
+    /// Also print the probabilities of a policy: (a) prevalent-state subsection, (b) tied
+    /// to the machine type, (c) both.
+    #[arg(long, value_enum)]
+    pub policy: Option<Policy>,
+    /// The model's implementation profile.
+    #[arg(long, default_value = crate::analysis::whatif::summary::PROFILE)]
+    pub profile: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Worker threads (default: all cores). The output is the same for any value.
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Print one JSON line per point and subsection instead of the summary (index, t_ns,
+    /// subsection, class, first_difference, reconverged_after_events; plus the trace).
+    #[arg(long)]
+    pub points: bool,
+    /// Real-guest outcome records (default: corpora/whatif/runs when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub real: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The subsections `names` asks for (all six when empty).
+pub fn parse_drops(names: &[String]) -> anyhow::Result<Vec<Subsection>> {
+    if names.is_empty() {
+        return Ok(Subsection::ALL.to_vec());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let s = Subsection::from_name(n).ok_or_else(|| {
+            let all: Vec<&str> = Subsection::ALL.iter().map(|s| s.name()).collect();
+            anyhow::anyhow!("--drop {n:?}: not a subsection (one of {})", all.join(", "))
+        })?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Runs the what-if over `paths` on `jobs` threads; results in path order.
+pub fn whatif_all(
+    paths: &[PathBuf],
+    opts: &WhatifOptions,
+    jobs: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<Vec<Result<TraceWhatif, String>>> {
+    let pool = pool(jobs)?;
+    let progress = Progress::events("whatif (traces)", Some(paths.len() as u64), quiet);
+    let out = pool.install(|| {
+        paths
+            .par_iter()
+            .map(|p| {
+                let r = whatif_file(p, opts).map_err(|e| e.to_string());
+                progress.inc(1);
+                r
+            })
+            .collect()
+    });
+    progress.finish();
+    Ok(out)
+}
+
+/// The what-if summary of `paths` for the report (every subsection, real outcomes from
+/// `corpora/whatif/runs`); files that cannot be analysed are left out (the report lists
+/// them as bad files).
+pub fn report_summary(paths: &[PathBuf], jobs: Option<usize>) -> anyhow::Result<WhatifSummary> {
+    let opts = WhatifOptions::default();
+    let traces: Vec<TraceWhatif> = whatif_all(paths, &opts, jobs, true)?
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let real = crate::analysis::whatif::real::load_default(None)?;
+    Ok(summarize(&traces, &real))
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    #[serde(flatten)]
+    summary: &'a WhatifSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a [PolicyRow]>,
+}
+
+fn write_points(traces: &[TraceWhatif], w: &mut dyn Write) -> anyhow::Result<()> {
+    for t in traces {
+        let trace = t.path.display().to_string();
+        for r in &t.records {
+            let mut v = serde_json::to_value(r)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("trace".into(), trace.clone().into());
+            }
+            writeln!(w, "{}", serde_json::to_string(&v)?)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
+    if args.profile != crate::analysis::whatif::summary::PROFILE {
+        anyhow::bail!("--profile {:?}: the only profile is qemu-7.2", args.profile);
+    }
+    let (found, shown) = inputs(&args.paths);
+    found.warn_duplicates("whatif");
+    for (p, e) in &found.bad {
+        eprintln!("fdc-replay whatif: bad file: {}: {e}", p.display());
+    }
+    let paths = found.traces;
+    if paths.is_empty() {
+        eprintln!("fdc-replay whatif: no *.fdctrace traces under {shown}");
+        return Ok(EXIT_NOTHING);
+    }
+    let opts = WhatifOptions {
+        subsections: parse_drops(&args.drop)?,
+        keep_points: args.points,
+        control: false,
+    };
+    let results = whatif_all(&paths, &opts, args.jobs, args.quiet)?;
+    let mut traces = Vec::new();
+    let mut bad = found.bad.len();
+    for r in results {
+        match r {
+            Ok(t) => traces.push(t),
+            Err(e) => {
+                bad += 1;
+                eprintln!("fdc-replay whatif: bad file: {e}");
+            }
+        }
+    }
+    let mut so = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.points {
+        write_points(&traces, &mut so)?;
+    } else {
+        let real = crate::analysis::whatif::real::load_default(args.real.as_deref())?;
+        let summary = summarize(&traces, &real);
+        let rows = args
+            .policy
+            .map(|p| policy_rows(&summary, &guest_totals(&traces), p));
+        let text = match args.format {
+            ReportFormat::Json => {
+                let j = JsonOut {
+                    summary: &summary,
+                    policy: rows.as_deref(),
+                };
+                serde_json::to_string_pretty(&j)? + "\n"
+            }
+            f => {
+                let md = f == ReportFormat::Markdown;
+                let mut s = render(&summary, md);
+                if let Some(rows) = &rows {
+                    s.push_str(&render_policy(rows, md));
+                }
+                s
+            }
+        };
+        so.write_all(text.as_bytes())?;
+    }
+    so.flush()?;
+    Ok(if bad == 0 { 0 } else { 1 })
+}
