@@ -2,7 +2,8 @@
 # The whole test suite: installs the missing Debian packages (scripts/install-deps.sh: QEMU,
 # dosfstools, mtools, ... from scripts/debian-packages.txt), then runs every test of the workspace,
 # including the conformance tests against real QEMU. Set FDC_SKIP_QEMU=1 to skip those
-# explicitly (they fail, saying how to install QEMU, when it is missing otherwise).
+# explicitly (cargo then reports them as ignored; they fail, saying how to install QEMU,
+# when it is missing otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${FDC_SKIP_QEMU:-}" != 1 ]; then

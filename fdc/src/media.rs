@@ -168,82 +168,175 @@ pub fn pick_geometry(sectors: u64, drive: DriveType, auto: bool) -> Option<&'sta
     size_match.or(type_match)
 }
 
-/// Bytes of one copy-on-write chunk of a medium's content (16 sectors).
-pub const CHUNK_LEN: usize = 16 * SECTOR_LEN;
+/// Children of an inner node of a [`Medium`]'s sector tree (a power of two).
+const FANOUT: usize = 64;
+/// `log2(FANOUT)`.
+const FANOUT_BITS: u32 = 6;
+
+/// One sector's content, or a subtree of [`FANOUT`] subtrees, or all zeros.
+///
+/// Every node sits behind an `Arc`: a clone of the tree costs one reference count, and a
+/// write copies only the path from the root to its sector (at most
+/// `ceil(log64(sectors))` nodes of 64 pointers, plus the 512-byte sector), so a model
+/// cloned every few hundred events costs memory in proportion to the sectors written
+/// since the last clone, never a whole medium.
+#[derive(Clone)]
+enum Node {
+    /// All zeros (a sector never written with data, or a whole such subtree).
+    Zero,
+    /// One sector, never all zeros.
+    Sector(Arc<[u8; SECTOR_LEN]>),
+    /// [`FANOUT`] subtrees.
+    Inner(Arc<Vec<Node>>),
+}
+
+impl Node {
+    fn is_zero(&self) -> bool {
+        match self {
+            Node::Zero => true,
+            Node::Sector(s) => s.iter().all(|&b| b == 0),
+            Node::Inner(c) => c.iter().all(Node::is_zero),
+        }
+    }
+
+    fn same(a: &Node, b: &Node) -> bool {
+        match (a, b) {
+            (Node::Zero, Node::Zero) => true,
+            (Node::Sector(x), Node::Sector(y)) => Arc::ptr_eq(x, y) || x == y,
+            (Node::Inner(x), Node::Inner(y)) => {
+                Arc::ptr_eq(x, y) || x.iter().zip(y.iter()).all(|(p, q)| Node::same(p, q))
+            }
+            (Node::Zero, n) | (n, Node::Zero) => n.is_zero(),
+            // Trees of one medium have one depth: a sector never faces a subtree.
+            (Node::Sector(_), Node::Inner(_)) | (Node::Inner(_), Node::Sector(_)) => false,
+        }
+    }
+
+    /// The sector `index` of a subtree `levels` inner levels high.
+    fn get(&self, levels: u32, index: u64) -> Option<&[u8; SECTOR_LEN]> {
+        match self {
+            Node::Zero => None,
+            Node::Sector(s) => Some(s),
+            Node::Inner(c) => {
+                let shift = FANOUT_BITS * levels.saturating_sub(1);
+                let child = ((index >> shift) as usize) & (FANOUT - 1);
+                c.get(child)?.get(levels.saturating_sub(1), index)
+            }
+        }
+    }
+
+    /// Sets sector `index` of a subtree `levels` inner levels high to `buf`.
+    fn set(&mut self, levels: u32, index: u64, buf: &[u8; SECTOR_LEN]) {
+        let zero = *buf == [0u8; SECTOR_LEN];
+        if levels == 0 {
+            *self = if zero {
+                Node::Zero
+            } else {
+                Node::Sector(Arc::new(*buf))
+            };
+            return;
+        }
+        if let Node::Zero = self {
+            if zero {
+                return;
+            }
+            *self = Node::Inner(Arc::new(vec![Node::Zero; FANOUT]));
+        }
+        if let Node::Inner(c) = self {
+            let shift = FANOUT_BITS * (levels - 1);
+            let child = ((index >> shift) as usize) & (FANOUT - 1);
+            if let Some(n) = Arc::make_mut(c).get_mut(child) {
+                n.set(levels - 1, index, buf);
+            }
+            if zero && c.iter().all(|n| matches!(n, Node::Zero)) {
+                *self = Node::Zero;
+            }
+        }
+    }
+
+    /// Counts the distinct sector buffers and inner nodes (for [`Medium::stored_bytes`]).
+    fn stored(&self) -> u64 {
+        match self {
+            Node::Zero => 0,
+            Node::Sector(_) => SECTOR_LEN as u64,
+            Node::Inner(c) => {
+                (FANOUT * size_of::<Node>()) as u64 + c.iter().map(Node::stored).sum::<u64>()
+            }
+        }
+    }
+}
 
 /// A diskette image: its size, whether the backend is writable, and its content.
 ///
-/// Content is copy-on-write in chunks of [`CHUNK_LEN`] bytes behind `Arc`s, so that cloning
-/// a model (to fork a replay or to compare a migrated copy) costs a reference count, a
-/// write to a shared medium copies one chunk (not a megabyte), and comparing two media
-/// that share most chunks compares pointers. A `None` chunk (and `None` content) is all
-/// zeros; chunks are only allocated by the first non-zero write.
-#[derive(Clone, Debug)]
+/// The content is a copy-on-write tree of 512-byte sectors (see `Node`): cloning a
+/// model (to fork a replay, keep a checkpoint or compare a migrated copy) costs a
+/// reference count, and the first write after a clone copies one sector and its path in
+/// the tree, not the medium. Sectors of zeros take no memory.
+#[derive(Clone)]
 pub struct Medium {
     sectors: u64,
     read_only: bool,
-    data: Option<Arc<Vec<Chunk>>>,
+    /// Inner levels above the sectors: the least `l` with `FANOUT^l >= sectors`.
+    levels: u32,
+    root: Node,
 }
 
-/// One chunk of a medium's content (`None`: all zeros).
-type Chunk = Option<Arc<Vec<u8>>>;
-
-fn chunk_is_zero(c: &Chunk) -> bool {
-    c.as_ref().is_none_or(|c| c.iter().all(|&b| b == 0))
-}
-
-fn chunks_equal(a: &Chunk, b: &Chunk) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
-        _ => chunk_is_zero(a) && chunk_is_zero(b),
+impl std::fmt::Debug for Medium {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Medium")
+            .field("sectors", &self.sectors)
+            .field("read_only", &self.read_only)
+            .field("stored_bytes", &self.stored_bytes())
+            .finish()
     }
 }
 
 impl PartialEq for Medium {
     fn eq(&self, other: &Self) -> bool {
-        if self.sectors != other.sectors || self.read_only != other.read_only {
-            return false;
-        }
-        match (&self.data, &other.data) {
-            (None, None) => true,
-            (Some(a), Some(b)) => {
-                Arc::ptr_eq(a, b) || a.iter().zip(b.iter()).all(|(x, y)| chunks_equal(x, y))
-            }
-            (Some(a), None) | (None, Some(a)) => a.iter().all(chunk_is_zero),
-        }
+        self.sectors == other.sectors
+            && self.read_only == other.read_only
+            && Node::same(&self.root, &other.root)
     }
 }
 
 impl Eq for Medium {}
 
+fn levels_for(sectors: u64) -> u32 {
+    let mut levels = 0;
+    while levels < 11 && (1u64 << (FANOUT_BITS * levels)) < sectors {
+        levels += 1;
+    }
+    levels
+}
+
 impl Medium {
     /// A zero-filled medium of `bytes` bytes (rounded up to whole sectors, as the block
     /// layer reports sizes).
     pub fn blank(bytes: u64, read_only: bool) -> Medium {
+        let sectors = bytes.div_ceil(SECTOR_LEN as u64);
         Medium {
-            sectors: bytes.div_ceil(SECTOR_LEN as u64),
+            sectors,
             read_only,
-            data: None,
+            levels: levels_for(sectors),
+            root: Node::Zero,
         }
     }
 
     /// A medium holding `image` (rounded up to whole sectors with zeros).
-    pub fn from_image(mut image: Vec<u8>, read_only: bool) -> Medium {
-        let sectors = (image.len() as u64).div_ceil(SECTOR_LEN as u64);
-        image.resize(sectors as usize * SECTOR_LEN, 0);
-        let chunks = image
-            .chunks(CHUNK_LEN)
-            .map(|c| {
-                let mut v = c.to_vec();
-                v.resize(CHUNK_LEN, 0);
-                (!v.iter().all(|&b| b == 0)).then(|| Arc::new(v))
-            })
-            .collect();
-        Medium {
-            sectors,
-            read_only,
-            data: Some(Arc::new(chunks)),
+    pub fn from_image(image: Vec<u8>, read_only: bool) -> Medium {
+        Medium::from_bytes(&image, read_only)
+    }
+
+    /// A medium holding a copy of `image` (rounded up to whole sectors with zeros).
+    pub fn from_bytes(image: &[u8], read_only: bool) -> Medium {
+        let mut m = Medium::blank(image.len() as u64, false);
+        for (i, chunk) in image.chunks(SECTOR_LEN).enumerate() {
+            let mut buf = [0u8; SECTOR_LEN];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            m.root.set(m.levels, i as u64, &buf);
         }
+        m.read_only = read_only;
+        m
     }
 
     /// Size in 512-byte sectors.
@@ -256,42 +349,74 @@ impl Medium {
         self.read_only
     }
 
-    /// The content, `sectors() * 512` bytes (a copy), or `None` while it is all zeros.
-    pub fn data(&self) -> Option<Vec<u8>> {
-        let chunks = self.data.as_ref()?;
-        let len = self.sectors as usize * SECTOR_LEN;
-        let mut out = Vec::with_capacity(chunks.len() * CHUNK_LEN);
-        for c in chunks.iter() {
-            match c {
-                Some(c) => out.extend_from_slice(c),
-                None => out.resize(out.len() + CHUNK_LEN, 0),
+    /// Whether every byte is zero.
+    pub fn is_zero(&self) -> bool {
+        self.root.is_zero()
+    }
+
+    /// The content as one buffer of `sectors() * 512` bytes, or `None` while it is all
+    /// zeros (a copy: the medium keeps its sectors apart).
+    pub fn to_image(&self) -> Option<Vec<u8>> {
+        if self.is_zero() {
+            return None;
+        }
+        let len = usize::try_from(self.sectors)
+            .ok()?
+            .checked_mul(SECTOR_LEN)?;
+        let mut out = vec![0u8; len];
+        for (i, dst) in out.chunks_mut(SECTOR_LEN).enumerate() {
+            if let Some(s) = self.root.get(self.levels, i as u64) {
+                dst.copy_from_slice(s);
             }
         }
-        out.truncate(len);
         Some(out)
     }
 
-    fn byte_range(&self, offset: i64) -> Option<std::ops::Range<usize>> {
+    /// [`Medium::to_image`] under its older name.
+    pub fn data(&self) -> Option<Vec<u8>> {
+        self.to_image()
+    }
+
+    /// Bytes of sector buffers and tree nodes this medium holds (shared ones included):
+    /// a measure for benchmarks and tests of the copy-on-write sharing.
+    pub fn stored_bytes(&self) -> u64 {
+        self.root.stored()
+    }
+
+    /// The sector index of byte `offset`, when a whole sector starts there and lies
+    /// inside the medium (the block layer's check of a 512-byte access).
+    fn sector_at(&self, offset: i64) -> Option<u64> {
         let len = self.sectors.checked_mul(SECTOR_LEN as u64)?;
         let start = u64::try_from(offset).ok()?;
         let end = start.checked_add(SECTOR_LEN as u64)?;
         if end > len {
             return None;
         }
-        Some(start as usize..end as usize)
+        Some(start / SECTOR_LEN as u64)
     }
 
     /// Reads the 512 bytes at `offset`; fails (like QEMU's block layer) when the range is
     /// negative or beyond the end.
     pub fn read_sector(&self, offset: i64, buf: &mut [u8; SECTOR_LEN]) -> bool {
-        let Some(range) = self.byte_range(offset) else {
+        let Some(index) = self.sector_at(offset) else {
             return false;
         };
-        let (chunk, at) = (range.start / CHUNK_LEN, range.start % CHUNK_LEN);
-        match self.data.as_ref().and_then(|d| d.get(chunk)) {
-            Some(Some(c)) => buf.copy_from_slice(&c[at..at + SECTOR_LEN]),
-            _ => buf.fill(0),
+        let rem = (offset as u64 % SECTOR_LEN as u64) as usize;
+        if rem == 0 {
+            match self.root.get(self.levels, index) {
+                Some(s) => buf.copy_from_slice(s),
+                None => buf.fill(0),
+            }
+            return true;
         }
+        // An access that straddles two sectors (offsets are sector-aligned in practice).
+        let mut two = [0u8; 2 * SECTOR_LEN];
+        for (k, half) in two.chunks_mut(SECTOR_LEN).enumerate() {
+            if let Some(s) = self.root.get(self.levels, index + k as u64) {
+                half.copy_from_slice(s);
+            }
+        }
+        buf.copy_from_slice(&two[rem..rem + SECTOR_LEN]);
         true
     }
 
@@ -300,24 +425,26 @@ impl Medium {
         if self.read_only {
             return false;
         }
-        let Some(range) = self.byte_range(offset) else {
+        let Some(index) = self.sector_at(offset) else {
             return false;
         };
-        let (chunk, at) = (range.start / CHUNK_LEN, range.start % CHUNK_LEN);
-        // A whole-buffer compare (memcmp), not a byte loop: replays write a lot of zeros.
-        let zero = *buf == [0u8; SECTOR_LEN];
-        let absent = self
-            .data
-            .as_ref()
-            .is_none_or(|d| d.get(chunk).is_none_or(Option::is_none));
-        if zero && absent {
+        let rem = (offset as u64 % SECTOR_LEN as u64) as usize;
+        if rem == 0 {
+            self.root.set(self.levels, index, buf);
             return true;
         }
-        let n = (self.sectors as usize * SECTOR_LEN).div_ceil(CHUNK_LEN);
-        let chunks = Arc::make_mut(self.data.get_or_insert_with(|| Arc::new(vec![None; n])));
-        if let Some(slot) = chunks.get_mut(chunk) {
-            let c = slot.get_or_insert_with(|| Arc::new(vec![0; CHUNK_LEN]));
-            Arc::make_mut(c)[at..at + SECTOR_LEN].copy_from_slice(buf);
+        // Straddling two sectors: read both, patch, write both back.
+        let mut two = [0u8; 2 * SECTOR_LEN];
+        for (k, half) in two.chunks_mut(SECTOR_LEN).enumerate() {
+            if let Some(s) = self.root.get(self.levels, index + k as u64) {
+                half.copy_from_slice(s);
+            }
+        }
+        two[rem..rem + SECTOR_LEN].copy_from_slice(buf);
+        for (k, half) in two.chunks(SECTOR_LEN).enumerate() {
+            let mut b = [0u8; SECTOR_LEN];
+            b.copy_from_slice(half);
+            self.root.set(self.levels, index + k as u64, &b);
         }
         true
     }
@@ -374,5 +501,112 @@ mod tests {
         assert_eq!(buf, [7; 512]);
         let mut ro = Medium::blank(1024, true);
         assert!(!ro.write_sector(0, &[1; 512]));
+    }
+
+    /// A pattern with no zero sector.
+    fn pattern(sectors: usize) -> Vec<u8> {
+        (0..sectors * 512).map(|i| (i % 251) as u8 | 1).collect()
+    }
+
+    /// Clones share every sector; a write after a clone copies one sector and its path in
+    /// the tree (a few hundred bytes of pointers), not the medium.
+    #[test]
+    fn clone_then_write_copies_one_path() {
+        let sectors = 131_072; // 64 MiB
+        let mut m = Medium::from_image(pattern(sectors), false);
+        let whole = m.stored_bytes();
+        assert!(whole >= (sectors * 512) as u64, "{whole}");
+        let mut checkpoints = Vec::new();
+        for k in 0..1000u64 {
+            checkpoints.push(m.clone());
+            assert!(m.write_sector((k * 97 % sectors as u64 * 512) as i64, &[k as u8 | 1; 512]));
+        }
+        // Each checkpoint differs from the next in one sector: what the 1000 checkpoints
+        // hold beyond the medium is their copied paths, at most 3 nodes + 1 sector each.
+        let node = (FANOUT * size_of::<Node>()) as u64;
+        let mut distinct = std::collections::HashSet::new();
+        fn walk(n: &Node, seen: &mut std::collections::HashSet<usize>, bytes: &mut u64) {
+            match n {
+                Node::Zero => {}
+                Node::Sector(s) => {
+                    if seen.insert(Arc::as_ptr(s) as *const u8 as usize) {
+                        *bytes += 512;
+                    }
+                }
+                Node::Inner(c) => {
+                    if seen.insert(Arc::as_ptr(c) as *const u8 as usize) {
+                        *bytes += (FANOUT * size_of::<Node>()) as u64;
+                        for x in c.iter() {
+                            walk(x, seen, bytes);
+                        }
+                    }
+                }
+            }
+        }
+        let mut bytes = 0;
+        for c in checkpoints.iter().chain(std::iter::once(&m)) {
+            walk(&c.root, &mut distinct, &mut bytes);
+        }
+        assert!(
+            bytes <= whole + 1000 * (3 * node + 512),
+            "{bytes} vs {whole}"
+        );
+        assert!(bytes > whole, "the writes must have copied something");
+        // And the contents are right: checkpoint k has sector k*97 as before write k.
+        let mut buf = [0u8; 512];
+        assert!(checkpoints[0].read_sector(0, &mut buf));
+        assert_eq!(&buf[..], &pattern(1)[..]);
+        assert!(m.read_sector(0, &mut buf));
+        assert_eq!(buf, [1; 512]);
+        assert!(checkpoints[1].read_sector(0, &mut buf));
+        assert_eq!(buf, [1; 512]);
+    }
+
+    /// Equality is by content, whatever the tree's shape: zeros written over zeros, a
+    /// sector written back to its old content, an image of zeros and a blank medium.
+    #[test]
+    fn equality_is_by_content() {
+        let blank = Medium::blank(2880 * 512, false);
+        assert_eq!(Medium::from_image(vec![0; 2880 * 512], false), blank);
+        let mut m = blank.clone();
+        assert!(m.write_sector(512 * 2000, &[5; 512]));
+        assert_ne!(m, blank);
+        assert!(m.write_sector(512 * 2000, &[0; 512]));
+        assert_eq!(m, blank);
+        assert!(m.is_zero());
+        assert_eq!(m.to_image(), None);
+        let img = pattern(2880);
+        let a = Medium::from_image(img.clone(), false);
+        let mut b = a.clone();
+        assert!(b.write_sector(0, &[9; 512]));
+        let mut first = [0u8; 512];
+        first.copy_from_slice(&img[..512]);
+        assert!(b.write_sector(0, &first));
+        assert_eq!(a, b);
+        assert_eq!(b.to_image(), Some(img));
+        // Read-only differs.
+        assert_ne!(Medium::blank(1024, true), Medium::blank(1024, false));
+    }
+
+    /// An access that is not sector-aligned reads and writes the bytes at that offset.
+    #[test]
+    fn unaligned_access_straddles_two_sectors() {
+        let img = pattern(4);
+        let mut m = Medium::from_image(img.clone(), false);
+        let mut buf = [0u8; 512];
+        assert!(m.read_sector(100, &mut buf));
+        assert_eq!(&buf[..], &img[100..612]);
+        assert!(!m.read_sector(3 * 512 + 1, &mut buf));
+        assert!(m.write_sector(700, &[3; 512]));
+        let out = m.to_image().unwrap();
+        assert_eq!(&out[..700], &img[..700]);
+        assert_eq!(&out[700..1212], &[3; 512][..]);
+        assert_eq!(&out[1212..], &img[1212..]);
+        // A partial last sector is rounded up with zeros.
+        let odd = Medium::from_image(vec![7; 600], false);
+        assert_eq!(odd.sectors(), 2);
+        assert!(odd.read_sector(512, &mut buf));
+        assert_eq!(&buf[..88], &[7; 88][..]);
+        assert_eq!(&buf[88..], &[0; 424][..]);
     }
 }

@@ -8,13 +8,57 @@ use crate::drive::SeekResult;
 use crate::media::SECTOR_LEN;
 use crate::registers::{dor, msr, st};
 
+/// The caller's view of [`Fdc::dma_transfer_observing`].
+struct Observer<'a> {
+    /// `in_dma_run` outside the transfer (restored in the states shown, as
+    /// `dma_transfer` restores it).
+    outer: bool,
+    at_count: &'a mut dyn FnMut(u32, &Fdc) -> bool,
+    /// The caller still wants states.
+    open: bool,
+}
+
+impl Observer<'_> {
+    /// Shows the state a terminal count at `bytes` gives: `fdc` as it is, finished.
+    fn show(&mut self, fdc: &Fdc, bytes: u32, start: u32, dir: Option<Direction>) {
+        let mut f = fdc.clone();
+        f.finish_transfer(start, dir);
+        f.in_dma_run = self.outer;
+        self.open = (self.at_count)(bytes, &f);
+    }
+}
+
 impl Fdc {
     /// The i8257 transfer callback (`fdctrl_transfer_handler`). Returns the number of bytes
     /// moved. Call it when [`Fdc::dreq`] is set and channel 2 is unmasked.
     pub fn dma_transfer(&mut self, channel: &mut dyn DmaChannel) -> u32 {
         let len = channel.transfer_len();
         let outer = std::mem::replace(&mut self.in_dma_run, true);
-        let done = self.transfer_handler(len, Some(channel));
+        let done = self.transfer_handler(len, Some(channel), None);
+        self.in_dma_run = outer;
+        done
+    }
+
+    /// [`Fdc::dma_transfer`] that also shows, at every sector boundary the transfer
+    /// passes before its end, the state a channel whose terminal count came there would
+    /// have left: `at_count(bytes, &state)` gets exactly the state `dma_transfer` with a
+    /// channel of `bytes` bytes (and the same memory) leaves, for every `bytes` = 512 *
+    /// k below the transfer's length, in increasing order, until it returns false. One
+    /// pass over the sectors, one controller clone per boundary shown: a caller that looks
+    /// for the count that gives some result needs no replay per candidate.
+    pub fn dma_transfer_observing(
+        &mut self,
+        channel: &mut dyn DmaChannel,
+        at_count: &mut dyn FnMut(u32, &Fdc) -> bool,
+    ) -> u32 {
+        let len = channel.transfer_len();
+        let outer = std::mem::replace(&mut self.in_dma_run, true);
+        let mut obs = Observer {
+            outer,
+            at_count,
+            open: true,
+        };
+        let done = self.transfer_handler(len, Some(channel), Some(&mut obs));
         self.in_dma_run = outer;
         done
     }
@@ -32,12 +76,17 @@ impl Fdc {
             self.in_dma_run = true;
             // No memory accessor: the only handler states reachable here (VERIFY, a PIO
             // write's last sector) move no data through the channel.
-            self.transfer_handler(self.dma_len, None);
+            self.transfer_handler(self.dma_len, None, None);
             self.in_dma_run = false;
         }
     }
 
-    fn transfer_handler(&mut self, dma_len: u32, mut channel: Option<&mut dyn DmaChannel>) -> u32 {
+    fn transfer_handler(
+        &mut self,
+        dma_len: u32,
+        mut channel: Option<&mut dyn DmaChannel>,
+        mut observer: Option<&mut Observer<'_>>,
+    ) -> u32 {
         if self.fault.is_some() || self.msr & msr::RQM != 0 {
             return 0;
         }
@@ -55,6 +104,14 @@ impl Fdc {
             );
         }
         let start = self.data_pos;
+        if let Some(obs) = observer.as_deref_mut() {
+            // Counts that end at or before the start position transfer nothing.
+            let mut k = 1;
+            while obs.open && k <= start / SECTOR_LEN as u32 && k * (SECTOR_LEN as u32) < dma_len {
+                obs.show(self, k * SECTOR_LEN as u32, start, dir);
+                k += 1;
+            }
+        }
         let mut rel = (self.data_pos % FIFO_LEN as u32) as usize;
         'chunks: while self.data_pos < dma_len {
             let mut len = (dma_len - self.data_pos) as usize;
@@ -110,10 +167,23 @@ impl Fdc {
             }
             self.data_pos += len as u32;
             rel = (self.data_pos % FIFO_LEN as u32) as usize;
-            if rel == 0 && !self.seek_to_next_sect(slot) {
-                break;
+            if rel == 0 {
+                if !self.seek_to_next_sect(slot) {
+                    break;
+                }
+                if let Some(obs) = observer.as_deref_mut() {
+                    if obs.open && self.data_pos < dma_len {
+                        obs.show(self, self.data_pos, start, dir);
+                    }
+                }
             }
         }
+        self.finish_transfer(start, dir)
+    }
+
+    /// The end of `fdctrl_transfer_handler` once its loop stopped: the bytes moved since
+    /// `start` leave `data_len`, and the result phase starts.
+    fn finish_transfer(&mut self, start: u32, dir: Option<Direction>) -> u32 {
         let done = self.data_pos.wrapping_sub(start);
         self.data_len = self.data_len.wrapping_sub(done);
         self.stop_transfer(
@@ -255,7 +325,7 @@ impl Fdc {
                 self.dreq_asserted = true;
             } else {
                 let len = self.data_len;
-                self.transfer_handler(len, None);
+                self.transfer_handler(len, None, None);
             }
             return;
         }

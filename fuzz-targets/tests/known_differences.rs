@@ -209,6 +209,10 @@ fn qemu_answers(s: &Scenario) -> (Vec<Answer>, Vec<Answer>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(fdc_fuzz_qemu),
+    ignore = "needs real QEMU: set FDC_FUZZ_QEMU=1 to run it"
+)]
 fn known_differences_on_real_qemu() {
     if std::env::var_os("FDC_FUZZ_QEMU").is_none() {
         eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");
@@ -229,6 +233,10 @@ fn known_differences_on_real_qemu() {
 /// stream (the source's fdc section payload replaced), loaded with `-incoming`, then one
 /// trigger op. Prints what QEMU did next to our loader's typed rejection.
 #[test]
+#[cfg_attr(
+    not(fdc_fuzz_qemu),
+    ignore = "needs real QEMU: set FDC_FUZZ_QEMU=1 to run it"
+)]
 fn invalid_states_on_real_qemu() {
     if std::env::var_os("FDC_FUZZ_QEMU").is_none() {
         eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");
@@ -319,6 +327,10 @@ fn invalid_states_on_real_qemu() {
 /// model: source type 1.44 keeps rate 0 (READ ID succeeds), destination type 2.88 picks
 /// rate 3 (READ ID ends with ST0 0x40, ST1 MA).
 #[test]
+#[cfg_attr(
+    not(fdc_fuzz_qemu),
+    ignore = "needs real QEMU: set FDC_FUZZ_QEMU=1 to run it"
+)]
 fn drive_type_on_real_qemu() {
     if std::env::var_os("FDC_FUZZ_QEMU").is_none() {
         eprintln!("skipped: set FDC_FUZZ_QEMU=1 to run against real QEMU");

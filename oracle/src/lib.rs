@@ -24,6 +24,7 @@
 //! HPET comparators have a 10 ns resolution, and every device deadline is "now + k·10 ns"
 //! from a multiple of 10, so advances must be multiples of 10 ns.
 
+pub mod cleanup;
 pub mod clock;
 pub mod destination;
 mod error;
@@ -61,6 +62,30 @@ pub const MIN_FIRST_INCOMING_ADVANCE_NS: u64 = 970;
 /// Granularity of [`fdc::Machine::advance_ns`] on QEMU (one HPET tick).
 pub const CLOCK_STEP_NS: u64 = 10;
 
+/// The largest image file [`read_image`] reads (the trace format's medium cap): far
+/// beyond any diskette, small enough that reading a device such as `/dev/zero` by mistake
+/// stops at once.
+pub const MAX_IMAGE_BYTES: u64 = 64 << 20;
+
+/// Reads an image file of at most [`MAX_IMAGE_BYTES`] bytes; a larger file (or a device
+/// that never ends) is refused after reading one byte more than the cap.
+pub fn read_image(path: &Path) -> Result<Vec<u8>, OracleError> {
+    use std::io::Read;
+    let f =
+        std::fs::File::open(path).map_err(error::io_err(format!("opening {}", path.display())))?;
+    let mut data = Vec::new();
+    f.take(MAX_IMAGE_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(error::io_err(format!("reading {}", path.display())))?;
+    if data.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(OracleError::InvalidArgument(format!(
+            "{}: more than {MAX_IMAGE_BYTES} bytes, too large for a diskette image",
+            path.display()
+        )));
+    }
+    Ok(data)
+}
+
 /// What sits in a floppy slot when QEMU starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriveSpec {
@@ -87,8 +112,7 @@ impl DriveSpec {
                 fdc::DriveConfig::Medium(fdc::Medium::blank(FLOPPY_144_BYTES, false))
             }
             DriveSpec::Image { path, read_only } => {
-                let image = std::fs::read(path)
-                    .map_err(error::io_err(format!("reading {}", path.display())))?;
+                let image = read_image(path)?;
                 fdc::DriveConfig::Medium(fdc::Medium::from_image(image, *read_only))
             }
             DriveSpec::Medium(m) => fdc::DriveConfig::Medium(m.clone()),
@@ -167,6 +191,9 @@ pub fn find_qemu(qemu: &Path) -> Result<PathBuf, OracleError> {
 /// A running QEMU whose floppy controller can be driven port by port.
 pub struct Oracle {
     child: Child,
+    /// QEMU's process group, registered for [`cleanup::run`] while it lives.
+    #[allow(dead_code, reason = "held for its Drop")]
+    group: cleanup::Guard,
     qtest: Qtest,
     qmp: Qmp,
     timeout: Duration,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fdc::Medium;
 use serde_json::Value;
 
+use crate::cleanup::Guard;
 use crate::clock::WDT_PCI_SLOT;
 use crate::error::io_err;
 use crate::qmp::{Qmp, QmpFailure};
@@ -36,7 +37,7 @@ pub(crate) fn shell_quote(path: &Path) -> Result<String, OracleError> {
 /// Writes `medium` as a raw image: its sectors, its content where it has one.
 pub(crate) fn write_image(path: &Path, medium: &Medium) -> Result<(), OracleError> {
     let mut f = fs::File::create(path).map_err(io_err(format!("creating {}", path.display())))?;
-    match medium.data() {
+    match medium.to_image() {
         Some(data) => f.write_all(&data),
         None => f.set_len(medium.sectors() * fdc::media::SECTOR_LEN as u64),
     }
@@ -158,7 +159,10 @@ impl Files {
 }
 
 /// Starts QEMU; kills it again if it does not come up.
-fn launch(mut cmd: Command, qemu: &Path) -> Result<(Child, ChildStdin, ChildStdout), OracleError> {
+fn launch(
+    mut cmd: Command,
+    qemu: &Path,
+) -> Result<(Child, Guard, ChildStdin, ChildStdout), OracleError> {
     let mut child = cmd.spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             OracleError::QemuNotFound(qemu.to_path_buf())
@@ -169,6 +173,15 @@ fn launch(mut cmd: Command, qemu: &Path) -> Result<(Child, ChildStdin, ChildStdo
             }
         }
     })?;
+    // Registered at once, so that a signal from now on kills the group (the guard is
+    // dropped only after `kill_group` reaped QEMU).
+    let Some(guard) = Guard::group(i32::try_from(child.id()).unwrap_or(0)) else {
+        kill_group(&mut child);
+        return Err(OracleError::Spawn {
+            path: qemu.to_path_buf(),
+            source: std::io::Error::other("the process is shutting down"),
+        });
+    };
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         kill_group(&mut child);
         return Err(OracleError::Spawn {
@@ -176,7 +189,7 @@ fn launch(mut cmd: Command, qemu: &Path) -> Result<(Child, ChildStdin, ChildStdo
             source: std::io::Error::other("no stdio pipes"),
         });
     };
-    Ok((child, stdin, stdout))
+    Ok((child, guard, stdin, stdout))
 }
 
 /// Connects to QMP (the socket appears once QEMU has parsed its options) and negotiates
@@ -224,11 +237,12 @@ impl Oracle {
         let qemu = find_qemu(&cfg.qemu)?;
         let files = Files::create(cfg)?;
         let cmd = files.command(&qemu, cfg, incoming)?;
-        let (mut child, stdin, stdout) = launch(cmd, &qemu)?;
+        let (mut child, group, stdin, stdout) = launch(cmd, &qemu)?;
         let qtest = Qtest::new(stdin, stdout);
         let qmp = connect_qmp(&mut child, &files, cfg.timeout)?;
         let mut oracle = Oracle {
             child,
+            group,
             qtest,
             qmp,
             timeout: cfg.timeout,

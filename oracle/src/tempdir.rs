@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use crate::OracleError;
 
 /// A private directory removed on drop, so no run leaves files behind.
-pub(crate) struct TempDir(pub(crate) PathBuf);
+pub(crate) struct TempDir(
+    pub(crate) PathBuf,
+    #[allow(dead_code, reason = "held for its Drop")] crate::cleanup::Guard,
+);
 
 impl TempDir {
     pub(crate) fn new(parent: Option<&Path>) -> Result<TempDir, OracleError> {
@@ -22,8 +25,11 @@ impl TempDir {
                 "fdc-oracle-{}-{nanos:x}-{attempt}",
                 std::process::id()
             ));
-            match fs::create_dir(&dir) {
-                Ok(()) => return Ok(TempDir(dir)),
+            match crate::cleanup::create_dir(&dir) {
+                Ok(()) => {
+                    let guard = crate::cleanup::Guard::path(&dir);
+                    return Ok(TempDir(dir, guard));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
                     return Err(OracleError::Io {

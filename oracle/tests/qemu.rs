@@ -65,6 +65,7 @@ fn missing_qemu_is_reported_with_install_hint() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn reset_then_sense_interrupt_sequence() {
     if skip() {
         return;
@@ -95,6 +96,7 @@ fn reset_then_sense_interrupt_sequence() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn migrate_after_reset_lists_subsections() {
     if skip() {
         return;
@@ -138,6 +140,7 @@ fn result_timer(m: &fdc_oracle::Migration) -> Option<i64> {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn read_id_completes_after_exactly_20ms() {
     if skip() {
         return;
@@ -183,6 +186,7 @@ fn read_id_completes_after_exactly_20ms() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn read_id_inside_one_long_advance() {
     if skip() {
         return;
@@ -212,6 +216,7 @@ fn pattern_image(dir: &std::path::Path) -> (PathBuf, Vec<u8>) {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dma_read_of_sector_one_lands_in_memory() {
     if skip() {
         return;
@@ -260,6 +265,7 @@ fn dma_read_of_sector_one_lands_in_memory() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn destination_answers_like_source_after_migration() {
     if skip() {
         return;
@@ -324,6 +330,7 @@ fn destination_answers_like_source_after_migration() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn media_change_and_empty_drive() {
     if skip() {
         return;

@@ -113,6 +113,7 @@ fn image(dir: &std::path::Path, name: &str, size: u64) -> DriveSpec {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_reset_sensei_leaves_one_interrupt_status() {
     if skip() {
         return;
@@ -176,6 +177,7 @@ fn dropped_reset_sensei_leaves_one_interrupt_status() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_result_timer_never_completes_read_id() {
     if skip() {
         return;
@@ -215,6 +217,7 @@ fn dropped_result_timer_never_completes_read_id() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_media_changed_reports_a_disk_change_until_the_next_seek() {
     if skip() {
         return;
@@ -266,6 +269,7 @@ fn dropped_media_changed_reports_a_disk_change_until_the_next_seek() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_media_rate_keeps_the_destinations_own_rate() {
     if skip() {
         return;
@@ -340,6 +344,7 @@ fn dropped_media_rate_keeps_the_destinations_own_rate() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_perpendicular_changes_only_dumpreg() {
     if skip() {
         return;
@@ -438,6 +443,7 @@ fn phase_added(value: u8, fault: Fault) {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn added_phase_that_disagrees_with_msr_aborts_where_the_model_faults() {
     if skip() {
         return;

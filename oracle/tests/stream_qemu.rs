@@ -95,6 +95,7 @@ fn sec_index(s: &MigrationStream<'_>) -> usize {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn real_streams_with_every_subsection_parse_and_round_trip() {
     if skip() {
         return;

@@ -52,6 +52,7 @@ enum ImportCommand {
 }
 
 fn main() {
+    fdc_replay::cli::signals::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Oracle(args) => fdc_replay::cli::oracle::run(args),
@@ -68,12 +69,11 @@ fn main() {
         Command::Whatif(args) => fdc_replay::cli::whatif::run(args),
     };
     match result {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => fdc_replay::cli::signals::exit(code, None),
         // `fdc-replay points T | head`: the reader has all it wants.
-        Err(err) if fdc_replay::cli::output::is_broken_pipe(&err) => std::process::exit(0),
-        Err(err) => {
-            eprintln!("fdc-replay: {}", fdc_replay::cli::output::describe(&err));
-            std::process::exit(1);
+        Err(err) if fdc_replay::cli::output::is_broken_pipe(&err) => {
+            fdc_replay::cli::signals::exit(0, None)
         }
+        Err(err) => fdc_replay::cli::signals::exit(1, Some(&err)),
     }
 }

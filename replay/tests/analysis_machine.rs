@@ -67,6 +67,7 @@ fn qemu(path: &Path) -> Oracle {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn linux_probe_reads_the_same_on_the_model_and_on_qemu() {
     if skip() {
         return;
@@ -99,6 +100,7 @@ fn linux_probe_reads_the_same_on_the_model_and_on_qemu() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn linux_probe_sampled_points_are_the_same_on_the_model_and_on_qemu() {
     if skip() {
         return;
@@ -134,6 +136,7 @@ fn linux_probe_sampled_points_are_the_same_on_the_model_and_on_qemu() {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn check_on_qemu_passes_on_linux_probe() {
     if skip() {
         return;

@@ -29,6 +29,7 @@ fn qemu_available() -> bool {
 }
 
 #[test]
+#[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn model_matches_real_qemu_on_random_sequences() {
     if !qemu_available() {
         return;
@@ -70,6 +71,9 @@ fn model_matches_real_qemu_on_random_sequences() {
         "points at which QEMU sent each subsection: {:?}",
         total.subsections
     );
+    for f in &total.oracle_faults {
+        eprintln!("oracle fault (not a verdict on the model): {f}");
+    }
     assert!(
         failures.is_empty(),
         "model and QEMU disagree:\n{}",
@@ -78,11 +82,20 @@ fn model_matches_real_qemu_on_random_sequences() {
     if only.is_none() {
         assert_eq!(total.instances, plan.instances);
     }
-    if plan.instances * plan.sequences_per_instance >= 2000 {
-        assert!(total.ops >= 200_000, "only {} ops compared", total.ops);
+    // The volume of what was compared, for the instances that ran (one with
+    // FDC_DIFF_ONLY=N): about 90 ops and 1/12 migration point per sequence at least. An
+    // instance whose only failures were oracle faults ran no complete pass: not counted.
+    let ran = (total.instances - total.oracle_faults.len().min(total.instances))
+        * plan.sequences_per_instance;
+    if ran >= 2000 {
         assert!(
-            total.migrations >= 200,
-            "only {} migration points compared",
+            total.ops >= 90 * ran,
+            "only {} ops compared in {ran} sequences",
+            total.ops
+        );
+        assert!(
+            total.migrations >= ran / 12,
+            "only {} migration points compared in {ran} sequences",
             total.migrations
         );
     }

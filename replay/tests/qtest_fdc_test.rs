@@ -17,7 +17,11 @@ use fdc_replay::conformance::{Pair, Slot};
 
 enum Backend {
     Model(Box<PcFloppy>),
-    Both(Box<Pair>),
+    /// The pair and the directory its QEMU's files live in (removed with it).
+    Both(
+        Box<Pair>,
+        #[allow(dead_code, reason = "held for its Drop")] tempfile::TempDir,
+    ),
 }
 
 /// Starts the backend: QEMU beside the model unless FDC_SKIP_QEMU=1; fails with the
@@ -30,13 +34,13 @@ fn backend(slots: [Slot; 2], model: PcFloppy) -> Backend {
     if let Err(e) = fdc_oracle::find_qemu(&fdc_oracle::default_qemu()) {
         panic!("{e}: install QEMU with `apt-get install qemu-system-x86` (or set FDC_SKIP_QEMU=1)");
     }
-    let dir = std::env::temp_dir().join(format!(
-        "fdc-qtest-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let pair = Pair::start(&slots, dir).unwrap_or_else(|e| panic!("starting QEMU: {e}"));
-    Backend::Both(Box::new(pair))
+    let dir = tempfile::Builder::new()
+        .prefix("fdc-qtest-")
+        .tempdir()
+        .unwrap();
+    let pair = Pair::start(&slots, dir.path().to_path_buf())
+        .unwrap_or_else(|e| panic!("starting QEMU: {e}"));
+    Backend::Both(Box::new(pair), dir)
 }
 
 const DOR: u16 = 0x3F2;
@@ -59,14 +63,14 @@ impl Harness {
     fn model(&self) -> &PcFloppy {
         match &self.backend {
             Backend::Model(m) => m,
-            Backend::Both(p) => &p.model,
+            Backend::Both(p, _) => &p.model,
         }
     }
     fn op(&mut self, op: Op) -> Answer {
         self.steps += 1;
         match &mut self.backend {
             Backend::Model(m) => fdc::ops::apply(&mut **m, &op).unwrap(),
-            Backend::Both(p) => p
+            Backend::Both(p, _) => p
                 .step(self.steps, &op)
                 .unwrap_or_else(|m| panic!("model and QEMU disagree: {}", m.what)),
         }

@@ -467,6 +467,14 @@ pub enum HeaderError {
 }
 
 impl TraceHeader {
+    /// Forgets the embedded images' content (`image`), keeping every other field
+    /// (`embedded` included): for a caller that has handed the images to a model.
+    pub fn drop_images(&mut self) {
+        for m in self.drives.iter_mut().filter_map(|d| d.medium.as_mut()) {
+            m.image = None;
+        }
+    }
+
     /// Checks the header against the format's limits (drive units unique and in range,
     /// medium sizes capped, images matching their declared size).
     pub fn validate(&self) -> Result<(), HeaderError> {

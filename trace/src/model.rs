@@ -29,7 +29,7 @@ pub enum SetupError {
 impl From<&Medium> for fdc::Medium {
     fn from(m: &Medium) -> fdc::Medium {
         match &m.image {
-            Some(img) => fdc::Medium::from_image(img.clone(), m.read_only),
+            Some(img) => fdc::Medium::from_bytes(img, m.read_only),
             None => fdc::Medium::blank(m.size, m.read_only),
         }
     }

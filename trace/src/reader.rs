@@ -78,6 +78,12 @@ impl<R: Read> TraceReader<R> {
         self.chunks
     }
 
+    /// The header (embedded images included) and the chunk scanner, without a copy of
+    /// the header.
+    pub fn into_parts(self) -> (TraceHeader, ChunkScanner<R>) {
+        (self.header, self.chunks)
+    }
+
     /// Produces the next event, decoding chunks as needed.
     fn advance(&mut self) -> Result<Option<Event>, TraceError> {
         loop {
@@ -197,7 +203,10 @@ fn take_image(header: &mut TraceHeader, block: &Block) -> Result<(), String> {
     }
     // The medium size was capped by header validation; read at most one byte more
     // to detect an image longer than declared.
-    let mut data = Vec::new();
+    // Reserved up front (bounded by the size cap and by deflate's ratio): growing by
+    // doubling would hold two copies of a large image while it moves.
+    let cap = (medium.size + 1).min(gz.len() as u64 * 1100);
+    let mut data = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
     GzDecoder::new(gz)
         .take(medium.size + 1)
         .read_to_end(&mut data)

@@ -36,6 +36,25 @@
 //! 1.0x plain) says little. Real QEMU through the oracle (qtest `outb`/`inb`): 14 100
 //! events/s, about 900 times slower than the model on one thread.
 //!
+//! # Memory with an embedded image (`--image-bytes`)
+//!
+//! The parallel replay keeps a model checkpoint every 256 events. The medium's content is
+//! a copy-on-write tree of sectors (`fdc::media::Medium`), so a checkpoint costs the
+//! sectors written since the previous one, not a medium. Measured 2026-12-02 (same
+//! machine, busy), `report` peak RSS, the figure `bench --image-bytes N` prints:
+//!
+//! | trace | before (one medium copy per checkpoint written to) | after |
+//! |---|--:|--:|
+//! | 300 k events, 1.44 MB image, 1 / 2 threads | 316 / 735 MB | 10.6 / 25 MB |
+//! | 10 k events, 64 MiB image, 1 / 2 threads | 2,057 / 2,058 MB (5.5 s) | 140 / 140 MB (0.4 s) |
+//! | 1 M events (about 6,000 WRITE DATA), 64 MiB image, -j 1 / 2 / 8 | allocation fails | 143 / 143 / 143 MB |
+//!
+//! The 140 MB are the image twice while the model is built from the header's copy (which
+//! is then dropped) plus the tree's per-sector overhead.
+//! Measure with a trace generated beforehand (`bench --image-bytes N --trace F`, then
+//! `bench --reuse --trace F`): right after generating, the generator's freed memory is
+//! still resident and adds its own ~70 MB to the figures.
+//!
 //! Where the time goes (perf, gzip, 1 thread): inflate 24 %, the replay loop and
 //! accounting 19 %, chunk decoding 10 %, and the model's DMA data path about 27 %, most
 //! of it in `fdc::media::Medium::write_sector` (10 %: a byte-by-byte zero check of
@@ -57,6 +76,8 @@ const DIR: u8 = 7;
 /// Builds driver-like events, running the model to know what each read returns.
 struct Gen {
     fdc: super::ReplayModel,
+    /// The data rate drive 0's medium needs (DSR bits 0-1), programmed after each reset.
+    rate: u8,
     t: u64,
     rng: Rng,
     out: Vec<Event>,
@@ -131,6 +152,9 @@ impl Gen {
             for _ in 0..4 {
                 self.sense();
             }
+            if self.rate != 0 {
+                self.write(MSR, self.rate); // DSR: the medium's data rate
+            }
             self.send(&[0x03, 0xaf, 0x02]); // SPECIFY, DMA
         }
         let track = self.rng.below(80) as u8;
@@ -177,8 +201,29 @@ impl Gen {
     }
 }
 
-/// The header of generated traces.
+/// The header of generated traces: drive 0 holds a blank 1.44 MB medium.
 pub fn synthetic_header() -> TraceHeader {
+    synthetic_header_with(None)
+}
+
+/// A deterministic image of `bytes` bytes with no zero sector (so that every WRITE DATA of
+/// zeros changes it): byte `i` is a mix of its sector number and its offset, never 0.
+pub fn pattern_image(bytes: usize) -> Vec<u8> {
+    (0..bytes)
+        .map(|i| {
+            let s = (i / 512) as u32;
+            (s.wrapping_mul(0x9e37_79b9) >> 24) as u8 ^ (i as u8) | 1
+        })
+        .collect()
+}
+
+/// The header of generated traces; with `image`, drive 0's medium is that image, embedded
+/// in the trace (its size picks the geometry as QEMU's `pick_geometry` does).
+pub fn synthetic_header_with(image: Option<Vec<u8>>) -> TraceHeader {
+    let (format, size) = match &image {
+        Some(img) => (None, img.len() as u64),
+        None => (Some("1.44M".into()), 1_474_560),
+    };
     TraceHeader {
         guest: Some("synthetic".into()),
         workload: Some("bench: driver-like command loop".into()),
@@ -191,8 +236,9 @@ pub fn synthetic_header() -> TraceHeader {
             unit: 0,
             drive_type: DriveType::Auto,
             medium: Some(Medium {
-                format: Some("1.44M".into()),
-                size: 1_474_560,
+                format,
+                size,
+                image,
                 ..Medium::default()
             }),
         }],
@@ -231,13 +277,26 @@ pub fn generate_counted(
     opts: WriteOptions,
     on_event: Option<Box<dyn FnMut() + Send>>,
 ) -> Result<(), ReplayError> {
-    let header = synthetic_header();
-    let fdc = super::ReplayModel::from_header(&header, path)?;
-    let mut w = TraceWriter::create(path, &header, opts)?;
+    generate_header(path, &synthetic_header(), events, seed, opts, on_event)
+}
+
+/// [`generate_counted`] for a given header (e.g. [`synthetic_header_with`] an image).
+pub fn generate_header(
+    path: &Path,
+    header: &TraceHeader,
+    events: u64,
+    seed: u64,
+    opts: WriteOptions,
+    on_event: Option<Box<dyn FnMut() + Send>>,
+) -> Result<(), ReplayError> {
+    let fdc = super::ReplayModel::from_header(header, path)?;
+    let mut w = TraceWriter::create(path, header, opts)?;
     if let Some(f) = on_event {
         w.on_event(f);
     }
+    let rate = fdc.fdc.drive(0).media_rate();
     let mut g = Gen {
+        rate,
         fdc,
         t: 0,
         rng: Rng::new(seed),

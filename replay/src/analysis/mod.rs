@@ -335,11 +335,17 @@ fn recorded_result(ahead: &[Ev]) -> Option<[u8; 7]> {
     None
 }
 
+/// Shortened DMA counts tried by [`service_dma`]: 1 to this many sectors.
+pub const MAX_SHORTENED_SECTORS: u32 = 256;
+
 /// Serves a pending DMA request. The trace does not hold the i8257 programming, so the
 /// channel's byte count is unknown. It is inferred from the recording: when the guest
 /// reads the transfer's 7 result bytes within the next [`DMA_LOOKAHEAD`] events, the
-/// replay uses the first count (the whole transfer, then 1, 2, ... sectors) with which
-/// the model produces those bytes; otherwise, and when none does, the whole transfer.
+/// replay uses the first count (the whole transfer, then 1, 2, ...
+/// [`MAX_SHORTENED_SECTORS`] sectors) with which the model produces those bytes;
+/// otherwise, and when none does, the whole transfer. All candidates come from one pass
+/// over the transfer ([`Fdc::dma_transfer_observing`]): its cost is one transfer plus a
+/// controller clone per sector boundary, whatever the outcome.
 #[inline]
 pub fn service_dma(m: &mut ReplayModel, ahead: &[Ev]) {
     if m.fdc.take_dreq_asserted() || m.fdc.dreq() {
@@ -382,24 +388,28 @@ fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
         return;
     };
     let result_ok = |f: &Fdc| f.phase() == Some(fdc::Phase::Result) && f.fifo()[..7] == want;
+    // One pass over the transfer: at each sector boundary the model shows the state a
+    // terminal count there gives; the first that reproduces the result is kept (used
+    // only when the whole transfer does not reproduce it).
+    let mut shortened: Option<(u32, Fdc)> = None;
     let mut whole = fdc.clone();
-    whole.dma_transfer(&mut UnboundedChannel);
+    whole.dma_transfer_observing(&mut UnboundedChannel, &mut |bytes, f| {
+        if result_ok(f) {
+            shortened = Some((bytes, f.clone()));
+        }
+        shortened.is_none() && bytes < MAX_SHORTENED_SECTORS * 512
+    });
     if result_ok(&whole) {
         m.dma.whole += 1;
         m.last_dma = transfer(whole_len);
         *fdc = whole;
         return;
     }
-    let sectors = fdc.data_len().div_ceil(512).min(256);
-    for k in 1..=sectors {
-        let mut f = fdc.clone();
-        f.dma_transfer(&mut CountedChannel(k * 512));
-        if result_ok(&f) {
-            m.dma.shortened += 1;
-            m.last_dma = transfer(k * 512);
-            *fdc = f;
-            return;
-        }
+    if let Some((bytes, f)) = shortened {
+        m.dma.shortened += 1;
+        m.last_dma = transfer(bytes);
+        *fdc = f;
+        return;
     }
     m.dma.no_match += 1;
     m.last_dma = transfer(whole_len);

@@ -723,9 +723,10 @@ pub fn analyze_reader<I: std::io::Read + Send>(
     reader: TraceReader<I>,
     opts: &AnalyzeOptions,
 ) -> Result<TraceAnalysis, ReplayError> {
-    let header = reader.header().clone();
+    let (mut header, scanner) = reader.into_parts();
     let model = ReplayModel::from_header(&header, path)?;
-    let scanner = reader.into_chunks();
+    // The model holds the images now; the analysis keeps the header's other fields.
+    header.drop_images();
     let resolver = Mutex::new(Resolver {
         next: 0,
         state: model,

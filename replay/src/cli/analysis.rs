@@ -30,8 +30,8 @@ pub struct CheckArgs {
     /// input), relative to the current directory. Default: ./corpora when it exists,
     /// else the corpora/ of the source tree this binary was built from.
     pub paths: Vec<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(short = 'j', long = "jobs")]
+    /// Worker threads, 1 to 1024 (default: all cores; at most 4 per core are started).
+    #[arg(short = 'j', long = "jobs", value_parser = super::jobs_parser())]
     pub jobs: Option<usize>,
     /// Mismatches shown per trace, with context.
     #[arg(long, default_value_t = 5)]
@@ -97,8 +97,9 @@ pub struct ReportArgs {
     pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// Worker threads (default: all cores). The output is the same for any value.
-    #[arg(short = 'j', long = "jobs")]
+    /// Worker threads, 1 to 1024 (default: all cores; at most 4 per core are started). The
+    /// output is the same for any value.
+    #[arg(short = 'j', long = "jobs", value_parser = super::jobs_parser())]
     pub jobs: Option<usize>,
     /// Output file (default: standard output).
     #[arg(short, long)]
@@ -239,11 +240,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, bad: &mut Vec<(PathBuf, String)>) {
     }
 }
 
-/// A rayon pool of `jobs` threads (default: all cores).
+/// A rayon pool for `-j` (see [`super::effective_jobs`]).
 pub fn pool(jobs: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
-    let n = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let n = super::effective_jobs(jobs);
     Ok(rayon::ThreadPoolBuilder::new().num_threads(n).build()?)
 }
 

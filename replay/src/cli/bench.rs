@@ -9,25 +9,36 @@ use clap::Args;
 
 use super::progress::Progress;
 use crate::analysis::bench::{
-    cpu_seconds, generate, generate_counted, peak_rss_kb, reset_peak_rss,
+    cpu_seconds, generate, generate_header, pattern_image, peak_rss_kb, reset_peak_rss,
+    synthetic_header, synthetic_header_with,
 };
 use crate::analysis::replay::{analyze_reader, AnalyzeOptions};
 use crate::analysis::report::{Report, Table};
 
+/// The largest `--events` (a bound on the generated file and the time it takes).
+pub const MAX_BENCH_EVENTS: u64 = 200_000_000;
+
 /// `fdc-replay bench` arguments.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Events in the generated trace (at least 1).
-    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Events in the generated trace (1 to 200,000,000: about 600 MB of gzip trace).
+    #[arg(long, default_value_t = 10_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BENCH_EVENTS))]
     pub events: u64,
+    /// Embed a patterned image of this many bytes (at most 64 MiB, the format's cap) as
+    /// drive 0's medium instead of a blank 1.44 MB one, so that every WRITE DATA changes
+    /// it: the peak RSS column then measures what model checkpoints cost with a medium.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(512..=fdc_trace::format::MAX_MEDIUM_BYTES))]
+    pub image_bytes: Option<u64>,
     /// Where to write the trace (default: a temporary file, removed afterwards).
     #[arg(long)]
     pub trace: Option<PathBuf>,
     /// Reuse an existing trace at --trace instead of generating one.
     #[arg(long)]
     pub reuse: bool,
-    /// Thread count of the "all threads" run (default: all cores).
-    #[arg(short = 'j', long = "jobs")]
+    /// Thread count of the "all threads" run, 1 to 1024 (default: all cores; at most 4 per
+    /// core are started).
+    #[arg(short = 'j', long = "jobs", value_parser = super::jobs_parser())]
     pub jobs: Option<usize>,
     /// Also replay a shorter trace through real QEMU (oracle) and print the speed ratio.
     #[arg(long)]
@@ -92,10 +103,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     }
     drop(ratio_rows);
     let path = args.trace.clone().unwrap_or_else(|| tempfile_path("bench"));
-    let all = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    // A temporary trace is removed on a signal too (one given with --trace is kept).
+    let _cleanup = args
+        .trace
+        .is_none()
+        .then(|| fdc_oracle::cleanup::Guard::path(&path));
+    let all = super::effective_jobs(args.jobs);
     if !(args.reuse && path.exists()) {
         let t0 = Instant::now();
         let progress = Progress::events("bench: generating", Some(args.events), args.quiet);
@@ -103,8 +116,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             gzip: !args.no_gzip,
             ..Default::default()
         };
-        generate_counted(&path, args.events, 1, opts, progress.callback())?;
+        let header = match args.image_bytes {
+            None => synthetic_header(),
+            Some(n) => synthetic_header_with(Some(pattern_image(n as usize))),
+        };
+        generate_header(&path, &header, args.events, 1, opts, progress.callback())?;
         progress.finish();
+        if let Some(n) = args.image_bytes {
+            crate::outln!(
+                "drive 0: embedded patterned image of {n} bytes (every WRITE DATA changes it)"
+            )?;
+        }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         crate::outln!(
             "generated {} events in {:.2} s: {} ({} bytes)",
@@ -311,6 +333,7 @@ fn oracle_speed(events: u64) -> anyhow::Result<(u64, f64)> {
     use fdc_oracle::{Oracle, OracleConfig};
     use fdc_trace::Event;
     let path = tempfile_path("oracle");
+    let _cleanup = fdc_oracle::cleanup::Guard::path(&path);
     generate(&path, events, 2, true)?;
     let (_, evs) = fdc_trace::read_all(&path)?;
     let _ = std::fs::remove_file(&path);

@@ -43,6 +43,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
         workdir: std::env::temp_dir().join(format!("fdc-conformance-{}", std::process::id())),
         shrink_budget: args.shrink,
     };
+    let _cleanup = fdc_oracle::cleanup::Guard::path(&plan.workdir);
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(4);
@@ -74,6 +75,9 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "points at which QEMU sent each subsection: {:?}",
                 total.subsections
             )?;
+            for f in &total.oracle_faults {
+                crate::outln!("oracle fault (not a verdict on the model): {f}")?;
+            }
             for f in &failures {
                 crate::outln!("{f}")?;
             }
@@ -84,6 +88,7 @@ pub fn run_cli(args: ConformanceArgs) -> anyhow::Result<i32> {
                 "instances": total.instances, "sequences": total.sequences, "ops": total.ops,
                 "reads": total.reads, "migrations": total.migrations,
                 "memory_checks": total.memory_checks, "subsections": total.subsections,
+                "oracle_faults": total.oracle_faults,
                 "failures": failures,
             })
         )?,

@@ -10,11 +10,44 @@ pub mod output;
 pub mod progress;
 pub mod record;
 pub mod regress;
+pub mod signals;
 pub mod stream;
 pub mod whatif;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+
+/// The largest `-j` accepted; a larger value is refused by the argument parser.
+pub const MAX_JOBS: u64 = 1024;
+
+/// Threads started per core at most: a larger `-j` is capped to this many per core
+/// (more threads than that only add scheduling on a replay that is CPU-bound).
+pub const JOBS_PER_CORE: usize = 4;
+
+/// The parser of every `-j`: 1 to [`MAX_JOBS`] (0 and larger values are errors).
+pub fn jobs_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_JOBS)
+}
+
+/// The cores of this machine (1 when unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The threads to start for `-j`: all cores by default, else the value capped at
+/// [`JOBS_PER_CORE`] per core (saying so on standard error when it caps).
+pub fn effective_jobs(jobs: Option<usize>) -> usize {
+    let cores = cores();
+    let Some(n) = jobs else { return cores };
+    let cap = cores.saturating_mul(JOBS_PER_CORE).max(1);
+    if n > cap {
+        eprintln!(
+            "fdc-replay: -j {n}: starting {cap} threads ({JOBS_PER_CORE} per core on {cores} cores)"
+        );
+        return cap;
+    }
+    n.max(1)
+}
 
 /// Which machine a command drives: `model` (the `fdc` model) or `qemu[=PATH]` (real QEMU
 /// through the oracle; PATH defaults to `$FDC_QEMU`, else `qemu-system-x86_64`).

@@ -34,8 +34,10 @@ pub enum Format {
 pub struct OracleArgs {
     /// Script file (`-` for stdin); without it a demo runs.
     pub script: Option<PathBuf>,
-    /// Drive setup, repeatable: `N=none`, `N=empty`, `N=blank` or `N=IMAGE[,ro]`.
-    /// Default: drive 0 a fresh zero-filled 1.44 MB image, drive 1 absent.
+    /// Drive setup, repeatable: `N=none`, `N=empty`, `N=blank` or `N=IMAGE[,ro][,in-place]`.
+    /// IMAGE (at most 64 MiB) is copied to a private file that QEMU uses, so the script
+    /// never changes it; with `,in-place` QEMU opens IMAGE itself and the guest's writes
+    /// change it. Default: drive 0 a fresh zero-filled 1.44 MB image, drive 1 absent.
     #[arg(long = "drive", value_name = "N=SPEC")]
     pub drives: Vec<String>,
     /// Output format.
@@ -188,19 +190,31 @@ fn parse_drives(specs: &[String]) -> anyhow::Result<[DriveSpec; 2]> {
             "none" => DriveSpec::Absent,
             "empty" => DriveSpec::Empty,
             "blank" => DriveSpec::Blank,
-            path => {
-                let (path, read_only) = match path.strip_suffix(",ro") {
-                    Some(p) => (p, true),
-                    None => (path, false),
-                };
-                DriveSpec::Image {
-                    path: PathBuf::from(path),
-                    read_only,
-                }
-            }
+            path => image_spec(path)?,
         };
     }
     Ok(drives)
+}
+
+/// `IMAGE[,ro][,in-place]` (the options in any order): a copy of IMAGE, or with
+/// `in-place` the file itself.
+fn image_spec(spec: &str) -> anyhow::Result<DriveSpec> {
+    let (mut path, mut read_only, mut in_place) = (spec, false, false);
+    loop {
+        if let Some(p) = path.strip_suffix(",ro") {
+            (path, read_only) = (p, true);
+        } else if let Some(p) = path.strip_suffix(",in-place") {
+            (path, in_place) = (p, true);
+        } else {
+            break;
+        }
+    }
+    let path = PathBuf::from(path);
+    if in_place {
+        return Ok(DriveSpec::Image { path, read_only });
+    }
+    let image = fdc_oracle::read_image(&path)?;
+    Ok(DriveSpec::Medium(Medium::from_image(image, read_only)))
 }
 
 /// One script line.
@@ -368,7 +382,7 @@ fn run_line<M: Machine>(m: &mut M, line: &ScriptLine) -> anyhow::Result<Value> {
             json!({"op": "eject", "drive": n})
         }
         ScriptCmd::Change(n, p, ro) => {
-            let image = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let image = fdc_oracle::read_image(p)?;
             m.insert(*n, &Medium::from_image(image, *ro))?;
             json!({"op": "change", "drive": n, "image": p.display().to_string(), "ro": ro})
         }
@@ -465,7 +479,7 @@ mod tests {
 
     #[test]
     fn parses_drive_specs() {
-        let d = parse_drives(&["1=/a,b.img,ro".into(), "0=empty".into()]).unwrap();
+        let d = parse_drives(&["1=/a,b.img,ro,in-place".into(), "0=empty".into()]).unwrap();
         assert_eq!(d[0], DriveSpec::Empty);
         assert_eq!(
             d[1],
@@ -474,6 +488,19 @@ mod tests {
                 read_only: true
             }
         );
+        // Without `in-place`: a copy of the file's content.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x,y.img");
+        std::fs::write(&p, [7u8; 1024]).unwrap();
+        let d = parse_drives(&[format!("0={},ro", p.display())]).unwrap();
+        assert_eq!(
+            d[0],
+            DriveSpec::Medium(Medium::from_image(vec![7; 1024], true))
+        );
+        // A device that never ends is refused after the cap.
+        let e = parse_drives(&["0=/dev/zero".into()]).unwrap_err();
+        assert!(format!("{e:#}").contains("too large"), "{e:#}");
+        assert!(parse_drives(&["0=/no/such.img".into()]).is_err());
         assert!(parse_drives(&["2=none".into()]).is_err());
         assert_eq!(
             parse_drives(&[]).unwrap(),

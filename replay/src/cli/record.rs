@@ -48,6 +48,8 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
         m @ MachineArg::Qemu(_) => Target::Qemu(m.qemu_binary()),
     };
     let recorder = std::env::args().collect::<Vec<_>>().join(" ");
+    // A trace cut short by a signal is removed like one cut short by an error.
+    let cleanup = fdc_oracle::cleanup::Guard::path(&out);
     let progress = Progress::events(&format!("record-driver-model {name}"), None, args.quiet);
     let recorded = record_file_counted(&name, &out, &recorder, &target, progress.callback());
     progress.finish();
@@ -59,7 +61,8 @@ pub fn run_cli(args: RecordArgs) -> anyhow::Result<i32> {
             return Err(e.into());
         }
     };
-    crate::outln!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries, {} late time steps) -> {}",
-        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.stats.overshoots, out.display())?;
+    drop(cleanup);
+    crate::outln!("{name}: {} events ({} commands, {} transfers, {} IRPs, {} retries; {} recording(s) for an exact one) -> {}",
+        s.events, s.stats.commands, s.stats.transfers, s.stats.irps, s.stats.retries, s.attempts, out.display())?;
     Ok(0)
 }

@@ -28,8 +28,9 @@ pub struct RegressArgs {
     /// Rewrite the baseline with the current numbers instead of comparing.
     #[arg(long)]
     pub update: bool,
-    /// Worker threads (the numbers are the same for any value).
-    #[arg(short = 'j', long = "jobs")]
+    /// Worker threads, 1 to 1024 (default: all cores; at most 4 per core are started; the
+    /// numbers are the same for any value).
+    #[arg(short = 'j', long = "jobs", value_parser = super::jobs_parser())]
     pub jobs: Option<usize>,
     /// No progress bar.
     #[arg(short, long)]

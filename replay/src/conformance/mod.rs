@@ -16,10 +16,10 @@ mod shrink;
 pub use generate::generate_sequence;
 pub use pair::{field_diff, Pair, Reference};
 pub use plan::{
-    describe_failure, instance_ops, run_instance, run_plan, run_plan_with, slot_setups, Outcome,
-    Plan,
+    confirm, describe_failure, instance_ops, run_instance, run_plan, run_plan_with, slot_setups,
+    Outcome, Plan, MAX_ATTEMPTS,
 };
-pub use shrink::{run_ops, shrink};
+pub use shrink::{run_ops, run_ops_counted, shrink};
 
 /// The drive set-up of one QEMU instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +88,9 @@ pub struct Stats {
     pub resyncs: usize,
     /// Instances re-run on a fresh QEMU after the oracle itself failed (not a mismatch).
     pub oracle_retries: usize,
+    /// Mismatches that did not reproduce on a fresh QEMU (the model is deterministic, so
+    /// a real one does): oracle faults, each with its evidence. Not failures.
+    pub oracle_faults: Vec<String>,
 }
 
 impl Stats {
@@ -102,6 +105,7 @@ impl Stats {
         self.lost_stops += o.lost_stops;
         self.resyncs += o.resyncs;
         self.oracle_retries += o.oracle_retries;
+        self.oracle_faults.extend(o.oracle_faults.iter().cloned());
         for (k, v) in &o.subsections {
             *self.subsections.entry(k.clone()).or_default() += v;
         }

@@ -60,7 +60,8 @@ impl Slot {
 impl Pair<Oracle> {
     /// Starts QEMU and the model with the same drives; QEMU's files live in `workdir`.
     pub fn start(slots: &[Slot; 2], workdir: PathBuf) -> Result<Pair, String> {
-        std::fs::create_dir_all(&workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
+        fdc_oracle::cleanup::create_dir_all(&workdir)
+            .map_err(|e| format!("{}: {e}", workdir.display()))?;
         let [c0, c1] = [slots[0].config(), slots[1].config()];
         let cfg = OracleConfig {
             workdir: Some(workdir),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use fdc::ops::Op;
 
 use super::generate::generate_sequence;
-use super::shrink::{run_ops, shrink};
+use super::shrink::{run_ops_counted, shrink};
 use super::{Mismatch, MismatchKind, Slot, Stats};
 use crate::rng::Rng;
 
@@ -56,14 +56,7 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
         sequences: plan.sequences_per_instance,
         ..Stats::default()
     };
-    let run = || run_ops(&slots, &ops, images.clone());
-    // An oracle failure (QEMU did not answer, a time step overshot) is not a verdict on
-    // the model: run the instance once more on a fresh QEMU, and count it.
-    let mut result = run();
-    if matches!(&result, Err(m) if m.kind == MismatchKind::MachineFailed) {
-        stats.oracle_retries += 1;
-        result = run();
-    }
+    let result = run_confirmed(&slots, &ops, &images, &mut stats);
     let outcome = match result {
         Ok(s) => {
             stats.add(&s);
@@ -82,6 +75,85 @@ pub fn run_instance(plan: &Plan, instance: usize) -> Outcome {
     };
     let _ = std::fs::remove_dir_all(&images);
     outcome
+}
+
+/// Runs attempts of one instance allowed before a result stands.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// Runs `ops` on fresh pairs until the result stands, as a verdict must not depend on
+/// QEMU's timing: a run that passes stands; a mismatch stands once two runs show the same
+/// one (same op, same difference: the model is deterministic, and so is QEMU's virtual
+/// time unless the oracle lost a watchdog stop); an oracle failure (QEMU did not answer, a
+/// time step overshot) is retried and counted. Mismatches that no other run confirms are
+/// oracle faults (recorded in `stats` with their evidence), not verdicts. After
+/// [`MAX_ATTEMPTS`] runs without a standing result, the last oracle failure stands, or,
+/// when every failure was an unconfirmed mismatch, the instance counts as passed with
+/// its oracle faults.
+fn run_confirmed(
+    slots: &[Slot; 2],
+    ops: &[Op],
+    images: &std::path::Path,
+    stats: &mut Stats,
+) -> Result<Stats, Mismatch> {
+    confirm(|| run_ops_counted(slots, ops, images.to_path_buf()), stats)
+}
+
+/// Decides an instance's result from fresh runs (one call of `run` = one run: its result
+/// and its lost watchdog stops): a pass stands; a mismatch stands once two runs show the
+/// same one (same op, same difference); an oracle failure is retried and counted;
+/// mismatches no other run confirms are oracle faults, recorded in `stats` with their
+/// evidence, not verdicts. At most [`MAX_ATTEMPTS`] runs.
+pub fn confirm(
+    mut run: impl FnMut() -> (Result<Stats, Mismatch>, usize),
+    stats: &mut Stats,
+) -> Result<Stats, Mismatch> {
+    let mut seen: Vec<(Mismatch, usize)> = Vec::new();
+    let mut last_failure = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        let (result, lost) = run();
+        match result {
+            Ok(s) => {
+                record_faults(stats, &seen, "a later run passed");
+                return Ok(s);
+            }
+            Err(m) if m.kind == MismatchKind::MachineFailed => {
+                if attempt + 1 < MAX_ATTEMPTS {
+                    stats.oracle_retries += 1;
+                }
+                last_failure = Some(m);
+            }
+            Err(m) => {
+                if let Some(i) = seen
+                    .iter()
+                    .position(|(p, _)| p.index == m.index && p.what == m.what)
+                {
+                    seen.remove(i);
+                    record_faults(stats, &seen, "another mismatch was confirmed");
+                    return Err(m);
+                }
+                seen.push((m, lost));
+            }
+        }
+    }
+    match last_failure {
+        Some(m) if seen.is_empty() => Err(m),
+        _ => {
+            // Only unconfirmed mismatches (and oracle failures): no verdict on the model.
+            record_faults(stats, &seen, "no other run confirmed it");
+            Ok(Stats::default())
+        }
+    }
+}
+
+/// Records unconfirmed mismatches as oracle faults, with their evidence.
+fn record_faults(stats: &mut Stats, seen: &[(Mismatch, usize)], why: &str) {
+    for (m, lost) in seen {
+        stats.oracle_faults.push(format!(
+            "mismatch after op {} did not reproduce ({why}); {lost} oracle time step(s) of that run \
+             lost their watchdog stop: {}",
+            m.index, m.what
+        ));
+    }
 }
 
 /// The operations instance `instance` of `plan` runs (a function of the seed).
@@ -136,4 +208,101 @@ pub fn run_plan_with(plan: &Plan, threads: usize, done: &(dyn Fn(usize) + Sync))
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, o)| o).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn differs(index: usize, what: &str) -> Mismatch {
+        Mismatch {
+            index,
+            kind: MismatchKind::Differs,
+            what: what.into(),
+        }
+    }
+
+    fn failed() -> Mismatch {
+        Mismatch {
+            index: 3,
+            kind: MismatchKind::MachineFailed,
+            what: "QEMU did not answer".into(),
+        }
+    }
+
+    /// Runs `confirm` over scripted results; returns its verdict, the stats and the runs.
+    fn scripted(results: Vec<Result<Stats, Mismatch>>) -> (Result<Stats, Mismatch>, Stats, usize) {
+        let mut it = results.into_iter();
+        let mut runs = 0;
+        let mut stats = Stats::default();
+        let r = confirm(
+            || {
+                runs += 1;
+                (it.next().unwrap_or_else(|| Ok(Stats::default())), 5)
+            },
+            &mut stats,
+        );
+        (r, stats, runs)
+    }
+
+    fn ok(ops: usize) -> Result<Stats, Mismatch> {
+        Ok(Stats {
+            ops,
+            ..Stats::default()
+        })
+    }
+
+    #[test]
+    fn a_mismatch_that_does_not_reproduce_is_an_oracle_fault() {
+        let (r, stats, runs) = scripted(vec![Err(differs(16413, "result_timer")), ok(7)]);
+        assert_eq!(r.unwrap().ops, 7);
+        assert_eq!(runs, 2);
+        assert_eq!(stats.oracle_faults.len(), 1);
+        let f = &stats.oracle_faults[0];
+        assert!(
+            f.contains("op 16413") && f.contains("result_timer") && f.contains("5 oracle"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn a_reproduced_mismatch_stands() {
+        let (r, stats, runs) = scripted(vec![Err(differs(9, "a")), Err(differs(9, "a"))]);
+        let m = r.unwrap_err();
+        assert_eq!((m.index, m.kind), (9, MismatchKind::Differs));
+        assert_eq!(runs, 2);
+        assert!(stats.oracle_faults.is_empty());
+        // Confirmed on the third run, after a different one-off mismatch.
+        let (r, stats, runs) = scripted(vec![
+            Err(differs(9, "a")),
+            Err(differs(4, "b")),
+            Err(differs(4, "b")),
+        ]);
+        assert_eq!(r.unwrap_err().index, 4);
+        assert_eq!(runs, 3);
+        assert_eq!(stats.oracle_faults.len(), 1);
+    }
+
+    #[test]
+    fn unconfirmed_mismatches_and_failures_give_no_verdict() {
+        let (r, stats, runs) = scripted(vec![
+            Err(differs(9, "a")),
+            Err(failed()),
+            Err(differs(10, "a")),
+        ]);
+        assert!(r.is_ok());
+        assert_eq!(runs, MAX_ATTEMPTS);
+        assert_eq!(stats.oracle_faults.len(), 2);
+        assert_eq!(stats.oracle_retries, 1);
+    }
+
+    #[test]
+    fn oracle_failures_are_retried_and_then_stand() {
+        let (r, stats, runs) = scripted(vec![Err(failed()), ok(1)]);
+        assert!(r.is_ok());
+        assert_eq!((runs, stats.oracle_retries), (2, 1));
+        let (r, _, runs) = scripted(vec![Err(failed()), Err(failed()), Err(failed())]);
+        assert_eq!(r.unwrap_err().kind, MismatchKind::MachineFailed);
+        assert_eq!(runs, MAX_ATTEMPTS);
+    }
 }

@@ -9,11 +9,28 @@ use super::{Mismatch, MismatchKind, Slot, Stats};
 
 /// Runs `ops` on a fresh pair; returns the first mismatch.
 pub fn run_ops(slots: &[Slot; 2], ops: &[Op], images: PathBuf) -> Result<Stats, Mismatch> {
-    let mut pair = Pair::start(slots, images).map_err(Mismatch::setup)?;
+    run_ops_counted(slots, ops, images).0
+}
+
+/// [`run_ops`], also returning how many oracle time steps lost their watchdog stop
+/// before the run ended (the evidence of an oracle fault when a mismatch does not
+/// reproduce).
+pub fn run_ops_counted(
+    slots: &[Slot; 2],
+    ops: &[Op],
+    images: PathBuf,
+) -> (Result<Stats, Mismatch>, usize) {
+    let mut pair = match Pair::start(slots, images) {
+        Ok(p) => p,
+        Err(e) => return (Err(Mismatch::setup(e)), 0),
+    };
     for (i, op) in ops.iter().enumerate() {
-        pair.step(i, op)?;
+        if let Err(m) = pair.step(i, op) {
+            return (Err(m), pair.other.lost_stops() as usize);
+        }
     }
-    Ok(pair.stats)
+    let lost = pair.stats.lost_stops;
+    (Ok(pair.stats), lost)
 }
 
 /// Shrinks a failing op list by removing chunks while it still fails (ddmin-style), at

@@ -74,6 +74,8 @@ macro_rules! fail {
 pub struct Summary {
     /// Events recorded.
     pub events: u64,
+    /// Recordings made: more than 1 when an earlier one had a late QEMU time step.
+    pub attempts: usize,
     /// The driver's counters.
     pub stats: super::Stats,
 }
@@ -90,6 +92,8 @@ pub enum Target {
 /// The images of a workload, in a scratch directory removed on drop.
 pub struct Media {
     dir: PathBuf,
+    /// Registers `dir` for removal on a signal.
+    _cleanup: fdc_oracle::cleanup::Guard,
     /// The image in drive A: at the start (`None`: the drive is empty).
     pub disk0: Option<PathBuf>,
 }
@@ -100,8 +104,24 @@ impl Drop for Media {
     }
 }
 
-fn run_tool(cmd: &mut Command) -> std::io::Result<()> {
-    let out = cmd.output()?;
+/// Runs a tool the workload images need; a missing tool is an error naming its Debian
+/// package (there is no fallback: the workloads' disks are real FAT12 file systems).
+fn run_tool(cmd: &mut Command, package: &str) -> std::io::Result<()> {
+    let out = cmd.output().map_err(|e| {
+        let tool = cmd.get_program().to_string_lossy().into_owned();
+        if e.kind() == std::io::ErrorKind::NotFound {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{tool} not found: the driver-model workloads make FAT12 images with it; \
+                     install {package} (`apt-get install dosfstools mtools`, or \
+                     `bash scripts/install-deps.sh`)"
+                ),
+            )
+        } else {
+            std::io::Error::new(e.kind(), format!("running {tool}: {e}"))
+        }
+    })?;
     if !out.status.success() {
         return Err(std::io::Error::other(format!(
             "{cmd:?} failed: {}",
@@ -117,8 +137,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// A FAT12 1.44 MB image made with `mkfs.fat`, with `files` copied in by `mcopy`;
-/// falls back to a raw pattern image when dosfstools/mtools are missing.
+/// A FAT12 1.44 MB image made with `mkfs.fat` (dosfstools), with `files` copied in by
+/// `mcopy` (mtools); either tool missing is an error that names its package.
 fn fat_image(
     dir: &Path,
     name: &str,
@@ -126,29 +146,24 @@ fn fat_image(
     files: &[(&str, Vec<u8>)],
 ) -> std::io::Result<PathBuf> {
     let img = dir.join(name);
-    let made = Command::new("mkfs.fat")
-        .args(["-C", "-n", label, "-i", "12345678"])
-        .arg(&img)
-        .arg("1440")
-        .output();
-    match made {
-        Ok(o) if o.status.success() => {
-            for (fname, data) in files {
-                let src = dir.join(fname);
-                std::fs::write(&src, data)?;
-                run_tool(
-                    Command::new("mcopy")
-                        .arg("-i")
-                        .arg(&img)
-                        .arg(&src)
-                        .arg(format!("::{fname}")),
-                )?;
-            }
-        }
-        _ => {
-            eprintln!("note: mkfs.fat unavailable, using a raw pattern image");
-            std::fs::write(&img, pattern(SIZE_144 as usize, 7))?;
-        }
+    run_tool(
+        Command::new("mkfs.fat")
+            .args(["-C", "-n", label, "-i", "12345678"])
+            .arg(&img)
+            .arg("1440"),
+        "dosfstools",
+    )?;
+    for (fname, data) in files {
+        let src = dir.join(fname);
+        std::fs::write(&src, data)?;
+        run_tool(
+            Command::new("mcopy")
+                .arg("-i")
+                .arg(&img)
+                .arg(&src)
+                .arg(format!("::{fname}")),
+            "mtools",
+        )?;
     }
     Ok(img)
 }
@@ -172,8 +187,12 @@ pub fn prepare(workload: &str) -> std::io::Result<Media> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     ));
-    std::fs::create_dir_all(&dir)?;
-    let mut media = Media { dir, disk0: None };
+    fdc_oracle::cleanup::create_dir_all(&dir)?;
+    let mut media = Media {
+        _cleanup: fdc_oracle::cleanup::Guard::path(&dir),
+        dir,
+        disk0: None,
+    };
     let dir = &media.dir;
     let small_files = vec![
         (
@@ -313,7 +332,14 @@ pub fn record<M: Machine, W: Write>(
     d.idle(4_000_000_000)?;
     let stats = d.stats.clone();
     let (events, _, out) = d.finish()?;
-    Ok((Summary { events, stats }, out))
+    Ok((
+        Summary {
+            events,
+            attempts: 1,
+            stats,
+        },
+        out,
+    ))
 }
 
 /// Why [`record_file`] failed.
@@ -334,9 +360,29 @@ pub enum RecordError {
     /// The workload on QEMU.
     #[error(transparent)]
     Qemu(#[from] WorkloadError<OracleError>),
+    /// Every attempt on QEMU had a late time step.
+    #[error(
+        "{workload}: each of {attempts} recordings on QEMU had a late time step (the oracle \
+         lost a watchdog stop, which happens on a loaded machine): no exact recording"
+    )]
+    Inexact {
+        /// The workload.
+        workload: String,
+        /// Recordings tried.
+        attempts: usize,
+    },
 }
 
-/// Records `workload` on `target` into the trace file `out`.
+/// Recordings of one workload tried on QEMU before [`record_file`] gives up.
+pub const MAX_RECORD_ATTEMPTS: usize = 4;
+
+/// Records `workload` on `target` into the trace file `out`, deterministically: the
+/// driver is closed-loop, so a QEMU time step that stops late (the oracle lost a watchdog
+/// stop; the VM ran on to the next timer deadline) changes every later time. Such a
+/// recording is thrown away and the workload recorded again from fresh media, up to
+/// [`MAX_RECORD_ATTEMPTS`] times; the recording kept has no late step, so it equals the
+/// same workload run on the model, event for event and time for time. On the model one
+/// recording is always exact.
 pub fn record_file(
     workload: &str,
     out: &Path,
@@ -346,8 +392,42 @@ pub fn record_file(
     record_file_counted(workload, out, recorder, target, None)
 }
 
-/// [`record_file`], calling `on_event` after every event recorded (a progress display).
+/// [`record_file`], calling `on_event` after every event recorded (a progress display;
+/// a recording made again counts its events again).
 pub fn record_file_counted(
+    workload: &str,
+    out: &Path,
+    recorder: &str,
+    target: &Target,
+    on_event: Option<Box<dyn FnMut() + Send>>,
+) -> Result<Summary, RecordError> {
+    let shared = on_event.map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
+    for attempt in 1..=MAX_RECORD_ATTEMPTS {
+        let callback = shared.clone().map(|f| {
+            Box::new(move || {
+                if let Ok(mut f) = f.lock() {
+                    f();
+                }
+            }) as Box<dyn FnMut() + Send>
+        });
+        let mut s = record_once(workload, out, recorder, target, callback)?;
+        s.attempts = attempt;
+        if s.stats.overshoots == 0 {
+            return Ok(s);
+        }
+        eprintln!(
+            "note: {workload}: {} late QEMU time step(s) in recording {attempt} of at most \
+             {MAX_RECORD_ATTEMPTS}: recording again",
+            s.stats.overshoots
+        );
+    }
+    Err(RecordError::Inexact {
+        workload: workload.to_string(),
+        attempts: MAX_RECORD_ATTEMPTS,
+    })
+}
+
+fn record_once(
     workload: &str,
     out: &Path,
     recorder: &str,
