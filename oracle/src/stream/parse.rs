@@ -187,25 +187,7 @@ impl<'a> MigrationStream<'a> {
         } else {
             None
         };
-        let page_size = match configuration.as_ref().and_then(|c| c.target_page_bits) {
-            Some(bits) if (9..=20).contains(&bits) => 1u64 << bits,
-            Some(bits) => {
-                return Err(StreamError::Malformed {
-                    offset: configuration.as_ref().map_or(8, |c| c.offset),
-                    reason: format!("target page bits {bits} out of range 9..=20"),
-                })
-            }
-            None => match vmdesc.as_ref().and_then(Vmdesc::page_size) {
-                Some(ps) if ps.is_power_of_two() && (512..=1 << 20).contains(&ps) => ps,
-                Some(ps) => {
-                    return Err(StreamError::Vmdesc {
-                        offset: vmdesc.as_ref().map_or(0, |v| v.json_start),
-                        reason: format!("page_size {ps} is not a power of two in 512..=1M"),
-                    })
-                }
-                None => DEFAULT_PAGE_SIZE,
-            },
-        };
+        let page_size = page_size_of(configuration.as_ref(), vmdesc.as_ref())?;
         let mut ram = RamState {
             page_size,
             ignore_shared: configuration
@@ -227,57 +209,11 @@ impl<'a> MigrationStream<'a> {
                 });
             }
             let ty = r.u8(at, "a section type")?;
-            let (kind, section_id, name, instance_id, version) = match ty {
-                QEMU_VM_EOF => {
-                    eof_offset = at;
-                    break;
-                }
-                QEMU_VM_SECTION_START | QEMU_VM_SECTION_FULL => {
-                    let id = r.be32(at, "a section header")?;
-                    let name = r.name8(at, "a section header")?;
-                    let instance = r.be32(at, "a section header")?;
-                    let version = r.be32(at, "a section header")?;
-                    let kind = if ty == QEMU_VM_SECTION_START {
-                        SectionKind::Start
-                    } else {
-                        SectionKind::Full
-                    };
-                    (kind, id, name, instance, Some(version))
-                }
-                QEMU_VM_SECTION_PART | QEMU_VM_SECTION_END => {
-                    let id = r.be32(at, "a section header")?;
-                    let start = sections
-                        .iter()
-                        .find(|s| s.kind == SectionKind::Start && s.section_id == id)
-                        .ok_or_else(|| StreamError::Malformed {
-                            offset: at,
-                            reason: format!("section part for id {id}, which was never started"),
-                        })?;
-                    let kind = if ty == QEMU_VM_SECTION_PART {
-                        SectionKind::Part
-                    } else {
-                        SectionKind::End
-                    };
-                    (kind, id, start.name.clone(), start.instance_id, None)
-                }
-                QEMU_VM_CONFIGURATION => {
-                    return Err(StreamError::Malformed {
-                        offset: at,
-                        reason: "a configuration section after the first section".into(),
-                    })
-                }
-                super::QEMU_VM_COMMAND => {
-                    return Err(StreamError::Unsupported {
-                        offset: at,
-                        what: "QEMU_VM_COMMAND (postcopy, COLO or a packaged stream)".into(),
-                    })
-                }
-                other => {
-                    return Err(StreamError::Malformed {
-                        offset: at,
-                        reason: format!("unknown section type {other:#04x}"),
-                    })
-                }
+            let Some((kind, section_id, name, instance_id, version)) =
+                section_header(&mut r, ty, at, &sections)?
+            else {
+                eof_offset = at;
+                break;
             };
             let payload_start = r.pos;
             let body = match kind {
@@ -299,80 +235,18 @@ impl<'a> MigrationStream<'a> {
                 SectionKind::Full => {
                     let index = next_device;
                     next_device += 1;
-                    let desc = vmdesc.as_ref().map(|v| (v, v.devices().get(index)));
-                    if let Some((v, d)) = desc {
-                        let d_name = d.and_then(|d| d.get("name")).and_then(|n| n.as_str());
-                        let d_inst = d
-                            .and_then(|d| d.get("instance_id"))
-                            .and_then(|n| n.as_u64());
-                        if d_name != Some(name.as_str()) || d_inst != Some(u64::from(instance_id)) {
-                            return Err(StreamError::VmdescMismatch {
-                                offset: at,
-                                section: name.clone(),
-                                reason: format!(
-                                    "device section #{index} is `{name}` instance {instance_id}, \
-                                     the vmdesc's entry #{index} is {}",
-                                    match (d_name, d_inst) {
-                                        (Some(n), Some(i)) => format!("`{n}` instance {i}"),
-                                        _ => "missing".into(),
-                                    }
-                                ),
-                            });
-                        }
-                        let _ = v;
-                    }
-                    let device = desc.and_then(|(v, d)| d.map(|d| (v, d)));
-                    if name == "fdc" {
-                        let body = fdc::walk(&mut r, device, version, &mut issues)?;
-                        SectionBody::Device(Box::new(DeviceBody {
-                            vmdesc_index: device.map(|_| index),
-                            ..body
-                        }))
-                    } else {
-                        let Some((v, d)) = device else {
-                            return Err(StreamError::NoVmdesc {
-                                offset: at,
-                                section: name,
-                            });
-                        };
-                        let root = vmdesc::walk_struct(&mut r, d, v.json_start, &name)?;
-                        SectionBody::Device(Box::new(DeviceBody {
-                            vmdesc_index: Some(index),
-                            root: Some(root),
-                            fdc: None,
-                        }))
-                    }
+                    let head = DeviceHead {
+                        at,
+                        index,
+                        name: &name,
+                        instance_id,
+                        version,
+                    };
+                    device_body(&mut r, vmdesc.as_ref(), &head, &mut issues)?
                 }
             };
             let payload = payload_start..r.pos;
-            let footer = if r.peek() == Some(QEMU_VM_SECTION_FOOTER) {
-                let f = r.pos;
-                r.pos += 1;
-                let id = r.be32(f, "a section footer")?;
-                if id != section_id {
-                    return Err(StreamError::Malformed {
-                        offset: f,
-                        reason: format!(
-                            "footer names section {id}, the section `{name}` has id {section_id}"
-                        ),
-                    });
-                }
-                Some(f)
-            } else {
-                if let Some(b) = r.peek() {
-                    if !matches!(b, 0x00..=0x04 | 0x08) {
-                        return Err(StreamError::VmdescMismatch {
-                            offset: r.pos,
-                            section: name,
-                            reason: format!(
-                                "after the described fields and subsections the stream holds \
-                                 {b:#04x}, not a section footer or the next section"
-                            ),
-                        });
-                    }
-                }
-                None
-            };
+            let footer = section_footer(&mut r, section_id, &name)?;
             sections.push(Section {
                 offset: at,
                 kind,
@@ -386,31 +260,7 @@ impl<'a> MigrationStream<'a> {
                 body,
             });
         }
-        // After QEMU_VM_EOF: the vmdesc or nothing.
-        match &vmdesc {
-            Some(v) if v.offset == r.pos => {}
-            Some(v) => {
-                return Err(StreamError::Vmdesc {
-                    offset: r.pos,
-                    reason: format!(
-                        "QEMU_VM_EOF is followed by {} bytes before the vmdesc at offset {}",
-                        v.offset.saturating_sub(r.pos),
-                        v.offset
-                    ),
-                })
-            }
-            None if r.remaining() == 0 => {}
-            None => {
-                return Err(StreamError::Vmdesc {
-                    offset: r.pos,
-                    reason: format!(
-                        "{} bytes after QEMU_VM_EOF are not a vmdesc (0x06, be32 length, JSON \
-                         reaching the end of the stream)",
-                        r.remaining()
-                    ),
-                })
-            }
-        }
+        check_after_eof(&r, vmdesc.as_ref())?;
         if let Some(v) = &vmdesc {
             if v.devices().len() != next_device {
                 issues.push(Issue {
@@ -589,4 +439,226 @@ fn parse_configuration(r: &mut Reader<'_>) -> Result<Configuration, StreamError>
     }
     c.range = at..r.pos;
     Ok(c)
+}
+
+/// The stream's target page size: the configuration's `target-page-bits`, else the
+/// vmdesc's `page_size`, else QEMU's default.
+fn page_size_of(
+    configuration: Option<&Configuration>,
+    vmdesc: Option<&Vmdesc>,
+) -> Result<u64, StreamError> {
+    Ok(match configuration.and_then(|c| c.target_page_bits) {
+        Some(bits) if (9..=20).contains(&bits) => 1u64 << bits,
+        Some(bits) => {
+            return Err(StreamError::Malformed {
+                offset: configuration.map_or(8, |c| c.offset),
+                reason: format!("target page bits {bits} out of range 9..=20"),
+            })
+        }
+        None => match vmdesc.and_then(Vmdesc::page_size) {
+            Some(ps) if ps.is_power_of_two() && (512..=1 << 20).contains(&ps) => ps,
+            Some(ps) => {
+                return Err(StreamError::Vmdesc {
+                    offset: vmdesc.map_or(0, |v| v.json_start),
+                    reason: format!("page_size {ps} is not a power of two in 512..=1M"),
+                })
+            }
+            None => DEFAULT_PAGE_SIZE,
+        },
+    })
+}
+
+/// The header of the section starting with type byte `ty` at `at`: kind, id, name,
+/// instance id and version (`None` for a part or end, which take the start's);
+/// `None` at QEMU_VM_EOF.
+#[allow(clippy::type_complexity)]
+fn section_header(
+    r: &mut Reader<'_>,
+    ty: u8,
+    at: usize,
+    sections: &[Section],
+) -> Result<Option<(SectionKind, u32, String, u32, Option<u32>)>, StreamError> {
+    Ok(Some(match ty {
+        QEMU_VM_EOF => return Ok(None),
+        QEMU_VM_SECTION_START | QEMU_VM_SECTION_FULL => {
+            let id = r.be32(at, "a section header")?;
+            let name = r.name8(at, "a section header")?;
+            let instance = r.be32(at, "a section header")?;
+            let version = r.be32(at, "a section header")?;
+            let kind = if ty == QEMU_VM_SECTION_START {
+                SectionKind::Start
+            } else {
+                SectionKind::Full
+            };
+            (kind, id, name, instance, Some(version))
+        }
+        QEMU_VM_SECTION_PART | QEMU_VM_SECTION_END => {
+            let id = r.be32(at, "a section header")?;
+            let start = sections
+                .iter()
+                .find(|s| s.kind == SectionKind::Start && s.section_id == id)
+                .ok_or_else(|| StreamError::Malformed {
+                    offset: at,
+                    reason: format!("section part for id {id}, which was never started"),
+                })?;
+            let kind = if ty == QEMU_VM_SECTION_PART {
+                SectionKind::Part
+            } else {
+                SectionKind::End
+            };
+            (kind, id, start.name.clone(), start.instance_id, None)
+        }
+        QEMU_VM_CONFIGURATION => {
+            return Err(StreamError::Malformed {
+                offset: at,
+                reason: "a configuration section after the first section".into(),
+            })
+        }
+        super::QEMU_VM_COMMAND => {
+            return Err(StreamError::Unsupported {
+                offset: at,
+                what: "QEMU_VM_COMMAND (postcopy, COLO or a packaged stream)".into(),
+            })
+        }
+        other => {
+            return Err(StreamError::Malformed {
+                offset: at,
+                reason: format!("unknown section type {other:#04x}"),
+            })
+        }
+    }))
+}
+
+/// The optional footer after a section's payload (checked against its id).
+fn section_footer(
+    r: &mut Reader<'_>,
+    section_id: u32,
+    name: &str,
+) -> Result<Option<usize>, StreamError> {
+    Ok(if r.peek() == Some(QEMU_VM_SECTION_FOOTER) {
+        let f = r.pos;
+        r.pos += 1;
+        let id = r.be32(f, "a section footer")?;
+        if id != section_id {
+            return Err(StreamError::Malformed {
+                offset: f,
+                reason: format!(
+                    "footer names section {id}, the section `{name}` has id {section_id}"
+                ),
+            });
+        }
+        Some(f)
+    } else {
+        if let Some(b) = r.peek() {
+            if !matches!(b, 0x00..=0x04 | 0x08) {
+                return Err(StreamError::VmdescMismatch {
+                    offset: r.pos,
+                    section: name.to_string(),
+                    reason: format!(
+                        "after the described fields and subsections the stream holds \
+                         {b:#04x}, not a section footer or the next section"
+                    ),
+                });
+            }
+        }
+        None
+    })
+}
+
+/// After QEMU_VM_EOF: the vmdesc or nothing.
+fn check_after_eof(r: &Reader<'_>, vmdesc: Option<&Vmdesc>) -> Result<(), StreamError> {
+    match vmdesc {
+        Some(v) if v.offset == r.pos => {}
+        Some(v) => {
+            return Err(StreamError::Vmdesc {
+                offset: r.pos,
+                reason: format!(
+                    "QEMU_VM_EOF is followed by {} bytes before the vmdesc at offset {}",
+                    v.offset.saturating_sub(r.pos),
+                    v.offset
+                ),
+            })
+        }
+        None if r.remaining() == 0 => {}
+        None => {
+            return Err(StreamError::Vmdesc {
+                offset: r.pos,
+                reason: format!(
+                    "{} bytes after QEMU_VM_EOF are not a vmdesc (0x06, be32 length, JSON \
+                     reaching the end of the stream)",
+                    r.remaining()
+                ),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// Where a device section starts and what its header says.
+struct DeviceHead<'n> {
+    at: usize,
+    index: usize,
+    name: &'n str,
+    instance_id: u32,
+    version: Option<u32>,
+}
+
+/// A device section's body: checked against the vmdesc's entry, walked by the fdc
+/// walker or by the vmdesc's description.
+fn device_body(
+    r: &mut Reader<'_>,
+    vmdesc: Option<&Vmdesc>,
+    head: &DeviceHead<'_>,
+    issues: &mut Vec<Issue>,
+) -> Result<SectionBody, StreamError> {
+    let DeviceHead {
+        at,
+        index,
+        name,
+        instance_id,
+        version,
+    } = *head;
+    let desc = vmdesc.map(|v| (v, v.devices().get(index)));
+    if let Some((v, d)) = desc {
+        let d_name = d.and_then(|d| d.get("name")).and_then(|n| n.as_str());
+        let d_inst = d
+            .and_then(|d| d.get("instance_id"))
+            .and_then(|n| n.as_u64());
+        if d_name != Some(name) || d_inst != Some(u64::from(instance_id)) {
+            return Err(StreamError::VmdescMismatch {
+                offset: at,
+                section: name.to_string(),
+                reason: format!(
+                    "device section #{index} is `{name}` instance {instance_id}, \
+                     the vmdesc's entry #{index} is {}",
+                    match (d_name, d_inst) {
+                        (Some(n), Some(i)) => format!("`{n}` instance {i}"),
+                        _ => "missing".into(),
+                    }
+                ),
+            });
+        }
+        let _ = v;
+    }
+    let device = desc.and_then(|(v, d)| d.map(|d| (v, d)));
+    if name == "fdc" {
+        let body = fdc::walk(r, device, version, issues)?;
+        Ok(SectionBody::Device(Box::new(DeviceBody {
+            vmdesc_index: device.map(|_| index),
+            ..body
+        })))
+    } else {
+        let Some((v, d)) = device else {
+            return Err(StreamError::NoVmdesc {
+                offset: at,
+                section: name.to_string(),
+            });
+        };
+        let root = vmdesc::walk_struct(r, d, v.json_start, name)?;
+        Ok(SectionBody::Device(Box::new(DeviceBody {
+            vmdesc_index: Some(index),
+            root: Some(root),
+            fdc: None,
+        })))
+    }
 }

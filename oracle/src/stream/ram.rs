@@ -113,54 +113,7 @@ pub(crate) fn walk_part(r: &mut Reader<'_>, st: &mut RamState) -> Result<RamStat
         let addr = word & !(ps - 1);
         let bad = |reason: String| StreamError::Ram { offset: at, reason };
         match flags & !RAM_SAVE_FLAG_CONTINUE {
-            RAM_SAVE_FLAG_MEM_SIZE => {
-                let mut total = addr;
-                while total > 0 {
-                    let entry = r.pos;
-                    let name = r.name8(entry, "a ram block name")?;
-                    let length = r.be64(entry, "a ram block length")?;
-                    if st.ignore_shared {
-                        r.be64(entry, "a ram block address")?;
-                    }
-                    if length > total {
-                        return Err(StreamError::Ram {
-                            offset: entry,
-                            reason: format!(
-                                "block `{name}` ({length} bytes) exceeds the {total} bytes the \
-                                 MEM_SIZE record has left"
-                            ),
-                        });
-                    }
-                    if length == 0 {
-                        return Err(StreamError::Ram {
-                            offset: entry,
-                            reason: format!("block `{name}` has length 0"),
-                        });
-                    }
-                    total -= length;
-                    if stats.blocks.len() >= MAX_RAM_BLOCKS {
-                        return Err(StreamError::Unsupported {
-                            offset: entry,
-                            what: format!("more than {MAX_RAM_BLOCKS} ram blocks"),
-                        });
-                    }
-                    let block = RamBlock { name, length };
-                    stats.blocks.push(block.clone());
-                    match st.by_name.get(&block.name) {
-                        Some(&i) => st.blocks[i].length = block.length,
-                        None if st.blocks.len() >= MAX_RAM_BLOCKS => {
-                            return Err(StreamError::Unsupported {
-                                offset: entry,
-                                what: format!("more than {MAX_RAM_BLOCKS} ram blocks"),
-                            })
-                        }
-                        None => {
-                            st.by_name.insert(block.name.clone(), st.blocks.len());
-                            st.blocks.push(block);
-                        }
-                    }
-                }
-            }
+            RAM_SAVE_FLAG_MEM_SIZE => mem_size(r, st, &mut stats, addr)?,
             f @ (RAM_SAVE_FLAG_ZERO
             | RAM_SAVE_FLAG_PAGE
             | RAM_SAVE_FLAG_COMPRESS_PAGE
@@ -228,4 +181,60 @@ pub(crate) fn walk_part(r: &mut Reader<'_>, st: &mut RamState) -> Result<RamStat
             _ => return Err(bad(format!("unknown combination of ram flags {flags:#x}"))),
         }
     }
+}
+
+/// A MEM_SIZE record's block list (`total` bytes of blocks).
+fn mem_size(
+    r: &mut Reader<'_>,
+    st: &mut RamState,
+    stats: &mut RamStats,
+    addr: u64,
+) -> Result<(), StreamError> {
+    let mut total = addr;
+    while total > 0 {
+        let entry = r.pos;
+        let name = r.name8(entry, "a ram block name")?;
+        let length = r.be64(entry, "a ram block length")?;
+        if st.ignore_shared {
+            r.be64(entry, "a ram block address")?;
+        }
+        if length > total {
+            return Err(StreamError::Ram {
+                offset: entry,
+                reason: format!(
+                    "block `{name}` ({length} bytes) exceeds the {total} bytes the \
+                     MEM_SIZE record has left"
+                ),
+            });
+        }
+        if length == 0 {
+            return Err(StreamError::Ram {
+                offset: entry,
+                reason: format!("block `{name}` has length 0"),
+            });
+        }
+        total -= length;
+        if stats.blocks.len() >= MAX_RAM_BLOCKS {
+            return Err(StreamError::Unsupported {
+                offset: entry,
+                what: format!("more than {MAX_RAM_BLOCKS} ram blocks"),
+            });
+        }
+        let block = RamBlock { name, length };
+        stats.blocks.push(block.clone());
+        match st.by_name.get(&block.name) {
+            Some(&i) => st.blocks[i].length = block.length,
+            None if st.blocks.len() >= MAX_RAM_BLOCKS => {
+                return Err(StreamError::Unsupported {
+                    offset: entry,
+                    what: format!("more than {MAX_RAM_BLOCKS} ram blocks"),
+                })
+            }
+            None => {
+                st.by_name.insert(block.name.clone(), st.blocks.len());
+                st.blocks.push(block);
+            }
+        }
+    }
+    Ok(())
 }

@@ -236,43 +236,7 @@ pub fn to_text(s: &MigrationStream<'_>, file: &str) -> String {
             sec.instance_id,
             sec.version.map(|v| format!(" v{v}")).unwrap_or_default()
         );
-        let detail = match &sec.body {
-            SectionBody::Ram(r) => {
-                let mut d = format!(
-                    ": {} pages ({}), {} zero pages",
-                    r.pages,
-                    bytes_h(r.page_bytes),
-                    r.zero_pages
-                );
-                if r.compressed_pages + r.xbzrle_pages > 0 {
-                    let _ = write!(
-                        d,
-                        ", {} compressed, {} xbzrle",
-                        r.compressed_pages, r.xbzrle_pages
-                    );
-                }
-                if !r.blocks.is_empty() {
-                    let list: Vec<String> = r
-                        .blocks
-                        .iter()
-                        .map(|b| format!("{} {}", b.name, bytes_h(b.length)))
-                        .collect();
-                    let _ = write!(d, "; blocks: {}", list.join(", "));
-                }
-                d
-            }
-            SectionBody::Device(_) => {
-                let names = sec.subsection_names();
-                let mut d = String::new();
-                if !names.is_empty() {
-                    let _ = write!(d, ": {}", names.join(", "));
-                }
-                if sec.device().is_some_and(|d| d.root.is_none()) {
-                    d.push_str("  (vmdesc inconsistent)");
-                }
-                d
-            }
-        };
+        let detail = section_detail(sec);
         line(&mut o, sec.offset, sec.end - sec.offset, head + &detail);
     }
     line(&mut o, s.eof_offset, 1, "eof".into());
@@ -299,6 +263,56 @@ pub fn to_text(s: &MigrationStream<'_>, file: &str) -> String {
         bytes_h(t.page_bytes),
         t.zero_pages
     );
+    fdc_text(&mut o, s);
+    for i in &s.issues {
+        let _ = writeln!(o, "issue at offset {}: {}", i.offset, i.message);
+    }
+    o
+}
+
+/// What a section holds, for its listing line.
+fn section_detail(sec: &Section) -> String {
+    match &sec.body {
+        SectionBody::Ram(r) => {
+            let mut d = format!(
+                ": {} pages ({}), {} zero pages",
+                r.pages,
+                bytes_h(r.page_bytes),
+                r.zero_pages
+            );
+            if r.compressed_pages + r.xbzrle_pages > 0 {
+                let _ = write!(
+                    d,
+                    ", {} compressed, {} xbzrle",
+                    r.compressed_pages, r.xbzrle_pages
+                );
+            }
+            if !r.blocks.is_empty() {
+                let list: Vec<String> = r
+                    .blocks
+                    .iter()
+                    .map(|b| format!("{} {}", b.name, bytes_h(b.length)))
+                    .collect();
+                let _ = write!(d, "; blocks: {}", list.join(", "));
+            }
+            d
+        }
+        SectionBody::Device(_) => {
+            let names = sec.subsection_names();
+            let mut d = String::new();
+            if !names.is_empty() {
+                let _ = write!(d, ": {}", names.join(", "));
+            }
+            if sec.device().is_some_and(|d| d.root.is_none()) {
+                d.push_str("  (vmdesc inconsistent)");
+            }
+            d
+        }
+    }
+}
+
+/// The fdc section's subsections and fields.
+fn fdc_text(o: &mut String, s: &MigrationStream<'_>) {
     if let Some((sec, f)) = s.fdc() {
         let st = &f.state;
         let _ = writeln!(
@@ -372,8 +386,4 @@ pub fn to_text(s: &MigrationStream<'_>, file: &str) -> String {
     } else {
         let _ = writeln!(o, "fdc: no fdc section");
     }
-    for i in &s.issues {
-        let _ = writeln!(o, "issue at offset {}: {}", i.offset, i.message);
-    }
-    o
 }
