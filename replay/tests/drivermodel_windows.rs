@@ -2,7 +2,7 @@
 //! and on the model. Set FDC_SKIP_QEMU=1 to skip the QEMU runs.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
-use fdc_replay::drivermodel::workloads::{record_file, Target};
+use fdc_replay::drivermodel::workloads::{record_file, RecordError, Target};
 use fdc_trace::{read_all, Event, MediaChange, ProvenanceKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,9 +72,19 @@ fn assert_in_order(hay: &[String], seqs: &[&[&str]]) {
 fn recorded(workload: &str, dir: &Path) -> PathBuf {
     let out = dir.join(format!("windows2000-{workload}.fdctrace"));
     let qemu = Target::Qemu(fdc_oracle::default_qemu());
-    let s = record_file(workload, &out, "cargo test drivermodel_windows", &qemu)
-        .expect("record workload");
-    assert!(s.events > 0);
+    match record_file(workload, &out, "cargo test drivermodel_windows", &qemu) {
+        Ok(s) => assert!(s.events > 0),
+        // Every attempt had a late QEMU time step (the oracle lost a watchdog stop on a
+        // loaded host). The last recording, left at `out`, is still a real QEMU run of
+        // the driver, which is all the callers check (open-loop `check`, the command
+        // sequence); exactness against the model is
+        // `workload_on_the_model_equals_the_workload_on_qemu`'s claim.
+        Err(e @ RecordError::Inexact { .. }) => {
+            eprintln!("note: {e}; checking the last recording");
+            assert!(read_all(&out).is_ok_and(|(_, ev)| !ev.is_empty()));
+        }
+        Err(e) => panic!("record workload: {e}"),
+    }
     out
 }
 
