@@ -619,7 +619,7 @@ fn device_body(
         version,
     } = *head;
     let desc = vmdesc.map(|v| (v, v.devices().get(index)));
-    if let Some((v, d)) = desc {
+    if let Some((_, d)) = desc {
         let d_name = d.and_then(|d| d.get("name")).and_then(|n| n.as_str());
         let d_inst = d
             .and_then(|d| d.get("instance_id"))
@@ -638,7 +638,6 @@ fn device_body(
                 ),
             });
         }
-        let _ = v;
     }
     let device = desc.and_then(|(v, d)| d.map(|d| (v, d)));
     if name == "fdc" {
