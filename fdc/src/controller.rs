@@ -85,7 +85,6 @@ pub struct Fdc {
     pub(crate) result_timer: Option<u64>,
     /// Current virtual time (ns).
     pub(crate) now: u64,
-    pub(crate) drives: [Drive; 2],
     /// DMA request bit of channel 2 (i8257 state: set by DREQ and by a software request).
     pub(crate) dreq: bool,
     /// Set when the controller has just asserted DREQ: QEMU's i8257 then runs the channel
@@ -105,6 +104,10 @@ pub struct Fdc {
     /// The opcode the controller accepted last (not migrated: QEMU keeps it only in
     /// `fifo[0]`, which results overwrite).
     pub(crate) opcode: Option<u8>,
+    /// The two drive slots. Last on purpose: the derived `==` compares fields in order,
+    /// and a drive's medium (see [`Drive`]) is the one field whose comparison can cost
+    /// more than a few bytes, so every cheap field has had its chance to differ first.
+    pub(crate) drives: [Drive; 2],
 }
 
 impl Fdc {

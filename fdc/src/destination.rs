@@ -247,6 +247,65 @@ pub struct Migrator {
     fresh: Option<([SlotKey; 2], Fdc)>,
 }
 
+/// The fields one subsection carries (those of other subsections left at zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SubFields {
+    reset_sensei: i32,
+    result_timer: Option<u64>,
+    /// Per drive: `media_changed`, `media_rate` or `perpendicular`.
+    drives: [u8; 2],
+}
+
+impl SubFields {
+    fn drive_field(d: &mut crate::drive::Drive, sub: Subsection) -> Option<&mut u8> {
+        match sub {
+            Subsection::MediaChanged => Some(&mut d.media_changed),
+            Subsection::MediaRate => Some(&mut d.media_rate),
+            Subsection::Perpendicular => Some(&mut d.perpendicular),
+            _ => None,
+        }
+    }
+
+    fn of(f: &Fdc, sub: Subsection) -> SubFields {
+        let drives = [0, 1].map(|k| {
+            let d = &f.drives[k];
+            match sub {
+                Subsection::MediaChanged => d.media_changed,
+                Subsection::MediaRate => d.media_rate,
+                Subsection::Perpendicular => d.perpendicular,
+                _ => 0,
+            }
+        });
+        SubFields {
+            reset_sensei: if sub == Subsection::ResetSensei {
+                f.reset_sensei
+            } else {
+                0
+            },
+            result_timer: if sub == Subsection::ResultTimer {
+                f.result_timer
+            } else {
+                None
+            },
+            drives,
+        }
+    }
+
+    fn put(self, f: &mut Fdc, sub: Subsection) {
+        match sub {
+            Subsection::ResetSensei => f.reset_sensei = self.reset_sensei,
+            Subsection::ResultTimer => f.result_timer = self.result_timer,
+            _ => {
+                for (d, v) in f.drives.iter_mut().zip(self.drives) {
+                    if let Some(x) = SubFields::drive_field(d, sub) {
+                        *x = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Migrator {
     /// A migrator with nothing cached.
     pub fn new() -> Migrator {
@@ -358,6 +417,28 @@ impl Migrator {
             }
         }
         Some(f)
+    }
+
+    /// Whether `candidate` equals `patch_without(control, sub)`, decided without building
+    /// it (a destination that would join a fork already running costs no copy of the
+    /// device): `sub`'s fields of `candidate` must hold the fresh device's values and the
+    /// rest must equal `control`. `candidate` is changed during the comparison and given
+    /// back unchanged. `false` for `fdc/phase` (see [`Migrator::patch_without`]).
+    pub fn equals_patched(&self, candidate: &mut Fdc, control: &Fdc, sub: Subsection) -> bool {
+        let Some((_, fresh)) = self.fresh.as_ref() else {
+            return false;
+        };
+        if sub == Subsection::Phase {
+            return false;
+        }
+        let mine = SubFields::of(candidate, sub);
+        if mine != SubFields::of(fresh, sub) {
+            return false;
+        }
+        SubFields::of(control, sub).put(candidate, sub);
+        let same = *candidate == *control;
+        mine.put(candidate, sub);
+        same
     }
 
     /// Whether dropping `fdrive/media_rate` leaves `control` unchanged: both drives'

@@ -46,7 +46,6 @@ pub enum SeekResult {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Drive {
     pub(crate) backend: Backend,
-    pub(crate) medium: Option<Medium>,
     pub(crate) drive_type: DriveType,
     pub(crate) disk: DriveType,
     pub(crate) perpendicular: u8,
@@ -60,6 +59,9 @@ pub struct Drive {
     pub(crate) media_changed: u8,
     pub(crate) media_rate: u8,
     pub(crate) media_validated: bool,
+    /// Last on purpose: the derived `==` compares fields in order, and two equal media
+    /// stored apart cost a walk of their sector trees.
+    pub(crate) medium: Option<Medium>,
 }
 
 impl Drive {

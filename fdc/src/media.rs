@@ -279,6 +279,30 @@ pub struct Medium {
     /// Inner levels above the sectors: the least `l` with `FANOUT^l >= sectors`.
     levels: u32,
     root: Node,
+    /// [`sector_digest`] summed (wrapping) over the sectors: a function of the content,
+    /// kept up to date by every write, so that two media that differ are told apart
+    /// without walking their trees (equal digests still compare the trees).
+    digest: u64,
+}
+
+/// A hash of sector `index` holding `buf`; 0 for a sector of zeros (so a blank medium's
+/// digest is 0 and zero sectors need not be visited).
+fn sector_digest(index: u64, buf: &[u8; SECTOR_LEN]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = index.wrapping_add(1).wrapping_mul(K);
+    let mut any = 0u64;
+    for w in buf.chunks_exact(8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let v = u64::from_le_bytes(b);
+        any |= v;
+        h = (h ^ v).wrapping_mul(K).rotate_left(29);
+    }
+    if any == 0 {
+        0
+    } else {
+        h ^ (h >> 31)
+    }
 }
 
 impl std::fmt::Debug for Medium {
@@ -295,6 +319,7 @@ impl PartialEq for Medium {
     fn eq(&self, other: &Self) -> bool {
         self.sectors == other.sectors
             && self.read_only == other.read_only
+            && self.digest == other.digest
             && Node::same(&self.root, &other.root)
     }
 }
@@ -319,6 +344,7 @@ impl Medium {
             read_only,
             levels: levels_for(sectors),
             root: Node::Zero,
+            digest: 0,
         }
     }
 
@@ -333,7 +359,7 @@ impl Medium {
         for (i, chunk) in image.chunks(SECTOR_LEN).enumerate() {
             let mut buf = [0u8; SECTOR_LEN];
             buf[..chunk.len()].copy_from_slice(chunk);
-            m.root.set(m.levels, i as u64, &buf);
+            m.set(i as u64, &buf);
         }
         m.read_only = read_only;
         m
@@ -420,6 +446,19 @@ impl Medium {
         true
     }
 
+    /// Sets sector `index` to `buf`, keeping the digest up to date.
+    fn set(&mut self, index: u64, buf: &[u8; SECTOR_LEN]) {
+        let old = self
+            .root
+            .get(self.levels, index)
+            .map_or(0, |s| sector_digest(index, s));
+        self.root.set(self.levels, index, buf);
+        self.digest = self
+            .digest
+            .wrapping_sub(old)
+            .wrapping_add(sector_digest(index, buf));
+    }
+
     /// Writes 512 bytes at `offset`; fails on a read-only backend or out of range.
     pub fn write_sector(&mut self, offset: i64, buf: &[u8; SECTOR_LEN]) -> bool {
         if self.read_only {
@@ -430,7 +469,7 @@ impl Medium {
         };
         let rem = (offset as u64 % SECTOR_LEN as u64) as usize;
         if rem == 0 {
-            self.root.set(self.levels, index, buf);
+            self.set(index, buf);
             return true;
         }
         // Straddling two sectors: read both, patch, write both back.
@@ -444,7 +483,7 @@ impl Medium {
         for (k, half) in two.chunks(SECTOR_LEN).enumerate() {
             let mut b = [0u8; SECTOR_LEN];
             b.copy_from_slice(half);
-            self.root.set(self.levels, index + k as u64, &b);
+            self.set(index + k as u64, &b);
         }
         true
     }
@@ -586,6 +625,36 @@ mod tests {
         assert_eq!(b.to_image(), Some(img));
         // Read-only differs.
         assert_ne!(Medium::blank(1024, true), Medium::blank(1024, false));
+    }
+
+    #[test]
+    fn digest_follows_every_write() {
+        // After any history of writes (aligned, straddling, zeros, rewrites), the digest
+        // equals the digest of a medium built from the same bytes in one go, and media
+        // that differ in one byte have different digests.
+        let img = pattern(300);
+        let mut m = Medium::from_image(img.clone(), false);
+        let mut flat = img;
+        let mut x = 7u64;
+        for k in 0..2000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let off = (x >> 20) % (299 * 512);
+            let off = if k % 3 == 0 { off } else { off - off % 512 };
+            let v = if k % 5 == 0 { 0 } else { (x >> 8) as u8 };
+            let buf = [v; 512];
+            assert!(m.write_sector(off as i64, &buf));
+            flat[off as usize..off as usize + 512].copy_from_slice(&buf);
+        }
+        let rebuilt = Medium::from_image(flat.clone(), false);
+        assert_eq!(m.digest, rebuilt.digest);
+        assert_eq!(m, rebuilt);
+        flat[1234] ^= 1;
+        let other = Medium::from_image(flat, false);
+        assert_ne!(m.digest, other.digest);
+        assert_ne!(m, other);
+        assert_eq!(Medium::blank(4096, false).digest, 0);
     }
 
     /// An access that is not sector-aligned reads and writes the bytes at that offset.

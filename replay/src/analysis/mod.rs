@@ -208,6 +208,13 @@ pub struct ReplayModel {
     /// The last event was a read that the model gave only by holding the READ ID timer
     /// (see [`ReplayModel::read_id_hold`]).
     pub held: bool,
+    /// For a fork replayed beside its source (the what-if): the count of the source's
+    /// DMA transfer at this event (SCAN excepted: its result comes from the recording). The DMA controller is migrated in its own section,
+    /// so the destination's channel is programmed like the source's: a transfer the fork
+    /// makes at the same event uses that count instead of searching for the one that
+    /// gives the recorded result (which would steer the fork towards the source). Taken
+    /// by the next transfer; not part of the state.
+    pub dma_count: Option<u32>,
 }
 
 /// Why a recorded read cannot be checked: its value depends on data the trace does not
@@ -259,6 +266,8 @@ pub struct DmaStats {
     /// SCAN transfers: their result comes from the recording (see
     /// [`NotCheckable::ScanResult`]), so they are none of the above.
     pub scan: u64,
+    /// A fork's transfers made with its source's count ([`ReplayModel::dma_count`]).
+    pub followed: u64,
 }
 
 impl PartialEq for ReplayModel {
@@ -282,6 +291,7 @@ impl ReplayModel {
             unknown_results: 0,
             read_id_hold: None,
             held: false,
+            dma_count: None,
         }
     }
 
@@ -379,6 +389,12 @@ fn serve_dma_slow(m: &mut ReplayModel, ahead: &[Ev]) {
             adopt_scan_result(fdc, &want);
         }
         m.unknown_results = 7;
+        return;
+    }
+    if let Some(len) = m.dma_count.take() {
+        m.dma.followed += 1;
+        m.last_dma = transfer(len);
+        fdc.dma_transfer(&mut CountedChannel(len));
         return;
     }
     let Some(want) = recorded_result(ahead) else {

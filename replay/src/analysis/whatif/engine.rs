@@ -87,23 +87,53 @@ pub struct TraceWhatif {
 }
 
 /// A point (or the part of a gap after the READ ID timer fired) waiting for its class.
+/// Kept small (one per point and subsection sent): the first difference, shared by
+/// every point of a trajectory, is an index into [`Engine::diffs`].
 struct Pending {
     index: u64,
     t_ns: u64,
-    events: u64,
     time_ns: u64,
-    sub: usize,
+    /// Events after the point when source and destination were equal again.
+    reconverged: Option<u32>,
+    /// Index into [`Engine::diffs`] ([`NO_DIFF`]: none seen).
+    diff: u32,
+    /// Event weight (0 or 1).
+    events: u8,
+    /// Index into [`WhatifOptions::subsections`] (its length: the control).
+    sub: u8,
     class: Class,
-    first: Option<FirstDifference>,
-    reconverged: Option<u64>,
+}
+
+/// [`Pending::diff`] of a point that saw no difference.
+const NO_DIFF: u32 = u32::MAX;
+
+/// A first difference, as [`FirstDifference`] less the time from the point (which each
+/// point of the trajectory measures from its own time).
+struct Diffed {
+    event: u64,
+    t_ns: u64,
+    register: &'static str,
+    source: u32,
+    destination: u32,
 }
 
 /// A trajectory: the points whose destinations reached this state, split into those that
 /// saw no difference yet and those that did (waiting for reconvergence).
 #[derive(Default)]
 struct Traj {
+    /// With records ([`WhatifOptions::keep_points`]): the points still waiting.
     waiting: Vec<u32>,
     diffed: Vec<u32>,
+    /// Without records: the waiting points summed per subsection, (`sub`, events,
+    /// time in ns), so memory follows the forks alive, not the points.
+    sums: Vec<(u8, u64, u64)>,
+}
+
+impl Traj {
+    /// Some point of the trajectory saw no difference yet.
+    fn is_waiting(&self) -> bool {
+        !self.waiting.is_empty() || !self.sums.is_empty()
+    }
 }
 
 /// A fork being stepped.
@@ -165,6 +195,12 @@ struct Engine<'o> {
     sent: Vec<SubCounts>,
     /// Records of points already classified (with `keep_points`).
     records: Vec<PointRecord>,
+    /// Per drop (as `sent`): the trajectory its last destination started or joined.
+    last_traj: Vec<usize>,
+    /// The first differences seen (see [`Pending::diff`]).
+    diffs: Vec<Diffed>,
+    /// [`fingerprint`] of the source as the last step or advance left it.
+    src_fp: Option<u64>,
 }
 
 /// The destination of `src` without `sub` (both drives for the `fdrive/*` ones).
@@ -199,6 +235,7 @@ fn with_fdc(src: &ReplayModel, fdc: fdc::Fdc) -> ReplayModel {
         unknown_results: src.unknown_results,
         read_id_hold: src.read_id_hold,
         held: src.held,
+        dma_count: None,
     }
 }
 
@@ -240,10 +277,62 @@ impl Engine<'_> {
         }
     }
 
+    /// The live fork that the destination of `src` without `sub` would join, found
+    /// without building that destination: the fork the previous point of drop `k` went
+    /// to, when it equals the control `c` with `sub`'s fields patched
+    /// ([`fdc::destination::Migrator::equals_patched`]). Live forks never equal the
+    /// source (they stop when they do), so a fork equal to the destination means the
+    /// destination differs from the source.
+    fn join_without_load(
+        &mut self,
+        k: usize,
+        src: &ReplayModel,
+        c: Option<&ReplayModel>,
+        sub: Option<Subsection>,
+    ) -> Option<usize> {
+        let (c, s) = (c?, sub?);
+        if s == Subsection::MediaRate && self.mig.media_rate_is_fresh(&c.fdc) {
+            return None;
+        }
+        let traj = self.last_traj[k];
+        let j = self.live.iter().position(|l| l.traj == traj)?;
+        let l = &mut self.live[j];
+        let rest = l.m.cmd == src.cmd
+            && l.m.unknown_results == src.unknown_results
+            && l.m.read_id_hold == src.read_id_hold
+            && l.m.held == src.held;
+        (rest && self.mig.equals_patched(&mut l.m.fdc, &c.fdc, s)).then_some(j)
+    }
+
+    /// Point `p` waits on trajectory `traj` (kept as a record, or summed).
+    fn wait(&mut self, traj: usize, p: Pending) {
+        let t = &mut self.trajs[traj];
+        if self.opts.keep_points {
+            t.waiting.push(self.pend.len() as u32);
+            self.pend.push(p);
+        } else if let Some(s) = t.sums.iter_mut().find(|s| s.0 == p.sub) {
+            s.1 += u64::from(p.events);
+            s.2 += p.time_ns;
+        } else {
+            t.sums.push((p.sub, u64::from(p.events), p.time_ns));
+        }
+    }
+
+    /// Counts the summed waiting points of `t` as `class`.
+    fn count_sums(sent: &mut [SubCounts], t: &mut Traj, class: Class) {
+        let k = Class::ALL.iter().position(|x| *x == class).unwrap_or(5);
+        for (sub, events, time_ns) in t.sums.drain(..) {
+            if let Some(c) = sent.get_mut(usize::from(sub)) {
+                c.classes[k].0 += events;
+                c.classes[k].1 += time_ns;
+            }
+        }
+    }
+
     /// Starts the what-if of every requested subsection QEMU sends at `src`'s state.
     fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
         let sent = src.fdc.needed_subsections();
-        let src_fp = fingerprint(src);
+        let src_fp = self.src_fp.unwrap_or_else(|| fingerprint(src));
         let n = self.opts.subsections.len();
         let control = self.opts.control.then_some(None);
         let opts = self.opts;
@@ -271,17 +360,22 @@ impl Engine<'_> {
             debug_assert!(k <= n);
             self.sent[k].points_sent += events;
             self.sent[k].time_sent_ns += time_ns;
-            let p = self.pend.len() as u32;
             let mut pending = Pending {
                 index,
                 t_ns,
-                events,
                 time_ns,
-                sub: k,
-                class: Class::Invisible,
-                first: None,
                 reconverged: None,
+                diff: NO_DIFF,
+                events: events.min(1) as u8,
+                sub: k as u8,
+                class: Class::Invisible,
             };
+            if let Some(j) = self.join_without_load(k, src, c_ref, sub) {
+                self.stats.joined += 1;
+                let traj = self.live[j].traj;
+                self.wait(traj, pending);
+                continue;
+            }
             let (d, fp) = match self.dest_for(src, src_fp, c_ref, c_same, sub) {
                 Dest::Refused => {
                     // QEMU refuses the stream (never for a state the model produced).
@@ -297,17 +391,21 @@ impl Engine<'_> {
                 }
                 Dest::State(d, fp) => (d, fp),
             };
-            self.pend.push(pending);
-            if let Some(l) = self.live.iter().find(|l| l.fp == fp && l.m == d) {
+            if let Some(traj) = self
+                .live
+                .iter()
+                .find(|l| l.fp == fp && l.m == d)
+                .map(|l| l.traj)
+            {
                 self.stats.joined += 1;
-                self.trajs[l.traj].waiting.push(p);
+                self.wait(traj, pending);
+                self.last_traj[k] = traj;
                 continue;
             }
             self.stats.forks += 1;
-            self.trajs.push(Traj {
-                waiting: vec![p],
-                diffed: Vec::new(),
-            });
+            self.trajs.push(Traj::default());
+            self.wait(self.trajs.len() - 1, pending);
+            self.last_traj[k] = self.trajs.len() - 1;
             self.live.push(Live {
                 traj: self.trajs.len() - 1,
                 m: d,
@@ -332,40 +430,56 @@ impl Engine<'_> {
         src.last_dma = None;
         let vs = apply(src, ev, ahead).map_err(err)?;
         let src_fp = fingerprint(src);
+        self.src_fp = Some(src_fp);
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.last_dma = None;
+            l.m.dma_count = src.last_dma.map(|t| t.len);
             let vd = apply(&mut l.m, ev, ahead).map_err(err)?;
+            l.m.dma_count = None;
             self.stats.fork_steps += 1;
-            let waiting = !self.trajs[l.traj].waiting.is_empty();
+            let waiting = self.trajs[l.traj].is_waiting();
             let diff = if waiting {
                 difference(src, vs, &l.m, vd, ev, pio)
             } else {
                 None
             };
             if let Some(d) = diff {
+                let k = u32::try_from(self.diffs.len()).unwrap_or(NO_DIFF);
+                self.diffs.push(Diffed {
+                    event: i,
+                    t_ns: ev.t,
+                    register: d.1,
+                    source: d.2,
+                    destination: d.3,
+                });
                 let t = &mut self.trajs[l.traj];
+                Engine::count_sums(&mut self.sent, t, d.0);
                 for p in t.waiting.drain(..) {
                     let pe = &mut self.pend[p as usize];
                     pe.class = d.0;
-                    pe.first = Some(FirstDifference {
-                        event: i,
-                        register: d.1,
-                        source: d.2,
-                        destination: d.3,
-                        after_ns: ev.t.saturating_sub(pe.t_ns),
-                    });
+                    pe.diff = k;
                     t.diffed.push(p);
                 }
             }
+            if !self.opts.keep_points && !self.trajs[l.traj].is_waiting() {
+                // Every point of this fork is classed, and without records nobody asks
+                // when (or whether) the states are equal again: stop stepping it.
+                done.push((j, false));
+                continue;
+            }
             l.fp = fingerprint(&l.m);
             if l.fp == src_fp && l.m == *src {
-                done.push(j);
+                done.push((j, true));
             }
         }
-        for &j in done.iter().rev() {
+        for &(j, equal) in done.iter().rev() {
             let l = self.live.swap_remove(j);
-            self.reconverged(l.traj, i + 1);
+            if equal {
+                self.reconverged(l.traj, i + 1);
+            } else {
+                self.trajs[l.traj] = Traj::default();
+            }
         }
         // Forks with equal states have equal futures: merging them later changes nothing
         // but the cost, so it is only looked for every MERGE_EVERY events.
@@ -377,10 +491,11 @@ impl Engine<'_> {
 
     /// The points of trajectory `traj` are equal to the source from point `at` on.
     fn reconverged(&mut self, traj: usize, at: u64) {
-        let t = std::mem::take(&mut self.trajs[traj]);
+        let mut t = std::mem::take(&mut self.trajs[traj]);
+        Engine::count_sums(&mut self.sent, &mut t, Class::Invisible);
         for p in t.waiting.into_iter().chain(t.diffed) {
             let pe = &mut self.pend[p as usize];
-            pe.reconverged = Some(at.saturating_sub(pe.index));
+            pe.reconverged = u32::try_from(at.saturating_sub(pe.index)).ok();
         }
     }
 
@@ -410,6 +525,7 @@ impl Engine<'_> {
                     let t = std::mem::take(&mut self.trajs[from]);
                     self.trajs[into].waiting.extend(t.waiting);
                     self.trajs[into].diffed.extend(t.diffed);
+                    self.trajs[into].sums.extend(t.sums);
                     self.stats.merged += 1;
                 }
             }
@@ -427,6 +543,7 @@ impl Engine<'_> {
     fn advance(&mut self, src: &mut ReplayModel, t: u64, at: u64) {
         src.fdc.advance_to(t);
         let src_fp = fingerprint(src);
+        self.src_fp = Some(src_fp);
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.fdc.advance_to(t);
@@ -526,6 +643,9 @@ pub fn whatif_file(path: &Path, opts: &WhatifOptions) -> Result<TraceWhatif, Rep
     let mut w = whatif_events(model, &events, &ends, opts).map_err(|e| e.in_file(path))?;
     w.path = path.to_path_buf();
     w.guest = guest;
+    if std::env::var_os("TMP_STATS").is_some() {
+        eprintln!("{} {:?} pts={}", path.display(), w.stats, w.points);
+    }
     Ok(w)
 }
 
@@ -539,13 +659,20 @@ pub fn whatif_events(
 ) -> Result<TraceWhatif, ReplayError> {
     let mut e = Engine {
         opts,
-        pend: Vec::with_capacity(events.len() + 1),
+        pend: Vec::with_capacity(if opts.keep_points {
+            events.len() + 1
+        } else {
+            0
+        }),
         trajs: Vec::new(),
         live: Vec::new(),
         stats: ForkStats::default(),
         mig: fdc::destination::Migrator::new(),
         sent: vec![SubCounts::default(); opts.subsections.len() + 1],
         records: Vec::new(),
+        last_traj: vec![usize::MAX; opts.subsections.len() + 1],
+        diffs: Vec::new(),
+        src_fp: None,
     };
     let mut src = model;
     let n = events.len();
@@ -582,22 +709,29 @@ pub fn whatif_events(
 impl Engine<'_> {
     /// Counts a classified point (and keeps its record when asked to).
     fn count(&mut self, p: &Pending) {
-        let c = &mut self.sent[p.sub];
+        let c = &mut self.sent[usize::from(p.sub)];
         let k = Class::ALL.iter().position(|x| *x == p.class).unwrap_or(5);
-        c.classes[k].0 += p.events;
+        c.classes[k].0 += u64::from(p.events);
         c.classes[k].1 += p.time_ns;
         if self.opts.keep_points && p.events > 0 {
+            let first = self.diffs.get(p.diff as usize).map(|d| FirstDifference {
+                event: d.event,
+                register: d.register,
+                source: d.source,
+                destination: d.destination,
+                after_ns: d.t_ns.saturating_sub(p.t_ns),
+            });
             self.records.push(PointRecord {
                 index: p.index,
                 t_ns: p.t_ns,
                 subsection: self
                     .opts
                     .subsections
-                    .get(p.sub)
+                    .get(usize::from(p.sub))
                     .map_or(CONTROL, |s| s.name()),
                 class: p.class,
-                first_difference: p.first,
-                reconverged_after_events: p.reconverged,
+                first_difference: first,
+                reconverged_after_events: p.reconverged.map(u64::from),
                 time_ns: p.time_ns,
             });
         }
@@ -608,6 +742,12 @@ impl Engine<'_> {
         let pend = std::mem::take(&mut self.pend);
         for p in &pend {
             self.count(p);
+        }
+        // Without records, the points still waiting (their forks never saw a
+        // difference) are invisible.
+        let mut trajs = std::mem::take(&mut self.trajs);
+        for t in &mut trajs {
+            Engine::count_sums(&mut self.sent, t, Class::Invisible);
         }
         // Records in point order, then subsection order (a stable sort keeps the latter).
         self.records.sort_by_key(|r| {
