@@ -318,6 +318,14 @@ impl Migrator {
         src: &Fdc,
         dropped: &[(Subsection, Option<usize>)],
     ) -> Result<Fdc, LoadError> {
+        if dropped.is_empty() && self.lossless_but_dor(src) {
+            // Everything comes back but DOR's select bit (see `Migrator::lossless`).
+            let mut f = src.clone();
+            let dor_vmstate = src.dor | src.cur_drv;
+            f.cur_drv = dor_vmstate & dor::SEL;
+            f.dor = dor_vmstate & !dor::SEL;
+            return Ok(f);
+        }
         let configs = [src.destination_config(0), src.destination_config(1)];
         let mut f = self.fresh_for(&configs).clone();
         // The media themselves (content included) are the source's.
@@ -364,8 +372,13 @@ impl Migrator {
     /// backends and geometry, and the transient flags (a pending DREQ handshake, a
     /// running DMA, an indeterminate outcome, a fault).
     pub fn lossless(&mut self, src: &Fdc) -> bool {
-        let simple = src.dor & dor::SEL == 0
-            && !src.dreq_asserted
+        src.dor & dor::SEL == 0 && self.lossless_but_dor(src)
+    }
+
+    /// [`Migrator::lossless`] but for DOR's drive-select bit: the load gives `src` back
+    /// except that `dor | cur_drv` is split into `cur_drv` (bit 0) and `dor` (the rest).
+    fn lossless_but_dor(&mut self, src: &Fdc) -> bool {
+        let simple = !src.dreq_asserted
             && !src.in_dma_run
             && !src.indeterminate
             && src.fault.is_none()

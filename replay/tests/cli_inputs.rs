@@ -175,6 +175,61 @@ fn pipes_and_standard_input_are_read_once() {
     );
 }
 
+/// `report` reads each trace twice (its analysis, then the what-if) and `regress` three
+/// times, from one open: a trace from standard input or a named pipe gets the same
+/// what-if as the file (it was once silently left out of it).
+#[test]
+fn the_report_reads_a_pipe_once_for_its_what_if() {
+    let d = with_sample();
+    let file = d.path().join("a.fdctrace");
+    let json = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let want = json(&run_in(
+        d.path(),
+        &["report", "--format", "json", "a.fdctrace"],
+    ));
+    let sent = want["whatif"]["subsections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["points_sent"].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(sent > 0, "the sample's what-if has points");
+    let mut child = Command::new(BIN)
+        .args(["report", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&bytes));
+    let got = json(&child.wait_with_output().unwrap());
+    feeder.join().unwrap().unwrap();
+    assert_eq!(got["whatif"], want["whatif"], "what-if from standard input");
+    assert_eq!(
+        got["summary"], want["summary"],
+        "verdict from standard input"
+    );
+    let fifo = d.path().join("pipe.fdctrace");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let feeder = std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new().write(true).open(fifo)?;
+        w.write_all(&std::fs::read(file)?)
+    });
+    let got = json(&run_in(
+        d.path(),
+        &["report", "--format", "json", "pipe.fdctrace"],
+    ));
+    feeder.join().unwrap().unwrap();
+    assert_eq!(got["whatif"], want["whatif"], "what-if from a named pipe");
+}
+
 #[test]
 fn data_after_the_trace_is_refused_with_its_offset() {
     let d = with_sample();

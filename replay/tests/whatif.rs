@@ -336,6 +336,20 @@ fn load_shortcuts_equal_the_load_at_every_corpus_point() {
                 let want = migrate_without(&m.fdc, &[(sub, None)]).unwrap();
                 let got = mig.patch_without(&control, sub).unwrap();
                 assert!(got == want, "{} point {i} {}", p.display(), sub.name());
+                // The join test without a load: the load itself, and the source (equal
+                // to it exactly when the drop changes nothing).
+                let mut cand = want.clone();
+                assert!(mig.equals_patched(&mut cand, &control, sub));
+                assert!(cand == want, "equals_patched gives its candidate back");
+                let mut src = m.fdc.clone();
+                assert_eq!(
+                    mig.equals_patched(&mut src, &control, sub),
+                    m.fdc == want,
+                    "{} point {i} {}",
+                    p.display(),
+                    sub.name()
+                );
+                assert!(src == m.fdc);
                 if sub == Subsection::MediaRate {
                     assert_eq!(mig.media_rate_is_fresh(&control), want == control);
                 }

@@ -603,10 +603,21 @@ pub fn for_each_chunk<E: From<TraceError>>(
 pub fn for_each_chunk_from<R: Read, E: From<TraceError>>(
     reader: crate::TraceReader<R>,
     path: &Path,
-    mut f: impl FnMut(&Chunk) -> Result<(), E>,
+    f: impl FnMut(&Chunk) -> Result<(), E>,
 ) -> Result<TraceHeader, E> {
-    let header = reader.header().clone();
-    let mut scanner = reader.into_chunks();
+    let (header, scanner) = reader.into_parts();
+    for_each_scanned(scanner, path, f)?;
+    Ok(header)
+}
+
+/// Like [`for_each_chunk_from`], on the chunks of a trace whose header was taken apart
+/// ([`crate::TraceReader::into_parts`]): a caller that needs the header (and its
+/// images) only to set up can drop it before reading the events.
+pub fn for_each_scanned<R: Read, E: From<TraceError>>(
+    mut scanner: ChunkScanner<R>,
+    path: &Path,
+    mut f: impl FnMut(&Chunk) -> Result<(), E>,
+) -> Result<(), E> {
     let mut last_t = 0u64;
     let mut chunk = Chunk::default();
     while let Some(raw) = scanner.next_chunk()? {
@@ -617,5 +628,5 @@ pub fn for_each_chunk_from<R: Read, E: From<TraceError>>(
         f(&chunk)?;
         last_t = chunk.last_t();
     }
-    Ok(header)
+    Ok(())
 }

@@ -6,7 +6,7 @@
 //! report is almost always a mistake in a script, so it is not reported as a success).
 
 use super::output;
-use super::progress::{Input, Progress};
+use super::progress::{Again, Input, Progress};
 use super::MachineArg;
 use crate::analysis::check::{check_from, check_reader, render_mismatch, CheckResult};
 use crate::analysis::machine::MachineReplay;
@@ -271,6 +271,37 @@ fn without_path(path: &Path, msg: &str) -> String {
     msg.strip_prefix(&prefix).unwrap_or(msg).to_string()
 }
 
+/// One trace's analysis, or the trace (as given) and why it is a bad file.
+pub type Analyzed = Result<crate::analysis::replay::TraceAnalysis, (String, String)>;
+
+/// [`analyze_all`], and then `then(path, again)` on each file the analysis accepted,
+/// which may read the file again through `again` (opened once, see
+/// [`Progress::open_again`]); a file `then` refuses is a bad file, with its reason.
+pub fn analyze_all_then<T: Send>(
+    paths: &[PathBuf],
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+    then: &(dyn Fn(&Path, &mut Again) -> Result<T, String> + Sync),
+) -> Vec<Result<(crate::analysis::replay::TraceAnalysis, T), (String, String)>> {
+    let opts = AnalyzeOptions {
+        parallel_chunks: true,
+    };
+    let name = |p: &Path| p.display().to_string();
+    pool.install(|| {
+        paths
+            .par_iter()
+            .map(|p| {
+                let (reader, mut again) = progress
+                    .open_again(p)
+                    .map_err(|e| (name(p), e.to_string()))?;
+                let a = analyze_reader(p, reader, &opts).map_err(|e| (name(p), e.to_string()))?;
+                let t = then(p, &mut again).map_err(|e| (name(p), e))?;
+                Ok((a, t))
+            })
+            .collect()
+    })
+}
+
 /// Analyses `paths` on `pool`, each file read once through `progress`; results in path
 /// order (`Err((path, reason))` for a bad file).
 pub fn analyze_all(
@@ -308,12 +339,17 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     }
     let pool = pool(args.jobs)?;
     let progress = Progress::traces("report", &found.traces, args.quiet);
-    let mut results = analyze_all(&found.traces, &pool, &progress);
+    let (mut results, whatifs) = if args.no_whatif {
+        (analyze_all(&found.traces, &pool, &progress), None)
+    } else {
+        let (r, w) = super::whatif::analyze_with_whatif(&found.traces, &pool, &progress);
+        (r, Some(w))
+    };
     progress.finish();
     results.extend(found.bad_results());
     let mut report = Report::build(&results);
-    if !args.no_whatif {
-        report.whatif = Some(super::whatif::report_summary(&found.traces, args.jobs)?);
+    if let Some(w) = whatifs {
+        report.whatif = Some(super::whatif::report_summary(&w)?);
     }
     let text = super::merge::render(&report, args.format);
     output::write_all(args.output.as_deref(), &text)?;

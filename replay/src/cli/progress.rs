@@ -163,6 +163,46 @@ impl Progress {
                 std::fs::File::open(path).map_err(|e| TraceError::from(e).with_file(Some(path)))?;
             Box::new(f)
         };
+        self.reader(path, input)
+    }
+
+    /// [`Progress::open`] for a command that reads the trace more than once: the file is
+    /// opened once, and [`Again::reader`] reads it again after the first reader is done,
+    /// from the same open file (rewound: a file replaced meanwhile is not seen) or, for
+    /// standard input, a pipe or any file that cannot be rewound, from the bytes the first
+    /// reader kept. Only the first read is counted into the bar.
+    pub fn open_again(&self, path: &Path) -> Result<(TraceReader<Input>, Again), TraceError> {
+        let named = |e: std::io::Error| TraceError::from(e).with_file(Some(path));
+        let file = if path.as_os_str() == STDIN {
+            None
+        } else {
+            let f = std::fs::File::open(path).map_err(named)?;
+            let regular = f.metadata().map_err(named)?.is_file();
+            Some((f, regular))
+        };
+        let (input, src): (Input, AgainSrc) = match file {
+            Some((f, true)) => (Box::new(f.try_clone().map_err(named)?), AgainSrc::File(f)),
+            other => {
+                let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let inner: Input = match other {
+                    Some((f, _)) => Box::new(f),
+                    None => Box::new(std::io::stdin()),
+                };
+                let tee = Tee {
+                    inner,
+                    kept: kept.clone(),
+                };
+                (Box::new(tee), AgainSrc::Kept(kept))
+            }
+        };
+        let again = Again {
+            path: path.to_path_buf(),
+            src,
+        };
+        Ok((self.reader(path, input)?, again))
+    }
+
+    fn reader(&self, path: &Path, input: Input) -> Result<TraceReader<Input>, TraceError> {
         let input: Input = match &self.bar {
             Some(bar) => Box::new(Counted {
                 inner: input,
@@ -189,6 +229,73 @@ impl Progress {
             b.finish();
             b.finish_and_clear();
         }
+    }
+}
+
+/// A trace opened once and read again (see [`Progress::open_again`]).
+pub struct Again {
+    path: PathBuf,
+    src: AgainSrc,
+}
+
+enum AgainSrc {
+    /// A regular file: rewound.
+    File(std::fs::File),
+    /// The bytes the first reader read, still being filled.
+    Kept(Arc<std::sync::Mutex<Vec<u8>>>),
+    /// Those bytes, taken once the first reader was done.
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Again {
+    /// A new reader of the trace from its start; call it only once the previous reader
+    /// is done with the file.
+    pub fn reader(&mut self) -> Result<TraceReader<Input>, TraceError> {
+        let named = |e: std::io::Error| TraceError::from(e).with_file(Some(&self.path));
+        let input: Input = match &mut self.src {
+            AgainSrc::File(f) => {
+                use std::io::Seek;
+                f.rewind().map_err(named)?;
+                Box::new(f.try_clone().map_err(named)?)
+            }
+            AgainSrc::Kept(kept) => {
+                let bytes = match kept.lock() {
+                    Ok(mut v) => std::mem::take(&mut *v),
+                    Err(_) => Vec::new(),
+                };
+                let bytes = Arc::new(bytes);
+                // The next reader reads the same bytes, without a copy.
+                self.src = AgainSrc::Shared(bytes.clone());
+                Box::new(std::io::Cursor::new(SharedBytes(bytes)))
+            }
+            AgainSrc::Shared(bytes) => Box::new(std::io::Cursor::new(SharedBytes(bytes.clone()))),
+        };
+        TraceReader::with_name(input, Some(self.path.clone()))
+    }
+}
+
+/// Bytes kept for [`Again`], shared by its readers.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A reader that keeps a copy of what it reads.
+struct Tee {
+    inner: Input,
+    kept: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut k) = self.kept.lock() {
+            k.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 

@@ -2,17 +2,18 @@
 //! every conformance figure (reads checked, mismatches, DMA counts chosen) with a stored
 //! baseline; a model change that moves any number fails with a readable diff.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use super::analysis::{analyze_all, default_corpora, inputs, pool, EXIT_NOTHING};
-use super::progress::Progress;
-use crate::analysis::check::check_reader;
+use super::analysis::{analyze_all_then, default_corpora, inputs, pool, EXIT_NOTHING};
+use super::progress::{Again, Progress};
+use crate::analysis::check::{check_reader, CheckResult};
 use crate::analysis::report::Report;
+use crate::analysis::whatif::{whatif_reader, WhatifOptions};
+use crate::analysis::ReplayError;
 
 #[derive(Args, Debug)]
 pub struct RegressArgs {
@@ -38,41 +39,63 @@ pub struct RegressArgs {
 }
 
 /// The current figures: the JSON report plus, per trace, the `check` conformance counts.
+/// Each trace is opened once and read three times (report, what-if, check).
 pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::Result<Value> {
     let pool = pool(jobs)?;
-    let progress = Progress::traces("regress: report", paths, quiet);
-    let results = analyze_all(paths, &pool, &progress);
+    let progress = Progress::traces("regress", paths, quiet);
+    let opts = WhatifOptions::default();
+    let then = |p: &Path, again: &mut Again| {
+        let w = again
+            .reader()
+            .map_err(ReplayError::from)
+            .and_then(|r| whatif_reader(p, r, &opts))
+            .map_err(|e| format!("what-if: {e}"))?;
+        let c = again
+            .reader()
+            .map_err(ReplayError::from)
+            .and_then(|r| check_reader(p, r, 0, 0))
+            .map_err(|e| e.to_string())?;
+        Ok((w, c))
+    };
+    let all = analyze_all_then(paths, &pool, &progress, &then);
     progress.finish();
-    let progress = Progress::traces("regress: check", paths, quiet);
+    let mut results = Vec::new();
+    let mut whatifs = Vec::new();
+    let mut checks = Vec::new();
+    for (p, r) in paths.iter().zip(all) {
+        let name = p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        match r {
+            Ok((a, (w, c))) => {
+                results.push(Ok(a));
+                whatifs.push(w);
+                checks.push(check_json(&name, &c));
+            }
+            Err((file, reason)) => {
+                checks.push(json!({ "trace": name, "error": reason }));
+                results.push(Err((file, reason)));
+            }
+        }
+    }
     let mut report = Report::build(&results);
-    report.whatif = Some(super::whatif::report_summary(paths, jobs)?);
+    report.whatif = Some(super::whatif::report_summary(&whatifs)?);
     let report: Value = serde_json::to_value(report)?;
-    let checks: Vec<Value> = pool.install(|| {
-        paths
-            .par_iter()
-            .map(|p| {
-                let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
-                let checked = progress
-                    .open(p)
-                    .map_err(crate::analysis::ReplayError::from)
-                    .and_then(|r| check_reader(p, r, 0, 0));
-                match checked {
-                    Ok(c) => json!({
-                        "trace": name, "events": c.events, "reads": c.reads, "mismatches": c.mismatches,
-                        "not_checkable": c.not_checkable,
-                        "dma": { "whole": c.dma.whole, "shortened": c.dma.shortened,
-                                 "no_result": c.dma.no_result, "no_match": c.dma.no_match,
-                                 "scan": c.dma.scan },
-                        "migration_points": { "points": c.migrations.points, "agree": c.migrations.agree,
-                                              "sent": c.migrations.sent },
-                    }),
-                    Err(e) => json!({ "trace": name, "error": e.to_string() }),
-                }
-            })
-            .collect()
-    });
-    progress.finish();
     Ok(json!({ "report": report, "check": checks }))
+}
+
+/// The conformance counts of one trace, as the baseline stores them.
+fn check_json(name: &str, c: &CheckResult) -> Value {
+    json!({
+        "trace": name, "events": c.events, "reads": c.reads, "mismatches": c.mismatches,
+        "not_checkable": c.not_checkable,
+        "dma": { "whole": c.dma.whole, "shortened": c.dma.shortened,
+                 "no_result": c.dma.no_result, "no_match": c.dma.no_match,
+                 "scan": c.dma.scan },
+        "migration_points": { "points": c.migrations.points, "agree": c.migrations.agree,
+                              "sent": c.migrations.sent },
+    })
 }
 
 /// Every leaf that differs, as `path: baseline -> now` lines.
@@ -161,7 +184,7 @@ fn migration_summary(now: &Value) -> Option<String> {
 }
 
 /// Reads the baseline: JSON with the `report` and `check` of [`current`].
-fn read_baseline(path: &std::path::Path) -> anyhow::Result<Value> {
+fn read_baseline(path: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let base: Value = serde_json::from_str(&text)
@@ -180,7 +203,7 @@ rewrite it with `fdc-replay regress --update`)",
 
 /// Renames every path under `dir` in `v` to `corpora/...`, as it is named from the
 /// directory that holds `dir` (the baseline's names do not depend on the current one).
-fn stable_paths(v: &mut Value, dir: &std::path::Path) {
+fn stable_paths(v: &mut Value, dir: &Path) {
     let prefix = format!("{}/", dir.display());
     if prefix == "corpora/" {
         return;

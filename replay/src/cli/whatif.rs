@@ -2,12 +2,12 @@
 //! subsection would do (see [`crate::analysis::whatif`]).
 
 use super::analysis::{inputs, pool, ReportFormat, EXIT_NOTHING};
-use super::progress::Progress;
+use super::progress::{Again, Progress};
 use crate::analysis::verdict::WhatifSummary;
 use crate::analysis::whatif::engine::TraceWhatif;
 use crate::analysis::whatif::render::{render, render_policy};
 use crate::analysis::whatif::summary::{guest_totals, policy_rows, summarize, Policy, PolicyRow};
-use crate::analysis::whatif::{whatif_file, WhatifOptions};
+use crate::analysis::whatif::{whatif_file, whatif_reader, WhatifOptions};
 use clap::Args;
 use fdc::Subsection;
 use rayon::prelude::*;
@@ -89,17 +89,39 @@ pub fn whatif_all(
     Ok(out)
 }
 
-/// The what-if summary of `paths` for the report (every subsection, real outcomes from
-/// `corpora/whatif/runs`); files that cannot be analysed are left out (the report lists
-/// them as bad files).
-pub fn report_summary(paths: &[PathBuf], jobs: Option<usize>) -> anyhow::Result<WhatifSummary> {
+/// The report's analysis of `paths` and, from the same open file, the what-if of every
+/// subsection of each trace the analysis accepted: a file the what-if refuses is a bad
+/// file (with the reason), so the analysis and the what-if count the same traces.
+pub fn analyze_with_whatif(
+    paths: &[PathBuf],
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> (Vec<super::analysis::Analyzed>, Vec<TraceWhatif>) {
     let opts = WhatifOptions::default();
-    let traces: Vec<TraceWhatif> = whatif_all(paths, &opts, jobs, true)?
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect();
+    let then = |p: &std::path::Path, again: &mut Again| {
+        let r = again.reader().map_err(crate::analysis::ReplayError::from);
+        r.and_then(|r| whatif_reader(p, r, &opts))
+            .map_err(|e| format!("what-if: {e}"))
+    };
+    let mut results = Vec::new();
+    let mut whatifs = Vec::new();
+    for r in super::analysis::analyze_all_then(paths, pool, progress, &then) {
+        match r {
+            Ok((a, w)) => {
+                results.push(Ok(a));
+                whatifs.push(w);
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    (results, whatifs)
+}
+
+/// The what-if summary for the report (every subsection, real outcomes from
+/// `corpora/whatif/runs`) of the traces [`analyze_with_whatif`] gave.
+pub fn report_summary(traces: &[TraceWhatif]) -> anyhow::Result<WhatifSummary> {
     let real = crate::analysis::whatif::real::load_default(None)?;
-    Ok(summarize(&traces, &real))
+    Ok(summarize(traces, &real))
 }
 
 #[derive(Serialize)]

@@ -635,17 +635,31 @@ pub fn read_trace(path: &Path) -> Result<(TraceHeader, Vec<Ev>, Vec<usize>), Rep
     Ok((header, events, ends))
 }
 
-/// The what-if of one trace file. Errors name the file (and the event).
+/// The what-if of one trace file, read chunk by chunk (memory follows the forks alive,
+/// not the trace's length). Errors name the file (and the event).
 pub fn whatif_file(path: &Path, opts: &WhatifOptions) -> Result<TraceWhatif, ReplayError> {
-    let (header, events, ends) = read_trace(path)?;
+    whatif_reader(path, fdc_trace::TraceReader::open(path)?, opts)
+}
+
+/// [`whatif_file`] of a trace already opened (no event read yet), whose errors name
+/// `path`.
+pub fn whatif_reader<R: std::io::Read>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<R>,
+    opts: &WhatifOptions,
+) -> Result<TraceWhatif, ReplayError> {
+    let (header, scanner) = reader.into_parts();
     let model = ReplayModel::from_header(&header, path)?;
-    let guest = header.guest.clone().unwrap_or_else(|| "unknown".into());
-    let mut w = whatif_events(model, &events, &ends, opts).map_err(|e| e.in_file(path))?;
+    let guest = header.guest.unwrap_or_else(|| "unknown".into());
+    // The header's images are in the model's media now.
+    drop(header.drives);
+    let mut run = Run::new(model, opts, 0);
+    fdc_trace::compact::for_each_scanned::<_, ReplayError>(scanner, path, |c| {
+        run.chunk(&c.events).map_err(|e| e.in_file(path))
+    })?;
+    let mut w = run.finish();
     w.path = path.to_path_buf();
     w.guest = guest;
-    if std::env::var_os("TMP_STATS").is_some() {
-        eprintln!("{} {:?} pts={}", path.display(), w.stats, w.points);
-    }
     Ok(w)
 }
 
@@ -657,53 +671,88 @@ pub fn whatif_events(
     chunk_ends: &[usize],
     opts: &WhatifOptions,
 ) -> Result<TraceWhatif, ReplayError> {
-    let mut e = Engine {
-        opts,
-        pend: Vec::with_capacity(if opts.keep_points {
-            events.len() + 1
-        } else {
-            0
-        }),
-        trajs: Vec::new(),
-        live: Vec::new(),
-        stats: ForkStats::default(),
-        mig: fdc::destination::Migrator::new(),
-        sent: vec![SubCounts::default(); opts.subsections.len() + 1],
-        records: Vec::new(),
-        last_traj: vec![usize::MAX; opts.subsections.len() + 1],
-        diffs: Vec::new(),
-        src_fp: None,
-    };
-    let mut src = model;
-    let n = events.len();
-    let mut chunk = 0;
-    let mut prev_t = 0;
-    let first_t = events.first().map_or(0, |e| e.t);
-    for (i, ev) in events.iter().enumerate() {
-        while chunk_ends.get(chunk).is_some_and(|&c| c <= i) {
-            chunk += 1;
+    let mut run = Run::new(model, opts, events.len());
+    let mut start = 0;
+    for &end in chunk_ends.iter().chain([&events.len()]) {
+        let end = end.min(events.len());
+        if end > start {
+            run.chunk(&events[start..end])?;
+            start = end;
         }
-        let end = chunk_ends.get(chunk).copied().unwrap_or(n).min(n);
-        let w = if i == 0 {
-            0
-        } else {
-            ev.t.saturating_sub(prev_t)
-        };
-        let index = i as u64;
-        match src.fdc.result_timer() {
-            Some(exp) if exp <= ev.t && i > 0 => {
-                let wa = exp.saturating_sub(prev_t).min(w);
-                e.spawn(&src, index, prev_t, 1, wa);
-                e.advance(&mut src, exp, index);
-                e.spawn(&src, index, exp.max(prev_t), 0, w - wa);
-            }
-            _ => e.spawn(&src, index, prev_t, 1, w),
-        }
-        e.step(&mut src, index, ev, &events[i + 1..end])?;
-        prev_t = ev.t;
     }
-    e.spawn(&src, n as u64, prev_t, 1, 0);
-    Ok(e.finish(src, n as u64, prev_t - first_t.min(prev_t)))
+    Ok(run.finish())
+}
+
+/// One pass of the engine over a trace, fed chunk by chunk.
+struct Run<'o> {
+    e: Engine<'o>,
+    src: ReplayModel,
+    /// Events fed so far.
+    n: u64,
+    prev_t: u64,
+    first_t: Option<u64>,
+}
+
+impl<'o> Run<'o> {
+    /// A run from `model`; `events_hint`: the trace's length when known (records).
+    fn new(model: ReplayModel, opts: &'o WhatifOptions, events_hint: usize) -> Run<'o> {
+        let e = Engine {
+            opts,
+            pend: Vec::with_capacity(if opts.keep_points { events_hint + 1 } else { 0 }),
+            trajs: Vec::new(),
+            live: Vec::new(),
+            stats: ForkStats::default(),
+            mig: fdc::destination::Migrator::new(),
+            sent: vec![SubCounts::default(); opts.subsections.len() + 1],
+            records: Vec::new(),
+            last_traj: vec![usize::MAX; opts.subsections.len() + 1],
+            diffs: Vec::new(),
+            src_fp: None,
+        };
+        Run {
+            e,
+            src: model,
+            n: 0,
+            prev_t: 0,
+            first_t: None,
+        }
+    }
+
+    /// The events of one chunk (the DMA look-ahead stops at its end).
+    fn chunk(&mut self, events: &[Ev]) -> Result<(), ReplayError> {
+        for (k, ev) in events.iter().enumerate() {
+            let index = self.n;
+            let first = index == 0;
+            self.first_t.get_or_insert(ev.t);
+            let w = if first {
+                0
+            } else {
+                ev.t.saturating_sub(self.prev_t)
+            };
+            let (e, src, prev_t) = (&mut self.e, &mut self.src, self.prev_t);
+            match src.fdc.result_timer() {
+                Some(exp) if exp <= ev.t && !first => {
+                    let wa = exp.saturating_sub(prev_t).min(w);
+                    e.spawn(src, index, prev_t, 1, wa);
+                    e.advance(src, exp, index);
+                    e.spawn(src, index, exp.max(prev_t), 0, w - wa);
+                }
+                _ => e.spawn(src, index, prev_t, 1, w),
+            }
+            e.step(src, index, ev, &events[k + 1..])?;
+            self.prev_t = ev.t;
+            self.n += 1;
+        }
+        Ok(())
+    }
+
+    /// The last point (after the last event) and the result.
+    fn finish(mut self) -> TraceWhatif {
+        let (n, prev_t) = (self.n, self.prev_t);
+        self.e.spawn(&self.src, n, prev_t, 1, 0);
+        let first_t = self.first_t.unwrap_or(0);
+        self.e.finish(self.src, n, prev_t - first_t.min(prev_t))
+    }
 }
 
 impl Engine<'_> {

@@ -41,7 +41,7 @@ pub mod real;
 pub mod render;
 pub mod summary;
 
-pub use engine::{whatif_events, whatif_file, TraceWhatif, WhatifOptions};
+pub use engine::{whatif_events, whatif_file, whatif_reader, TraceWhatif, WhatifOptions};
 
 use serde::Serialize;
 
