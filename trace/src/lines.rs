@@ -1,6 +1,31 @@
 //! Reading text lines of any length in bounded memory (QEMU logs, sidecars).
 
 use std::io::BufRead;
+use std::path::PathBuf;
+
+/// Why a line-oriented input file (a sidecar, a migrations file) cannot be used: errors
+/// name the file, and the line when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum FileLineError {
+    /// The file cannot be opened.
+    #[error("{}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A line cannot be read or parsed, or is out of order.
+    #[error("{}:{line}: {msg}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+}
 
 /// Why a line (of a QEMU log or a sidecar) could not be parsed: what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,10 +20,10 @@
 //! `RESUME` event (`qmp_stop_t`, `qmp_resume_t`, host real time like the log's
 //! timestamps); the importer takes these pauses out of the trace's times.
 
-use crate::lines::read_line_capped;
+use crate::lines::{read_line_capped, FileLineError};
 use fdc::{FdcState, FdriveState, Subsection};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Largest time accepted, in host seconds (its nanoseconds must fit in a u64).
 pub const MAX_MIGRATION_T: f64 = 1.8e10;
@@ -223,42 +223,19 @@ pub fn parse_migration_line(text: &str) -> Result<LogMigration, String> {
     })
 }
 
-/// Why a migrations file cannot be used: errors name the file and line.
-#[derive(Debug, thiserror::Error)]
-pub enum MigrationsError {
-    /// The file cannot be opened.
-    #[error("{}: {source}", path.display())]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// A line cannot be read or parsed, or is out of order.
-    #[error("{}:{line}: {msg}", path.display())]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        msg: String,
-    },
-}
-
 /// Parses a whole migrations file from `input` (named `path` in errors): the migrations
 /// in file order, which must be time order with pauses that do not overlap.
 pub fn parse_migrations(
     mut input: &mut dyn std::io::BufRead,
     path: &Path,
-) -> Result<Vec<LogMigration>, MigrationsError> {
+) -> Result<Vec<LogMigration>, FileLineError> {
     let mut out: Vec<LogMigration> = Vec::new();
     let mut buf = Vec::new();
     let mut line = 0usize;
     loop {
         buf.clear();
         line += 1;
-        let fail = |msg: String| MigrationsError::Line {
+        let fail = |msg: String| FileLineError::Line {
             path: path.to_path_buf(),
             line,
             msg,
@@ -292,8 +269,8 @@ pub fn parse_migrations(
 }
 
 /// Reads a migrations file (see [`parse_migrations`]).
-pub fn read_migrations(path: &Path) -> Result<Vec<LogMigration>, MigrationsError> {
-    let f = std::fs::File::open(path).map_err(|source| MigrationsError::Open {
+pub fn read_migrations(path: &Path) -> Result<Vec<LogMigration>, FileLineError> {
+    let f = std::fs::File::open(path).map_err(|source| FileLineError::Open {
         path: path.to_path_buf(),
         source,
     })?;

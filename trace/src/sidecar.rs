@@ -16,9 +16,9 @@
 
 use crate::format::{MediaChange, MAX_LABEL_BYTES, MAX_MEDIUM_BYTES};
 use crate::geometry;
-use crate::lines::{read_line_capped, LineError};
+use crate::lines::{read_line_capped, FileLineError, LineError};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What a sidecar line says happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,34 +163,10 @@ fn parse(text: &str) -> Result<(u64, SidecarKind), String> {
     Ok((unix_ns, kind))
 }
 
-/// Why a sidecar file could not be read: errors name the file, and the line when there
-/// is one.
-#[derive(Debug, thiserror::Error)]
-pub enum SidecarError {
-    /// The file cannot be opened.
-    #[error("{}: {source}", path.display())]
-    Open {
-        /// The sidecar.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// A line cannot be read or parsed.
-    #[error("{}:{line}: {msg}", path.display())]
-    Line {
-        /// The sidecar.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        msg: String,
-    },
-}
-
 /// Reads a sidecar file, returning its events sorted by time (stably: lines with equal
 /// times keep their order). Errors name the file and line.
-pub fn read_sidecar(path: &Path) -> Result<Vec<SidecarEvent>, SidecarError> {
-    let f = std::fs::File::open(path).map_err(|source| SidecarError::Open {
+pub fn read_sidecar(path: &Path) -> Result<Vec<SidecarEvent>, FileLineError> {
+    let f = std::fs::File::open(path).map_err(|source| FileLineError::Open {
         path: path.to_path_buf(),
         source,
     })?;
@@ -201,14 +177,14 @@ pub fn read_sidecar(path: &Path) -> Result<Vec<SidecarEvent>, SidecarError> {
 pub fn parse_sidecar(
     mut reader: &mut dyn std::io::BufRead,
     path: &Path,
-) -> Result<Vec<SidecarEvent>, SidecarError> {
+) -> Result<Vec<SidecarEvent>, FileLineError> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0usize;
     loop {
         buf.clear();
         line_no += 1;
-        let fail = |msg: String| SidecarError::Line {
+        let fail = |msg: String| FileLineError::Line {
             path: path.to_path_buf(),
             line: line_no,
             msg,

@@ -1,7 +1,7 @@
 //! What can go wrong importing a log.
 
 use crate::error::TraceError;
-use crate::sidecar::SidecarError;
+use crate::lines::FileLineError;
 use std::path::PathBuf;
 
 /// Why an import failed. Messages name the file (and line) concerned.
@@ -23,12 +23,9 @@ pub enum ImportError {
         /// What is wrong.
         msg: String,
     },
-    /// The sidecar cannot be read.
+    /// The sidecar or the migrations file cannot be read.
     #[error(transparent)]
-    Sidecar(#[from] SidecarError),
-    /// The migrations file cannot be read.
-    #[error(transparent)]
-    Migrations(#[from] crate::migrations::MigrationsError),
+    Input(#[from] FileLineError),
     /// A drive argument cannot be used.
     #[error("--drive {arg:?}: {msg}")]
     Drive {
