@@ -591,7 +591,7 @@ mod tests {
                 name: "fdc/result_timer".into(),
                 points_sent: 40,
                 time_sent_ns: 5,
-                verdict: verdict(&classes, Some(&real)),
+                verdict: verdict(&classes, Some(&real), None),
                 classes,
                 real: Some(real),
                 ..Default::default()
