@@ -289,11 +289,7 @@ pub fn verdict(
 impl WhatifSubsection {
     /// [`verdict`] of this subsection's measurements.
     pub fn computed_verdict(&self) -> Verdict {
-        verdict(
-            &self.classes,
-            self.real.as_ref(),
-            self.closed_loop.as_ref(),
-        )
+        verdict(&self.classes, self.real.as_ref(), self.closed_loop.as_ref())
     }
 }
 
@@ -386,7 +382,10 @@ mod tests {
             v.because,
             "model: register 4, invisible 6 of 10 points; real: data_corruption 6, io_error 3, invisible 1 of 10 runs"
         );
-        assert_eq!(verdict(&classes(&[("register", 1)]), None, None).rule, Rule::B);
+        assert_eq!(
+            verdict(&classes(&[("register", 1)]), None, None).rule,
+            Rule::B
+        );
         assert_eq!(
             verdict(&classes(&[("invisible", 5)]), None, None).rule,
             Rule::BInvisible

@@ -45,7 +45,8 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
     progress.finish();
     let progress = Progress::traces("regress: check", paths, quiet);
     let mut report = Report::build(&results);
-    report.whatif = Some(super::whatif::report_summary(paths, jobs)?);
+    let closed = Some(crate::analysis::whatif::closed::DEFAULT_POINTS);
+    report.whatif = Some(super::whatif::report_summary(paths, jobs, closed)?);
     let report: Value = serde_json::to_value(report)?;
     let checks: Vec<Value> = pool.install(|| {
         paths

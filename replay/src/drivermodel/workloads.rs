@@ -105,7 +105,12 @@ pub struct Media {
 impl Media {
     /// The FAT12 image `name` (made by [`fat_image`] in the scratch directory on first
     /// use, its bytes kept for every later use).
-    fn image(&self, name: &str, label: &str, files: &[(&str, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
+    fn image(
+        &self,
+        name: &str,
+        label: &str,
+        files: &[(&str, Vec<u8>)],
+    ) -> std::io::Result<Vec<u8>> {
         let mut made = self
             .made
             .lock()
@@ -564,11 +569,7 @@ fn boot_empty<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, media: &Media) ->
     d.stage("idle")?;
     d.idle(4_000_000_000)?;
     d.stage("insert")?;
-    let img = media.image(
-        "late.img",
-        "LATE",
-        &[("HELLO.TXT", b"hello\r\n".to_vec())],
-    )?;
+    let img = media.image("late.img", "LATE", &[("HELLO.TXT", b"hello\r\n".to_vec())])?;
     d.insert(0, &Medium::from_image(img, false))?;
     d.idle(1_000_000_000)?;
     d.stage("detect")?;

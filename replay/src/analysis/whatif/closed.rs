@@ -260,7 +260,8 @@ fn run(workload: &str, media: &Media, mut m: Migrating, record_sent: bool) -> st
     })
 }
 
-type Shared = std::sync::Arc<std::sync::Mutex<(BTreeMap<Subsection, Vec<u64>>, Option<(u64, u64)>)>>;
+type Shared =
+    std::sync::Arc<std::sync::Mutex<(BTreeMap<Subsection, Vec<u64>>, Option<(u64, u64)>)>>;
 
 /// [`Migrating`] that reports what it saw when dropped (the workload consumes it).
 struct Probe {
@@ -413,6 +414,10 @@ pub fn closed_loop(
         .map(|at| control.run_at(sub, at))
         .collect()
 }
+
+/// Migrations per workload and subsection that `whatif --closed-loop` and `report` run
+/// by default.
+pub const DEFAULT_POINTS: usize = 32;
 
 /// What [`run_closed_loop`] does.
 #[derive(Clone, Debug, PartialEq, Eq)]
