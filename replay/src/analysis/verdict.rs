@@ -406,6 +406,89 @@ mod tests {
         );
     }
 
+    fn closed(v: &[(&str, u64)]) -> ClosedOutcomes {
+        ClosedOutcomes {
+            points: 4,
+            all: ClosedCounts {
+                candidates: 10,
+                runs: v.iter().map(|(_, n)| n).sum(),
+                outcomes: classes(v),
+                ..Default::default()
+            },
+            by_workload: BTreeMap::new(),
+        }
+    }
+
+    /// A closed-loop hang or data corruption is evidence for (a) even where every model
+    /// point and real run is harmless; errors and retries are visible, so (b); a run that
+    /// never migrated is no measurement.
+    #[test]
+    fn verdict_counts_the_closed_loop() {
+        let invisible = classes(&[("invisible", 5)]);
+        for severe in ["hang", "data_corruption"] {
+            let c = closed(&[(severe, 1), ("carries_on", 3)]);
+            let v = verdict(&invisible, None, Some(&c));
+            assert_eq!(v.rule, Rule::A, "{severe}");
+            assert_eq!(
+                v.because,
+                format!("model: invisible 5 of 5 points; real: none of 0 runs; closed loop: {severe} 1, carries_on 3 of 4 runs")
+            );
+        }
+        for visible in ["error", "retries"] {
+            let c = closed(&[(visible, 2)]);
+            assert_eq!(verdict(&invisible, None, Some(&c)).rule, Rule::B);
+        }
+        let c = closed(&[("carries_on", 4)]);
+        assert_eq!(verdict(&invisible, None, Some(&c)).rule, Rule::BInvisible);
+        assert_eq!(
+            verdict(&Classes::new(), None, Some(&c)).rule,
+            Rule::BInvisible
+        );
+        let c = closed(&[("not_reached", 3)]);
+        let v = verdict(&Classes::new(), None, Some(&c));
+        assert_eq!(v.rule, Rule::Unmeasured);
+        assert_eq!(
+            v.because,
+            "model: none of 0 points; real: none of 0 runs; closed loop: none of 0 runs"
+        );
+        // A stall on the model is (a) whatever the closed loop says.
+        let c = closed(&[("carries_on", 4)]);
+        assert_eq!(
+            verdict(&classes(&[("stall", 1)]), None, Some(&c)).rule,
+            Rule::A
+        );
+    }
+
+    /// Closed-loop outcomes do not depend on the inputs: `merge` takes them once and the
+    /// verdict it recomputes counts them.
+    #[test]
+    fn merge_takes_the_closed_loop_once() {
+        let mut a = WhatifSummary {
+            subsections: vec![WhatifSubsection {
+                name: "fdc/result_timer".into(),
+                classes: classes(&[("invisible", 1)]),
+                ..Default::default()
+            }],
+            profiles: vec![],
+        };
+        let mut b = a.clone();
+        let c: BTreeMap<String, ClosedOutcomes> =
+            [("fdc/result_timer".to_string(), closed(&[("hang", 2)]))].into();
+        b.set_closed_loop(&c);
+        assert_eq!(b.subsections[0].verdict.rule, Rule::A);
+        a.merge(&b);
+        assert_eq!(
+            a.subsections[0].closed_loop,
+            c.get("fdc/result_timer").cloned()
+        );
+        assert_eq!(a.subsections[0].verdict.rule, Rule::A);
+        a.merge(&b);
+        assert_eq!(
+            a.subsections[0].closed_loop.as_ref().map(|c| c.all.runs),
+            Some(2)
+        );
+    }
+
     #[test]
     fn merge_adds_counts_and_recomputes() {
         let one = |c: &str| WhatifSummary {
