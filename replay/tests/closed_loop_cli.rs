@@ -194,3 +194,38 @@ fn report_carries_the_closed_loop() {
     assert!(html
         .contains(r#"<tr class="closed" data-subsection="fdc/result_timer" data-workload="dir">"#));
 }
+
+/// The progress bars are drawn on a terminal (util-linux `script`), count the runs the
+/// JSON lists, and are not drawn with `-q` or off a terminal.
+#[test]
+fn progress_bars_only_on_a_terminal() {
+    let args = "whatif --closed-loop --workload dir --migrations 2";
+    let json = run(&[
+        &args.split(' ').collect::<Vec<_>>()[..],
+        &["--format", "json"],
+    ]
+    .concat());
+    assert_eq!(text(&json.stderr), "", "off a terminal: no bar");
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap().len();
+    let on = |extra: &str| {
+        let got = Command::new("script")
+            .args(["-qec", &format!("{BIN} {args}{extra}"), "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux) runs");
+        assert!(got.status.success());
+        text(&got.stdout)
+    };
+    let shown = on("");
+    assert!(
+        shown.contains("closed loop: runs without migration [") && shown.contains("1/1 events"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("closed loop: migrated runs [")
+            && shown.contains(&format!("{runs}/{runs} events")),
+        "{shown:?}"
+    );
+    assert!(!on(" -q").contains("ETA"));
+}

@@ -5,7 +5,7 @@ use super::analysis::{inputs, pool, ReportFormat, EXIT_NOTHING};
 use super::progress::Progress;
 use crate::analysis::verdict::{ClosedOutcomes, WhatifSummary};
 use crate::analysis::whatif::closed::{
-    planned_runs, run_closed_loop, tally, ClosedLoop, ClosedLoopOptions, ClosedRun,
+    controls, migrate, planned_runs, tally, ClosedLoop, ClosedLoopOptions, ClosedRun,
 };
 use crate::analysis::whatif::engine::TraceWhatif;
 use crate::analysis::whatif::render::{render, render_closed, render_policy};
@@ -144,10 +144,18 @@ pub fn closed_loop_all(
     quiet: bool,
 ) -> anyhow::Result<ClosedLoop> {
     let pool = pool(jobs)?;
-    let progress = Progress::events("closed loop (runs)", Some(planned_runs(opts)), quiet);
+    let fail = |e: std::io::Error| anyhow::anyhow!("closed loop (driver model): {e}");
+    let n = opts.workloads.len() as u64;
+    let progress = Progress::events("closed loop: runs without migration", Some(n), quiet);
+    let controls = pool
+        .install(|| controls(opts, &|| progress.inc(1)))
+        .map_err(fail)?;
+    progress.finish();
+    let n = planned_runs(&controls, opts);
+    let progress = Progress::events("closed loop: migrated runs", Some(n), quiet);
     let cl = pool
-        .install(|| run_closed_loop(opts, &|| progress.inc(1)))
-        .map_err(|e| anyhow::anyhow!("closed loop (driver model): {e}"))?;
+        .install(|| migrate(&controls, opts, &|| progress.inc(1)))
+        .map_err(fail)?;
     progress.finish();
     Ok(cl)
 }

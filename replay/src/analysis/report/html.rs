@@ -3,7 +3,7 @@
 //! P(backward migration fails) with its interval; per trace a timeline (time axis, the
 //! phase band, one lane per subsection showing when it is needed, stage labels, media
 //! changes, the what-if rule of each lane when computed); per subsection a small table;
-//! the detail tables. Elements carry `data-*` attributes with the JSON's numbers, so that
+//! the closed-loop outcomes per subsection and workload (when run); the detail tables. Elements carry `data-*` attributes with the JSON's numbers, so that
 //! a test (or a script) can read them back.
 
 use super::super::timeline::{

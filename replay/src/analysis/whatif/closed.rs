@@ -8,7 +8,7 @@
 //! (no end within a bound of port accesses); a workload whose own checks fail (the driver
 //! reported success, but what was read or written through it is wrong) is data corruption.
 //!
-//! [`run_closed_loop`] does this for several workloads and subsections at up to `N`
+//! [`run_closed_loop`] ([`controls`], then [`migrate`]) does this for several workloads and subsections at up to `N`
 //! migration points each, evenly spaced over the port accesses where QEMU sends the
 //! subsection in the run without migration; [`tally`] counts the outcomes per subsection
 //! (the report's `closed_loop` figures).
@@ -456,33 +456,58 @@ pub struct ClosedLoop {
     pub runs: Vec<ClosedRun>,
 }
 
-/// The closed loop for every workload and subsection of `opts`, on the current rayon
-/// pool; results in a fixed order (the same for any number of threads). `tick` is called
-/// after every run (controls included).
-pub fn run_closed_loop(
+/// The runs without migration of every workload of `opts`, on the current rayon pool, in
+/// the order asked; `tick` is called after each.
+pub fn controls(
     opts: &ClosedLoopOptions,
     tick: &(dyn Fn() + Sync),
-) -> std::io::Result<ClosedLoop> {
-    let controls: Vec<Control> = opts
-        .workloads
+) -> std::io::Result<Vec<Control>> {
+    opts.workloads
         .par_iter()
         .map(|w| {
             let c = Control::new(w);
             tick();
             c
         })
-        .collect::<std::io::Result<_>>()?;
-    let mut tasks = Vec::new();
-    let mut candidates = Vec::new();
+        .collect()
+}
+
+/// The migrated runs of `opts` from `controls`: (control, subsection, access), in order.
+fn tasks(controls: &[Control], opts: &ClosedLoopOptions) -> Vec<(usize, Subsection, u64)> {
+    let mut out = Vec::new();
     for (i, c) in controls.iter().enumerate() {
-        let mut per = Vec::new();
         for &s in &opts.subsections {
-            per.push((s.name(), c.sent.get(&s).map_or(0, |v| v.len() as u64)));
-            tasks.extend(c.chosen(s, opts.points).into_iter().map(|at| (i, s, at)));
+            out.extend(c.chosen(s, opts.points).into_iter().map(|at| (i, s, at)));
         }
-        candidates.push((c.workload.clone(), per));
     }
-    let runs = tasks
+    out
+}
+
+/// How many migrated runs [`migrate`] makes.
+pub fn planned_runs(controls: &[Control], opts: &ClosedLoopOptions) -> u64 {
+    tasks(controls, opts).len() as u64
+}
+
+/// Every migrated run of `opts` from `controls` (made by [`controls`]), on the current
+/// rayon pool; results in a fixed order (the same for any number of threads). `tick` is
+/// called after every run.
+pub fn migrate(
+    controls: &[Control],
+    opts: &ClosedLoopOptions,
+    tick: &(dyn Fn() + Sync),
+) -> std::io::Result<ClosedLoop> {
+    let candidates = controls
+        .iter()
+        .map(|c| {
+            let per = opts
+                .subsections
+                .iter()
+                .map(|s| (s.name(), c.sent.get(s).map_or(0, |v| v.len() as u64)))
+                .collect();
+            (c.workload.clone(), per)
+        })
+        .collect();
+    let runs = tasks(controls, opts)
         .par_iter()
         .map(|&(i, s, at)| {
             let r = controls[i].run_at(s, at);
@@ -497,10 +522,9 @@ pub fn run_closed_loop(
     })
 }
 
-/// Runs [`run_closed_loop`] will make for `opts` at most (controls included): a bound
-/// for a progress bar.
-pub fn planned_runs(opts: &ClosedLoopOptions) -> u64 {
-    (opts.workloads.len() * (1 + opts.subsections.len() * opts.points)) as u64
+/// [`controls`] then [`migrate`], without progress.
+pub fn run_closed_loop(opts: &ClosedLoopOptions) -> std::io::Result<ClosedLoop> {
+    migrate(&controls(opts, &|| {})?, opts, &|| {})
 }
 
 fn count_run(c: &mut ClosedCounts, r: &ClosedRun) {
