@@ -188,11 +188,41 @@ fn report_carries_the_closed_loop() {
         .unwrap()
         .iter()
         .all(|s| s["closed_loop"].is_null()));
-    let got = run(&["report", s, "--format", "html", "-q"]);
+    let got = run(&[
+        "report",
+        s,
+        "--format",
+        "html",
+        "-q",
+        "--closed-loop-migrations",
+        "3",
+    ]);
     let html = text(&got.stdout);
     assert!(html.contains(r#"<section id="closed-loop">"#));
-    assert!(html
-        .contains(r#"<tr class="closed" data-subsection="fdc/result_timer" data-workload="dir">"#));
+    // Every row's cells are the JSON's counts.
+    for (name, c) in closed["subsections"].as_object().unwrap() {
+        let rows = std::iter::once(("all", c)).chain(
+            c["by_workload"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, w)| w["candidates"] != 0)
+                .map(|(w, v)| (w.as_str(), v)),
+        );
+        for (w, v) in rows {
+            let tag =
+                format!(r#"<tr class="closed" data-subsection="{name}" data-workload="{w}">"#);
+            let row = html.split(&tag).nth(1).unwrap_or_else(|| panic!("{tag}"));
+            let row = row.split("</tr>").next().unwrap();
+            let cell = |f: &str, n: &Value| format!(r#"<td data-field="{f}">{n}</td>"#);
+            assert!(row.contains(&cell("runs", &v["runs"])), "{row}");
+            for k in ["hang", "data_corruption", "error", "retries", "carries_on"] {
+                let n = v["outcomes"].get(k).cloned().unwrap_or(0.into());
+                assert!(row.contains(&cell(k, &n)), "{name} {w} {k}: {row}");
+            }
+        }
+    }
+    assert!(html.contains(r#"data-subsection="fdc/result_timer" data-workload="dir""#));
 }
 
 /// The progress bars are drawn on a terminal (util-linux `script`), count the runs the

@@ -323,10 +323,10 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     let mut report = Report::build(&results);
     if !args.no_whatif {
         let closed = (!args.no_closed_loop).then_some(args.closed_loop_migrations);
-        report.whatif = Some(super::whatif::report_summary(
-            &found.traces,
-            args.jobs,
-            closed,
+        let summary = super::whatif::report_summary(&found.traces, args.jobs, closed);
+        report.whatif = Some(summary.context(
+            "report: the what-if section (--no-closed-loop leaves out its closed loop, \
+             --no-whatif all of it)",
         )?);
     }
     let text = super::merge::render(&report, args.format);

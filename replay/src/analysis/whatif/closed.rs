@@ -373,9 +373,13 @@ impl Control {
     /// The workload migrated without `sub` at the first port access from `at` on where
     /// `sub` is sent, compared with this run.
     pub fn run_at(&self, sub: Subsection, at: u64) -> std::io::Result<ClosedRun> {
+        self.run_bounded(sub, at, self.bound())
+    }
+
+    fn run_bounded(&self, sub: Subsection, at: u64, bound: u64) -> std::io::Result<ClosedRun> {
         let mut m = unmigrated(sub);
         m.at = at;
-        m.bound = self.bound();
+        m.bound = bound;
         let r = run(&self.workload, &self.media, m, false)?;
         let (access, t_ns) = r.migrated.unwrap_or((at, 0));
         let outcome = match (r.end, r.migrated) {
@@ -565,4 +569,62 @@ pub fn tally(cl: &ClosedLoop) -> BTreeMap<String, ClosedOutcomes> {
         count_run(o.by_workload.entry(r.workload.clone()).or_default(), r);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that needs more port accesses than the bound is a hang (`dir` makes a few
+    /// hundred; 60 are not enough), counted as such by [`tally`].
+    #[test]
+    fn beyond_the_bound_is_a_hang() {
+        let c = Control::new("dir").unwrap();
+        let at = c.chosen(Subsection::MediaRate, 1)[0];
+        let r = c.run_bounded(Subsection::MediaRate, at, 60).unwrap();
+        assert_eq!(r.outcome, Outcome::Hang);
+        let normal = c.run_at(Subsection::MediaRate, at).unwrap();
+        assert_eq!(normal.outcome, Outcome::CarriesOn);
+        let cl = ClosedLoop {
+            points: 1,
+            candidates: vec![("dir".into(), vec![("fdrive/media_rate", 5)])],
+            runs: vec![r, normal],
+        };
+        let t = tally(&cl);
+        let o = &t["fdrive/media_rate"];
+        assert_eq!(o.all.runs, 2);
+        assert_eq!(o.all.candidates, 5);
+        assert_eq!(
+            o.all.outcomes,
+            [("carries_on".to_string(), 1), ("hang".to_string(), 1)].into()
+        );
+        assert_eq!(o.by_workload["dir"], o.all);
+    }
+
+    /// Every outcome's name is one of the verdict's closed-loop classes.
+    #[test]
+    fn outcome_names_are_the_verdict_classes() {
+        let all = [
+            Outcome::CarriesOn,
+            Outcome::Retries {
+                retries: 0,
+                commands: 0,
+                lost_ns: 0,
+            },
+            Outcome::Error { error: "e".into() },
+            Outcome::DataCorruption { error: "e".into() },
+            Outcome::Hang,
+            Outcome::NotReached,
+        ];
+        let names: Vec<&str> = all.iter().map(Outcome::name).collect();
+        let mut want = crate::analysis::verdict::CLOSED_CLASSES.to_vec();
+        want.sort();
+        let mut got = names.clone();
+        got.sort();
+        assert_eq!(got, want);
+        for o in &all {
+            let j = serde_json::to_value(o).unwrap();
+            assert_eq!(j["outcome"], o.name());
+        }
+    }
 }
