@@ -234,11 +234,11 @@ fn write_points(traces: &[TraceWhatif], w: &mut dyn Write) -> anyhow::Result<()>
 }
 
 pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
-    if args.closed_loop {
-        return run_closed(&args);
-    }
     if args.profile != crate::analysis::whatif::summary::PROFILE {
         anyhow::bail!("--profile {:?}: the only profile is qemu-7.2", args.profile);
+    }
+    if args.closed_loop {
+        return run_closed(&args);
     }
     let (found, shown) = inputs(&args.paths);
     found.warn_duplicates("whatif");
