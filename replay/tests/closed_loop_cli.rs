@@ -259,3 +259,37 @@ fn progress_bars_only_on_a_terminal() {
     );
     assert!(!on(" -q").contains("ETA"));
 }
+
+/// `regress` covers the closed-loop figures: a moved closed-loop count in the baseline is
+/// named in the diff.
+#[test]
+fn regress_names_a_moved_closed_loop_figure() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let baseline = root.join("corpora/baseline.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    let subs = v["report"]["whatif"]["subsections"].as_array_mut().unwrap();
+    let i = subs
+        .iter()
+        .position(|s| s["name"] == "fdc/result_timer")
+        .unwrap();
+    let errors = &mut subs[i]["closed_loop"]["outcomes"]["error"];
+    let was = errors.as_u64().unwrap();
+    *errors = (was + 1).into();
+    let dir = tempfile::tempdir().unwrap();
+    let tampered = dir.path().join("baseline.json");
+    std::fs::write(&tampered, serde_json::to_string(&v).unwrap()).unwrap();
+    let got = Command::new(BIN)
+        .current_dir(&root)
+        .args(["regress", "-q", "--baseline"])
+        .arg(&tampered)
+        .arg("corpora/traces")
+        .output()
+        .unwrap();
+    assert_eq!(got.status.code(), Some(1));
+    let out = text(&got.stdout);
+    let line = format!(
+        "$.report.whatif.subsections[{i}].closed_loop.outcomes.error: {} -> {was}",
+        was + 1
+    );
+    assert!(out.contains(&line), "{line}: {out}");
+}
