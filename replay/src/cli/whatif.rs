@@ -55,7 +55,8 @@ pub struct WhatifArgs {
     /// it, and report what the driver does compared with the run without migration:
     /// carries_on, retries (extra retries, commands and guest time), error (reported to
     /// the workload), data_corruption (the workload's data checks fail), hang (no end
-    /// within 20x the port accesses). Takes no PATH.
+    /// within 20x the port accesses of the run without migration, plus a million).
+    /// Takes no PATH.
     #[arg(long, conflicts_with_all = ["paths", "points", "policy", "real"])]
     pub closed_loop: bool,
     /// With --closed-loop: a workload of the driver model (repeatable; default: all of

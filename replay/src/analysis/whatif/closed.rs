@@ -5,13 +5,14 @@
 //! QEMU migrates in their own sections, stay) and the driver carries on against it. The
 //! outcome is compared with the run without migration: the driver carries on, retries
 //! (how many more, how much more guest time), reports an error to its caller, or hangs
-//! (no end within a bound of port accesses); a workload whose own checks fail (the driver
-//! reported success, but what was read or written through it is wrong) is data corruption.
+//! (no end within 20 times the port accesses of the run without migration, plus a
+//! million); a workload whose own checks fail (the driver reported success, but what was
+//! read or written through it is wrong) is data corruption.
 //!
-//! [`run_closed_loop`] ([`controls`], then [`migrate`]) does this for several workloads and subsections at up to `N`
-//! migration points each, evenly spaced over the port accesses where QEMU sends the
-//! subsection in the run without migration; [`tally`] counts the outcomes per subsection
-//! (the report's `closed_loop` figures).
+//! [`run_closed_loop`] ([`controls`], then [`migrate`]) does this for several workloads
+//! and subsections at up to `N` migration points each, evenly spaced over the port
+//! accesses where QEMU sends the subsection in the run without migration; [`tally`]
+//! counts the outcomes per subsection (the report's `closed_loop` figures).
 
 use crate::analysis::verdict::{ClosedCounts, ClosedOutcomes};
 use crate::drivermodel::workloads::{model_for, prepare, record, Media, WorkloadError};
@@ -222,10 +223,20 @@ enum End {
     Hang,
 }
 
+/// What the machine saw during a run.
+#[derive(Clone, Default)]
+struct Seen {
+    /// Per subsection, the port-access counts at which it was sent (when recorded).
+    sent: BTreeMap<Subsection, Vec<u64>>,
+    /// (access, virtual time) of the migration.
+    migrated: Option<(u64, u64)>,
+    /// Port accesses made.
+    accesses: u64,
+}
+
 struct Run {
     end: End,
-    sent: BTreeMap<Subsection, Vec<u64>>,
-    migrated: Option<(u64, u64)>,
+    seen: Seen,
 }
 
 /// Runs `workload` on a fresh model wrapped in `m`. Making the images failing is an
@@ -241,7 +252,7 @@ fn run(workload: &str, media: &Media, mut m: Migrating, record_sent: bool) -> st
         out: shared.clone(),
     };
     let r = record(workload, media, probe, w);
-    let (sent, migrated) = shared.lock().map(|g| g.clone()).unwrap_or_default();
+    let seen = shared.lock().map(|g| g.clone()).unwrap_or_default();
     let end = match r {
         Ok((s, bytes)) => {
             let (_, evs) = fdc_trace::read_all_from(&bytes[..]).map_err(std::io::Error::other)?;
@@ -253,15 +264,10 @@ fn run(workload: &str, media: &Media, mut m: Migrating, record_sent: bool) -> st
         Err(WorkloadError::Io(e)) => return Err(e),
         Err(e) => End::Failed(e.to_string()),
     };
-    Ok(Run {
-        end,
-        sent,
-        migrated,
-    })
+    Ok(Run { end, seen })
 }
 
-type Shared =
-    std::sync::Arc<std::sync::Mutex<(BTreeMap<Subsection, Vec<u64>>, Option<(u64, u64)>)>>;
+type Shared = std::sync::Arc<std::sync::Mutex<Seen>>;
 
 /// [`Migrating`] that reports what it saw when dropped (the workload consumes it).
 struct Probe {
@@ -272,7 +278,11 @@ struct Probe {
 impl Drop for Probe {
     fn drop(&mut self) {
         if let Ok(mut g) = self.out.lock() {
-            *g = (std::mem::take(&mut self.inner.sent_at), self.inner.migrated);
+            *g = Seen {
+                sent: std::mem::take(&mut self.inner.sent_at),
+                migrated: self.inner.migrated,
+                accesses: self.inner.accesses,
+            };
         }
     }
 }
@@ -330,6 +340,7 @@ pub struct Control {
     retries: u64,
     end_ns: u64,
     events: Vec<Event>,
+    accesses: u64,
     /// Per subsection, the port-access counts at which QEMU sends it.
     pub sent: BTreeMap<Subsection, Vec<u64>>,
 }
@@ -351,7 +362,8 @@ impl Control {
             retries,
             end_ns,
             events,
-            sent: r.sent,
+            accesses: r.seen.accesses,
+            sent: r.seen.sent,
         })
     }
 
@@ -364,10 +376,9 @@ impl Control {
     }
 
     /// Port accesses after which a migrated run counts as hung: 20 times the run
-    /// without migration's, and at least a million more.
+    /// without migration's, plus a million.
     fn bound(&self) -> u64 {
-        let last = self.sent.values().filter_map(|v| v.last()).max();
-        20 * last.copied().unwrap_or(0).max(10_000) + 1_000_000
+        self.accesses.saturating_mul(20).saturating_add(1_000_000)
     }
 
     /// The workload migrated without `sub` at the first port access from `at` on where
@@ -381,8 +392,8 @@ impl Control {
         m.at = at;
         m.bound = bound;
         let r = run(&self.workload, &self.media, m, false)?;
-        let (access, t_ns) = r.migrated.unwrap_or((at, 0));
-        let outcome = match (r.end, r.migrated) {
+        let (access, t_ns) = r.seen.migrated.unwrap_or((at, 0));
+        let outcome = match (r.end, r.seen.migrated) {
             (End::Hang, _) => Outcome::Hang,
             (_, None) => Outcome::NotReached,
             (End::Check(error), _) => Outcome::DataCorruption { error },
