@@ -60,9 +60,10 @@ fn closed_json(jobs: &str) -> (String, Value) {
 /// * `fdrive/media_rate`: the destination's default is the medium's own rate, so the
 ///   destination is the source and the driver carries on, the same trace, at every point.
 /// * `fdc/reset_sensei` is sent from the end of the controller reset until the fourth
-///   SENSE INTERRUPT; without it the destination answers the next SENSE INTERRUPT with
-///   the single byte 0x80 (no reset pending), so the driver's read of the second result
-///   byte finds the controller waiting for a command and its MSR poll gives up.
+///   SENSE INTERRUPT; without it the destination has no reset polls left, so the first
+///   of the driver's remaining SENSE INTERRUPTs that finds no interrupt pending is
+///   answered with the single byte 0x80: the driver's read of the second result byte
+///   finds the controller waiting for a command and its MSR poll gives up.
 #[test]
 fn closed_loop_outcomes_of_dir_checked_by_hand() {
     let (one, v) = closed_json("1");
