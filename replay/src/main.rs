@@ -41,7 +41,8 @@ enum Command {
     /// Inspect and edit QEMU migration streams (sections, fdc subsections, vmdesc).
     Stream(fdc_replay::cli::stream::StreamArgs),
     /// At every migration point, what a destination loaded without a subsection would do
-    /// (the first difference a guest could notice), per subsection and guest.
+    /// (the first difference a guest could notice), per subsection and guest; with
+    /// `--closed-loop`, what the Windows 2000 driver model does when resumed from one.
     Whatif(fdc_replay::cli::whatif::WhatifArgs),
 }
 

@@ -38,6 +38,23 @@ pub const REAL_CLASSES: [&str; 7] = [
 /// Real outcomes that mean a hung guest, data corruption or a QEMU abort.
 pub const REAL_SEVERE: [&str; 3] = ["qemu_abort", "hang", "data_corruption"];
 
+/// Closed-loop outcomes (the Windows 2000 driver model resumed from a destination without
+/// the subsection, see [`crate::analysis::whatif::closed`]), worst first.
+pub const CLOSED_CLASSES: [&str; 6] = [
+    "hang",
+    "data_corruption",
+    "error",
+    "retries",
+    "carries_on",
+    "not_reached",
+];
+
+/// Closed-loop outcomes that mean a hung guest or data corruption.
+pub const CLOSED_SEVERE: [&str; 2] = ["hang", "data_corruption"];
+
+/// Closed-loop outcomes that are no measurement (the migration never happened).
+pub const CLOSED_UNMEASURED: [&str; 1] = ["not_reached"];
+
 /// Class counts: class name -> count. Names are those of [`MODEL_CLASSES`] or
 /// [`REAL_CLASSES`]; classes with count 0 may be absent.
 pub type Classes = BTreeMap<String, u64>;
@@ -68,7 +85,12 @@ pub struct WhatifSubsection {
     pub by_guest: BTreeMap<String, GuestClasses>,
     /// Outcomes measured on real guests (edited real streams), when records exist.
     pub real: Option<RealOutcomes>,
-    /// The rule it falls under, computed from `classes` and `real` by [`verdict`].
+    /// What the Windows 2000 driver model does when resumed, against the model, from a
+    /// destination without it (when the closed loop was run).
+    #[serde(default)]
+    pub closed_loop: Option<ClosedOutcomes>,
+    /// The rule it falls under, computed from `classes`, `real` and `closed_loop` by
+    /// [`verdict`].
     pub verdict: Verdict,
 }
 
@@ -116,6 +138,40 @@ impl RealOutcomes {
         c.retain(|_, v| *v > 0);
         c
     }
+}
+
+/// Closed-loop outcomes of one subsection: in total and per workload of the driver model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClosedOutcomes {
+    /// Migration points asked for per workload (evenly spaced over the candidates).
+    pub points: u64,
+    /// All workloads.
+    #[serde(flatten)]
+    pub all: ClosedCounts,
+    /// Per workload.
+    pub by_workload: BTreeMap<String, ClosedCounts>,
+}
+
+/// Closed-loop counts of one subsection (and workload).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClosedCounts {
+    /// Port accesses of the run without migration where QEMU sends the subsection (the
+    /// migration points runs are chosen from).
+    pub candidates: u64,
+    /// Migrated runs.
+    pub runs: u64,
+    /// Outcome counts (names of [`CLOSED_CLASSES`]).
+    pub outcomes: Classes,
+    /// Retries beyond the run without migration's, summed over the `retries` runs.
+    pub extra_retries: u64,
+    /// Commands beyond the run without migration's, summed over the `retries` runs.
+    pub extra_commands: i64,
+    /// Guest time beyond the run without migration's (ns), summed over the `retries` runs.
+    pub extra_time_ns: i64,
+    /// The largest of those (ns; `None`: no `retries` run).
+    pub max_extra_time_ns: Option<i64>,
+    /// Error messages of the `error` and `data_corruption` runs, with their counts.
+    pub errors: BTreeMap<String, u64>,
 }
 
 /// Share of points where `fdc/phase` would be needed under an implementation profile.
@@ -173,14 +229,20 @@ fn listed(c: &Classes, order: &[&str]) -> String {
     }
 }
 
-/// The verdict from the model's event-weighted classes and the real outcomes of the runs
-/// that dropped the subsection ([`RealOutcomes::dropped`]).
+/// The verdict from the model's event-weighted classes, the real outcomes of the runs
+/// that dropped the subsection ([`RealOutcomes::dropped`]) and the closed-loop outcomes
+/// (runs that never migrated, `not_reached`, are no measurement).
 ///
-/// (a) when any model point is `fault`/`data`/`stall` or any real run is
-/// `qemu_abort`/`hang`/`data_corruption`; (b) when some point or run shows any other
-/// difference; "(b), invisible" when every measurement is `invisible`; unmeasured when there
-/// are none.
-pub fn verdict(model: &Classes, real: Option<&RealOutcomes>) -> Verdict {
+/// (a) when any model point is `fault`/`data`/`stall`, any real run is
+/// `qemu_abort`/`hang`/`data_corruption` or any closed-loop run is `hang`/`data_corruption`;
+/// (b) when some point or run shows any other difference (a closed-loop `retries` or
+/// `error`); "(b), invisible" when every measurement is `invisible` (`carries_on`);
+/// unmeasured when there are none.
+pub fn verdict(
+    model: &Classes,
+    real: Option<&RealOutcomes>,
+    closed: Option<&ClosedOutcomes>,
+) -> Verdict {
     let model_n: u64 = model.values().sum();
     let real_classes = real.map(RealOutcomes::dropped).unwrap_or_default();
     let real_n: u64 = real_classes.values().sum();
@@ -196,10 +258,23 @@ pub fn verdict(model: &Classes, real: Option<&RealOutcomes>) -> Verdict {
             listed(&r.added, &REAL_CLASSES)
         );
     }
-    let severe = count(model, &MODEL_SEVERE) + count(&real_classes, &REAL_SEVERE);
-    let visible =
-        model_n - count(model, &["invisible"]) + real_n - count(&real_classes, &["invisible"]);
-    let rule = if model_n + real_n == 0 {
+    let mut closed_classes = closed.map(|c| c.all.outcomes.clone()).unwrap_or_default();
+    closed_classes.retain(|k, _| !CLOSED_UNMEASURED.contains(&k.as_str()));
+    let closed_n: u64 = closed_classes.values().sum();
+    if closed.is_some() {
+        because += &format!(
+            "; closed loop: {} of {closed_n} runs",
+            listed(&closed_classes, &CLOSED_CLASSES)
+        );
+    }
+    let severe = count(model, &MODEL_SEVERE)
+        + count(&real_classes, &REAL_SEVERE)
+        + count(&closed_classes, &CLOSED_SEVERE);
+    let visible = model_n - count(model, &["invisible"]) + real_n
+        - count(&real_classes, &["invisible"])
+        + closed_n
+        - count(&closed_classes, &["carries_on"]);
+    let rule = if model_n + real_n + closed_n == 0 {
         Rule::Unmeasured
     } else if severe > 0 {
         Rule::A
@@ -211,6 +286,13 @@ pub fn verdict(model: &Classes, real: Option<&RealOutcomes>) -> Verdict {
     Verdict { rule, because }
 }
 
+impl WhatifSubsection {
+    /// [`verdict`] of this subsection's measurements.
+    pub fn computed_verdict(&self) -> Verdict {
+        verdict(&self.classes, self.real.as_ref(), self.closed_loop.as_ref())
+    }
+}
+
 fn add_classes(into: &mut Classes, from: &Classes) {
     for (k, v) in from {
         *into.entry(k.clone()).or_insert(0) += v;
@@ -218,9 +300,18 @@ fn add_classes(into: &mut Classes, from: &Classes) {
 }
 
 impl WhatifSummary {
+    /// Sets the closed-loop outcomes of every subsection `closed` has (by name) and
+    /// recomputes the verdicts.
+    pub fn set_closed_loop(&mut self, closed: &BTreeMap<String, ClosedOutcomes>) {
+        for s in &mut self.subsections {
+            s.closed_loop = closed.get(&s.name).cloned();
+            s.verdict = s.computed_verdict();
+        }
+    }
+
     /// Adds the counts of a summary of other inputs (same subsections and profiles, by
-    /// name) and recomputes the verdicts. Real outcomes are the corpus' and are taken
-    /// once: they must be equal in both, or present in one only.
+    /// name) and recomputes the verdicts. Real and closed-loop outcomes do not depend on
+    /// the inputs and are taken once: they must be equal in both, or present in one only.
     pub fn merge(&mut self, other: &WhatifSummary) {
         for o in &other.subsections {
             match self.subsections.iter_mut().find(|s| s.name == o.name) {
@@ -239,6 +330,9 @@ impl WhatifSummary {
                     if s.real.is_none() {
                         s.real.clone_from(&o.real);
                     }
+                    if s.closed_loop.is_none() {
+                        s.closed_loop.clone_from(&o.closed_loop);
+                    }
                 }
                 None => self.subsections.push(o.clone()),
             }
@@ -256,7 +350,7 @@ impl WhatifSummary {
             }
         }
         for s in &mut self.subsections {
-            s.verdict = verdict(&s.classes, s.real.as_ref());
+            s.verdict = s.computed_verdict();
         }
     }
 }
@@ -278,18 +372,25 @@ mod tests {
             by_guest: BTreeMap::new(),
             added: Classes::new(),
         };
-        let v = verdict(&classes(&[("register", 4), ("invisible", 6)]), Some(&real));
+        let v = verdict(
+            &classes(&[("register", 4), ("invisible", 6)]),
+            Some(&real),
+            None,
+        );
         assert_eq!(v.rule, Rule::A);
         assert_eq!(
             v.because,
             "model: register 4, invisible 6 of 10 points; real: data_corruption 6, io_error 3, invisible 1 of 10 runs"
         );
-        assert_eq!(verdict(&classes(&[("register", 1)]), None).rule, Rule::B);
         assert_eq!(
-            verdict(&classes(&[("invisible", 5)]), None).rule,
+            verdict(&classes(&[("register", 1)]), None, None).rule,
+            Rule::B
+        );
+        assert_eq!(
+            verdict(&classes(&[("invisible", 5)]), None, None).rule,
             Rule::BInvisible
         );
-        assert_eq!(verdict(&Classes::new(), None).rule, Rule::Unmeasured);
+        assert_eq!(verdict(&Classes::new(), None, None).rule, Rule::Unmeasured);
         let added = RealOutcomes {
             runs: 30,
             controls_normal: 30,
@@ -297,11 +398,94 @@ mod tests {
             by_guest: BTreeMap::new(),
             added: classes(&[("qemu_abort", 21), ("invisible", 9)]),
         };
-        let v = verdict(&Classes::new(), Some(&added));
+        let v = verdict(&Classes::new(), Some(&added), None);
         assert_eq!(v.rule, Rule::Unmeasured);
         assert_eq!(
             v.because,
             "model: none of 0 points; real: none of 0 runs (not counted: qemu_abort 21, invisible 9 of 30 runs that added it)"
+        );
+    }
+
+    fn closed(v: &[(&str, u64)]) -> ClosedOutcomes {
+        ClosedOutcomes {
+            points: 4,
+            all: ClosedCounts {
+                candidates: 10,
+                runs: v.iter().map(|(_, n)| n).sum(),
+                outcomes: classes(v),
+                ..Default::default()
+            },
+            by_workload: BTreeMap::new(),
+        }
+    }
+
+    /// A closed-loop hang or data corruption is evidence for (a) even where every model
+    /// point and real run is harmless; errors and retries are visible, so (b); a run that
+    /// never migrated is no measurement.
+    #[test]
+    fn verdict_counts_the_closed_loop() {
+        let invisible = classes(&[("invisible", 5)]);
+        for severe in ["hang", "data_corruption"] {
+            let c = closed(&[(severe, 1), ("carries_on", 3)]);
+            let v = verdict(&invisible, None, Some(&c));
+            assert_eq!(v.rule, Rule::A, "{severe}");
+            assert_eq!(
+                v.because,
+                format!("model: invisible 5 of 5 points; real: none of 0 runs; closed loop: {severe} 1, carries_on 3 of 4 runs")
+            );
+        }
+        for visible in ["error", "retries"] {
+            let c = closed(&[(visible, 2)]);
+            assert_eq!(verdict(&invisible, None, Some(&c)).rule, Rule::B);
+        }
+        let c = closed(&[("carries_on", 4)]);
+        assert_eq!(verdict(&invisible, None, Some(&c)).rule, Rule::BInvisible);
+        assert_eq!(
+            verdict(&Classes::new(), None, Some(&c)).rule,
+            Rule::BInvisible
+        );
+        let c = closed(&[("not_reached", 3)]);
+        let v = verdict(&Classes::new(), None, Some(&c));
+        assert_eq!(v.rule, Rule::Unmeasured);
+        assert_eq!(
+            v.because,
+            "model: none of 0 points; real: none of 0 runs; closed loop: none of 0 runs"
+        );
+        // A stall on the model is (a) whatever the closed loop says.
+        let c = closed(&[("carries_on", 4)]);
+        assert_eq!(
+            verdict(&classes(&[("stall", 1)]), None, Some(&c)).rule,
+            Rule::A
+        );
+    }
+
+    /// Closed-loop outcomes do not depend on the inputs: `merge` takes them once and the
+    /// verdict it recomputes counts them.
+    #[test]
+    fn merge_takes_the_closed_loop_once() {
+        let mut a = WhatifSummary {
+            subsections: vec![WhatifSubsection {
+                name: "fdc/result_timer".into(),
+                classes: classes(&[("invisible", 1)]),
+                ..Default::default()
+            }],
+            profiles: vec![],
+        };
+        let mut b = a.clone();
+        let c: BTreeMap<String, ClosedOutcomes> =
+            [("fdc/result_timer".to_string(), closed(&[("hang", 2)]))].into();
+        b.set_closed_loop(&c);
+        assert_eq!(b.subsections[0].verdict.rule, Rule::A);
+        a.merge(&b);
+        assert_eq!(
+            a.subsections[0].closed_loop,
+            c.get("fdc/result_timer").cloned()
+        );
+        assert_eq!(a.subsections[0].verdict.rule, Rule::A);
+        a.merge(&b);
+        assert_eq!(
+            a.subsections[0].closed_loop.as_ref().map(|c| c.all.runs),
+            Some(2)
         );
     }
 
@@ -313,7 +497,7 @@ mod tests {
                 points_sent: 1,
                 time_sent_ns: 7,
                 classes: classes(&[(c, 1)]),
-                verdict: verdict(&classes(&[(c, 1)]), None),
+                verdict: verdict(&classes(&[(c, 1)]), None, None),
                 ..Default::default()
             }],
             profiles: vec![ProfileShare {

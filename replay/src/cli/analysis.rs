@@ -110,6 +110,15 @@ pub struct ReportArgs {
     /// Leave out the what-if section (what dropping each subsection does).
     #[arg(long)]
     pub no_whatif: bool,
+    /// Leave out the what-if section's closed loop (the Windows 2000 driver model resumed
+    /// from destinations without each subsection; it needs mkfs.fat and mcopy).
+    #[arg(long)]
+    pub no_closed_loop: bool,
+    /// Closed-loop migrations per workload and subsection (as `whatif --closed-loop
+    /// --migrations`).
+    #[arg(long, value_name = "N", default_value_t = crate::analysis::whatif::closed::DEFAULT_POINTS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub closed_loop_migrations: usize,
     /// Only shard K of N of the inputs (input i, in listed order, is in shard i % N + 1);
     /// `fdc-replay merge` of the N JSON reports equals one run over all inputs.
     #[arg(long, value_name = "K/N")]
@@ -349,7 +358,12 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     results.extend(found.bad_results());
     let mut report = Report::build(&results);
     if let Some(w) = whatifs {
-        report.whatif = Some(super::whatif::report_summary(&w)?);
+        let closed = (!args.no_closed_loop).then_some(args.closed_loop_migrations);
+        let summary = super::whatif::report_summary(&w, args.jobs, closed);
+        report.whatif = Some(summary.context(
+            "report: the what-if section (--no-closed-loop leaves out its closed loop, \
+             --no-whatif all of it)",
+        )?);
     }
     let text = super::merge::render(&report, args.format);
     output::write_all(args.output.as_deref(), &text)?;

@@ -80,7 +80,8 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
         }
     }
     let mut report = Report::build(&results);
-    report.whatif = Some(super::whatif::report_summary(&whatifs)?);
+    let closed = Some(crate::analysis::whatif::closed::DEFAULT_POINTS);
+    report.whatif = Some(super::whatif::report_summary(&whatifs, jobs, closed)?);
     let report: Value = serde_json::to_value(report)?;
     Ok(json!({ "report": report, "check": checks }))
 }

@@ -3,15 +3,20 @@
 
 use super::analysis::{inputs, pool, ReportFormat, EXIT_NOTHING};
 use super::progress::{Again, Progress};
-use crate::analysis::verdict::WhatifSummary;
+use crate::analysis::verdict::{ClosedOutcomes, WhatifSummary};
+use crate::analysis::whatif::closed::{
+    controls, migrate, planned_runs, tally, ClosedLoop, ClosedLoopOptions, ClosedRun,
+};
 use crate::analysis::whatif::engine::TraceWhatif;
-use crate::analysis::whatif::render::{render, render_policy};
+use crate::analysis::whatif::render::{render, render_closed, render_policy};
 use crate::analysis::whatif::summary::{guest_totals, policy_rows, summarize, Policy, PolicyRow};
 use crate::analysis::whatif::{whatif_file, whatif_reader, WhatifOptions};
+use crate::drivermodel::workloads::WORKLOADS;
 use clap::Args;
 use fdc::Subsection;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -45,6 +50,26 @@ pub struct WhatifArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Closed loop instead of the traces: run the Windows 2000 driver model's workloads on
+    /// the model, migrate once (without the subsection) at a port access where QEMU sends
+    /// it, and report what the driver does compared with the run without migration:
+    /// carries_on, retries (extra retries, commands and guest time), error (reported to
+    /// the workload), data_corruption (the workload's data checks fail), hang (no end
+    /// within 20x the port accesses of the run without migration, plus a million).
+    /// Takes no PATH.
+    #[arg(long, conflicts_with_all = ["paths", "points", "policy", "real"])]
+    pub closed_loop: bool,
+    /// With --closed-loop: a workload of the driver model (repeatable; default: all of
+    /// boot-empty, boot-disk, dir, copy, setup-4-disks, format).
+    #[arg(long, value_name = "W", requires = "closed_loop")]
+    pub workload: Vec<String>,
+    /// With --closed-loop: migrations per workload and subsection, at most, evenly spaced
+    /// over the port accesses where QEMU sends the subsection in the run without
+    /// migration (the first such access always among them).
+    #[arg(long, value_name = "N", requires = "closed_loop",
+          default_value_t = crate::analysis::whatif::closed::DEFAULT_POINTS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub migrations: usize,
 }
 
 /// The subsections `names` asks for (all six when empty).
@@ -117,11 +142,96 @@ pub fn analyze_with_whatif(
     (results, whatifs)
 }
 
-/// The what-if summary for the report (every subsection, real outcomes from
-/// `corpora/whatif/runs`) of the traces [`analyze_with_whatif`] gave.
-pub fn report_summary(traces: &[TraceWhatif]) -> anyhow::Result<WhatifSummary> {
+/// The what-if summary for the report of the traces [`analyze_with_whatif`] gave: every
+/// subsection, real outcomes from `corpora/whatif/runs`, and the closed loop at up to
+/// `closed` migrations per workload and subsection unless `None`.
+pub fn report_summary(
+    traces: &[TraceWhatif],
+    jobs: Option<usize>,
+    closed: Option<usize>,
+) -> anyhow::Result<WhatifSummary> {
     let real = crate::analysis::whatif::real::load_default(None)?;
-    Ok(summarize(traces, &real))
+    let mut summary = summarize(traces, &real);
+    if let Some(points) = closed {
+        let cl = closed_loop_all(&ClosedLoopOptions::all(points), jobs, true)?;
+        summary.set_closed_loop(&tally(&cl));
+    }
+    Ok(summary)
+}
+
+/// Runs the closed loop of `opts` on `jobs` threads (progress bar unless `quiet`); the
+/// result is the same for any number of threads.
+pub fn closed_loop_all(
+    opts: &ClosedLoopOptions,
+    jobs: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<ClosedLoop> {
+    let pool = pool(jobs)?;
+    let fail = |e: std::io::Error| anyhow::anyhow!("closed loop (driver model): {e}");
+    let n = opts.workloads.len() as u64;
+    let progress = Progress::events("closed loop: runs without migration", Some(n), quiet);
+    let controls = pool
+        .install(|| controls(opts, &|| progress.inc(1)))
+        .map_err(fail)?;
+    progress.finish();
+    let n = planned_runs(&controls, opts);
+    let progress = Progress::events("closed loop: migrated runs", Some(n), quiet);
+    let cl = pool
+        .install(|| migrate(&controls, opts, &|| progress.inc(1)))
+        .map_err(fail)?;
+    progress.finish();
+    Ok(cl)
+}
+
+#[derive(Serialize)]
+struct ClosedJson<'a> {
+    points: usize,
+    subsections: &'a BTreeMap<String, ClosedOutcomes>,
+    runs: &'a [ClosedRun],
+}
+
+/// `whatif --closed-loop`.
+fn run_closed(args: &WhatifArgs) -> anyhow::Result<i32> {
+    let workloads = if args.workload.is_empty() {
+        ClosedLoopOptions::all(args.migrations).workloads
+    } else {
+        let mut w = Vec::new();
+        for n in &args.workload {
+            if !WORKLOADS.iter().any(|(k, _)| k == n) {
+                let all: Vec<&str> = WORKLOADS.iter().map(|(k, _)| *k).collect();
+                anyhow::bail!(
+                    "--workload {n:?}: not a workload (one of {})",
+                    all.join(", ")
+                );
+            }
+            if !w.contains(n) {
+                w.push(n.clone());
+            }
+        }
+        w
+    };
+    let opts = ClosedLoopOptions {
+        workloads,
+        subsections: parse_drops(&args.drop)?,
+        points: args.migrations,
+    };
+    let cl = closed_loop_all(&opts, args.jobs, args.quiet)?;
+    let tallied = tally(&cl);
+    let text = match args.format {
+        ReportFormat::Json => {
+            let j = ClosedJson {
+                points: cl.points,
+                subsections: &tallied,
+                runs: &cl.runs,
+            };
+            serde_json::to_string_pretty(&j)? + "\n"
+        }
+        f => render_closed(&tallied, f == ReportFormat::Markdown),
+    };
+    let mut so = std::io::BufWriter::new(std::io::stdout().lock());
+    so.write_all(text.as_bytes())?;
+    so.flush()?;
+    Ok(0)
 }
 
 #[derive(Serialize)]
@@ -149,6 +259,9 @@ fn write_points(traces: &[TraceWhatif], w: &mut dyn Write) -> anyhow::Result<()>
 pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     if args.profile != crate::analysis::whatif::summary::PROFILE {
         anyhow::bail!("--profile {:?}: the only profile is qemu-7.2", args.profile);
+    }
+    if args.closed_loop {
+        return run_closed(&args);
     }
     let (found, shown) = inputs(&args.paths);
     found.warn_duplicates("whatif");

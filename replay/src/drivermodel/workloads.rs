@@ -96,6 +96,32 @@ pub struct Media {
     _cleanup: fdc_oracle::cleanup::Guard,
     /// The image in drive A: at the start (`None`: the drive is empty).
     pub disk0: Option<PathBuf>,
+    /// Images the workload makes while it runs (a disk inserted later), by file name: made
+    /// once, so that runs sharing these media (closed-loop runs, in parallel) see the same
+    /// bytes and never write the same file at once.
+    made: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+}
+
+impl Media {
+    /// The FAT12 image `name` (made by [`fat_image`] in the scratch directory on first
+    /// use, its bytes kept for every later use).
+    fn image(
+        &self,
+        name: &str,
+        label: &str,
+        files: &[(&str, Vec<u8>)],
+    ) -> std::io::Result<Vec<u8>> {
+        let mut made = self
+            .made
+            .lock()
+            .map_err(|_| std::io::Error::other("a run making the workload's images panicked"))?;
+        if let Some(b) = made.get(name) {
+            return Ok(b.clone());
+        }
+        let bytes = std::fs::read(fat_image(&self.dir, name, label, files)?)?;
+        made.insert(name.to_string(), bytes.clone());
+        Ok(bytes)
+    }
 }
 
 impl Drop for Media {
@@ -180,9 +206,11 @@ pub fn prepare(workload: &str) -> std::io::Result<Media> {
                 .join(", ")
         )));
     }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
-        "fdc-drivermodel-{}-{workload}-{:x}",
+        "fdc-drivermodel-{}-{}-{workload}-{:x}",
         std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
@@ -192,6 +220,7 @@ pub fn prepare(workload: &str) -> std::io::Result<Media> {
         _cleanup: fdc_oracle::cleanup::Guard::path(&dir),
         dir,
         disk0: None,
+        made: Default::default(),
     };
     let dir = &media.dir;
     let small_files = vec![
@@ -318,13 +347,12 @@ pub fn record<M: Machine, W: Write>(
     d.stage("init")?;
     d.start_device()?;
     d.idle(2_000_000_000)?;
-    let dir = &media.dir;
     match workload {
-        "boot-empty" => boot_empty(&mut d, dir)?,
+        "boot-empty" => boot_empty(&mut d, media)?,
         "boot-disk" => boot_disk(&mut d)?,
         "dir" => dir_a(&mut d)?,
         "copy" => copy(&mut d)?,
-        "setup-4-disks" => setup_disks(&mut d, dir)?,
+        "setup-4-disks" => setup_disks(&mut d, media)?,
         "format" => format(&mut d)?,
         other => fail!("unknown workload {other:?}"),
     }
@@ -527,7 +555,7 @@ fn expect_err<E: std::error::Error + 'static>(
     }
 }
 
-fn boot_empty<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, dir: &Path) -> Res<(), M> {
+fn boot_empty<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, media: &Media) -> Res<(), M> {
     d.stage("probe")?;
     // Mount attempt at boot and two polls (e.g. Explorer refreshing A:): no medium.
     let mut buf = vec![0u8; 512];
@@ -541,13 +569,8 @@ fn boot_empty<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, dir: &Path) -> Re
     d.stage("idle")?;
     d.idle(4_000_000_000)?;
     d.stage("insert")?;
-    let img = fat_image(
-        dir,
-        "late.img",
-        "LATE",
-        &[("HELLO.TXT", b"hello\r\n".to_vec())],
-    )?;
-    d.insert(0, &Medium::from_image(std::fs::read(&img)?, false))?;
+    let img = media.image("late.img", "LATE", &[("HELLO.TXT", b"hello\r\n".to_vec())])?;
+    d.insert(0, &Medium::from_image(img, false))?;
     d.idle(1_000_000_000)?;
     d.stage("detect")?;
     let (_fat, root) = mount(d)?;
@@ -676,19 +699,18 @@ fn copy<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>) -> Res<(), M> {
     Ok(())
 }
 
-fn setup_disks<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, dir: &Path) -> Res<(), M> {
+fn setup_disks<M: Machine, W: Write>(d: &mut Win2kFloppy<M, W>, media: &Media) -> Res<(), M> {
     for disk in 1..=4u32 {
         if disk > 1 {
             d.stage(&format!("swap-{disk}"))?;
             d.eject(0)?;
             d.idle(4_000_000_000)?;
-            let img = fat_image(
-                dir,
+            let img = media.image(
                 &format!("disk{disk}.img"),
                 &format!("SETUP{disk}"),
                 &[(&format!("DISK{disk}.CAB"), pattern(120_000, disk as u8))],
             )?;
-            d.insert(0, &Medium::from_image(std::fs::read(&img)?, false))?;
+            d.insert(0, &Medium::from_image(img, false))?;
             d.idle(1_500_000_000)?;
         }
         d.stage(&format!("disk-{disk}"))?;

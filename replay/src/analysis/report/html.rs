@@ -3,7 +3,7 @@
 //! P(backward migration fails) with its interval; per trace a timeline (time axis, the
 //! phase band, one lane per subsection showing when it is needed, stage labels, media
 //! changes, the what-if rule of each lane when computed); per subsection a small table;
-//! the detail tables. Elements carry `data-*` attributes with the JSON's numbers, so that
+//! the closed-loop outcomes per subsection and workload (when run); the detail tables. Elements carry `data-*` attributes with the JSON's numbers, so that
 //! a test (or a script) can read them back.
 
 use super::super::timeline::{
@@ -15,7 +15,7 @@ use super::verdict_block::{
     Roulette, VerdictSummary,
 };
 use super::{opt_pct, pct, secs, Report, Summary, UNKNOWN_2_3};
-use crate::analysis::verdict::{WhatifSummary, MODEL_CLASSES};
+use crate::analysis::verdict::{ClosedCounts, WhatifSummary, CLOSED_CLASSES, MODEL_CLASSES};
 use fdc::Subsection;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -73,6 +73,7 @@ impl Report {
                     (verdict_section(&v))
                     (timelines(self))
                     (subsection_tables(self, &v))
+                    (closed_loop_section(self.whatif.as_ref()))
                     (details(self))
                 }
             }
@@ -424,6 +425,70 @@ fn subsection_tables(r: &Report, v: &VerdictSummary) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+fn closed_row(sub: &str, workload: &str, c: &ClosedCounts) -> Markup {
+    let ms = |ns: i64| format!("{:.1}", ns as f64 / 1e6);
+    html! {
+        tr.closed data-subsection=(sub) data-workload=(workload) {
+            td.l { (sub) } td.l { (workload) }
+            td data-field="candidates" { (c.candidates) }
+            td data-field="runs" { (c.runs) }
+            @for k in CLOSED_CLASSES {
+                td data-field=(k) { (c.outcomes.get(k).copied().unwrap_or(0)) }
+            }
+            td data-field="extra_retries" { (c.extra_retries) }
+            td data-field="extra_commands" { (c.extra_commands) }
+            td data-field="extra_time_ns" data-value=(c.extra_time_ns) {
+                @match c.max_extra_time_ns {
+                    Some(m) => { (ms(c.extra_time_ns)) " / " (ms(m)) }
+                    None => { "-" }
+                }
+            }
+            td.l data-field="errors" {
+                @for (i, (e, n)) in c.errors.iter().enumerate() {
+                    @if i > 0 { "; " }
+                    (e) " (" (n) ")"
+                }
+            }
+        }
+    }
+}
+
+/// The closed-loop outcomes per subsection and workload, when they were computed.
+fn closed_loop_section(w: Option<&WhatifSummary>) -> Markup {
+    let rows: Vec<_> = w
+        .map(|w| {
+            w.subsections
+                .iter()
+                .filter_map(|s| Some((s, s.closed_loop.as_ref()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return html! {};
+    }
+    let points = rows.iter().map(|(_, c)| c.points).max().unwrap_or(0);
+    html! {
+        section #closed-loop {
+            h2 { "Closed loop: the Windows 2000 driver model resumed without the subsection" }
+            p.small { "Each workload runs on the model and is migrated once, without the subsection, at one of up to "
+                (points) " port accesses where QEMU sends it (evenly spaced over the candidates); the driver carries                 on against the destination and is compared with the run without migration. Extra time: total /                 largest over the retries runs, ms of guest time." }
+            div.scroll { table {
+                tr {
+                    th.l { "subsection" } th.l { "workload" } th { "candidates" } th { "runs" }
+                    @for k in CLOSED_CLASSES { th { (k) } }
+                    th { "extra retries" } th { "extra commands" } th { "extra time ms" } th.l { "errors" }
+                }
+                @for (s, c) in &rows {
+                    (closed_row(&s.name, "all", &c.all))
+                    @for (wl, wc) in c.by_workload.iter().filter(|(_, wc)| wc.candidates > 0) {
+                        (closed_row(&s.name, wl, wc))
+                    }
+                }
+            } }
         }
     }
 }

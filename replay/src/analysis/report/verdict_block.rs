@@ -8,7 +8,9 @@
 
 use super::super::replay::Hist;
 use super::super::stats::{Method, Proportion};
-use super::super::verdict::{RealOutcomes, Rule, WhatifSummary, MODEL_CLASSES, REAL_CLASSES};
+use super::super::verdict::{
+    ClosedCounts, RealOutcomes, Rule, WhatifSummary, CLOSED_CLASSES, MODEL_CLASSES, REAL_CLASSES,
+};
 use super::super::{key_command, key_phase};
 use super::escape;
 use super::record::hist;
@@ -41,6 +43,8 @@ pub struct WhatifLine {
     pub classes: BTreeMap<String, u64>,
     /// Real-guest outcomes, when measured.
     pub real: Option<RealOutcomes>,
+    /// Closed-loop outcomes of the driver model (all workloads), when run.
+    pub closed_loop: Option<ClosedCounts>,
     /// The rule computed from the counts.
     pub rule: Rule,
     /// The counts that decided it, in words.
@@ -225,6 +229,7 @@ impl VerdictSummary {
                         points_sent: w.points_sent,
                         classes: w.classes.clone(),
                         real: w.real.clone(),
+                        closed_loop: w.closed_loop.as_ref().map(|c| c.all.clone()),
                         rule: w.verdict.rule,
                         because: w.verdict.because.clone(),
                     }),
@@ -348,6 +353,14 @@ pub fn whatif_text(w: Option<&WhatifLine>) -> String {
                 r.added.values().sum::<u64>()
             );
         }
+    }
+    if let Some(c) = &w.closed_loop {
+        let _ = write!(
+            s,
+            "; closed loop {} of {} runs",
+            classes_text(&c.outcomes, &CLOSED_CLASSES),
+            c.runs
+        );
     }
     s
 }
@@ -591,7 +604,7 @@ mod tests {
                 name: "fdc/result_timer".into(),
                 points_sent: 40,
                 time_sent_ns: 5,
-                verdict: verdict(&classes, Some(&real)),
+                verdict: verdict(&classes, Some(&real), None),
                 classes,
                 real: Some(real),
                 ..Default::default()

@@ -32,6 +32,12 @@
 //!   states become equal merge. The model is deterministic, so equal states have equal
 //!   futures and the results are those of separate forks.
 //!
+//! # Closed loop
+//!
+//! A trace is open loop; what a guest does after the first difference is measured only
+//! where we own the guest: [`closed`] resumes the Windows 2000 driver model from such
+//! destinations, against the model, and compares it with its run without migration.
+//!
 //! Traces are analysed in parallel (one per rayon task); results come back in path order,
 //! so the output is the same for any number of threads.
 

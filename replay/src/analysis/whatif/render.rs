@@ -5,7 +5,10 @@ use super::summary::{PolicyRow, ALL_GUESTS};
 use super::Class;
 use crate::analysis::report::{pct, Table};
 use crate::analysis::stats::{proportion, Method, Proportion};
-use crate::analysis::verdict::{Classes, Rule, WhatifSummary, REAL_CLASSES};
+use crate::analysis::verdict::{
+    Classes, ClosedCounts, ClosedOutcomes, Rule, WhatifSummary, CLOSED_CLASSES, REAL_CLASSES,
+};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 fn heading(o: &mut String, markdown: bool, title: &str) {
@@ -78,6 +81,14 @@ migration streams (corpora/whatif/runs).\n",
     o.push_str(&guest_table(summary).render(markdown));
     heading(&mut o, markdown, "Measured on real guests");
     o.push_str(&real_table(summary).render(markdown));
+    let closed: BTreeMap<String, ClosedOutcomes> = summary
+        .subsections
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.closed_loop.clone()?)))
+        .collect();
+    if !closed.is_empty() {
+        o.push_str(&render_closed(&closed, markdown));
+    }
     heading(
         &mut o,
         markdown,
@@ -220,6 +231,86 @@ fn real_table(summary: &WhatifSummary) -> Table {
         }
     }
     t
+}
+
+/// Nanoseconds as milliseconds with one decimal.
+fn ms(ns: i64) -> String {
+    format!("{:.1}", ns as f64 / 1e6)
+}
+
+fn closed_row(t: &mut Table, sub: &str, workload: &str, c: &ClosedCounts) {
+    let mut r = vec![
+        sub.to_string(),
+        workload.to_string(),
+        c.candidates.to_string(),
+        c.runs.to_string(),
+    ];
+    r.extend(
+        CLOSED_CLASSES
+            .iter()
+            .map(|k| get(&c.outcomes, k).to_string()),
+    );
+    r.push(c.extra_retries.to_string());
+    r.push(c.extra_commands.to_string());
+    r.push(match c.max_extra_time_ns {
+        Some(m) => format!("{} / {}", ms(c.extra_time_ns), ms(m)),
+        None => "-".into(),
+    });
+    let errors: Vec<String> = c.errors.iter().map(|(e, n)| format!("{e} ({n})")).collect();
+    r.push(if errors.is_empty() {
+        "-".into()
+    } else {
+        errors.join("; ")
+    });
+    t.row(r);
+}
+
+/// The closed-loop table (`fdc-replay whatif --closed-loop`, and the report's what-if
+/// section): per subsection, all workloads and each workload that reached it.
+pub fn render_closed(closed: &BTreeMap<String, ClosedOutcomes>, markdown: bool) -> String {
+    let mut o = String::new();
+    heading(
+        &mut o,
+        markdown,
+        "Closed loop: the Windows 2000 driver model resumed from a destination without it",
+    );
+    let points = closed.values().map(|c| c.points).max().unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "Each workload of the driver model runs on the model and is migrated once, without the \
+subsection, at one of up to {points} port accesses where QEMU sends it (evenly spaced over the \
+candidates: accesses of the run without migration where it is sent); the driver carries on against \
+the destination and is compared with the run without migration. Extra time: total / largest over the \
+retries runs (ms of guest time)."
+    );
+    if markdown {
+        o.push('\n');
+    }
+    let mut h = vec![
+        "subsection".to_string(),
+        "workload".into(),
+        "candidates".into(),
+        "runs".into(),
+    ];
+    h.extend(CLOSED_CLASSES.iter().map(|k| k.to_string()));
+    h.extend([
+        "extra retries".into(),
+        "extra commands".into(),
+        "extra time ms".into(),
+        "errors".into(),
+    ]);
+    let mut t = Table::from_strings(h).align_left(1).align_left(13);
+    let mut subs: Vec<&String> = closed.keys().collect();
+    subs.sort_by_key(|n| fdc::Subsection::from_name(n));
+    for s in subs {
+        let c = &closed[s];
+        closed_row(&mut t, s, ALL_GUESTS, &c.all);
+        for (w, wc) in c.by_workload.iter().filter(|(_, wc)| wc.candidates > 0) {
+            closed_row(&mut t, s, w, wc);
+        }
+    }
+    o.push_str(&t.render(markdown));
+    o
 }
 
 /// The policy table (`fdc-replay whatif --policy`).

@@ -77,7 +77,7 @@ pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) 
                 name: s.name().to_string(),
                 points_sent: p,
                 time_sent_ns: t,
-                verdict: verdict(&classes, real.as_ref()),
+                verdict: verdict(&classes, real.as_ref(), None),
                 classes,
                 classes_time_ns: classes_of(&c, true),
                 by_guest: guests
@@ -93,6 +93,7 @@ pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) 
                     })
                     .collect(),
                 real,
+                closed_loop: None,
             }
         })
         .collect();
