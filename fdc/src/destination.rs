@@ -230,6 +230,15 @@ enum SlotKey {
     Medium(u64, bool),
 }
 
+/// [`slot_key`] of `d`'s [`Fdc::destination_config`], without building it.
+fn src_slot_key(d: &crate::drive::Drive) -> SlotKey {
+    match (d.backend, &d.medium) {
+        (crate::drive::Backend::Device, Some(m)) => SlotKey::Medium(m.sectors(), m.read_only()),
+        (crate::drive::Backend::Device, None) => SlotKey::Empty,
+        _ => SlotKey::Absent,
+    }
+}
+
 fn slot_key(c: &DriveConfig) -> SlotKey {
     match c {
         DriveConfig::Absent => SlotKey::Absent,
@@ -388,10 +397,17 @@ impl Migrator {
         if !simple {
             return false;
         }
-        let configs = [src.destination_config(0), src.destination_config(1)];
-        let fresh = self.fresh_for(&configs);
+        let key = [0, 1].map(|k| src_slot_key(&src.drives[k]));
+        if self.fresh.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.fresh_for(&[src.destination_config(0), src.destination_config(1)]);
+        }
+        let Some((_, fresh)) = self.fresh.as_ref() else {
+            return false;
+        };
         src.drives.iter().zip(fresh.drives.iter()).all(|(s, f)| {
-            let mut d = f.clone();
+            // The fresh drive without its medium (no reference count to move), then the
+            // source's medium: what the load leaves in the slot.
+            let mut d = f.clone_without_medium();
             d.medium.clone_from(&s.medium);
             d.head = s.head;
             d.track = s.track;

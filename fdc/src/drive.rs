@@ -65,6 +65,28 @@ pub struct Drive {
 }
 
 impl Drive {
+    /// A copy of the slot without its medium (a copy that is to get another medium need
+    /// not move the medium's reference count).
+    pub(crate) fn clone_without_medium(&self) -> Drive {
+        Drive {
+            backend: self.backend,
+            drive_type: self.drive_type,
+            disk: self.disk,
+            perpendicular: self.perpendicular,
+            head: self.head,
+            track: self.track,
+            sect: self.sect,
+            dbl_sides: self.dbl_sides,
+            last_sect: self.last_sect,
+            max_track: self.max_track,
+            ro: self.ro,
+            media_changed: self.media_changed,
+            media_rate: self.media_rate,
+            media_validated: self.media_validated,
+            medium: None,
+        }
+    }
+
     /// A slot as QEMU creates it: `fd_init`, drive-type resolution ("auto" becomes the type
     /// of the medium's matched format, else the ISA fallback 2.88 MB) and `fd_revalidate`.
     pub fn new(config: DriveConfig) -> Drive {
