@@ -294,3 +294,51 @@ fn regress_names_a_moved_closed_loop_figure() {
     );
     assert!(out.contains(&line), "{line}: {out}");
 }
+
+/// On a machine without dosfstools and mtools (a fresh Debian 12) the report, the
+/// README's main job, still runs: it leaves the closed loop out and says so, on standard
+/// error and in its what-if section, and its JSON says why; everything else is as with
+/// the closed loop left out on purpose.
+#[test]
+fn the_report_without_mkfs_fat_leaves_the_closed_loop_out_and_says_so() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["report", "--format", "json"])
+        .arg(sample())
+        .env("PATH", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("closed loop is left out: mkfs.fat (dosfstools) and mcopy (mtools) not found"),
+        "{err}"
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why = got["whatif"]["closed_loop_skipped"].as_str().unwrap();
+    assert!(
+        why.starts_with("mkfs.fat (dosfstools) and mcopy (mtools) not found"),
+        "{why}"
+    );
+    let want = run(&[
+        "report",
+        "--format",
+        "json",
+        "--no-closed-loop",
+        sample().to_str().unwrap(),
+    ]);
+    let mut want: Value = serde_json::from_slice(&want.stdout).unwrap();
+    want["whatif"]["closed_loop_skipped"] = got["whatif"]["closed_loop_skipped"].clone();
+    assert_eq!(got, want);
+    let txt = Command::new(BIN)
+        .arg("report")
+        .arg(sample())
+        .env("PATH", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        text(&txt.stdout).contains("Not run: mkfs.fat (dosfstools) and mcopy (mtools) not found")
+    );
+}

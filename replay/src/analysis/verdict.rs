@@ -66,6 +66,10 @@ pub struct WhatifSummary {
     pub subsections: Vec<WhatifSubsection>,
     /// The implementation profiles (`qemu-7.2`, `qemu-7.2-no-rqm-fix`, `qemu-2.3`).
     pub profiles: Vec<ProfileShare>,
+    /// Why the closed loop was asked for but not run (its tools are missing), so that
+    /// its absence from the figures and the verdicts is said in the report itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_loop_skipped: Option<String>,
 }
 
 /// What dropping one subsection does.
@@ -470,6 +474,7 @@ mod tests {
                 ..Default::default()
             }],
             profiles: vec![],
+            closed_loop_skipped: None,
         };
         let mut b = a.clone();
         let c: BTreeMap<String, ClosedOutcomes> =
@@ -505,6 +510,7 @@ mod tests {
                 phase_needed_points: None,
                 points: 3,
             }],
+            closed_loop_skipped: None,
         };
         let mut a = one("invisible");
         assert_eq!(a.subsections[0].verdict.rule, Rule::BInvisible);

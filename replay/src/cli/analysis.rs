@@ -335,6 +335,23 @@ pub fn analyze_all(
     })
 }
 
+/// Why the report cannot run its closed loop here, if it cannot: the driver model's
+/// workloads need `mkfs.fat` and `mcopy` to make their diskette images. The rest of the
+/// report needs neither, so a machine without them still gets the report, saying so.
+fn closed_loop_skipped() -> Option<String> {
+    let missing = crate::drivermodel::workloads::missing_tools();
+    if missing.is_empty() {
+        return None;
+    }
+    let tools: Vec<String> = missing.iter().map(|(t, p)| format!("{t} ({p})")).collect();
+    Some(format!(
+        "{} not found, which the driver model's disk images are made with; its outcomes \
+         are not in the figures or the verdicts (`bash scripts/install-deps.sh` installs \
+         them)",
+        tools.join(" and ")
+    ))
+}
+
 pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     let (mut found, shown) = inputs(&args.paths);
     if found.is_empty() {
@@ -358,12 +375,19 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     results.extend(found.bad_results());
     let mut report = Report::build(&results);
     if let Some(w) = whatifs {
-        let closed = (!args.no_closed_loop).then_some(args.closed_loop_migrations);
+        let mut closed = (!args.no_closed_loop).then_some(args.closed_loop_migrations);
+        let skipped = closed.and_then(|_| closed_loop_skipped());
+        if let Some(why) = &skipped {
+            eprintln!("note: fdc-replay report: the what-if's closed loop is left out: {why}");
+            closed = None;
+        }
         let summary = super::whatif::report_summary(&w, args.jobs, closed);
-        report.whatif = Some(summary.context(
+        let mut summary = summary.context(
             "report: the what-if section (--no-closed-loop leaves out its closed loop, \
              --no-whatif all of it)",
-        )?);
+        )?;
+        summary.closed_loop_skipped = skipped;
+        report.whatif = Some(summary);
     }
     let text = super::merge::render(&report, args.format);
     output::write_all(args.output.as_deref(), &text)?;

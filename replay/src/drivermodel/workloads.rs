@@ -132,6 +132,22 @@ impl Drop for Media {
 
 /// Runs a tool the workload images need; a missing tool is an error naming its Debian
 /// package (there is no fallback: the workloads' disks are real FAT12 file systems).
+/// The tools the workloads' images are made with that cannot be started here (with
+/// their Debian packages): `mkfs.fat` (dosfstools) and `mcopy` (mtools).
+pub fn missing_tools() -> Vec<(&'static str, &'static str)> {
+    [("mkfs.fat", "dosfstools"), ("mcopy", "mtools")]
+        .into_iter()
+        .filter(|(tool, _)| {
+            Command::new(tool)
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_err()
+        })
+        .collect()
+}
+
 fn run_tool(cmd: &mut Command, package: &str) -> std::io::Result<()> {
     let out = cmd.output().map_err(|e| {
         let tool = cmd.get_program().to_string_lossy().into_owned();

@@ -610,6 +610,7 @@ mod tests {
                 ..Default::default()
             }],
             profiles: Vec::new(),
+            closed_loop_skipped: None,
         }
     }
 

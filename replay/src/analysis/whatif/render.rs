@@ -88,6 +88,9 @@ migration streams (corpora/whatif/runs).\n",
         .collect();
     if !closed.is_empty() {
         o.push_str(&render_closed(&closed, markdown));
+    } else if let Some(why) = &summary.closed_loop_skipped {
+        heading(&mut o, markdown, "Closed loop (Windows 2000 driver model)");
+        o.push_str(&format!("Not run: {why}.\n"));
     }
     heading(
         &mut o,

@@ -105,6 +105,7 @@ pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) 
             phase_needed_points: phase_needed,
             points,
         }],
+        closed_loop_skipped: None,
     }
 }
 
