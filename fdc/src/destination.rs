@@ -29,6 +29,7 @@ use crate::controller::Fdc;
 use crate::drive::DriveConfig;
 use crate::migration::{FdcState, LoadError, Subsection};
 use crate::phase::reconstruct_phase;
+use crate::profile::Profile;
 use crate::registers::dor;
 
 /// Removes subsection `sub` from `state`: from drive `drive` only, or (`None`) from every
@@ -242,15 +243,34 @@ fn slot_key(c: &DriveConfig) -> SlotKey {
 /// device (the expensive part of a load) is kept while the source's drives keep media of
 /// the same size and protection, since realize and reset depend on nothing else. The
 /// result is exactly [`migrate_without`]'s.
+///
+/// The destination is a QEMU 7.2 device ([`Migrator::new`]) or one of another
+/// implementation ([`Migrator::into_profile`]: a migration between versions).
 #[derive(Clone, Debug, Default)]
 pub struct Migrator {
     fresh: Option<([SlotKey; 2], Fdc)>,
+    profile: Profile,
 }
 
 impl Migrator {
-    /// A migrator with nothing cached.
+    /// A migrator to QEMU 7.2 destinations, with nothing cached.
     pub fn new() -> Migrator {
         Migrator::default()
+    }
+
+    /// A migrator whose destinations are devices of implementation `profile` (a stream
+    /// carrying a subsection `profile` does not know is refused, as
+    /// [`Fdc::load_as`] refuses it).
+    pub fn into_profile(profile: Profile) -> Migrator {
+        Migrator {
+            fresh: None,
+            profile,
+        }
+    }
+
+    /// The destinations' implementation.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// Exactly `migrate_without(src, dropped)`.
@@ -288,7 +308,7 @@ impl Migrator {
         let key = [slot_key(&configs[0]), slot_key(&configs[1])];
         if self.fresh.as_ref().is_none_or(|(k, _)| *k != key) {
             let [c0, c1] = configs.clone();
-            self.fresh = Some((key, Fdc::new(c0, c1)));
+            self.fresh = Some((key, Fdc::with_profile(c0, c1, self.profile)));
         }
         match &self.fresh {
             Some((_, f)) => f,
@@ -304,8 +324,10 @@ impl Migrator {
     /// exception); what is not migrated comes from the fresh device: the drives'
     /// backends and geometry, and the transient flags (a pending DREQ handshake, a
     /// running DMA, an indeterminate outcome, a fault).
+    /// A destination of another implementation than the source's is never decided here.
     pub fn lossless(&mut self, src: &Fdc) -> bool {
-        let simple = src.dor & dor::SEL == 0
+        let simple = src.profile() == self.profile
+            && src.dor & dor::SEL == 0
             && !src.dreq_asserted
             && !src.in_dma_run
             && !src.indeterminate
