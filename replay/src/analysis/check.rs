@@ -175,7 +175,20 @@ pub fn check_reader<I: std::io::Read>(
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, ReplayError> {
-    let mut m = ReplayModel::from_header(reader.header(), path)?;
+    check_reader_as(path, reader, keep, context, fdc::Profile::Qemu72)
+}
+
+/// [`check_reader`] with a model of implementation `profile`: the traces were recorded on
+/// QEMU 7.2, so under another profile a mismatch is a read the guest would have seen
+/// otherwise.
+pub fn check_reader_as<I: std::io::Read>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    keep: usize,
+    context: usize,
+    profile: fdc::Profile,
+) -> Result<CheckResult, ReplayError> {
+    let mut m = ReplayModel::from_header_as(reader.header(), path, profile)?;
     check_from(path, reader, &mut m, keep, context).map_err(|e| e.in_file(path))
 }
 

@@ -597,6 +597,7 @@ mod tests {
                 ..Default::default()
             }],
             profiles: Vec::new(),
+            migrations: Vec::new(),
         }
     }
 
