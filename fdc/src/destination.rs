@@ -324,9 +324,20 @@ impl Migrator {
     /// exception); what is not migrated comes from the fresh device: the drives'
     /// backends and geometry, and the transient flags (a pending DREQ handshake, a
     /// running DMA, an indeterminate outcome, a fault).
-    /// A destination of another implementation than the source's is never decided here.
+    ///
+    /// A destination of another implementation (a migration between versions) loads the
+    /// same fields, derives the same phase (the source sends `fdc/phase` only when its
+    /// phase is not the one MSR implies, and such a stream reaches no destination without
+    /// the field), and keeps its fresh values for what the source's implementation does not
+    /// migrate at all (QEMU 2.3: `reset_sensei`, the READ ID timer, `perpendicular`): the
+    /// load gives the source back only if those are the fresh values too.
     pub fn lossless(&mut self, src: &Fdc) -> bool {
-        let simple = src.profile() == self.profile
+        let from = src.profile();
+        let unmigrated_fresh = (from.knows(Subsection::ResetSensei) || src.reset_sensei == 0)
+            && (from.knows(Subsection::ResultTimer) || src.result_timer.is_none())
+            && (from.knows(Subsection::Perpendicular)
+                || src.drives.iter().all(|d| d.perpendicular == 0));
+        let simple = unmigrated_fresh
             && src.dor & dor::SEL == 0
             && !src.dreq_asserted
             && !src.in_dma_run

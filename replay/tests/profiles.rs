@@ -202,3 +202,41 @@ fn corpus_phase_needed_per_profile() {
         );
     }
 }
+
+/// The engine's shortcut for a migration between versions ([`fdc::destination::Migrator::
+/// lossless`], no load when it holds) is exact: wherever it holds at a point of the corpus,
+/// in either direction, the loaded destination equals the source.
+#[test]
+fn cross_version_lossless_shortcut_is_exact_over_the_corpus() {
+    use fdc_replay::analysis::apply;
+    use fdc_replay::analysis::whatif::engine::read_trace;
+    let mut held = [0u64; 2];
+    for p in corpus() {
+        let (h, events, ends) = read_trace(&p).unwrap();
+        for (k, (from, into)) in [
+            (Profile::Qemu72, Profile::Qemu23),
+            (Profile::Qemu23, Profile::Qemu72),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut m = ReplayModel::from_header_as(&h, &p, from).unwrap();
+            let mut mig = fdc::destination::Migrator::into_profile(into);
+            let mut chunk = 0;
+            for (i, ev) in events.iter().enumerate() {
+                let sent = m.fdc.needed_subsections();
+                if sent.iter().all(|s| into.knows(s)) && mig.lossless(&m.fdc) {
+                    held[k] += 1;
+                    let d = mig.migrate_without(&m.fdc, &[]).unwrap();
+                    assert!(d == m.fdc, "{} point {i}: {from} -> {into}", p.display());
+                }
+                while ends.get(chunk).is_some_and(|&c| c <= i) {
+                    chunk += 1;
+                }
+                let end = ends.get(chunk).copied().unwrap_or(events.len());
+                apply(&mut m, ev, &events[i + 1..end]).unwrap();
+            }
+        }
+    }
+    assert!(held.iter().all(|&n| n > 100_000), "{held:?}");
+}
