@@ -45,6 +45,10 @@ pub type Classes = BTreeMap<String, u64>;
 /// The what-if figures of the whole input, as the report's JSON carries them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WhatifSummary {
+    /// The implementation profile of `subsections` when it is not `qemu-7.2` (`whatif
+    /// --profile`; the report always uses `qemu-7.2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// The six subsections, `fdc/phase` first.
     pub subsections: Vec<WhatifSubsection>,
     /// The implementation profiles (`qemu-7.2`, `qemu-7.2-no-rqm-fix`, `qemu-2.3`).
@@ -373,6 +377,7 @@ mod tests {
     #[test]
     fn merge_adds_counts_and_recomputes() {
         let one = |c: &str| WhatifSummary {
+            profile: None,
             subsections: vec![WhatifSubsection {
                 name: "fdc/result_timer".into(),
                 points_sent: 1,

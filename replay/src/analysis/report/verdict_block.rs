@@ -587,6 +587,7 @@ mod tests {
             added: BTreeMap::new(),
         };
         WhatifSummary {
+            profile: None,
             subsections: vec![WhatifSubsection {
                 name: "fdc/result_timer".into(),
                 points_sent: 40,

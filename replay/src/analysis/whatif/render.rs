@@ -57,12 +57,24 @@ pub fn render(summary: &WhatifSummary, markdown: bool) -> String {
         markdown,
         "What if a subsection is dropped (model, every point)",
     );
-    o.push_str(
+    if let Some(p) = &summary.profile {
+        let _ = writeln!(
+            o,
+            "Model profile {p}: source and destinations are {p}. The traces were recorded \
+on QEMU 7.2, so this replay is open loop from the first read {p} answers otherwise (profile table). A \
+profile that does not migrate some state (qemu-2.3: reset_sensei, the READ ID timer, perpendicular) \
+loses it in every migration: its classes include that loss. Real outcomes were measured on QEMU 7.2 \
+and are not shown."
+        );
+    }
+    let rules = summary.profile.as_deref().unwrap_or("qemu-7.2");
+    let _ = writeln!(
+        o,
         "At every point where QEMU sends the subsection, the destination is the model loaded without it \
-(QEMU 7.2's load rules); source and destination replay the rest of the trace side by side and the \
+({rules}'s load rules); source and destination replay the rest of the trace side by side and the \
 point is classed by the first difference a guest could notice (open loop: nothing is claimed after it). \
 Counts are event-weighted points. \"real\" = outcomes measured on real guests resumed from edited real \
-migration streams (corpora/whatif/runs).\n",
+migration streams (corpora/whatif/runs).",
     );
     if markdown {
         o.push('\n');
@@ -102,7 +114,9 @@ the first such read of each) the guest would have seen other values and acted ot
 device of the other loaded from the point's state with that version's load rules (a QEMU 7.2 \
 destination reconstructs the phase from MSR), both continue the trace and the point is classed \
 as above until the two states are equal (then only the implementations differ, not the migrated \
-state). Refused: the source sends a subsection the destination does not know.\n",
+state: those differences are the profile table's). A class can still come from the implementations' \
+difference when it shows while the states differ in something no read has shown yet. Refused: the \
+source sends a subsection the destination does not know.\n",
     );
     if markdown {
         o.push('\n');

@@ -96,6 +96,11 @@ pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) 
         })
         .collect();
     WhatifSummary {
+        profile: traces
+            .first()
+            .map(|t| t.profile)
+            .filter(|p| *p != Profile::Qemu72)
+            .map(|p| p.name().to_string()),
         subsections,
         // Filled by the profile runs (`crate::cli::whatif::add_versions`).
         profiles: Vec::new(),
