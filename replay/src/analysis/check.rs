@@ -262,14 +262,9 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
             tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
             migrations_at(i, r, tainted, migs, &mut next_mig, &mut res.migrations);
             let m = r.model();
-            let before = (
-                m.fdc.phase().map_or_else(
-                    || format!("invalid({})", m.fdc.phase_byte()),
-                    |p| p.name().to_string(),
-                ),
-                m.fdc.msr(),
-                key_command(key_of(m)),
-            );
+            // Spelled out only for a mismatch kept (formatting every event costs more
+            // than the replay).
+            let before = (m.fdc.phase(), m.fdc.phase_byte(), m.fdc.msr(), key_of(m));
             let scan =
                 matches!(ev.kind, EvKind::Read { offset: FIFO, .. }) && m.unknown_results > 0;
             let got = r.step(i, ev, &chunk.events[j + 1..])?;
@@ -292,9 +287,12 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
                             offset,
                             recorded: value,
                             model: answer,
-                            phase: before.0.clone(),
-                            msr: before.1,
-                            command: before.2,
+                            phase: before.0.map_or_else(
+                                || format!("invalid({})", before.1),
+                                |p| p.name().to_string(),
+                            ),
+                            msr: before.2,
+                            command: key_command(before.3),
                             context: ctx.iter().cloned().collect(),
                         });
                     }

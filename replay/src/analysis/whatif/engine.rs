@@ -270,7 +270,6 @@ impl Engine<'_> {
                 return;
             }
         }
-        let src_fp = fingerprint(src);
         let n = self.opts.subsections.len();
         let control = self.opts.control.then_some(None);
         let opts = self.opts;
@@ -278,6 +277,7 @@ impl Engine<'_> {
         if !drops().any(|s| s.is_none_or(|s| sent.contains(s))) {
             return;
         }
+        let src_fp = fingerprint(src);
         // The control destination (nothing dropped): the source itself when the load is
         // known to give it back, else loaded.
         let (c, c_same) = if self.mig.lossless(&src.fdc) {
