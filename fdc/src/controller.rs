@@ -458,7 +458,7 @@ impl Fdc {
     /// QEMU's placeholder backend to an unconfigured slot (CVE-2021-20196 fix).
     pub(crate) fn cur_drive_slot(&mut self) -> usize {
         let slot = self.logical_to_slot(self.cur_drv);
-        let placeholder = self.profile.0 != Profile::Qemu23;
+        let placeholder = self.profile.0.after_2_3();
         let d = &mut self.drives[slot];
         if d.backend == crate::drive::Backend::None
             && placeholder
@@ -493,7 +493,7 @@ impl Fdc {
         self.data_pos = 0;
         self.msr &= !(msr::CMDBUSY | msr::DIO);
         // QEMU 2.3's `fdctrl_reset_fifo` left RQM and data_len as they were.
-        if self.profile.0.has_phase_field() {
+        if self.profile.0.after_2_3() {
             self.data_len = 1;
             self.msr |= msr::RQM;
         }
@@ -519,7 +519,7 @@ impl Fdc {
         self.dor = dor::NRESET | dor::DMAEN;
         self.msr = msr::RQM;
         // QEMU 2.3's reset neither zeroed reset_sensei nor cancelled the READ ID timer.
-        if self.profile.0.has_phase_field() {
+        if self.profile.0.after_2_3() {
             self.reset_sensei = 0;
             self.result_timer = None;
         }
@@ -608,7 +608,7 @@ impl Fdc {
                 }
                 // QEMU 2.3 (with the VENOM fix) only wrapped the index.
                 if self.data_pos >= FIFO_LEN as u32
-                    && self.profile.0.has_phase_field()
+                    && self.profile.0.after_2_3()
                     && !cfg!(feature = "bug-venom")
                 {
                     self.fault = Some(Fault::CommandOverrun);

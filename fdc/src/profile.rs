@@ -85,6 +85,15 @@ impl Profile {
         !matches!(self, Profile::Qemu23)
     }
 
+    /// Whether the implementation has the rules QEMU changed after 2.3 (the 2015 rework
+    /// and later fixes; every row of the table above but the RQM one and the
+    /// subsections): command-phase entry sets RQM and `data_len`, PIO start sets RQM, the
+    /// command-phase overrun assertion, reset cancelling the READ ID timer and zeroing
+    /// `reset_sensei`, the placeholder backend.
+    pub const fn after_2_3(self) -> bool {
+        !matches!(self, Profile::Qemu23)
+    }
+
     /// Whether RQM is cleared as soon as the FIFO received or delivered the bytes the
     /// current phase expects (the 2015 "Fix MSR.RQM flag" change).
     pub const fn clears_rqm_when_done(self) -> bool {

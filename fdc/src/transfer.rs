@@ -335,7 +335,7 @@ impl Fdc {
         // PIO: one IRQ at the start of the execution phase.
         self.msr |= msr::NONDMA;
         // 2.3 left RQM as the command phase had it (set).
-        if self.profile.0.has_phase_field() {
+        if self.profile.0.after_2_3() {
             self.msr |= msr::RQM;
         }
         if direction != Direction::Write {
