@@ -240,3 +240,84 @@ fn cross_version_lossless_shortcut_is_exact_over_the_corpus() {
     }
     assert!(held.iter().all(|&n| n > 100_000), "{held:?}");
 }
+
+/// `fdc-replay whatif --format json` under each profile: the profile table lists all three
+/// profiles and the migrations both directions, whatever `--profile` says, with the
+/// figures of the library's own runs (phase-needed points, refused points, classes
+/// adding up); an unknown profile is refused.
+#[test]
+fn cli_profile_table_and_migrations_match_the_library_runs() {
+    use serde_json::Value;
+    let bin = env!("CARGO_BIN_EXE_fdc-replay");
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
+    let json = |profile: &str| -> Value {
+        let out = std::process::Command::new(bin)
+            .args(["whatif", "-q", "--format", "json", "--profile", profile])
+            .arg(&traces)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let mut no_rqm = 0;
+    let mut refused = 0;
+    let mut points = 0;
+    for p in corpus() {
+        no_rqm += whatif_file(&p, &pass(Profile::Qemu72NoRqmFix))
+            .unwrap()
+            .phase_needed_points;
+        let back = whatif_file(&p, &migration(Profile::Qemu72, Profile::Qemu23)).unwrap();
+        refused += back.refused_points;
+        points += back.points;
+    }
+    let mut tables = Vec::new();
+    for profile in Profile::ALL {
+        let j = json(profile.name());
+        let names: Vec<&str> = j["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["qemu-7.2", "qemu-7.2-no-rqm-fix", "qemu-2.3"]);
+        let prof = &j["profiles"];
+        assert_eq!(prof[0]["phase_needed_points"], 0);
+        assert_eq!(prof[1]["phase_needed_points"], no_rqm);
+        assert!(prof[2]["phase_needed_points"].is_null());
+        assert_eq!(
+            prof[0]["traces_read_differs"], 0,
+            "the corpus replays exactly"
+        );
+        let m = j["migrations"].as_array().unwrap();
+        assert_eq!(
+            (m[0]["name"].as_str(), m[1]["name"].as_str()),
+            (Some("backward"), Some("forward"))
+        );
+        assert_eq!(m[0]["points_refused"], refused);
+        for mig in m {
+            let classes: u64 = mig["classes"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(classes + mig["points_refused"].as_u64().unwrap(), points);
+        }
+        tables.push((j["profiles"].clone(), j["migrations"].clone()));
+    }
+    assert!(
+        tables.windows(2).all(|w| w[0] == w[1]),
+        "independent of --profile"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["whatif", "-q", "--profile", "qemu-9.0"])
+        .arg(&traces)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qemu-7.2-no-rqm-fix"));
+}
