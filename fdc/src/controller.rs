@@ -8,6 +8,7 @@
 use crate::commands::{Command, Direction};
 use crate::drive::{Drive, DriveConfig};
 use crate::phase::{reconstruct_phase, Phase};
+use crate::profile::{Profile, ProfileField};
 use crate::registers::{dor, dsr, msr, sra, srb, st, tdr, Register};
 
 /// Size of QEMU's FIFO buffer; every FIFO index is taken modulo this (the VENOM fix).
@@ -104,6 +105,8 @@ pub struct Fdc {
     /// The opcode the controller accepted last (not migrated: QEMU keeps it only in
     /// `fifo[0]`, which results overwrite).
     pub(crate) opcode: Option<u8>,
+    /// The implementation (ignored by `==`: see [`Profile`]).
+    pub(crate) profile: ProfileField,
     /// The two drive slots. Last on purpose: the derived `==` compares fields in order,
     /// and a drive's medium (see [`Drive`]) is the one field whose comparison can cost
     /// more than a few bytes, so every cheap field has had its chance to differ first.
@@ -111,8 +114,14 @@ pub struct Fdc {
 }
 
 impl Fdc {
-    /// A PC (ISA) controller at power-on, with an ISA DMA channel, drives as configured.
+    /// A PC (ISA) controller at power-on, with an ISA DMA channel, drives as configured:
+    /// QEMU 7.2 ([`Profile::Qemu72`]).
     pub fn new(drive0: DriveConfig, drive1: DriveConfig) -> Fdc {
+        Fdc::with_profile(drive0, drive1, Profile::Qemu72)
+    }
+
+    /// [`Fdc::new`] for the implementation `profile`.
+    pub fn with_profile(drive0: DriveConfig, drive1: DriveConfig, profile: Profile) -> Fdc {
         let mut fdc = Fdc {
             sra: 0,
             srb: srb::RESET,
@@ -149,9 +158,26 @@ impl Fdc {
             indeterminate: false,
             fault: None,
             opcode: None,
+            profile: ProfileField(profile),
         };
         fdc.reset(false);
+        fdc.sync_phase();
         fdc
+    }
+
+    /// The implementation this device is.
+    pub fn profile(&self) -> Profile {
+        self.profile.0
+    }
+
+    /// QEMU 2.3 has no phase variable: its phase is what MSR implies. Called after every
+    /// entry point that can change MSR, so the phase observers, the migration state and
+    /// `==` see that phase; a no-op for the profiles with the field.
+    #[inline]
+    pub(crate) fn sync_phase(&mut self) {
+        if !self.profile.0.has_phase_field() {
+            self.phase = reconstruct_phase(self.msr) as u8;
+        }
     }
 
     // ----------------------------------------------------------------- observers
@@ -324,6 +350,7 @@ impl Fdc {
                 self.now = self.now.max(expiry);
                 self.result_timer = None;
                 self.result_timer_fired();
+                self.sync_phase();
             }
         }
         self.now = self.now.max(t);
@@ -347,6 +374,12 @@ impl Fdc {
         if self.fault.is_some() {
             return 0xFF;
         }
+        let v = self.read_register(offset);
+        self.sync_phase();
+        v
+    }
+
+    fn read_register(&mut self, offset: u16) -> u8 {
         match Register::from_offset(offset) {
             Register::Sra => self.sra,
             Register::Srb => self.srb,
@@ -391,6 +424,7 @@ impl Fdc {
             }
             Register::Sra | Register::Srb | Register::Unused6 => {}
         }
+        self.sync_phase();
     }
 
     fn write_dor(&mut self, value: u8) {
@@ -427,8 +461,12 @@ impl Fdc {
     /// QEMU's placeholder backend to an unconfigured slot (CVE-2021-20196 fix).
     pub(crate) fn cur_drive_slot(&mut self) -> usize {
         let slot = self.logical_to_slot(self.cur_drv);
+        let placeholder = self.profile.0.after_2_3();
         let d = &mut self.drives[slot];
-        if d.backend == crate::drive::Backend::None && !cfg!(feature = "bug-cve-2021-20196") {
+        if d.backend == crate::drive::Backend::None
+            && placeholder
+            && !cfg!(feature = "bug-cve-2021-20196")
+        {
             d.backend = crate::drive::Backend::Placeholder;
         }
         slot
@@ -456,9 +494,12 @@ impl Fdc {
         self.phase = Phase::Command as u8;
         self.data_dir = Direction::Write as u8;
         self.data_pos = 0;
-        self.data_len = 1;
         self.msr &= !(msr::CMDBUSY | msr::DIO);
-        self.msr |= msr::RQM;
+        // QEMU 2.3's `fdctrl_reset_fifo` left RQM and data_len as they were.
+        if self.profile.0.after_2_3() {
+            self.data_len = 1;
+            self.msr |= msr::RQM;
+        }
     }
 
     pub(crate) fn enter_result_phase(&mut self, len: u32) {
@@ -480,8 +521,11 @@ impl Fdc {
         self.cur_drv = 0;
         self.dor = dor::NRESET | dor::DMAEN;
         self.msr = msr::RQM;
-        self.reset_sensei = 0;
-        self.result_timer = None;
+        // QEMU 2.3's reset neither zeroed reset_sensei nor cancelled the READ ID timer.
+        if self.profile.0.after_2_3() {
+            self.reset_sensei = 0;
+            self.result_timer = None;
+        }
         self.data_pos = 0;
         self.data_len = 0;
         self.data_state = 0;
@@ -549,7 +593,7 @@ impl Fdc {
         let pos = self.data_pos % FIFO_LEN as u32;
         self.data_pos = self.data_pos.wrapping_add(1);
         self.fifo[pos as usize] = value;
-        if self.data_pos == self.data_len {
+        if self.data_pos == self.data_len && self.profile.0.clears_rqm_when_done() {
             self.msr &= !msr::RQM;
         }
         match Phase::from_byte(self.phase) {
@@ -565,7 +609,11 @@ impl Fdc {
                     self.fault = Some(Fault::NonDmaOutsideExecution);
                     return;
                 }
-                if self.data_pos >= FIFO_LEN as u32 && !cfg!(feature = "bug-venom") {
+                // QEMU 2.3 (with the VENOM fix) only wrapped the index.
+                if self.data_pos >= FIFO_LEN as u32
+                    && self.profile.0.after_2_3()
+                    && !cfg!(feature = "bug-venom")
+                {
                     self.fault = Some(Fault::CommandOverrun);
                     return;
                 }
@@ -641,7 +689,9 @@ impl Fdc {
                 }
                 self.data_pos = self.data_pos.wrapping_add(1);
                 if self.data_pos == self.data_len {
-                    self.msr &= !msr::RQM;
+                    if self.profile.0.clears_rqm_when_done() {
+                        self.msr &= !msr::RQM;
+                    }
                     self.enter_command_phase();
                     self.lower_irq();
                 }

@@ -29,6 +29,7 @@ use crate::controller::Fdc;
 use crate::drive::DriveConfig;
 use crate::migration::{FdcState, LoadError, Subsection};
 use crate::phase::reconstruct_phase;
+use crate::profile::Profile;
 use crate::registers::dor;
 
 /// Removes subsection `sub` from `state`: from drive `drive` only, or (`None`) from every
@@ -251,9 +252,13 @@ fn slot_key(c: &DriveConfig) -> SlotKey {
 /// device (the expensive part of a load) is kept while the source's drives keep media of
 /// the same size and protection, since realize and reset depend on nothing else. The
 /// result is exactly [`migrate_without`]'s.
+///
+/// The destination is a QEMU 7.2 device ([`Migrator::new`]) or one of another
+/// implementation ([`Migrator::into_profile`]: a migration between versions).
 #[derive(Clone, Debug, Default)]
 pub struct Migrator {
     fresh: Option<([SlotKey; 2], Fdc)>,
+    profile: Profile,
 }
 
 /// The fields one subsection carries (those of other subsections left at zero).
@@ -316,9 +321,24 @@ impl SubFields {
 }
 
 impl Migrator {
-    /// A migrator with nothing cached.
+    /// A migrator to QEMU 7.2 destinations, with nothing cached.
     pub fn new() -> Migrator {
         Migrator::default()
+    }
+
+    /// A migrator whose destinations are devices of implementation `profile` (a stream
+    /// carrying a subsection `profile` does not know is refused, as
+    /// [`Fdc::load_as`] refuses it).
+    pub fn into_profile(profile: Profile) -> Migrator {
+        Migrator {
+            fresh: None,
+            profile,
+        }
+    }
+
+    /// The destinations' implementation.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// Exactly `migrate_without(src, dropped)`.
@@ -327,8 +347,9 @@ impl Migrator {
         src: &Fdc,
         dropped: &[(Subsection, Option<usize>)],
     ) -> Result<Fdc, LoadError> {
-        if dropped.is_empty() && self.lossless_but_dor(src) {
-            // Everything comes back but DOR's select bit (see `Migrator::lossless`).
+        if dropped.is_empty() && src.profile() == self.profile && self.lossless_but_dor(src) {
+            // Everything comes back but DOR's select bit (see `Migrator::lossless`); only
+            // within one implementation (a migration between versions is loaded).
             let mut f = src.clone();
             let dor_vmstate = src.dor | src.cur_drv;
             f.cur_drv = dor_vmstate & dor::SEL;
@@ -364,7 +385,7 @@ impl Migrator {
         let key = [slot_key(&configs[0]), slot_key(&configs[1])];
         if self.fresh.as_ref().is_none_or(|(k, _)| *k != key) {
             let [c0, c1] = configs.clone();
-            self.fresh = Some((key, Fdc::new(c0, c1)));
+            self.fresh = Some((key, Fdc::with_profile(c0, c1, self.profile)));
         }
         match &self.fresh {
             Some((_, f)) => f,
@@ -380,6 +401,13 @@ impl Migrator {
     /// exception); what is not migrated comes from the fresh device: the drives'
     /// backends and geometry, and the transient flags (a pending DREQ handshake, a
     /// running DMA, an indeterminate outcome, a fault).
+    ///
+    /// A destination of another implementation (a migration between versions) loads the
+    /// same fields, derives the same phase (the source sends `fdc/phase` only when its
+    /// phase is not the one MSR implies, and such a stream reaches no destination without
+    /// the field), and keeps its fresh values for what the source's implementation does not
+    /// migrate at all (QEMU 2.3: `reset_sensei`, the READ ID timer, `perpendicular`): the
+    /// load gives the source back only if those are the fresh values too.
     pub fn lossless(&mut self, src: &Fdc) -> bool {
         src.dor & dor::SEL == 0 && self.lossless_but_dor(src)
     }
@@ -387,7 +415,13 @@ impl Migrator {
     /// [`Migrator::lossless`] but for DOR's drive-select bit: the load gives `src` back
     /// except that `dor | cur_drv` is split into `cur_drv` (bit 0) and `dor` (the rest).
     fn lossless_but_dor(&mut self, src: &Fdc) -> bool {
-        let simple = !src.dreq_asserted
+        let from = src.profile();
+        let unmigrated_fresh = (from.knows(Subsection::ResetSensei) || src.reset_sensei == 0)
+            && (from.knows(Subsection::ResultTimer) || src.result_timer.is_none())
+            && (from.knows(Subsection::Perpendicular)
+                || src.drives.iter().all(|d| d.perpendicular == 0));
+        let simple = unmigrated_fresh
+            && !src.dreq_asserted
             && !src.in_dma_run
             && !src.indeterminate
             && src.fault.is_none()

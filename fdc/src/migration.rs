@@ -284,6 +284,15 @@ pub enum LoadError {
         /// The perpendicular byte.
         value: u8,
     },
+    /// The stream carries a subsection the destination's implementation does not know
+    /// (QEMU refuses such a stream: "subsection not found").
+    #[error("subsection {} is unknown to {profile} (QEMU refuses the stream)", subsection.name())]
+    UnknownSubsection {
+        /// The subsection.
+        subsection: Subsection,
+        /// The destination's implementation.
+        profile: crate::profile::Profile,
+    },
     /// MSR drive-busy bits set.
     #[error("MSR {0:#04x} has drive-busy bits set, which QEMU never sets (QEMU 7.2 accepts it)")]
     DriveBusy(u8),
@@ -297,10 +306,10 @@ impl Fdc {
         if self.phase_needed() {
             set.insert(Subsection::Phase);
         }
-        if self.reset_sensei != 0 {
+        if self.reset_sensei_needed() {
             set.insert(Subsection::ResetSensei);
         }
-        if self.result_timer.is_some() {
+        if self.result_timer_needed() {
             set.insert(Subsection::ResultTimer);
         }
         for d in &self.drives {
@@ -308,16 +317,29 @@ impl Fdc {
                 set.insert(Subsection::MediaChanged);
             }
             set.insert(Subsection::MediaRate);
-            if d.perpendicular != 0 {
+            if self.perpendicular_needed(d.perpendicular) {
                 set.insert(Subsection::Perpendicular);
             }
         }
         set
     }
 
-    /// `fdc_phase_needed`: the explicit phase differs from what MSR reconstructs.
+    /// `fdc_phase_needed`: the explicit phase differs from what MSR reconstructs. Always
+    /// false for a profile without the phase field (QEMU 2.3 has no `fdc/phase`).
     pub fn phase_needed(&self) -> bool {
-        reconstruct_phase(self.msr) as u8 != self.phase
+        self.profile.0.has_phase_field() && reconstruct_phase(self.msr) as u8 != self.phase
+    }
+
+    fn reset_sensei_needed(&self) -> bool {
+        self.profile.0.knows(Subsection::ResetSensei) && self.reset_sensei != 0
+    }
+
+    fn result_timer_needed(&self) -> bool {
+        self.profile.0.knows(Subsection::ResultTimer) && self.result_timer.is_some()
+    }
+
+    fn perpendicular_needed(&self, value: u8) -> bool {
+        self.profile.0.knows(Subsection::Perpendicular) && value != 0
     }
 
     /// The migration state QEMU would write now (pre_save folds `cur_drv` into DOR; each
@@ -331,7 +353,9 @@ impl Fdc {
                 sect: d.sect,
                 media_changed: (d.has_backend() && d.media_changed != 1).then_some(d.media_changed),
                 media_rate: Some(d.media_rate),
-                perpendicular: (d.perpendicular != 0).then_some(d.perpendicular),
+                perpendicular: self
+                    .perpendicular_needed(d.perpendicular)
+                    .then_some(d.perpendicular),
             }
         };
         FdcState {
@@ -358,9 +382,10 @@ impl Fdc {
             pwrd: self.pwrd,
             num_floppies: 2,
             drives: [drive(0), drive(1)],
-            reset_sensei: (self.reset_sensei != 0).then_some(self.reset_sensei),
+            reset_sensei: self.reset_sensei_needed().then_some(self.reset_sensei),
             result_timer: self
                 .result_timer
+                .filter(|_| self.result_timer_needed())
                 .map(|t| t.min(crate::controller::MAX_CLOCK_NS) as i64),
             phase: self.phase_needed().then_some(self.phase),
         }
@@ -392,7 +417,21 @@ impl Fdc {
         drive1: DriveConfig,
         now: u64,
     ) -> Result<Fdc, LoadError> {
-        let mut f = Fdc::new(drive0, drive1);
+        Fdc::load_as(crate::profile::Profile::Qemu72, state, drive0, drive1, now)
+    }
+
+    /// [`Fdc::from_state_unchecked`] into a destination of implementation `profile`: a
+    /// stream carrying a subsection `profile` does not know is refused
+    /// ([`LoadError::UnknownSubsection`]), the rest follows the same load rules (QEMU 2.3
+    /// had no phase logic at load, and derives its phase from the loaded MSR anyway).
+    pub fn load_as(
+        profile: crate::profile::Profile,
+        state: &FdcState,
+        drive0: DriveConfig,
+        drive1: DriveConfig,
+        now: u64,
+    ) -> Result<Fdc, LoadError> {
+        let mut f = Fdc::with_profile(drive0, drive1, profile);
         f.now = now;
         f.overwrite_migrated_fields(state)?;
         // Each fdrive's post_load: fd_revalidate.
@@ -410,6 +449,13 @@ impl Fdc {
     pub fn overwrite_migrated_fields(&mut self, state: &FdcState) -> Result<(), LoadError> {
         if state.num_floppies != 2 {
             return Err(LoadError::NumFloppies(state.num_floppies));
+        }
+        let profile = self.profile.0;
+        if let Some(s) = state.subsections().iter().find(|s| !profile.knows(*s)) {
+            return Err(LoadError::UnknownSubsection {
+                subsection: s,
+                profile,
+            });
         }
         let f = self;
         // pre_load: phase = RECONSTRUCT.
@@ -469,6 +515,7 @@ impl Fdc {
         if f.phase == 0 {
             f.phase = reconstruct_phase(f.msr) as u8;
         }
+        f.sync_phase();
         Ok(())
     }
 

@@ -24,6 +24,7 @@ impl Observer<'_> {
         let mut f = fdc.clone();
         f.finish_transfer(start, dir);
         f.in_dma_run = self.outer;
+        f.sync_phase();
         self.open = (self.at_count)(bytes, &f);
     }
 }
@@ -36,6 +37,7 @@ impl Fdc {
         let outer = std::mem::replace(&mut self.in_dma_run, true);
         let done = self.transfer_handler(len, Some(channel), None);
         self.in_dma_run = outer;
+        self.sync_phase();
         done
     }
 
@@ -60,6 +62,7 @@ impl Fdc {
         };
         let done = self.transfer_handler(len, Some(channel), Some(&mut obs));
         self.in_dma_run = outer;
+        self.sync_phase();
         done
     }
 
@@ -330,7 +333,11 @@ impl Fdc {
             return;
         }
         // PIO: one IRQ at the start of the execution phase.
-        self.msr |= msr::NONDMA | msr::RQM;
+        self.msr |= msr::NONDMA;
+        // 2.3 left RQM as the command phase had it (set).
+        if self.profile.0.after_2_3() {
+            self.msr |= msr::RQM;
+        }
         if direction != Direction::Write {
             self.msr |= msr::DIO;
         }
@@ -348,7 +355,9 @@ impl Fdc {
         }
         self.data_pos = self.data_pos.wrapping_add(1);
         if self.data_pos == self.data_len {
-            self.msr &= !msr::RQM;
+            if self.profile.0.clears_rqm_when_done() {
+                self.msr &= !msr::RQM;
+            }
             self.stop_transfer(0, 0, 0);
         }
         true

@@ -42,6 +42,7 @@ fn run(events: &[Ev], sub: Subsection) -> Vec<PointRecord> {
         subsections: vec![sub],
         keep_points: true,
         control: false,
+        ..Default::default()
     };
     whatif_events(model(), events, &[], &opts).unwrap().records
 }
@@ -220,6 +221,7 @@ fn dropping_nothing_is_invisible_and_the_source_replay_is_unchanged() {
         subsections: Vec::new(),
         keep_points: true,
         control: true,
+        ..Default::default()
     };
     for p in corpus() {
         let wf = whatif_file(&p, &opts).unwrap();

@@ -175,7 +175,20 @@ pub fn check_reader<I: std::io::Read>(
     keep: usize,
     context: usize,
 ) -> Result<CheckResult, ReplayError> {
-    let mut m = ReplayModel::from_header(reader.header(), path)?;
+    check_reader_as(path, reader, keep, context, fdc::Profile::Qemu72)
+}
+
+/// [`check_reader`] with a model of implementation `profile`: the traces were recorded on
+/// QEMU 7.2, so under another profile a mismatch is a read the guest would have seen
+/// otherwise.
+pub fn check_reader_as<I: std::io::Read>(
+    path: &Path,
+    reader: fdc_trace::TraceReader<I>,
+    keep: usize,
+    context: usize,
+    profile: fdc::Profile,
+) -> Result<CheckResult, ReplayError> {
+    let mut m = ReplayModel::from_header_as(reader.header(), path, profile)?;
     check_from(path, reader, &mut m, keep, context).map_err(|e| e.in_file(path))
 }
 
@@ -249,14 +262,9 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
             tainted |= m.last_dma.is_some() || m.fdc.phase() == Some(fdc::Phase::Execution);
             migrations_at(i, r, tainted, migs, &mut next_mig, &mut res.migrations);
             let m = r.model();
-            let before = (
-                m.fdc.phase().map_or_else(
-                    || format!("invalid({})", m.fdc.phase_byte()),
-                    |p| p.name().to_string(),
-                ),
-                m.fdc.msr(),
-                key_command(key_of(m)),
-            );
+            // Spelled out only for a mismatch kept (formatting every event costs more
+            // than the replay).
+            let before = (m.fdc.phase(), m.fdc.phase_byte(), m.fdc.msr(), key_of(m));
             let scan =
                 matches!(ev.kind, EvKind::Read { offset: FIFO, .. }) && m.unknown_results > 0;
             let got = r.step(i, ev, &chunk.events[j + 1..])?;
@@ -279,9 +287,12 @@ pub fn check_from<I: std::io::Read, R: Replayer>(
                             offset,
                             recorded: value,
                             model: answer,
-                            phase: before.0.clone(),
-                            msr: before.1,
-                            command: before.2,
+                            phase: before.0.map_or_else(
+                                || format!("invalid({})", before.1),
+                                |p| p.name().to_string(),
+                            ),
+                            msr: before.2,
+                            command: key_command(before.3),
                             context: ctx.iter().cloned().collect(),
                         });
                     }

@@ -150,11 +150,20 @@ impl ReplayError {
 
 /// The model a trace starts from (see [`TraceHeader::drive_configs`]).
 pub fn model_from_header(h: &TraceHeader, file: &Path) -> Result<Fdc, ReplayError> {
+    model_from_header_as(h, file, fdc::Profile::Qemu72)
+}
+
+/// [`model_from_header`] for a model of implementation `profile`.
+pub fn model_from_header_as(
+    h: &TraceHeader,
+    file: &Path,
+    profile: fdc::Profile,
+) -> Result<Fdc, ReplayError> {
     let [a, b] = h.drive_configs().map_err(|reason| ReplayError::Setup {
         file: file.to_path_buf(),
         reason,
     })?;
-    Ok(Fdc::new(a, b))
+    Ok(Fdc::with_profile(a, b, profile))
 }
 
 /// Register offsets as trace events carry them.
@@ -298,6 +307,15 @@ impl ReplayModel {
     /// The model a trace starts from (see [`model_from_header`]).
     pub fn from_header(h: &TraceHeader, file: &Path) -> Result<ReplayModel, ReplayError> {
         model_from_header(h, file).map(ReplayModel::new)
+    }
+
+    /// [`ReplayModel::from_header`] with a model of implementation `profile`.
+    pub fn from_header_as(
+        h: &TraceHeader,
+        file: &Path,
+        profile: fdc::Profile,
+    ) -> Result<ReplayModel, ReplayError> {
+        model_from_header_as(h, file, profile).map(ReplayModel::new)
     }
 
     /// The command in progress, `None` when idle in the command phase.

@@ -62,10 +62,17 @@ pub type Classes = BTreeMap<String, u64>;
 /// The what-if figures of the whole input, as the report's JSON carries them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WhatifSummary {
+    /// The implementation profile of `subsections` when it is not `qemu-7.2` (`whatif
+    /// --profile`; the report always uses `qemu-7.2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// The six subsections, `fdc/phase` first.
     pub subsections: Vec<WhatifSubsection>,
     /// The implementation profiles (`qemu-7.2`, `qemu-7.2-no-rqm-fix`, `qemu-2.3`).
     pub profiles: Vec<ProfileShare>,
+    /// The migrations between versions (backward QEMU 7.2 -> 2.3, forward 2.3 -> 7.2).
+    #[serde(default)]
+    pub migrations: Vec<VersionMigration>,
     /// Why the closed loop was asked for but not run (its tools are missing), so that
     /// its absence from the figures and the verdicts is said in the report itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,6 +195,54 @@ pub struct ProfileShare {
     pub phase_needed_points: Option<u64>,
     /// All points replayed under the profile.
     pub points: u64,
+    /// Traces replayed under the profile.
+    #[serde(default)]
+    pub traces: u64,
+    /// Traces in which some recorded read (one the replay can check) gets another value
+    /// from the profile: the traces were recorded on QEMU 7.2, so under another profile
+    /// the replay is open loop from that read on (the guest would have seen other values
+    /// and acted otherwise); the points after it replay the recorded writes.
+    #[serde(default)]
+    pub traces_read_differs: u64,
+    /// Those first differing reads, one per trace, in trace order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_read_differences: Vec<TraceReadDifference>,
+}
+
+/// The first recorded read of a trace that a profile answers otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceReadDifference {
+    /// The trace's file name.
+    pub trace: String,
+    /// Index of the read event.
+    pub event: u64,
+    /// The register read (`MSR`, `FIFO`, ...).
+    pub register: String,
+    /// The value recorded on QEMU 7.2.
+    pub recorded: u8,
+    /// The profile's value.
+    pub model: u8,
+}
+
+/// A migration between two implementations at every point of the corpus: the source
+/// replays the traces under one profile, the destination is a device of the other loaded
+/// from the point's state (that version's load rules) and both continue the trace; classes
+/// as for a dropped subsection ([`MODEL_CLASSES`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionMigration {
+    /// `backward` (to the older version) or `forward`.
+    pub name: String,
+    /// The source's profile.
+    pub source: String,
+    /// The destination's profile.
+    pub destination: String,
+    /// All points of the source's replay.
+    pub points: u64,
+    /// Points where the source sends a subsection the destination does not know: the
+    /// destination refuses the stream (no class).
+    pub points_refused: u64,
+    /// Classes of the other points (event-weighted).
+    pub classes: Classes,
 }
 
 /// The rule a subsection falls under.
@@ -345,12 +400,26 @@ impl WhatifSummary {
             match self.profiles.iter_mut().find(|p| p.name == o.name) {
                 Some(p) => {
                     p.points += o.points;
+                    p.traces += o.traces;
+                    p.traces_read_differs += o.traces_read_differs;
+                    p.first_read_differences
+                        .extend(o.first_read_differences.iter().cloned());
                     p.phase_needed_points = match (p.phase_needed_points, o.phase_needed_points) {
                         (Some(a), Some(b)) => Some(a + b),
                         (a, b) => a.or(b),
                     };
                 }
                 None => self.profiles.push(o.clone()),
+            }
+        }
+        for o in &other.migrations {
+            match self.migrations.iter_mut().find(|m| m.name == o.name) {
+                Some(m) => {
+                    m.points += o.points;
+                    m.points_refused += o.points_refused;
+                    add_classes(&mut m.classes, &o.classes);
+                }
+                None => self.migrations.push(o.clone()),
             }
         }
         for s in &mut self.subsections {
@@ -473,8 +542,7 @@ mod tests {
                 classes: classes(&[("invisible", 1)]),
                 ..Default::default()
             }],
-            profiles: vec![],
-            closed_loop_skipped: None,
+            ..Default::default()
         };
         let mut b = a.clone();
         let c: BTreeMap<String, ClosedOutcomes> =
@@ -497,6 +565,7 @@ mod tests {
     #[test]
     fn merge_adds_counts_and_recomputes() {
         let one = |c: &str| WhatifSummary {
+            profile: None,
             subsections: vec![WhatifSubsection {
                 name: "fdc/result_timer".into(),
                 points_sent: 1,
@@ -509,6 +578,16 @@ mod tests {
                 name: "qemu-2.3".into(),
                 phase_needed_points: None,
                 points: 3,
+                traces: 1,
+                traces_read_differs: 1,
+                ..Default::default()
+            }],
+            migrations: vec![VersionMigration {
+                name: "forward".into(),
+                points: 3,
+                points_refused: 1,
+                classes: classes(&[(c, 2)]),
+                ..Default::default()
             }],
             closed_loop_skipped: None,
         };
@@ -520,5 +599,9 @@ mod tests {
         assert_eq!(s.classes, classes(&[("invisible", 1), ("stall", 1)]));
         assert_eq!(s.verdict.rule, Rule::A);
         assert_eq!(a.profiles[0].points, 6);
+        assert_eq!(a.profiles[0].traces_read_differs, 2);
+        let m = &a.migrations[0];
+        assert_eq!((m.points, m.points_refused), (6, 2));
+        assert_eq!(m.classes, classes(&[("invisible", 2), ("stall", 2)]));
     }
 }

@@ -368,20 +368,20 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<i32> {
     let (mut results, whatifs) = if args.no_whatif {
         (analyze_all(&found.traces, &pool, &progress), None)
     } else {
-        let (r, w) = super::whatif::analyze_with_whatif(&found.traces, &pool, &progress);
-        (r, Some(w))
+        let (r, w, v) = super::whatif::analyze_with_whatif(&found.traces, &pool, &progress);
+        (r, Some((w, v)))
     };
     progress.finish();
     results.extend(found.bad_results());
     let mut report = Report::build(&results);
-    if let Some(w) = whatifs {
+    if let Some((w, v)) = whatifs {
         let mut closed = (!args.no_closed_loop).then_some(args.closed_loop_migrations);
         let skipped = closed.and_then(|_| closed_loop_skipped());
         if let Some(why) = &skipped {
             eprintln!("note: fdc-replay report: the what-if's closed loop is left out: {why}");
             closed = None;
         }
-        let summary = super::whatif::report_summary(&w, args.jobs, closed);
+        let summary = super::whatif::report_summary(&w, &v, args.jobs, closed);
         let mut summary = summary.context(
             "report: the what-if section (--no-closed-loop leaves out its closed loop, \
              --no-whatif all of it)",

@@ -273,21 +273,41 @@ fn whatif_ratio(corpus: &Path) -> anyhow::Result<Vec<Measure>> {
     })?;
     let whatif = best("whatif over the corpus, 1 thread", &|| {
         let opts = WhatifOptions::default();
-        let traces: Vec<_> = super::whatif::whatif_all(&paths, &opts, Some(1), true)?
+        let traces: Vec<_> = super::whatif::whatif_all(&paths, &opts, Some(1), true, false)?
             .into_iter()
-            .filter_map(Result::ok)
+            .filter_map(|r| r.ok().map(|(t, _)| t))
             .collect();
         let real = crate::analysis::whatif::real::load_default(None)?;
         let _ = crate::analysis::whatif::summary::summarize(&traces, &real);
         Ok(traces.iter().map(|t| t.points - 1).sum())
     })?;
-    let rows = vec![report, whatif];
+    // What `report` adds for its what-if section: the what-if above plus the profile
+    // replays, the version migrations and the checks under each profile.
+    let section = best(
+        "report's what-if section (with profiles, migrations), 1 thread",
+        &|| {
+            let opts = WhatifOptions::default();
+            let (traces, versions): (Vec<_>, Vec<_>) =
+                super::whatif::whatif_all(&paths, &opts, Some(1), true, true)?
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .unzip();
+            let s = super::whatif::report_summary(&traces, &versions, Some(1), None)?;
+            Ok(s.profiles.first().map_or(0, |p| p.points))
+        },
+    )?;
+    let rows = vec![report, whatif, section];
     print!("{}", table(&rows).render(false));
     println!(
         "whatif/report CPU ratio over {} ({} traces): {:.2}x",
         corpus.display(),
         paths.len(),
         rows[1].cpu / rows[0].cpu.max(1e-9)
+    );
+    println!(
+        "profiles and version migrations add {:.3} CPU s to the what-if ({:.2}x the what-if alone)",
+        rows[2].cpu - rows[1].cpu,
+        rows[2].cpu / rows[1].cpu.max(1e-9)
     );
     Ok(rows)
 }

@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 
 use super::analysis::{analyze_all_then, default_corpora, inputs, pool, EXIT_NOTHING};
 use super::progress::{Again, Progress};
+use super::whatif::trace_whatif;
 use crate::analysis::check::{check_reader, CheckResult};
 use crate::analysis::report::Report;
-use crate::analysis::whatif::{whatif_reader, WhatifOptions};
+use crate::analysis::whatif::WhatifOptions;
 use crate::analysis::ReplayError;
 
 #[derive(Args, Debug)]
@@ -39,17 +40,14 @@ pub struct RegressArgs {
 }
 
 /// The current figures: the JSON report plus, per trace, the `check` conformance counts.
-/// Each trace is opened once and read three times (report, what-if, check).
+/// Each trace is opened once and read for the report, the what-if (with its profile
+/// replays and version migrations) and the check.
 pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::Result<Value> {
     let pool = pool(jobs)?;
     let progress = Progress::traces("regress", paths, quiet);
     let opts = WhatifOptions::default();
     let then = |p: &Path, again: &mut Again| {
-        let w = again
-            .reader()
-            .map_err(ReplayError::from)
-            .and_then(|r| whatif_reader(p, r, &opts))
-            .map_err(|e| format!("what-if: {e}"))?;
+        let w = trace_whatif(p, again, &opts, true)?;
         let c = again
             .reader()
             .map_err(ReplayError::from)
@@ -61,6 +59,7 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
     progress.finish();
     let mut results = Vec::new();
     let mut whatifs = Vec::new();
+    let mut versions = Vec::new();
     let mut checks = Vec::new();
     for (p, r) in paths.iter().zip(all) {
         let name = p.file_name().map_or_else(
@@ -68,9 +67,10 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
             |n| n.to_string_lossy().into_owned(),
         );
         match r {
-            Ok((a, (w, c))) => {
+            Ok((a, ((w, v), c))) => {
                 results.push(Ok(a));
                 whatifs.push(w);
+                versions.push(v);
                 checks.push(check_json(&name, &c));
             }
             Err((file, reason)) => {
@@ -81,7 +81,9 @@ pub fn current(paths: &[PathBuf], jobs: Option<usize>, quiet: bool) -> anyhow::R
     }
     let mut report = Report::build(&results);
     let closed = Some(crate::analysis::whatif::closed::DEFAULT_POINTS);
-    report.whatif = Some(super::whatif::report_summary(&whatifs, jobs, closed)?);
+    report.whatif = Some(super::whatif::report_summary(
+        &whatifs, &versions, jobs, closed,
+    )?);
     let report: Value = serde_json::to_value(report)?;
     Ok(json!({ "report": report, "check": checks }))
 }

@@ -3,22 +3,26 @@
 
 use super::analysis::{inputs, pool, ReportFormat, EXIT_NOTHING};
 use super::progress::{Again, Progress};
-use crate::analysis::verdict::{ClosedOutcomes, WhatifSummary};
+use crate::analysis::check::check_reader_as;
+use crate::analysis::verdict::{ClosedOutcomes, TraceReadDifference, WhatifSummary};
 use crate::analysis::whatif::closed::{
     controls, migrate, planned_runs, tally, ClosedLoop, ClosedLoopOptions, ClosedRun,
 };
 use crate::analysis::whatif::engine::TraceWhatif;
 use crate::analysis::whatif::render::{render, render_closed, render_policy};
-use crate::analysis::whatif::summary::{guest_totals, policy_rows, summarize, Policy, PolicyRow};
-use crate::analysis::whatif::{whatif_file, whatif_reader, WhatifOptions};
+use crate::analysis::whatif::summary::{
+    guest_totals, policy_rows, profile_share, summarize, version_migration, Policy, PolicyRow,
+};
+use crate::analysis::whatif::REGISTER_NAMES;
+use crate::analysis::whatif::{whatif_reader, WhatifOptions};
 use crate::drivermodel::workloads::WORKLOADS;
 use clap::Args;
-use fdc::Subsection;
+use fdc::{Profile, Subsection};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct WhatifArgs {
@@ -32,7 +36,12 @@ pub struct WhatifArgs {
     /// to the machine type, (c) both.
     #[arg(long, value_enum)]
     pub policy: Option<Policy>,
-    /// The model's implementation profile.
+    /// The model's implementation profile: qemu-7.2, qemu-7.2-no-rqm-fix (the 2015 "Fix
+    /// MSR.RQM flag" change undone) or qemu-2.3 (no phase field, no fdc/* or
+    /// fdrive/perpendicular subsections). The traces were recorded on QEMU 7.2: under
+    /// another profile some recorded reads get other values (the guest would have seen
+    /// those), and the replay goes on with the recorded writes (open loop). The summary's
+    /// profile table and version migrations cover all three whatever this says.
     #[arg(long, default_value = crate::analysis::whatif::summary::PROFILE)]
     pub profile: String,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -91,20 +100,27 @@ pub fn parse_drops(names: &[String]) -> anyhow::Result<Vec<Subsection>> {
     Ok(out)
 }
 
-/// Runs the what-if over `paths` on `jobs` threads; results in path order.
+/// Runs the what-if over `paths` on `jobs` threads, each file opened once
+/// ([`trace_whatif`], with the profile replays and version migrations when `versions`);
+/// results in path order.
 pub fn whatif_all(
     paths: &[PathBuf],
     opts: &WhatifOptions,
     jobs: Option<usize>,
     quiet: bool,
-) -> anyhow::Result<Vec<Result<TraceWhatif, String>>> {
+    versions: bool,
+) -> anyhow::Result<Vec<Result<(TraceWhatif, Versions), String>>> {
     let pool = pool(jobs)?;
     let progress = Progress::events("whatif (traces)", Some(paths.len() as u64), quiet);
+    let opener = Progress::hidden();
     let out = pool.install(|| {
         paths
             .par_iter()
             .map(|p| {
-                let r = whatif_file(p, opts).map_err(|e| e.to_string());
+                let r = opener
+                    .open_again(p)
+                    .map_err(|e| e.to_string())
+                    .and_then(|(_, mut again)| trace_whatif(p, &mut again, opts, versions));
                 progress.inc(1);
                 r
             })
@@ -114,44 +130,164 @@ pub fn whatif_all(
     Ok(out)
 }
 
+/// One trace's replays for the profile table and the version migrations (beside its
+/// what-if, read from the same open file); all `None` and empty when not asked for.
+#[derive(Default)]
+pub struct Versions {
+    /// Backward QEMU 7.2 -> 2.3 (source under `qemu-7.2`), with `versions`.
+    pub backward: Option<TraceWhatif>,
+    /// Forward QEMU 2.3 -> 7.2 (source under `qemu-2.3`), with `versions`.
+    pub forward: Option<TraceWhatif>,
+    /// A plain replay under `qemu-7.2-no-rqm-fix`, with `versions`, unless the what-if's
+    /// own profile is that one.
+    pub no_rqm: Option<TraceWhatif>,
+    /// Per profile ([`Profile::ALL`] order), the first recorded read it answers
+    /// otherwise (the `check` of the trace under it), with `versions`.
+    pub first_reads: Vec<Option<TraceReadDifference>>,
+}
+
+/// The what-if of the trace `p` as `opts` asks and, with `versions`, its [`Versions`]:
+/// every pass reads the trace again through `again` (one open).
+pub fn trace_whatif(
+    p: &Path,
+    again: &mut Again,
+    opts: &WhatifOptions,
+    versions: bool,
+) -> Result<(TraceWhatif, Versions), String> {
+    let mut run = |o: &WhatifOptions| {
+        again
+            .reader()
+            .map_err(crate::analysis::ReplayError::from)
+            .and_then(|r| whatif_reader(p, r, o))
+            .map_err(|e| format!("what-if: {e}"))
+    };
+    let main = run(opts)?;
+    let mut t = Versions::default();
+    if !versions {
+        return Ok((main, t));
+    }
+    let plain = |profile: Profile, into: Option<Profile>| WhatifOptions {
+        subsections: Vec::new(),
+        keep_points: false,
+        control: into.is_some(),
+        profile,
+        into,
+    };
+    t.backward = Some(run(&plain(Profile::Qemu72, Some(Profile::Qemu23)))?);
+    t.forward = Some(run(&plain(Profile::Qemu23, Some(Profile::Qemu72)))?);
+    if opts.profile != Profile::Qemu72NoRqmFix {
+        t.no_rqm = Some(run(&plain(Profile::Qemu72NoRqmFix, None))?);
+    }
+    for profile in Profile::ALL {
+        let c = again
+            .reader()
+            .map_err(crate::analysis::ReplayError::from)
+            .and_then(|r| check_reader_as(p, r, 1, 0, profile))
+            .map_err(|e| format!("check under {}: {e}", profile.name()))?;
+        t.first_reads
+            .push(c.first.first().map(|m| TraceReadDifference {
+                trace: p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+                event: m.index,
+                register: REGISTER_NAMES[usize::from(m.offset & 7)].into(),
+                recorded: m.recorded,
+                model: m.model,
+            }));
+    }
+    Ok((main, t))
+}
+
+/// The names `--profile` accepts.
+fn profile_names() -> String {
+    let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+    names.join(", ")
+}
+
+/// Fills `summary`'s profile table (all three profiles) and version migrations
+/// (backward QEMU 7.2 -> 2.3, forward 2.3 -> 7.2) from the traces' [`Versions`]: each
+/// profile's share comes from a run whose source replays under it (`main`, the what-if
+/// itself, for `main_profile`).
+pub fn add_versions(
+    summary: &mut WhatifSummary,
+    main: &[TraceWhatif],
+    traces: &[Versions],
+    main_profile: Profile,
+) {
+    let pick = |f: &dyn Fn(&Versions) -> Option<&TraceWhatif>| -> Vec<TraceWhatif> {
+        traces.iter().filter_map(|t| f(t).cloned()).collect()
+    };
+    let backward = pick(&|t| t.backward.as_ref());
+    let forward = pick(&|t| t.forward.as_ref());
+    let no_rqm = pick(&|t| t.no_rqm.as_ref());
+    summary.profiles = Profile::ALL
+        .into_iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let runs: &[TraceWhatif] = match p {
+                _ if p == main_profile => main,
+                Profile::Qemu72 => &backward,
+                Profile::Qemu23 => &forward,
+                Profile::Qemu72NoRqmFix => &no_rqm,
+            };
+            let reads = traces
+                .iter()
+                .filter_map(|t| t.first_reads.get(k).cloned().flatten())
+                .collect();
+            profile_share(p, runs, reads)
+        })
+        .collect();
+    summary.migrations = vec![
+        version_migration("backward", Profile::Qemu72, Profile::Qemu23, &backward),
+        version_migration("forward", Profile::Qemu23, Profile::Qemu72, &forward),
+    ];
+}
+
 /// The report's analysis of `paths` and, from the same open file, the what-if of every
-/// subsection of each trace the analysis accepted: a file the what-if refuses is a bad
-/// file (with the reason), so the analysis and the what-if count the same traces.
+/// subsection of each trace the analysis accepted, with its profile replays and version
+/// migrations ([`trace_whatif`]): a file the what-if refuses is a bad file (with the
+/// reason), so the analysis and the what-if count the same traces.
 pub fn analyze_with_whatif(
     paths: &[PathBuf],
     pool: &rayon::ThreadPool,
     progress: &Progress,
-) -> (Vec<super::analysis::Analyzed>, Vec<TraceWhatif>) {
+) -> (
+    Vec<super::analysis::Analyzed>,
+    Vec<TraceWhatif>,
+    Vec<Versions>,
+) {
     let opts = WhatifOptions::default();
-    let then = |p: &std::path::Path, again: &mut Again| {
-        let r = again.reader().map_err(crate::analysis::ReplayError::from);
-        r.and_then(|r| whatif_reader(p, r, &opts))
-            .map_err(|e| format!("what-if: {e}"))
-    };
+    let then = |p: &Path, again: &mut Again| trace_whatif(p, again, &opts, true);
     let mut results = Vec::new();
     let mut whatifs = Vec::new();
+    let mut versions = Vec::new();
     for r in super::analysis::analyze_all_then(paths, pool, progress, &then) {
         match r {
-            Ok((a, w)) => {
+            Ok((a, (w, v))) => {
                 results.push(Ok(a));
                 whatifs.push(w);
+                versions.push(v);
             }
             Err(e) => results.push(Err(e)),
         }
     }
-    (results, whatifs)
+    (results, whatifs, versions)
 }
 
 /// The what-if summary for the report of the traces [`analyze_with_whatif`] gave: every
-/// subsection, real outcomes from `corpora/whatif/runs`, and the closed loop at up to
-/// `closed` migrations per workload and subsection unless `None`.
+/// subsection, real outcomes from `corpora/whatif/runs`, every profile and both version
+/// migrations, and the closed loop at up to `closed` migrations per workload and
+/// subsection unless `None`.
 pub fn report_summary(
     traces: &[TraceWhatif],
+    versions: &[Versions],
     jobs: Option<usize>,
     closed: Option<usize>,
 ) -> anyhow::Result<WhatifSummary> {
     let real = crate::analysis::whatif::real::load_default(None)?;
     let mut summary = summarize(traces, &real);
+    add_versions(&mut summary, traces, versions, Profile::Qemu72);
     if let Some(points) = closed {
         let cl = closed_loop_all(&ClosedLoopOptions::all(points), jobs, true)?;
         summary.set_closed_loop(&tally(&cl));
@@ -257,9 +393,13 @@ fn write_points(traces: &[TraceWhatif], w: &mut dyn Write) -> anyhow::Result<()>
 }
 
 pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
-    if args.profile != crate::analysis::whatif::summary::PROFILE {
-        anyhow::bail!("--profile {:?}: the only profile is qemu-7.2", args.profile);
-    }
+    let Some(profile) = Profile::from_name(&args.profile) else {
+        anyhow::bail!(
+            "--profile {:?}: not a profile (one of {})",
+            args.profile,
+            profile_names()
+        );
+    };
     if args.closed_loop {
         return run_closed(&args);
     }
@@ -277,13 +417,19 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
         subsections: parse_drops(&args.drop)?,
         keep_points: args.points,
         control: false,
+        profile,
+        into: None,
     };
-    let results = whatif_all(&paths, &opts, args.jobs, args.quiet)?;
+    let results = whatif_all(&paths, &opts, args.jobs, args.quiet, !args.points)?;
     let mut traces = Vec::new();
+    let mut versions = Vec::new();
     let mut bad = found.bad.len();
     for r in results {
         match r {
-            Ok(t) => traces.push(t),
+            Ok((t, v)) => {
+                traces.push(t);
+                versions.push(v);
+            }
             Err(e) => {
                 bad += 1;
                 eprintln!("fdc-replay whatif: bad file: {e}");
@@ -294,8 +440,14 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     if args.points {
         write_points(&traces, &mut so)?;
     } else {
-        let real = crate::analysis::whatif::real::load_default(args.real.as_deref())?;
-        let summary = summarize(&traces, &real);
+        // The real outcomes were measured on QEMU 7.2.
+        let real = if profile == Profile::Qemu72 {
+            crate::analysis::whatif::real::load_default(args.real.as_deref())?
+        } else {
+            Default::default()
+        };
+        let mut summary = summarize(&traces, &real);
+        add_versions(&mut summary, &traces, &versions, profile);
         let rows = args
             .policy
             .map(|p| policy_rows(&summary, &guest_totals(&traces), p));

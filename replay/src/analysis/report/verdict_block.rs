@@ -600,6 +600,7 @@ mod tests {
             added: BTreeMap::new(),
         };
         WhatifSummary {
+            profile: None,
             subsections: vec![WhatifSubsection {
                 name: "fdc/result_timer".into(),
                 points_sent: 40,
@@ -610,6 +611,7 @@ mod tests {
                 ..Default::default()
             }],
             profiles: Vec::new(),
+            migrations: Vec::new(),
             closed_loop_skipped: None,
         }
     }

@@ -5,7 +5,7 @@
 use super::{Class, FirstDifference, PointRecord, REGISTER_NAMES};
 use crate::analysis::{apply, DmaStats, Ev, EvKind, ReplayError, ReplayModel};
 use fdc::registers::msr;
-use fdc::{Phase, Subsection};
+use fdc::{Phase, Profile, Subsection};
 use fdc_trace::TraceHeader;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,14 @@ pub struct WhatifOptions {
     /// Also fork, at every point, the destination that received every subsection
     /// (records name it [`CONTROL`]): what a migration loses by itself.
     pub control: bool,
+    /// The source's implementation, and the destinations' unless [`WhatifOptions::into`]
+    /// names another.
+    pub profile: Profile,
+    /// A migration between versions: the destinations are devices of this implementation
+    /// (QEMU's load rules for it, [`fdc::Fdc::load_as`]); points where the source sends a
+    /// subsection it does not know are refused ([`TraceWhatif::refused_points`]) and not
+    /// forked. Used with [`WhatifOptions::control`] and no subsections.
+    pub into: Option<Profile>,
 }
 
 /// Subsection name of the records of [`WhatifOptions::control`].
@@ -30,6 +38,8 @@ impl Default for WhatifOptions {
             subsections: Subsection::ALL.to_vec(),
             keep_points: false,
             control: false,
+            profile: Profile::Qemu72,
+            into: None,
         }
     }
 }
@@ -84,6 +94,12 @@ pub struct TraceWhatif {
     /// With [`WhatifOptions::control`]: the counts of the destination that received every
     /// subsection (nothing dropped), at every point.
     pub control: Option<SubCounts>,
+    /// The source's implementation (the model's: [`WhatifOptions::profile`] for a file).
+    pub profile: Profile,
+    /// Points (event weight) where the source's `fdc/phase` is needed.
+    pub phase_needed_points: u64,
+    /// With [`WhatifOptions::into`]: points where the destination refuses the stream.
+    pub refused_points: u64,
 }
 
 /// A point (or the part of a gap after the READ ID timer fired) waiting for its class.
@@ -201,6 +217,8 @@ struct Engine<'o> {
     diffs: Vec<Diffed>,
     /// [`fingerprint`] of the source as the last step or advance left it.
     src_fp: Option<u64>,
+    phase_needed: u64,
+    refused: u64,
 }
 
 /// The destination of `src` without `sub` (both drives for the `fdrive/*` ones).
@@ -332,7 +350,15 @@ impl Engine<'_> {
     /// Starts the what-if of every requested subsection QEMU sends at `src`'s state.
     fn spawn(&mut self, src: &ReplayModel, index: u64, t_ns: u64, events: u64, time_ns: u64) {
         let sent = src.fdc.needed_subsections();
-        let src_fp = self.src_fp.unwrap_or_else(|| fingerprint(src));
+        if sent.contains(Subsection::Phase) {
+            self.phase_needed += events;
+        }
+        if let Some(p) = self.opts.into {
+            if sent.iter().any(|s| !p.knows(s)) {
+                self.refused += events;
+                return;
+            }
+        }
         let n = self.opts.subsections.len();
         let control = self.opts.control.then_some(None);
         let opts = self.opts;
@@ -340,6 +366,7 @@ impl Engine<'_> {
         if !drops().any(|s| s.is_none_or(|s| sent.contains(s))) {
             return;
         }
+        let src_fp = self.src_fp.unwrap_or_else(|| fingerprint(src));
         // The control destination (nothing dropped): the source itself when the load is
         // known to give it back, else loaded.
         let (c, c_same) = if self.mig.lossless(&src.fdc) {
@@ -649,7 +676,7 @@ pub fn whatif_reader<R: std::io::Read>(
     opts: &WhatifOptions,
 ) -> Result<TraceWhatif, ReplayError> {
     let (header, scanner) = reader.into_parts();
-    let model = ReplayModel::from_header(&header, path)?;
+    let model = ReplayModel::from_header_as(&header, path, opts.profile)?;
     let guest = header.guest.unwrap_or_else(|| "unknown".into());
     // The header's images are in the model's media now.
     drop(header.drives);
@@ -702,9 +729,11 @@ impl<'o> Run<'o> {
             trajs: Vec::new(),
             live: Vec::new(),
             stats: ForkStats::default(),
-            mig: fdc::destination::Migrator::new(),
+            mig: fdc::destination::Migrator::into_profile(opts.into.unwrap_or(opts.profile)),
             sent: vec![SubCounts::default(); opts.subsections.len() + 1],
             records: Vec::new(),
+            phase_needed: 0,
+            refused: 0,
             last_traj: vec![usize::MAX; opts.subsections.len() + 1],
             diffs: Vec::new(),
             src_fp: None,
@@ -788,6 +817,7 @@ impl Engine<'_> {
 
     /// Counts every point (forks still running never reconverged) and builds the result.
     fn finish(mut self, end: ReplayModel, n: u64, time_ns: u64) -> TraceWhatif {
+        let profile = end.fdc.profile();
         let pend = std::mem::take(&mut self.pend);
         for p in &pend {
             self.count(p);
@@ -824,6 +854,9 @@ impl Engine<'_> {
             stats: self.stats,
             end,
             control,
+            profile,
+            phase_needed_points: self.phase_needed,
+            refused_points: self.refused,
         }
     }
 }

@@ -22,6 +22,29 @@
 //!   otherwise, so only the first difference is reported, plus whether and after how many
 //!   events the two states became equal again (the fork stops there).
 //!
+//! # Implementation profiles and migrations between versions
+//!
+//! * [`WhatifOptions::profile`] replays the source under another implementation
+//!   ([`fdc::Profile`]: `qemu-7.2`, `qemu-7.2-no-rqm-fix`, `qemu-2.3`); destinations are of
+//!   the same implementation. The traces were recorded on QEMU 7.2, so under another
+//!   profile some recorded reads get other values: the guest would have seen those and
+//!   acted otherwise, and the replay goes on with the recorded writes (open loop). The
+//!   profile table of `whatif`/`report` counts, per profile, the points where its
+//!   `fdc/phase` is needed and the traces with such a read (the first one of each, found
+//!   by [`crate::analysis::check`] under the profile).
+//! * [`WhatifOptions::into`] runs a migration between versions at every point: the
+//!   destination is a device of the other implementation loaded from the point's state
+//!   with its load rules ([`fdc::destination::Migrator::into_profile`]); a stream carrying
+//!   a subsection the destination does not know is refused (counted, not forked). Source
+//!   and destination then continue the trace and are classed as above. The comparison
+//!   stops when the two states are equal: from there on only the implementations differ
+//!   (as in the profile table), not the migrated state. A class can still come from an
+//!   implementation difference that shows before the states became equal (the states
+//!   differing in something a guest does not see yet). Backward QEMU 7.2 -> 2.3 asks
+//!   whether the old version is safe in the prevalent state; forward 2.3 -> 7.2 meets
+//!   hazard H6 (a 2.3 READ ID wait has MSR 0x90, which QEMU 7.2 reconstructs as the
+//!   command phase, and 2.3 migrates no READ ID timer).
+//!
 //! # Cost
 //!
 //! Exact shortcuts keep the cost near the replay's own:

@@ -60,12 +60,24 @@ pub fn render(summary: &WhatifSummary, markdown: bool) -> String {
         markdown,
         "What if a subsection is dropped (model, every point)",
     );
-    o.push_str(
+    if let Some(p) = &summary.profile {
+        let _ = writeln!(
+            o,
+            "Model profile {p}: source and destinations are {p}. The traces were recorded \
+on QEMU 7.2, so this replay is open loop from the first read {p} answers otherwise (profile table). A \
+profile that does not migrate some state (qemu-2.3: reset_sensei, the READ ID timer, perpendicular) \
+loses it in every migration: its classes include that loss. Real outcomes were measured on QEMU 7.2 \
+and are not shown."
+        );
+    }
+    let rules = summary.profile.as_deref().unwrap_or("qemu-7.2");
+    let _ = writeln!(
+        o,
         "At every point where QEMU sends the subsection, the destination is the model loaded without it \
-(QEMU 7.2's load rules); source and destination replay the rest of the trace side by side and the \
+({rules}'s load rules); source and destination replay the rest of the trace side by side and the \
 point is classed by the first difference a guest could notice (open loop: nothing is claimed after it). \
 Counts are event-weighted points. \"real\" = outcomes measured on real guests resumed from edited real \
-migration streams (corpora/whatif/runs).\n",
+migration streams (corpora/whatif/runs).",
     );
     if markdown {
         o.push('\n');
@@ -97,8 +109,60 @@ migration streams (corpora/whatif/runs).\n",
         markdown,
         "Implementation profiles: points needing fdc/phase",
     );
-    let mut t = Table::new(&["profile", "points", "phase needed", "share"]);
+    o.push_str(
+        "Every trace replayed under each profile (the recorded writes, open loop). The traces were \
+recorded on QEMU 7.2: from the first read a profile answers otherwise (last column: traces, then \
+the first such read of each) the guest would have seen other values and acted otherwise.\n",
+    );
+    if markdown {
+        o.push('\n');
+    }
+    o.push_str(&profile_table(summary).render(markdown));
+    heading(
+        &mut o,
+        markdown,
+        "Migrations between versions (model, every point)",
+    );
+    o.push_str(
+        "The source replays the traces under one profile; at every point the destination is a \
+device of the other loaded from the point's state with that version's load rules (a QEMU 7.2 \
+destination reconstructs the phase from MSR), both continue the trace and the point is classed \
+as above until the two states are equal (then only the implementations differ, not the migrated \
+state: those differences are the profile table's). A class can still come from the implementations' \
+difference when it shows while the states differ in something no read has shown yet. Refused: the \
+source sends a subsection the destination does not know.\n",
+    );
+    if markdown {
+        o.push('\n');
+    }
+    o.push_str(&migration_table(summary).render(markdown));
+    o
+}
+
+fn profile_table(summary: &WhatifSummary) -> Table {
+    let mut t = Table::new(&[
+        "profile",
+        "points",
+        "phase needed",
+        "share, 95% interval",
+        "traces",
+        "reads answered otherwise",
+    ]);
     for p in &summary.profiles {
+        let firsts: Vec<String> = p
+            .first_read_differences
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} event {}: {} {:#04x} recorded, {:#04x}",
+                    d.trace, d.event, d.register, d.recorded, d.model
+                )
+            })
+            .collect();
+        let mut reads = p.traces_read_differs.to_string();
+        if !firsts.is_empty() {
+            reads += &format!(" ({})", firsts.join("; "));
+        }
         t.row(vec![
             p.name.clone(),
             p.points.to_string(),
@@ -106,10 +170,39 @@ migration streams (corpora/whatif/runs).\n",
                 .map_or("no phase field".into(), |k| k.to_string()),
             p.phase_needed_points
                 .map_or("-".into(), |k| interval(proportion(k, p.points).as_ref())),
+            p.traces.to_string(),
+            reads,
         ]);
     }
-    o.push_str(&t.render(markdown));
-    o
+    t
+}
+
+fn migration_table(summary: &WhatifSummary) -> Table {
+    let mut h = vec![
+        "migration".to_string(),
+        "source".into(),
+        "destination".into(),
+        "points".into(),
+        "refused".into(),
+    ];
+    h.extend(Class::ALL.iter().map(|c| c.name().to_string()));
+    let mut t = Table::from_strings(h);
+    for m in &summary.migrations {
+        let mut r = vec![
+            m.name.clone(),
+            m.source.clone(),
+            m.destination.clone(),
+            m.points.to_string(),
+            m.points_refused.to_string(),
+        ];
+        r.extend(
+            Class::ALL
+                .iter()
+                .map(|c| get(&m.classes, c.name()).to_string()),
+        );
+        t.row(r);
+    }
+    t
 }
 
 fn main_table(summary: &WhatifSummary) -> Table {

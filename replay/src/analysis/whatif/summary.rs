@@ -14,13 +14,14 @@ use super::engine::TraceWhatif;
 use super::Class;
 use crate::analysis::stats::{proportion, Proportion};
 use crate::analysis::verdict::{
-    verdict, Classes, GuestClasses, ProfileShare, RealOutcomes, WhatifSubsection, WhatifSummary,
+    verdict, Classes, GuestClasses, ProfileShare, RealOutcomes, TraceReadDifference,
+    VersionMigration, WhatifSubsection, WhatifSummary,
 };
-use fdc::Subsection;
+use fdc::{Profile, Subsection};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Name of the model profile the summary was computed with.
+/// Name of the default model profile.
 pub const PROFILE: &str = "qemu-7.2";
 
 fn classes_of(c: &[(u64, u64); 6], time: bool) -> Classes {
@@ -49,9 +50,7 @@ type SubAcc = BTreeMap<Subsection, (u64, u64, [(u64, u64); 6], Acc)>;
 pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) -> WhatifSummary {
     let mut order: Vec<Subsection> = Vec::new();
     let mut acc: SubAcc = BTreeMap::new();
-    let mut points = 0;
     for t in traces {
-        points += t.points;
         for (s, c) in &t.subsections {
             if !order.contains(s) {
                 order.push(*s);
@@ -97,31 +96,64 @@ pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) 
             }
         })
         .collect();
-    let phase_needed = acc_phase(traces);
     WhatifSummary {
+        profile: traces
+            .first()
+            .map(|t| t.profile)
+            .filter(|p| *p != Profile::Qemu72)
+            .map(|p| p.name().to_string()),
         subsections,
-        profiles: vec![ProfileShare {
-            name: PROFILE.into(),
-            phase_needed_points: phase_needed,
-            points,
-        }],
+        // Filled by the profile runs (`crate::cli::whatif::add_versions`).
+        profiles: Vec::new(),
+        migrations: Vec::new(),
         closed_loop_skipped: None,
     }
 }
 
-/// Points where `fdc/phase` is sent (`None` when it was not analysed).
-fn acc_phase(traces: &[TraceWhatif]) -> Option<u64> {
-    let mut seen = false;
-    let mut n = 0;
+/// The `fdc/phase` share of `profile` from `traces`, replayed under it (`None` for a
+/// profile without the phase field), with the first read of each trace that the
+/// profile answers otherwise than the recording (`first_reads`, from
+/// [`crate::analysis::check`] under the profile).
+pub fn profile_share(
+    profile: Profile,
+    traces: &[TraceWhatif],
+    first_reads: Vec<TraceReadDifference>,
+) -> ProfileShare {
+    let sum = |f: &dyn Fn(&TraceWhatif) -> u64| traces.iter().map(f).sum::<u64>();
+    ProfileShare {
+        name: profile.name().into(),
+        phase_needed_points: profile
+            .has_phase_field()
+            .then(|| sum(&|t| t.phase_needed_points)),
+        points: sum(&|t| t.points),
+        traces: traces.len() as u64,
+        traces_read_differs: first_reads.len() as u64,
+        first_read_differences: first_reads,
+    }
+}
+
+/// The counts of migration `name` from `traces`, run with [`super::WhatifOptions::into`]
+/// and [`super::WhatifOptions::control`] (the control destination is the other version).
+pub fn version_migration(
+    name: &str,
+    source: Profile,
+    destination: Profile,
+    traces: &[TraceWhatif],
+) -> VersionMigration {
+    let mut c = [(0u64, 0u64); 6];
     for t in traces {
-        for (s, c) in &t.subsections {
-            if *s == Subsection::Phase {
-                seen = true;
-                n += c.points_sent;
-            }
+        if let Some(k) = &t.control {
+            add(&mut c, &k.classes);
         }
     }
-    seen.then_some(n)
+    VersionMigration {
+        name: name.into(),
+        source: source.name().into(),
+        destination: destination.name().into(),
+        points: traces.iter().map(|t| t.points).sum(),
+        points_refused: traces.iter().map(|t| t.refused_points).sum(),
+        classes: classes_of(&c, false),
+    }
 }
 
 /// Points and time of every trace of each guest (the policies' denominators).
