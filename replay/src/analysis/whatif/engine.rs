@@ -156,8 +156,34 @@ impl Traj {
 struct Live {
     traj: usize,
     m: ReplayModel,
-    /// [`fingerprint`] of `m`.
-    fp: u64,
+    /// [`fingerprint`] of `m`, computed when asked for ([`Live::fp`]): a fork's state is
+    /// compared with the source's after every event by [`same_cheap`] first.
+    fp: Option<u64>,
+}
+
+impl Live {
+    /// [`fingerprint`] of the fork's state.
+    fn fp(&mut self) -> u64 {
+        *self.fp.get_or_insert_with(|| fingerprint(&self.m))
+    }
+}
+
+/// Whether the fields a dropped subsection or its first consequences change are equal
+/// in `a` and `b`: a cheap test before `==` (which compares those last).
+fn same_cheap(a: &ReplayModel, b: &ReplayModel) -> bool {
+    let (x, y) = (&a.fdc, &b.fdc);
+    x.msr() == y.msr()
+        && x.data_pos() == y.data_pos()
+        && x.phase_byte() == y.phase_byte()
+        && x.reset_sensei() == y.reset_sensei()
+        && x.result_timer() == y.result_timer()
+        && (0..2).all(|k| {
+            let (d, e) = (x.drive(k), y.drive(k));
+            d.media_changed() == e.media_changed()
+                && d.perpendicular() == e.perpendicular()
+                && d.media_rate() == e.media_rate()
+                && d.position() == e.position()
+        })
 }
 
 /// A hash of cheap observers of a state: equal states have equal fingerprints, so only
@@ -420,9 +446,8 @@ impl Engine<'_> {
             };
             if let Some(traj) = self
                 .live
-                .iter()
-                .find(|l| l.fp == fp && l.m == d)
-                .map(|l| l.traj)
+                .iter_mut()
+                .find_map(|l| (l.fp() == fp && l.m == d).then_some(l.traj))
             {
                 self.stats.joined += 1;
                 self.wait(traj, pending);
@@ -436,7 +461,7 @@ impl Engine<'_> {
             self.live.push(Live {
                 traj: self.trajs.len() - 1,
                 m: d,
-                fp,
+                fp: Some(fp),
             });
         }
     }
@@ -495,8 +520,8 @@ impl Engine<'_> {
                 done.push((j, false));
                 continue;
             }
-            l.fp = fingerprint(&l.m);
-            if l.fp == src_fp && l.m == *src {
+            l.fp = None;
+            if same_cheap(&l.m, src) && l.m == *src {
                 done.push((j, true));
             }
         }
@@ -533,10 +558,11 @@ impl Engine<'_> {
         if n < 2 {
             return;
         }
-        if n <= 32 && !(1..n).any(|j| (0..j).any(|k| self.live[k].fp == self.live[j].fp)) {
+        let fps: Vec<u64> = self.live.iter_mut().map(Live::fp).collect();
+        if n <= 32 && !(1..n).any(|j| (0..j).any(|k| fps[k] == fps[j])) {
             return;
         }
-        let mut order: Vec<(u64, usize)> = self.live.iter().map(|l| l.fp).zip(0..n).collect();
+        let mut order: Vec<(u64, usize)> = fps.into_iter().zip(0..n).collect();
         order.sort_unstable();
         let mut gone = vec![false; n];
         for w in 0..n {
@@ -574,8 +600,8 @@ impl Engine<'_> {
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.fdc.advance_to(t);
-            l.fp = fingerprint(&l.m);
-            if l.fp == src_fp && l.m == *src {
+            l.fp = None;
+            if same_cheap(&l.m, src) && l.m == *src {
                 done.push(j);
             }
         }
