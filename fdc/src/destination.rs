@@ -280,16 +280,17 @@ impl SubFields {
         }
     }
 
+    fn of_drive(d: &crate::drive::Drive, sub: Subsection) -> u8 {
+        match sub {
+            Subsection::MediaChanged => d.media_changed,
+            Subsection::MediaRate => d.media_rate,
+            Subsection::Perpendicular => d.perpendicular,
+            _ => 0,
+        }
+    }
+
     fn of(f: &Fdc, sub: Subsection) -> SubFields {
-        let drives = [0, 1].map(|k| {
-            let d = &f.drives[k];
-            match sub {
-                Subsection::MediaChanged => d.media_changed,
-                Subsection::MediaRate => d.media_rate,
-                Subsection::Perpendicular => d.perpendicular,
-                _ => 0,
-            }
-        });
+        let drives = [0, 1].map(|k| SubFields::of_drive(&f.drives[k], sub));
         SubFields {
             reset_sensei: if sub == Subsection::ResetSensei {
                 f.reset_sensei
@@ -317,6 +318,47 @@ impl SubFields {
                 }
             }
         }
+    }
+}
+
+/// The fields of one subsection (both drives' for the `fdrive/*` ones) with given values:
+/// putting it into a device gives another device's state but for that subsection. Made
+/// by [`Migrator::fresh_patch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Patch {
+    sub: Subsection,
+    fields: SubFields,
+}
+
+impl Patch {
+    /// Whether `f` already holds the patch's values (putting it in changes nothing).
+    pub fn holds_in(&self, f: &Fdc) -> bool {
+        SubFields::of(f, self.sub) == self.fields
+    }
+
+    /// Sets the patch's fields of `f`.
+    pub fn put(&self, f: &mut Fdc) {
+        self.fields.put(f, self.sub);
+    }
+
+    /// For an `fdrive/*` patch: drive `k`'s value becomes `f`'s (nothing otherwise).
+    pub fn take_drive(&mut self, k: usize, f: &Fdc) {
+        if let (Some(v), Some(d)) = (self.fields.drives.get_mut(k), f.drives.get(k)) {
+            *v = SubFields::of_drive(d, self.sub);
+        }
+    }
+
+    /// Whether `candidate` equals `control` with this patch put in, decided without a
+    /// copy: the patch must hold in `candidate` and the rest must equal `control`.
+    /// `candidate` is changed during the comparison and given back unchanged.
+    pub fn equals_patched(&self, candidate: &mut Fdc, control: &Fdc) -> bool {
+        if !self.holds_in(candidate) {
+            return false;
+        }
+        SubFields::of(control, self.sub).put(candidate, self.sub);
+        let same = *candidate == *control;
+        self.fields.put(candidate, self.sub);
+        same
     }
 }
 
@@ -484,24 +526,22 @@ impl Migrator {
 
     /// Whether `candidate` equals `patch_without(control, sub)`, decided without building
     /// it (a destination that would join a fork already running costs no copy of the
-    /// device): `sub`'s fields of `candidate` must hold the fresh device's values and the
-    /// rest must equal `control`. `candidate` is changed during the comparison and given
-    /// back unchanged. `false` for `fdc/phase` (see [`Migrator::patch_without`]).
+    /// device): see [`Patch::equals_patched`]. `false` for `fdc/phase` (see
+    /// [`Migrator::patch_without`]).
     pub fn equals_patched(&self, candidate: &mut Fdc, control: &Fdc, sub: Subsection) -> bool {
-        let Some((_, fresh)) = self.fresh.as_ref() else {
-            return false;
-        };
-        if sub == Subsection::Phase {
-            return false;
-        }
-        let mine = SubFields::of(candidate, sub);
-        if mine != SubFields::of(fresh, sub) {
-            return false;
-        }
-        SubFields::of(control, sub).put(candidate, sub);
-        let same = *candidate == *control;
-        mine.put(candidate, sub);
-        same
+        self.fresh_patch(sub)
+            .is_some_and(|p| p.equals_patched(candidate, control))
+    }
+
+    /// What dropping `sub` does to the destination that received every subsection: its
+    /// fields set to the fresh device's values ([`Migrator::patch_without`] is `control`
+    /// with this patch put in). `None` for `fdc/phase` and before the first load.
+    pub fn fresh_patch(&self, sub: Subsection) -> Option<Patch> {
+        let (_, fresh) = self.fresh.as_ref()?;
+        (sub != Subsection::Phase).then(|| Patch {
+            sub,
+            fields: SubFields::of(fresh, sub),
+        })
     }
 
     /// Whether dropping `fdrive/media_rate` leaves `control` unchanged: both drives'

@@ -42,6 +42,16 @@ pub enum SeekResult {
     BadSector,
 }
 
+/// A count that is no part of the state: any two are equal.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LatchWrites(pub(crate) u32);
+
+impl PartialEq for LatchWrites {
+    fn eq(&self, _: &LatchWrites) -> bool {
+        true
+    }
+}
+
 /// Per-drive state (QEMU `FDrive`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Drive {
@@ -59,6 +69,8 @@ pub struct Drive {
     pub(crate) media_changed: u8,
     pub(crate) media_rate: u8,
     pub(crate) media_validated: bool,
+    /// Writes of `media_changed` by the handlers (not state: `==` ignores it).
+    pub(crate) latch_writes: LatchWrites,
     /// Last on purpose: the derived `==` compares fields in order, and two equal media
     /// stored apart cost a walk of their sector trees.
     pub(crate) medium: Option<Medium>,
@@ -83,6 +95,7 @@ impl Drive {
             media_changed: self.media_changed,
             media_rate: self.media_rate,
             media_validated: self.media_validated,
+            latch_writes: self.latch_writes,
             medium: None,
         }
     }
@@ -106,6 +119,7 @@ impl Drive {
             media_changed: 1,
             media_rate: 0,
             media_validated: false,
+            latch_writes: LatchWrites::default(),
         };
         match config {
             DriveConfig::Absent => {}
@@ -190,6 +204,7 @@ impl Drive {
 
     fn media_changed_cb(&mut self) {
         self.media_changed = 1;
+        self.latch_writes.0 = self.latch_writes.0.wrapping_add(1);
         self.media_validated = false;
         self.revalidate();
     }
@@ -227,6 +242,15 @@ impl Drive {
     /// The disk-change latch (DIR.DSKCHG of this drive).
     pub fn media_changed(&self) -> u8 {
         self.media_changed
+    }
+
+    /// How many times the handlers wrote `media_changed` (a seek to another track with a
+    /// medium in, an insert, an eject), wrapping: besides a DIR read, which reads it, these
+    /// are the only handlers that touch the latch, so two devices that differ only in
+    /// their latches stay so across an event that moves neither count. A count for
+    /// observers, not state: `==` ignores it.
+    pub fn latch_writes(&self) -> u32 {
+        self.latch_writes.0
     }
 
     /// The data rate code the medium needs (DSR bits 0-1).
@@ -279,6 +303,7 @@ impl Drive {
             if self.track != track {
                 if self.has_backend() && self.medium.is_some() {
                     self.media_changed = 0;
+                    self.latch_writes.0 = self.latch_writes.0.wrapping_add(1);
                 }
                 ret = SeekResult::TrackChanged;
             }
@@ -311,5 +336,34 @@ impl Drive {
             Some(m) if self.backend != Backend::None => m.write_sector(offset, buf),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QEMU's `fd_seek` clears the latch only when the track changes with a medium in
+    /// (and `fd_change_cb` sets it): those writes are counted, a seek within the track is
+    /// not, and `==` ignores the count.
+    #[test]
+    fn latch_writes_count_the_handlers_that_write_the_latch() {
+        let mut d = Drive::new(DriveConfig::Medium(Medium::blank(1_474_560, false)));
+        assert_eq!((d.media_changed(), d.latch_writes()), (1, 0));
+        let before = d.clone();
+        assert_eq!(d.seek(0, 0, 2), SeekResult::Same);
+        assert_eq!((d.media_changed(), d.latch_writes()), (1, 0));
+        assert_eq!(d.seek(0, 3, 1), SeekResult::TrackChanged);
+        assert_eq!((d.media_changed(), d.latch_writes()), (0, 1));
+        assert_eq!(d.seek(0, 5, 1), SeekResult::TrackChanged);
+        assert_eq!((d.media_changed(), d.latch_writes()), (0, 2));
+        assert!(d.eject());
+        assert_eq!((d.media_changed(), d.latch_writes()), (1, 3));
+        // No medium: a seek to another track leaves the latch alone.
+        let _ = d.seek(0, 1, 1);
+        assert_eq!((d.media_changed(), d.latch_writes()), (1, 3));
+        let mut e = before.clone();
+        e.latch_writes.0 = 7;
+        assert_eq!(e, before);
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{Class, FirstDifference, PointRecord, REGISTER_NAMES};
 use crate::analysis::{apply, DmaStats, Ev, EvKind, ReplayError, ReplayModel};
+use fdc::destination::Patch;
 use fdc::registers::msr;
 use fdc::{Phase, Profile, Subsection};
 use fdc_trace::TraceHeader;
@@ -70,6 +71,10 @@ pub struct ForkStats {
     pub merged: u64,
     /// Events applied to forks.
     pub fork_steps: u64,
+    /// Events a [`Shadow`] took without being applied.
+    pub shadow_steps: u64,
+    /// Shadows made real forks (before a DIR read or a gap's timer).
+    pub materialized: u64,
 }
 
 /// The what-if of one trace.
@@ -159,6 +164,39 @@ struct Live {
     /// [`fingerprint`] of `m`, computed when asked for ([`Live::fp`]): a fork's state is
     /// compared with the source's after every event by [`same_cheap`] first.
     fp: Option<u64>,
+    /// For a [`Shadow`] made real: its patch, to make it a shadow again when it still is
+    /// the source with it.
+    patch: Option<Patch>,
+}
+
+/// A fork of `fdrive/media_changed` kept as the source with both drives' DSKCHG latches
+/// patched, not as a state of its own. Only a DIR read reads the latch, and only a seek
+/// to another track, an insert or an eject writes it; every other handler does to the
+/// shadow exactly what it does to the source, so an event that is no DIR read is applied
+/// to the source only. A latch the source's event wrote ([`fdc::Drive::latch_writes`])
+/// was written the same in the shadow, whose patch then takes the source's value
+/// there. Made real ([`Engine::materialize`]) before a DIR read.
+struct Shadow {
+    traj: usize,
+    patch: Patch,
+}
+
+/// Whether `ev` is a DIR read (the one handler that reads the DSKCHG latch).
+fn reads_latch(ev: &Ev) -> bool {
+    matches!(ev.kind, EvKind::Read { offset, .. } if offset & 7 == 7)
+}
+
+/// The latch writes of both drives ([`fdc::Drive::latch_writes`]).
+fn latch_writes(m: &ReplayModel) -> [u32; 2] {
+    [0, 1].map(|k| m.fdc.drive(k).latch_writes())
+}
+
+/// The replay fields beside the device are the source's (as a [`Shadow`]'s are).
+fn same_rest(a: &ReplayModel, b: &ReplayModel) -> bool {
+    a.cmd == b.cmd
+        && a.unknown_results == b.unknown_results
+        && a.read_id_hold == b.read_id_hold
+        && a.held == b.held
 }
 
 impl Live {
@@ -231,6 +269,11 @@ struct Engine<'o> {
     pend: Vec<Pending>,
     trajs: Vec<Traj>,
     live: Vec<Live>,
+    /// `fdrive/media_changed` forks kept as patches of the source ([`Shadow`]).
+    shadows: Vec<Shadow>,
+    /// Whether forks may be kept as [`Shadow`]s (off only to check that they change
+    /// nothing).
+    use_shadows: bool,
     stats: ForkStats,
     mig: fdc::destination::Migrator,
     /// Counts per subsection (of points already classified, and of every point sent).
@@ -241,7 +284,7 @@ struct Engine<'o> {
     last_traj: Vec<usize>,
     /// The first differences seen (see [`Pending::diff`]).
     diffs: Vec<Diffed>,
-    /// [`fingerprint`] of the source as the last step or advance left it.
+    /// [`fingerprint`] of the source as the last step or advance left it, once asked for.
     src_fp: Option<u64>,
     phase_needed: u64,
     refused: u64,
@@ -341,11 +384,7 @@ impl Engine<'_> {
         let traj = self.last_traj[k];
         let j = self.live.iter().position(|l| l.traj == traj)?;
         let l = &mut self.live[j];
-        let rest = l.m.cmd == src.cmd
-            && l.m.unknown_results == src.unknown_results
-            && l.m.read_id_hold == src.read_id_hold
-            && l.m.held == src.held;
-        (rest && self.mig.equals_patched(&mut l.m.fdc, &c.fdc, s)).then_some(j)
+        (same_rest(&l.m, src) && self.mig.equals_patched(&mut l.m.fdc, &c.fdc, s)).then_some(j)
     }
 
     /// Point `p` waits on trajectory `traj` (kept as a record, or summed).
@@ -392,7 +431,6 @@ impl Engine<'_> {
         if !drops().any(|s| s.is_none_or(|s| sent.contains(s))) {
             return;
         }
-        let src_fp = self.src_fp.unwrap_or_else(|| fingerprint(src));
         // The control destination (nothing dropped): the source itself when the load is
         // known to give it back, else loaded.
         let (c, c_same) = if self.mig.lossless(&src.fdc) {
@@ -402,7 +440,7 @@ impl Engine<'_> {
             let c = destination(&mut self.mig, src, None);
             let same = c
                 .as_ref()
-                .is_some_and(|c| fingerprint(c) == src_fp && c == src);
+                .is_some_and(|c| fingerprint(c) == self.src_fp(src) && c == src);
             (c, same)
         };
         let c_ref = if c_same { Some(src) } else { c.as_ref() };
@@ -423,12 +461,17 @@ impl Engine<'_> {
                 sub: k as u8,
                 class: Class::Invisible,
             };
+            if let Some(p) = self.shadow_patch(sub, c_same) {
+                self.spawn_shadow(k, src, p, pending);
+                continue;
+            }
             if let Some(j) = self.join_without_load(k, src, c_ref, sub) {
                 self.stats.joined += 1;
                 let traj = self.live[j].traj;
                 self.wait(traj, pending);
                 continue;
             }
+            let src_fp = self.src_fp(src);
             let (d, fp) = match self.dest_for(src, src_fp, c_ref, c_same, sub) {
                 Dest::Refused => {
                     // QEMU refuses the stream (never for a state the model produced).
@@ -462,6 +505,7 @@ impl Engine<'_> {
                 traj: self.trajs.len() - 1,
                 m: d,
                 fp: Some(fp),
+                patch: None,
             });
         }
     }
@@ -478,11 +522,16 @@ impl Engine<'_> {
             index: i,
             reason,
         };
+        let latch = !self.shadows.is_empty() && reads_latch(ev);
+        if latch {
+            self.materialize(src);
+        }
         let pio = src.fdc.phase_byte() == Phase::Execution as u8;
         src.last_dma = None;
+        let writes = latch_writes(src);
         let vs = apply(src, ev, ahead).map_err(err)?;
-        let src_fp = fingerprint(src);
-        self.src_fp = Some(src_fp);
+        self.follow_shadows(src, writes, i + 1);
+        self.src_fp = None;
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.last_dma = None;
@@ -533,12 +582,134 @@ impl Engine<'_> {
                 self.trajs[l.traj] = Traj::default();
             }
         }
+        if latch {
+            self.reshadow(src);
+        }
         // Forks with equal states have equal futures: merging them later changes nothing
         // but the cost, so it is only looked for every MERGE_EVERY events.
         if i.is_multiple_of(MERGE_EVERY) {
             self.merge_equal();
         }
         Ok(())
+    }
+
+    /// The patch of drop `sub`'s destination when it can be a [`Shadow`]: the control
+    /// destination is the source itself (`c_same`) and `sub` is `fdrive/media_changed`.
+    fn shadow_patch(&self, sub: Option<Subsection>, c_same: bool) -> Option<Patch> {
+        let s = sub.filter(|s| c_same && self.use_shadows && *s == Subsection::MediaChanged)?;
+        self.mig.fresh_patch(s)
+    }
+
+    /// [`fingerprint`] of the source (computed once per state, when asked for).
+    fn src_fp(&mut self, src: &ReplayModel) -> u64 {
+        *self.src_fp.get_or_insert_with(|| fingerprint(src))
+    }
+
+    /// Point `pending` of drop `k`, whose destination is the source `src` with patch `p`
+    /// put in: equal to the source, or waiting on the shadow (or the real fork of the
+    /// previous point) with that state, or on a new shadow.
+    fn spawn_shadow(&mut self, k: usize, src: &ReplayModel, p: Patch, mut pending: Pending) {
+        if p.holds_in(&src.fdc) {
+            self.stats.equal_at_load += 1;
+            pending.reconverged = Some(0);
+            self.count(&pending);
+            return;
+        }
+        let found = match self.shadows.iter().find(|s| s.patch == p) {
+            Some(s) => Some(s.traj),
+            None => self
+                .join_without_load(k, src, Some(src), self.opts.subsections.get(k).copied())
+                .map(|j| self.live[j].traj),
+        };
+        let traj = match found {
+            Some(t) => {
+                self.stats.joined += 1;
+                t
+            }
+            None => {
+                self.stats.forks += 1;
+                self.trajs.push(Traj::default());
+                let traj = self.trajs.len() - 1;
+                self.shadows.push(Shadow { traj, patch: p });
+                traj
+            }
+        };
+        self.wait(traj, pending);
+        self.last_traj[k] = traj;
+    }
+
+    /// After the source took an event (its latch writes were `writes` before): every
+    /// shadow took it too; a latch the source wrote now holds the source's value in the
+    /// shadow, and a shadow equal to the source is so from point `at` on.
+    fn follow_shadows(&mut self, src: &ReplayModel, writes: [u32; 2], at: u64) {
+        if self.shadows.is_empty() {
+            return;
+        }
+        self.stats.shadow_steps += self.shadows.len() as u64;
+        let now = latch_writes(src);
+        if now == writes {
+            return;
+        }
+        for k in 0..2 {
+            if now[k] != writes[k] {
+                for s in &mut self.shadows {
+                    s.patch.take_drive(k, &src.fdc);
+                }
+            }
+        }
+        let mut j = 0;
+        while j < self.shadows.len() {
+            if self.shadows[j].patch.holds_in(&src.fdc) {
+                let s = self.shadows.swap_remove(j);
+                self.reconverged(s.traj, at);
+            } else {
+                j += 1;
+            }
+        }
+    }
+
+    /// Makes every shadow a real fork: the source with its patch put in.
+    fn materialize(&mut self, src: &ReplayModel) {
+        for s in self.shadows.drain(..) {
+            let mut f = src.fdc.clone();
+            s.patch.put(&mut f);
+            self.stats.materialized += 1;
+            self.live.push(Live {
+                traj: s.traj,
+                m: with_fdc(src, f),
+                fp: None,
+                patch: Some(s.patch),
+            });
+        }
+    }
+
+    /// Makes the forks materialized for this event shadows again when they still are
+    /// the source with their patch (a DIR read of a drive whose latch is the source's).
+    fn reshadow(&mut self, src: &ReplayModel) {
+        let mut j = 0;
+        while j < self.live.len() {
+            let l = &mut self.live[j];
+            let back = l
+                .patch
+                .filter(|p| same_rest(&l.m, src) && p.equals_patched(&mut l.m.fdc, &src.fdc));
+            let Some(patch) = back else {
+                j += 1;
+                continue;
+            };
+            let traj = self.live.swap_remove(j).traj;
+            match self.shadows.iter().find(|s| s.patch == patch) {
+                Some(s) => {
+                    // Equal states: the points follow that shadow from now on.
+                    let t = std::mem::take(&mut self.trajs[traj]);
+                    let into = &mut self.trajs[s.traj];
+                    into.waiting.extend(t.waiting);
+                    into.diffed.extend(t.diffed);
+                    into.sums.extend(t.sums);
+                    self.stats.merged += 1;
+                }
+                None => self.shadows.push(Shadow { traj, patch }),
+            }
+        }
     }
 
     /// The points of trajectory `traj` are equal to the source from point `at` on.
@@ -594,9 +765,10 @@ impl Engine<'_> {
 
     /// Advances the source and every fork to `t` (the READ ID timer fires inside a gap).
     fn advance(&mut self, src: &mut ReplayModel, t: u64, at: u64) {
+        let writes = latch_writes(src);
         src.fdc.advance_to(t);
-        let src_fp = fingerprint(src);
-        self.src_fp = Some(src_fp);
+        self.follow_shadows(src, writes, at);
+        self.src_fp = None;
         let mut done = Vec::new();
         for (j, l) in self.live.iter_mut().enumerate() {
             l.m.fdc.advance_to(t);
@@ -754,6 +926,8 @@ impl<'o> Run<'o> {
             pend: Vec::with_capacity(if opts.keep_points { events_hint + 1 } else { 0 }),
             trajs: Vec::new(),
             live: Vec::new(),
+            shadows: Vec::new(),
+            use_shadows: true,
             stats: ForkStats::default(),
             mig: fdc::destination::Migrator::into_profile(opts.into.unwrap_or(opts.profile)),
             sent: vec![SubCounts::default(); opts.subsections.len() + 1],
@@ -884,5 +1058,53 @@ impl Engine<'_> {
             phase_needed_points: self.phase_needed,
             refused_points: self.refused,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The what-if of `path` with its `fdrive/media_changed` forks kept as shadows or
+    /// not.
+    fn run(path: &Path, opts: &WhatifOptions, shadows: bool) -> TraceWhatif {
+        let (header, events, ends) = read_trace(path).expect("corpus trace");
+        let model = ReplayModel::from_header_as(&header, path, opts.profile).expect("model");
+        let mut run = Run::new(model, opts, events.len());
+        run.e.use_shadows = shadows;
+        let mut start = 0;
+        for &end in &ends {
+            run.chunk(&events[start..end]).expect("replay");
+            start = end;
+        }
+        run.finish()
+    }
+
+    /// Shadows change nothing but the cost: at every point of every corpus trace, each
+    /// record (class, first difference, reconvergence) and count is the one the real
+    /// forks give, and the shadows did take events in place of real forks.
+    #[test]
+    fn shadow_forks_give_what_real_forks_give() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("corpus")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "fdctrace"))
+            .collect();
+        paths.sort();
+        assert!(paths.len() > 20, "corpus traces in {}", dir.display());
+        let opts = WhatifOptions {
+            keep_points: true,
+            ..WhatifOptions::default()
+        };
+        let mut shadow_steps = 0;
+        for p in &paths {
+            let (real, shadow) = (run(p, &opts, false), run(p, &opts, true));
+            assert_eq!(real.stats.shadow_steps, 0);
+            shadow_steps += shadow.stats.shadow_steps;
+            assert_eq!(real.subsections, shadow.subsections, "{}", p.display());
+            assert_eq!(real.records, shadow.records, "{}", p.display());
+        }
+        assert!(shadow_steps > 100_000, "{shadow_steps} shadow steps");
     }
 }
