@@ -191,12 +191,14 @@ fn latch_writes(m: &ReplayModel) -> [u32; 2] {
     [0, 1].map(|k| m.fdc.drive(k).latch_writes())
 }
 
-/// The replay fields beside the device are the source's (as a [`Shadow`]'s are).
-fn same_rest(a: &ReplayModel, b: &ReplayModel) -> bool {
-    a.cmd == b.cmd
-        && a.unknown_results == b.unknown_results
-        && a.read_id_hold == b.read_id_hold
-        && a.held == b.held
+/// The replay fields beside the device of `fork` are those [`with_fdc`] gives a
+/// destination of `src` with `fork`'s device.
+fn same_rest(fork: &ReplayModel, src: &ReplayModel) -> bool {
+    let timer = fork.fdc.result_timer().is_some();
+    fork.cmd == src.cmd
+        && fork.unknown_results == src.unknown_results
+        && fork.read_id_hold == src.read_id_hold.filter(|_| timer)
+        && fork.held == (src.held && timer)
 }
 
 impl Live {
@@ -313,15 +315,20 @@ enum Dest {
     State(ReplayModel, u64),
 }
 
+/// A destination of `src` with device `fdc`: the replay fields beside the device are the
+/// source's, but for the READ ID timer's hold, which a destination without the timer
+/// does not have (its next event would clear it: leaving it would only keep equal
+/// destinations of successive points apart).
 fn with_fdc(src: &ReplayModel, fdc: fdc::Fdc) -> ReplayModel {
+    let timer = fdc.result_timer().is_some();
     ReplayModel {
         fdc,
         cmd: src.cmd,
         dma: DmaStats::default(),
         last_dma: None,
         unknown_results: src.unknown_results,
-        read_id_hold: src.read_id_hold,
-        held: src.held,
+        read_id_hold: src.read_id_hold.filter(|_| timer),
+        held: src.held && timer,
         dma_count: None,
     }
 }
