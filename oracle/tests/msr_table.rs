@@ -7,23 +7,11 @@
 //! Set FDC_SKIP_QEMU=1 to skip; without QEMU (and without that variable) these fail.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
+mod common;
+use common::*;
+
 use fdc::{DriveConfig, Fdc, Machine, Medium, PcFloppy, Profile};
-use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig};
-
-const DOR: u16 = 0x3f2;
-const MSR: u16 = 0x3f4;
-const FIFO: u16 = 0x3f5;
-
-fn skip() -> bool {
-    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
-        eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU test");
-        return true;
-    }
-    if let Err(e) = find_qemu(&OracleConfig::default().qemu) {
-        panic!("{e} (set FDC_SKIP_QEMU=1 to skip the real-QEMU tests)");
-    }
-    false
-}
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
 
 const SPECIFY_PIO: [u8; 3] = [0x03, 0xdf, 0x03];
 
@@ -89,7 +77,7 @@ fn msr_after<M: Machine>(m: &mut M, bytes: &[u8]) -> Result<u8, M::Error> {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn msr_table_on_real_qemu_7_2_and_per_profile() {
-    if skip() {
+    if skip("a real-QEMU test") {
         return;
     }
     for (name, bytes, msr72, msr23) in rows() {

@@ -4,32 +4,18 @@
 //! because a silently skipped oracle would hide every model/QEMU disagreement.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
+mod common;
+use common::*;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use fdc::machine::{DmaAddress, Machine};
-use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig, OracleError, BOOT_CLOCK_NS};
-
-const DOR: u16 = 0x3f2;
-const MSR: u16 = 0x3f4;
-const FIFO: u16 = 0x3f5;
-const DIR: u16 = 0x3f7;
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig, OracleError, BOOT_CLOCK_NS};
 
 /// QEMU runs one at a time: the machine has two shared cores, and timing-free tests should
 /// not depend on parallel load anyway.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn skip() -> bool {
-    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
-        eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU oracle test");
-        return true;
-    }
-    let cfg = OracleConfig::default();
-    if let Err(e) = find_qemu(&cfg.qemu) {
-        panic!("{e} (set FDC_SKIP_QEMU=1 to skip the real-QEMU tests)");
-    }
-    false
-}
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -67,7 +53,7 @@ fn missing_qemu_is_reported_with_install_hint() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn reset_then_sense_interrupt_sequence() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();
@@ -98,7 +84,7 @@ fn reset_then_sense_interrupt_sequence() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn migrate_after_reset_lists_subsections() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();
@@ -142,7 +128,7 @@ fn result_timer(m: &fdc_oracle::Migration) -> Option<i64> {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn read_id_completes_after_exactly_20ms() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();
@@ -188,7 +174,7 @@ fn read_id_completes_after_exactly_20ms() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn read_id_inside_one_long_advance() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();
@@ -218,7 +204,7 @@ fn pattern_image(dir: &std::path::Path) -> (PathBuf, Vec<u8>) {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dma_read_of_sector_one_lands_in_memory() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();
@@ -267,7 +253,7 @@ fn dma_read_of_sector_one_lands_in_memory() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn destination_answers_like_source_after_migration() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();
@@ -332,7 +318,7 @@ fn destination_answers_like_source_after_migration() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn media_change_and_empty_drive() {
-    if skip() {
+    if skip("a real-QEMU oracle test") {
         return;
     }
     let _g = lock();

@@ -9,6 +9,9 @@
 //! Set FDC_SKIP_QEMU=1 to skip; without QEMU (and without that variable) these fail.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
+mod common;
+use common::*;
+
 use fdc::Machine;
 use std::sync::Mutex;
 
@@ -16,27 +19,12 @@ use fdc::destination::{destination_default, DestinationValue};
 use fdc::ops::{Answer, Op};
 use fdc::{DriveConfig, Fault, Medium, Subsection};
 use fdc_oracle::destination::{run_experiment, transcript, Experiment, StreamEdit};
-use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
 
-const DOR: u16 = 0x3f2;
-const MSR: u16 = 0x3f4;
-const FIFO: u16 = 0x3f5;
-const DIR: u16 = 0x3f7;
 const FLOPPY_144: u64 = 1_474_560;
 const FLOPPY_720: u64 = 737_280;
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn skip() -> bool {
-    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
-        eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU destination test");
-        return true;
-    }
-    if let Err(e) = find_qemu(&OracleConfig::default().qemu) {
-        panic!("{e} (set FDC_SKIP_QEMU=1 to skip the real-QEMU tests)");
-    }
-    false
-}
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -115,7 +103,7 @@ fn image(dir: &std::path::Path, name: &str, size: u64) -> DriveSpec {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_reset_sensei_leaves_one_interrupt_status() {
-    if skip() {
+    if skip("a real-QEMU destination test") {
         return;
     }
     let _g = lock();
@@ -179,7 +167,7 @@ fn dropped_reset_sensei_leaves_one_interrupt_status() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_result_timer_never_completes_read_id() {
-    if skip() {
+    if skip("a real-QEMU destination test") {
         return;
     }
     let _g = lock();
@@ -219,7 +207,7 @@ fn dropped_result_timer_never_completes_read_id() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_media_changed_reports_a_disk_change_until_the_next_seek() {
-    if skip() {
+    if skip("a real-QEMU destination test") {
         return;
     }
     let _g = lock();
@@ -271,7 +259,7 @@ fn dropped_media_changed_reports_a_disk_change_until_the_next_seek() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_media_rate_keeps_the_destinations_own_rate() {
-    if skip() {
+    if skip("a real-QEMU destination test") {
         return;
     }
     let _g = lock();
@@ -346,7 +334,7 @@ fn dropped_media_rate_keeps_the_destinations_own_rate() {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn dropped_perpendicular_changes_only_dumpreg() {
-    if skip() {
+    if skip("a real-QEMU destination test") {
         return;
     }
     let _g = lock();
@@ -445,7 +433,7 @@ fn phase_added(value: u8, fault: Fault) {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn added_phase_that_disagrees_with_msr_aborts_where_the_model_faults() {
-    if skip() {
+    if skip("a real-QEMU destination test") {
         return;
     }
     let _g = lock();

@@ -5,27 +5,16 @@
 //! Set FDC_SKIP_QEMU=1 to skip; without QEMU (and without that variable) these fail.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
+mod common;
+use common::*;
+
 use fdc::Machine;
 use fdc::Subsection;
 use fdc_oracle::stream::{
     self, add_fdc_subsection, drop_fdc_subsection, fdc as fdc_stream, show, MigrationStream,
     SectionKind,
 };
-use fdc_oracle::{find_qemu, DriveSpec, Migration, Oracle, OracleConfig};
-
-const DOR: u16 = 0x3f2;
-const FIFO: u16 = 0x3f5;
-
-fn skip() -> bool {
-    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
-        eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU stream test");
-        return true;
-    }
-    if let Err(e) = find_qemu(&OracleConfig::default().qemu) {
-        panic!("{e} (set FDC_SKIP_QEMU=1 to skip the real-QEMU tests)");
-    }
-    false
-}
+use fdc_oracle::{DriveSpec, Migration, Oracle, OracleConfig};
 
 fn check(label: &str, m: &Migration) {
     let bytes = &m.stream;
@@ -97,7 +86,7 @@ fn sec_index(s: &MigrationStream<'_>) -> usize {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn real_streams_with_every_subsection_parse_and_round_trip() {
-    if skip() {
+    if skip("a real-QEMU stream test") {
         return;
     }
     let cfg = OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Empty]);

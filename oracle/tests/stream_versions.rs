@@ -10,26 +10,15 @@
 //! Set FDC_SKIP_QEMU=1 to skip; without QEMU (and without that variable) these fail.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
+mod common;
+use common::*;
+
 use fdc::ops::{Answer, Op};
 use fdc::{wire, DriveConfig, Fault, Fdc, FdcState, Machine, Medium, PcFloppy, Profile};
 use fdc_oracle::destination::{run_model, run_qemu, transcript, Step};
-use fdc_oracle::{find_qemu, DriveSpec, Oracle, OracleConfig};
+use fdc_oracle::{DriveSpec, Oracle, OracleConfig};
 
-const DOR: u16 = 0x3f2;
-const MSR: u16 = 0x3f4;
-const FIFO: u16 = 0x3f5;
 const FLOPPY_144: u64 = 1_474_560;
-
-fn skip() -> bool {
-    if std::env::var("FDC_SKIP_QEMU").as_deref() == Ok("1") {
-        eprintln!("note: FDC_SKIP_QEMU=1, skipping a real-QEMU test");
-        return true;
-    }
-    if let Err(e) = find_qemu(&OracleConfig::default().qemu) {
-        panic!("{e} (set FDC_SKIP_QEMU=1 to skip the real-QEMU tests)");
-    }
-    false
-}
 
 fn blank() -> DriveConfig {
     DriveConfig::Medium(Medium::blank(FLOPPY_144, false))
@@ -100,7 +89,7 @@ fn log(name: &str, q: &[Step], m: &[Step]) {
 #[test]
 #[cfg_attr(fdc_skip_qemu, ignore = "FDC_SKIP_QEMU=1: needs real QEMU")]
 fn qemu_7_2_loading_a_2_3_read_id_wait_never_completes_and_aborts_on_fifo_writes() {
-    if skip() {
+    if skip("a real-QEMU test") {
         return;
     }
     let cfg = OracleConfig::with_drives([DriveSpec::Blank, DriveSpec::Absent]);

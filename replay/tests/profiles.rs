@@ -3,35 +3,13 @@
 //! from a 2.3 MSR, hazard H6), with cases worked out by hand from QEMU's code.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
-use fdc::{DriveConfig, Fdc, Medium, Profile, Subsection};
-use fdc_replay::analysis::whatif::{
-    whatif_events, whatif_file, Class, PointRecord, TraceWhatif, WhatifOptions,
-};
+use fdc::{Profile, Subsection};
+use fdc_replay::analysis::whatif::{whatif_events, whatif_file, Class, TraceWhatif, WhatifOptions};
 use fdc_replay::analysis::{Ev, EvKind, ReplayModel};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-const DOR: u8 = 2;
-const MSR: u8 = 4;
-const FIFO: u8 = 5;
-
-fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "fdctrace"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn model(profile: Profile) -> ReplayModel {
-    ReplayModel::new(Fdc::with_profile(
-        DriveConfig::Medium(Medium::blank(1_474_560, false)),
-        DriveConfig::Absent,
-        profile,
-    ))
-}
+mod whatif_util;
+use whatif_util::*;
 
 /// A plain replay under `profile` (no subsection dropped, nothing forked).
 fn pass(profile: Profile) -> WhatifOptions {
@@ -55,12 +33,6 @@ fn migration(profile: Profile, into: Profile) -> WhatifOptions {
 
 fn run(profile: Profile, events: &[Ev], opts: &WhatifOptions) -> TraceWhatif {
     whatif_events(model(profile), events, &[], opts).unwrap()
-}
-
-fn at(recs: &[PointRecord], index: u64) -> &PointRecord {
-    recs.iter()
-        .find(|r| r.index == index)
-        .unwrap_or_else(|| panic!("no record at point {index}: {recs:#?}"))
 }
 
 /// Motor on, READ ID on drive 0 (its result comes 20 ms later), then `then`.

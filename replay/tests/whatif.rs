@@ -3,37 +3,18 @@
 //! QEMU with edited streams), properties over the corpus, the real-outcome counts.
 #![allow(clippy::unwrap_used, reason = "tests and their helpers unwrap")]
 
-use fdc::{DriveConfig, Fdc, Medium, Subsection};
+use fdc::{Profile, Subsection};
 use fdc_replay::analysis::replay::analyze_file;
 use fdc_replay::analysis::whatif::engine::{read_trace, CONTROL};
 use fdc_replay::analysis::whatif::{whatif_events, whatif_file, Class, PointRecord, WhatifOptions};
-use fdc_replay::analysis::{Ev, EvKind, ReplayModel};
-use std::path::{Path, PathBuf};
+use fdc_replay::analysis::{Ev, ReplayModel};
+use std::path::Path;
 
-const DOR: u8 = 2;
-const MSR: u8 = 4;
-const FIFO: u8 = 5;
-const DIR: u8 = 7;
+mod whatif_util;
+use whatif_util::*;
 
-fn w(t: u64, offset: u8, value: u8) -> Ev {
-    Ev {
-        t,
-        kind: EvKind::Write { offset, value },
-    }
-}
-
-fn r(t: u64, offset: u8, value: u8) -> Ev {
-    Ev {
-        t,
-        kind: EvKind::Read { offset, value },
-    }
-}
-
-fn model() -> ReplayModel {
-    ReplayModel::new(Fdc::new(
-        DriveConfig::Medium(Medium::blank(1_474_560, false)),
-        DriveConfig::Absent,
-    ))
+fn model_72() -> ReplayModel {
+    model(Profile::Qemu72)
 }
 
 /// The records of dropping `sub` at every point of `events`.
@@ -44,13 +25,9 @@ fn run(events: &[Ev], sub: Subsection) -> Vec<PointRecord> {
         control: false,
         ..Default::default()
     };
-    whatif_events(model(), events, &[], &opts).unwrap().records
-}
-
-fn at(recs: &[PointRecord], index: u64) -> &PointRecord {
-    recs.iter()
-        .find(|r| r.index == index)
-        .unwrap_or_else(|| panic!("no record at point {index}: {recs:#?}"))
+    whatif_events(model_72(), events, &[], &opts)
+        .unwrap()
+        .records
 }
 
 /// Events 1000 ns apart from `t0`.
@@ -199,17 +176,6 @@ fn perpendicular_dropped_shows_in_dumpreg_byte_7() {
         (d.event, d.register, d.source, d.destination),
         (10, "FIFO", 0x0c, 0x00)
     );
-}
-
-fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "fdctrace"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Dropping nothing: the destination that received every subsection is `invisible` at
@@ -374,7 +340,7 @@ fn load_shortcuts_equal_the_load_at_every_corpus_point() {
 /// completes (MSR stays busy, no interrupt): the driver's interrupt wait times out, so the
 /// run cannot be the same as without migration.
 #[test]
-fn closed_loop_windows_driver_model() {
+fn closed_loop_windows_driver_model_72() {
     use fdc_replay::analysis::whatif::closed::{closed_loop, Outcome};
     let rate = closed_loop("dir", Subsection::MediaRate, 4).unwrap();
     assert_eq!(rate.len(), 4);

@@ -149,6 +149,13 @@ impl RealOutcomes {
         c.retain(|_, v| *v > 0);
         c
     }
+
+    /// The runs that dropped the subsection, and those of them with a severe outcome
+    /// ([`REAL_SEVERE`]).
+    pub fn dropped_runs(&self) -> (u64, u64) {
+        let d = self.dropped();
+        (d.values().sum(), count(&d, &REAL_SEVERE))
+    }
 }
 
 /// Closed-loop outcomes of one subsection: in total and per workload of the driver model.

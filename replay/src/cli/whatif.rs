@@ -215,9 +215,10 @@ pub fn add_versions(
     traces: &[Versions],
     main_profile: Profile,
 ) {
-    let pick = |f: &dyn Fn(&Versions) -> Option<&TraceWhatif>| -> Vec<TraceWhatif> {
-        traces.iter().filter_map(|t| f(t).cloned()).collect()
+    let pick = |f: &dyn Fn(&Versions) -> Option<&TraceWhatif>| -> Vec<&TraceWhatif> {
+        traces.iter().filter_map(f).collect()
     };
+    let main: Vec<&TraceWhatif> = main.iter().collect();
     let backward = pick(&|t| t.backward.as_ref());
     let forward = pick(&|t| t.forward.as_ref());
     let no_rqm = pick(&|t| t.no_rqm.as_ref());
@@ -225,8 +226,8 @@ pub fn add_versions(
         .into_iter()
         .enumerate()
         .map(|(k, p)| {
-            let runs: &[TraceWhatif] = match p {
-                _ if p == main_profile => main,
+            let runs: &[&TraceWhatif] = match p {
+                _ if p == main_profile => &main,
                 Profile::Qemu72 => &backward,
                 Profile::Qemu23 => &forward,
                 Profile::Qemu72NoRqmFix => &no_rqm,

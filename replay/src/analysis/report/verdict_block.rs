@@ -338,12 +338,11 @@ pub fn whatif_text(w: Option<&WhatifLine>) -> String {
         w.points_sent
     );
     if let Some(r) = &w.real {
-        let dropped = r.dropped();
         let _ = write!(
             s,
             "; real {} of {} runs",
-            classes_text(&dropped, &REAL_CLASSES),
-            dropped.values().sum::<u64>()
+            classes_text(&r.dropped(), &REAL_CLASSES),
+            r.dropped_runs().0
         );
         if !r.added.is_empty() {
             let _ = write!(

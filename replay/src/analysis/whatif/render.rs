@@ -79,10 +79,7 @@ point is classed by the first difference a guest could notice (open loop: nothin
 Counts are event-weighted points. \"real\" = outcomes measured on real guests resumed from edited real \
 migration streams (corpora/whatif/runs).",
     );
-    if markdown {
-        o.push('\n');
-    }
-    o.push_str(&main_table(summary).render(markdown));
+    paragraph_then(&mut o, markdown, &main_table(summary));
     heading(
         &mut o,
         markdown,
@@ -114,10 +111,7 @@ migration streams (corpora/whatif/runs).",
 recorded on QEMU 7.2: from the first read a profile answers otherwise (last column: traces, then \
 the first such read of each) the guest would have seen other values and acted otherwise.\n",
     );
-    if markdown {
-        o.push('\n');
-    }
-    o.push_str(&profile_table(summary).render(markdown));
+    paragraph_then(&mut o, markdown, &profile_table(summary));
     heading(
         &mut o,
         markdown,
@@ -132,11 +126,26 @@ state: those differences are the profile table's). A class can still come from t
 difference when it shows while the states differ in something no read has shown yet. Refused: the \
 source sends a subsection the destination does not know.\n",
     );
+    paragraph_then(&mut o, markdown, &migration_table(summary));
+    o
+}
+
+/// After a section's paragraph, its table (Markdown needs a blank line between them).
+fn paragraph_then(o: &mut String, markdown: bool, table: &Table) {
     if markdown {
         o.push('\n');
     }
-    o.push_str(&migration_table(summary).render(markdown));
-    o
+    o.push_str(&table.render(markdown));
+}
+
+/// The header cells of the classes, in [`Class::ALL`] order.
+fn class_names() -> impl Iterator<Item = String> {
+    Class::ALL.iter().map(|c| c.name().to_string())
+}
+
+/// The counts of `c`, in [`Class::ALL`] order.
+fn class_counts(c: &Classes) -> impl Iterator<Item = String> + '_ {
+    Class::ALL.iter().map(|k| get(c, k.name()).to_string())
 }
 
 fn profile_table(summary: &WhatifSummary) -> Table {
@@ -185,7 +194,7 @@ fn migration_table(summary: &WhatifSummary) -> Table {
         "points".into(),
         "refused".into(),
     ];
-    h.extend(Class::ALL.iter().map(|c| c.name().to_string()));
+    h.extend(class_names());
     let mut t = Table::from_strings(h);
     for m in &summary.migrations {
         let mut r = vec![
@@ -195,11 +204,7 @@ fn migration_table(summary: &WhatifSummary) -> Table {
             m.points.to_string(),
             m.points_refused.to_string(),
         ];
-        r.extend(
-            Class::ALL
-                .iter()
-                .map(|c| get(&m.classes, c.name()).to_string()),
-        );
+        r.extend(class_counts(&m.classes));
         t.row(r);
     }
     t
@@ -207,7 +212,7 @@ fn migration_table(summary: &WhatifSummary) -> Table {
 
 fn main_table(summary: &WhatifSummary) -> Table {
     let mut h = vec!["subsection".to_string(), "points sent".into()];
-    h.extend(Class::ALL.iter().map(|c| c.name().to_string()));
+    h.extend(class_names());
     h.extend([
         "real runs (dropped)".into(),
         "real severe".into(),
@@ -216,19 +221,11 @@ fn main_table(summary: &WhatifSummary) -> Table {
     let mut t = Table::from_strings(h);
     for s in &summary.subsections {
         let mut r = vec![s.name.clone(), s.points_sent.to_string()];
-        r.extend(
-            Class::ALL
-                .iter()
-                .map(|c| get(&s.classes, c.name()).to_string()),
-        );
+        r.extend(class_counts(&s.classes));
         match &s.real {
             Some(real) => {
-                let dropped = real.dropped();
-                let severe: u64 = crate::analysis::verdict::REAL_SEVERE
-                    .iter()
-                    .map(|k| get(&dropped, k))
-                    .sum();
-                r.push(dropped.values().sum::<u64>().to_string());
+                let (runs, severe) = real.dropped_runs();
+                r.push(runs.to_string());
                 r.push(severe.to_string());
             }
             None => r.extend(["-".into(), "-".into()]),

@@ -116,10 +116,10 @@ pub fn summarize(traces: &[TraceWhatif], real: &BTreeMap<String, RealOutcomes>) 
 /// [`crate::analysis::check`] under the profile).
 pub fn profile_share(
     profile: Profile,
-    traces: &[TraceWhatif],
+    traces: &[&TraceWhatif],
     first_reads: Vec<TraceReadDifference>,
 ) -> ProfileShare {
-    let sum = |f: &dyn Fn(&TraceWhatif) -> u64| traces.iter().map(f).sum::<u64>();
+    let sum = |f: &dyn Fn(&TraceWhatif) -> u64| traces.iter().map(|t| f(t)).sum::<u64>();
     ProfileShare {
         name: profile.name().into(),
         phase_needed_points: profile
@@ -138,7 +138,7 @@ pub fn version_migration(
     name: &str,
     source: Profile,
     destination: Profile,
-    traces: &[TraceWhatif],
+    traces: &[&TraceWhatif],
 ) -> VersionMigration {
     let mut c = [(0u64, 0u64); 6];
     for t in traces {
