@@ -71,7 +71,8 @@ pub struct ForkStats {
     pub merged: u64,
     /// Events applied to forks.
     pub fork_steps: u64,
-    /// Events a [`Shadow`] took without being applied.
+    /// Events an `fdrive/media_changed` fork kept as a shadow (its latches alone) took
+    /// without being applied.
     pub shadow_steps: u64,
     /// Shadows made real forks (before a DIR read or a gap's timer).
     pub materialized: u64,

@@ -53,7 +53,15 @@
 //! * forks share trajectories: a destination equal to the state of a fork already running
 //!   (typically the previous point's fork, one event later) joins it, and forks whose
 //!   states become equal merge. The model is deterministic, so equal states have equal
-//!   futures and the results are those of separate forks.
+//!   futures and the results are those of separate forks;
+//! * an `fdrive/media_changed` fork that is the source with other DSKCHG latches is kept as
+//!   those latches alone (a shadow) while the events are no DIR read: no other handler
+//!   reads the latch, and a latch the source's event writes (a seek to another track, a
+//!   media change) is written the same in the fork ([`fdc::Drive::latch_writes`]);
+//! * a destination without the READ ID timer carries no hold of it, so the destinations
+//!   of a READ ID wait's successive points join one fork.
+//!
+//! A unit test checks over the corpus that shadows give every record real forks give.
 //!
 //! # Closed loop
 //!
