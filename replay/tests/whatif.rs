@@ -366,3 +366,57 @@ fn closed_loop_windows_driver_model_72() {
     }
     eprintln!("{timer:#?}");
 }
+
+/// The migrations between versions in the closed loop. Backward (7.2 -> 2.3) points are
+/// exactly the accesses of the 7.2 run where 7.2 sends nothing 2.3 lacks: every access is
+/// either one of them or one where `fdc/phase`, `fdc/reset_sensei`, `fdc/result_timer` or
+/// `fdrive/perpendicular` is sent. Forward (2.3 -> 7.2) starts on a 2.3 device, which
+/// sends only what 7.2 knows: every access of its run is a point. Every run reaches its
+/// migration and is counted under the migration's name.
+#[test]
+fn closed_loop_migrations_between_versions() {
+    use fdc_replay::analysis::whatif::closed::{
+        run_closed_loop, tally, ClosedLoopOptions, Control, Outcome, Target,
+    };
+    let c72 = Control::new("dir").unwrap();
+    let backward: std::collections::BTreeSet<u64> =
+        c72.candidates(Target::BACKWARD).into_iter().collect();
+    let unknown: std::collections::BTreeSet<u64> = Subsection::ALL
+        .into_iter()
+        .filter(|s| !Profile::Qemu23.knows(*s))
+        .flat_map(|s| c72.candidates(Target::Without(s)))
+        .collect();
+    assert!(!backward.is_empty() && !unknown.is_empty());
+    assert!(backward.is_disjoint(&unknown));
+    let every = c72.candidates(Target::Version {
+        from: Profile::Qemu72,
+        into: Profile::Qemu72,
+        name: "same",
+    });
+    assert_eq!(
+        every.len(),
+        backward.len() + unknown.len(),
+        "each access is a backward point or sends what 2.3 lacks"
+    );
+    let c23 = Control::new_as("dir", Profile::Qemu23).unwrap();
+    let forward = c23.candidates(Target::FORWARD);
+    let all23 = c23.candidates(Target::Version {
+        from: Profile::Qemu23,
+        into: Profile::Qemu23,
+        name: "same",
+    });
+    assert_eq!(forward, all23);
+    let opts = ClosedLoopOptions {
+        workloads: vec!["dir".into()],
+        subsections: Vec::new(),
+        versions: vec![Target::BACKWARD, Target::FORWARD],
+        points: 4,
+    };
+    let cl = run_closed_loop(&opts).unwrap();
+    assert_eq!(cl.runs.len(), 8);
+    assert!(cl.runs.iter().all(|r| r.outcome != Outcome::NotReached));
+    let t = tally(&cl);
+    assert_eq!(t["backward"].all.runs, 4);
+    assert_eq!(t["backward"].all.candidates, backward.len() as u64);
+    assert_eq!(t["forward"].all.candidates, forward.len() as u64);
+}

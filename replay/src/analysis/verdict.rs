@@ -250,6 +250,10 @@ pub struct VersionMigration {
     pub points_refused: u64,
     /// Classes of the other points (event-weighted).
     pub classes: Classes,
+    /// The closed loop of this migration (the driver model started on the source's
+    /// implementation and migrated to the destination's), when it was run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_loop: Option<ClosedOutcomes>,
 }
 
 /// The rule a subsection falls under.
@@ -373,6 +377,9 @@ impl WhatifSummary {
             s.closed_loop = closed.get(&s.name).cloned();
             s.verdict = s.computed_verdict();
         }
+        for m in &mut self.migrations {
+            m.closed_loop = closed.get(&m.name).cloned();
+        }
     }
 
     /// Adds the counts of a summary of other inputs (same subsections and profiles, by
@@ -425,6 +432,9 @@ impl WhatifSummary {
                     m.points += o.points;
                     m.points_refused += o.points_refused;
                     add_classes(&mut m.classes, &o.classes);
+                    if m.closed_loop.is_none() {
+                        m.closed_loop.clone_from(&o.closed_loop);
+                    }
                 }
                 None => self.migrations.push(o.clone()),
             }

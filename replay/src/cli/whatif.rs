@@ -6,7 +6,8 @@ use super::progress::{Again, Progress};
 use crate::analysis::check::check_reader_as;
 use crate::analysis::verdict::{ClosedOutcomes, TraceReadDifference, WhatifSummary};
 use crate::analysis::whatif::closed::{
-    controls, migrate, planned_runs, tally, ClosedLoop, ClosedLoopOptions, ClosedRun,
+    controls, migrate, planned_controls, planned_runs, tally, ClosedLoop, ClosedLoopOptions,
+    ClosedRun,
 };
 use crate::analysis::whatif::engine::TraceWhatif;
 use crate::analysis::whatif::render::{render, render_closed, render_policy};
@@ -64,8 +65,11 @@ pub struct WhatifArgs {
     /// it, and report what the driver does compared with the run without migration:
     /// carries_on, retries (extra retries, commands and guest time), error (reported to
     /// the workload), data_corruption (the workload's data checks fail), hang (no end
-    /// within 20x the port accesses of the run without migration, plus a million).
-    /// Takes no PATH.
+    /// within 20x the port accesses of the run without migration, plus a million). Also
+    /// the migrations between versions (`--drop backward`, `--drop forward`): the driver
+    /// starts on QEMU 7.2 (2.3), which is replaced by a QEMU 2.3 (7.2) device loaded from
+    /// its state, at an access where nothing 2.3 (7.2) does not know is sent, and is
+    /// compared with its run without migration on 7.2 (2.3). Takes no PATH.
     #[arg(long, conflicts_with_all = ["paths", "points", "policy", "real"])]
     pub closed_loop: bool,
     /// With --closed-loop: a workload of the driver model (repeatable; default: all of
@@ -305,7 +309,7 @@ pub fn closed_loop_all(
 ) -> anyhow::Result<ClosedLoop> {
     let pool = pool(jobs)?;
     let fail = |e: std::io::Error| anyhow::anyhow!("closed loop (driver model): {e}");
-    let n = opts.workloads.len() as u64;
+    let n = planned_controls(opts);
     let progress = Progress::events("closed loop: runs without migration", Some(n), quiet);
     let controls = pool
         .install(|| controls(opts, &|| progress.inc(1)))
@@ -325,6 +329,34 @@ struct ClosedJson<'a> {
     points: usize,
     subsections: &'a BTreeMap<String, ClosedOutcomes>,
     runs: &'a [ClosedRun],
+}
+
+/// The closed loop's options for `--drop` `names` (subsections, and in the closed loop
+/// also `backward` and `forward`, the migrations between versions; none: all of them).
+fn closed_targets(
+    workloads: Vec<String>,
+    names: &[String],
+    points: usize,
+) -> anyhow::Result<ClosedLoopOptions> {
+    let mut opts = ClosedLoopOptions {
+        workloads,
+        ..ClosedLoopOptions::all(points)
+    };
+    if names.is_empty() {
+        return Ok(opts);
+    }
+    let (versions, subs): (Vec<String>, Vec<String>) = names
+        .iter()
+        .cloned()
+        .partition(|n| n == "backward" || n == "forward");
+    opts.subsections = if subs.is_empty() {
+        Vec::new()
+    } else {
+        parse_drops(&subs)?
+    };
+    opts.versions
+        .retain(|t| versions.iter().any(|n| n == t.name()));
+    Ok(opts)
 }
 
 /// `whatif --closed-loop`.
@@ -347,11 +379,7 @@ fn run_closed(args: &WhatifArgs) -> anyhow::Result<i32> {
         }
         w
     };
-    let opts = ClosedLoopOptions {
-        workloads,
-        subsections: parse_drops(&args.drop)?,
-        points: args.migrations,
-    };
+    let opts = closed_targets(workloads, &args.drop, args.migrations)?;
     let cl = closed_loop_all(&opts, args.jobs, args.quiet)?;
     let tallied = tally(&cl);
     let text = match args.format {

@@ -273,11 +273,20 @@ pub fn prepare(workload: &str) -> std::io::Result<Media> {
 
 /// The model with the workload's starting disk in drive A:.
 pub fn model_for(media: &Media) -> std::io::Result<PcFloppy> {
+    model_for_as(media, fdc::Profile::Qemu72)
+}
+
+/// [`model_for`] with a controller of implementation `profile`.
+pub fn model_for_as(media: &Media, profile: fdc::Profile) -> std::io::Result<PcFloppy> {
     let drive0 = match &media.disk0 {
         None => DriveConfig::Empty,
         Some(p) => DriveConfig::Medium(Medium::from_image(std::fs::read(p)?, false)),
     };
-    Ok(PcFloppy::new(Fdc::new(drive0, DriveConfig::Absent)))
+    Ok(PcFloppy::new(Fdc::with_profile(
+        drive0,
+        DriveConfig::Absent,
+        profile,
+    )))
 }
 
 /// A QEMU (`qemu`) with the workload's starting disk in drive A: (used in place).

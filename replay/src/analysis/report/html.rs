@@ -15,7 +15,9 @@ use super::verdict_block::{
     Roulette, VerdictSummary,
 };
 use super::{opt_pct, pct, secs, Report, Summary, UNKNOWN_2_3};
-use crate::analysis::verdict::{ClosedCounts, WhatifSummary, CLOSED_CLASSES, MODEL_CLASSES};
+use crate::analysis::verdict::{
+    ClosedCounts, ClosedOutcomes, WhatifSummary, CLOSED_CLASSES, MODEL_CLASSES,
+};
 use fdc::Subsection;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -459,11 +461,12 @@ fn closed_row(sub: &str, workload: &str, c: &ClosedCounts) -> Markup {
 
 /// The closed-loop outcomes per subsection and workload, when they were computed.
 fn closed_loop_section(w: Option<&WhatifSummary>) -> Markup {
-    let rows: Vec<_> = w
+    let rows: Vec<(&String, &ClosedOutcomes)> = w
         .map(|w| {
-            w.subsections
-                .iter()
-                .filter_map(|s| Some((s, s.closed_loop.as_ref()?)))
+            let subs = w.subsections.iter().map(|s| (&s.name, &s.closed_loop));
+            let versions = w.migrations.iter().map(|m| (&m.name, &m.closed_loop));
+            subs.chain(versions)
+                .filter_map(|(n, c)| Some((n, c.as_ref()?)))
                 .collect()
         })
         .unwrap_or_default();
@@ -475,7 +478,7 @@ fn closed_loop_section(w: Option<&WhatifSummary>) -> Markup {
         section #closed-loop {
             h2 { "Closed loop: the Windows 2000 driver model resumed without the subsection" }
             p.small { "Each workload runs on the model and is migrated once, without the subsection, at one of up to "
-                (points) " port accesses where QEMU sends it (evenly spaced over the candidates); the driver carries                 on against the destination and is compared with the run without migration. Extra time: total /                 largest over the retries runs, ms of guest time." }
+                (points) " port accesses where QEMU sends it (evenly spaced over the candidates); the driver carries                 on against the destination and is compared with the run without migration. Rows backward and forward: the driver starts on qemu-7.2 (qemu-2.3) and the destination is a qemu-2.3 (qemu-7.2) device loaded from the state, at accesses where nothing the destination does not know is sent, compared with the run without migration on the source's version. Extra time: total /                 largest over the retries runs, ms of guest time." }
             div.scroll { table {
                 tr {
                     th.l { "subsection" } th.l { "workload" } th { "candidates" } th { "runs" }
@@ -483,9 +486,9 @@ fn closed_loop_section(w: Option<&WhatifSummary>) -> Markup {
                     th { "extra retries" } th { "extra commands" } th { "extra time ms" } th.l { "errors" }
                 }
                 @for (s, c) in &rows {
-                    (closed_row(&s.name, "all", &c.all))
+                    (closed_row(s, "all", &c.all))
                     @for (wl, wc) in c.by_workload.iter().filter(|(_, wc)| wc.candidates > 0) {
-                        (closed_row(&s.name, wl, wc))
+                        (closed_row(s, wl, wc))
                     }
                 }
             } }

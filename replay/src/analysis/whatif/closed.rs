@@ -9,16 +9,23 @@
 //! million); a workload whose own checks fail (the driver reported success, but what was
 //! read or written through it is wrong) is data corruption.
 //!
+//! The migrations between versions ([`Target::BACKWARD`], [`Target::FORWARD`]) are run the
+//! same way: the driver starts on a device of one implementation, which is replaced by a
+//! device of the other loaded from its state with that version's load rules, at a port
+//! access where the source sends nothing the destination does not know; the run is
+//! compared with the source implementation's run without migration.
+//!
 //! [`run_closed_loop`] ([`controls`], then [`migrate`]) does this for several workloads
 //! and subsections at up to `N` migration points each, evenly spaced over the port
 //! accesses where QEMU sends the subsection in the run without migration; [`tally`]
-//! counts the outcomes per subsection (the report's `closed_loop` figures).
+//! counts the outcomes per subsection (the report's `closed_loop` figures) and per
+//! migration between versions.
 
 use crate::analysis::verdict::{ClosedCounts, ClosedOutcomes};
-use crate::drivermodel::workloads::{model_for, prepare, record, Media, WorkloadError};
+use crate::drivermodel::workloads::{model_for_as, prepare, record, Media, WorkloadError};
 use crate::drivermodel::DriverError;
 use fdc::machine::{Machine, ModelError};
-use fdc::{FdcState, LoadError, Medium, PcFloppy, Subsection};
+use fdc::{FdcState, LoadError, Medium, PcFloppy, Profile, Subsection, SubsectionSet};
 use fdc_trace::{Event, TraceHeader, TraceWriter, WriteOptions};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -38,33 +45,101 @@ pub enum MigratingError {
     Bound(u64),
 }
 
-/// The model, migrated once (without subsection `sub`) at the first port access from
-/// `at` on where QEMU sends `sub`.
+/// What a closed-loop run's migration does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The destination is the source's implementation, loaded without this subsection;
+    /// a point is one where QEMU sends it.
+    Without(Subsection),
+    /// The source is a device of `from`, the destination one of `into` (a migration
+    /// between versions, every subsection sent); a point is one where the source sends
+    /// nothing `into` does not know (elsewhere the destination refuses the stream).
+    Version {
+        /// The source's implementation.
+        from: Profile,
+        /// The destination's.
+        into: Profile,
+        /// `backward` or `forward` (the what-if's migration names).
+        name: &'static str,
+    },
+}
+
+impl Target {
+    /// QEMU 7.2 to QEMU 2.3.
+    pub const BACKWARD: Target = Target::Version {
+        from: Profile::Qemu72,
+        into: Profile::Qemu23,
+        name: "backward",
+    };
+    /// QEMU 2.3 to QEMU 7.2.
+    pub const FORWARD: Target = Target::Version {
+        from: Profile::Qemu23,
+        into: Profile::Qemu72,
+        name: "forward",
+    };
+
+    /// The subsection's name, or the migration's (`backward`, `forward`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Without(s) => s.name(),
+            Target::Version { name, .. } => name,
+        }
+    }
+
+    /// The source's implementation.
+    pub fn source(&self) -> Profile {
+        match self {
+            Target::Without(_) => Profile::Qemu72,
+            Target::Version { from, .. } => *from,
+        }
+    }
+
+    /// Whether a state where QEMU sends `needed` is a point of this target.
+    fn point(&self, needed: SubsectionSet) -> bool {
+        match self {
+            Target::Without(s) => needed.contains(*s),
+            Target::Version { into, .. } => needed.iter().all(|s| into.knows(s)),
+        }
+    }
+
+    /// The destination of `f`.
+    fn destination(&self, f: &fdc::Fdc) -> Result<fdc::Fdc, LoadError> {
+        match self {
+            Target::Without(s) => fdc::destination::migrate_without(f, &[(*s, None)]),
+            Target::Version { into, .. } => {
+                fdc::destination::Migrator::into_profile(*into).migrate_without(f, &[])
+            }
+        }
+    }
+}
+
+/// The model, migrated once ([`Target`]) at the first port access from `at` on that is a
+/// point of the target.
 pub struct Migrating {
     /// The machine.
     pub pc: PcFloppy,
-    sub: Subsection,
+    target: Target,
     at: u64,
     accesses: u64,
     bound: u64,
-    /// Port-access counts at which each subsection was sent (when recording candidates).
-    pub sent_at: BTreeMap<Subsection, Vec<u64>>,
+    /// The subsections QEMU sends at each port access (when recording candidates).
+    pub needed_at: Vec<(u64, SubsectionSet)>,
     record_sent: bool,
     /// (access, virtual time) of the migration, once done.
     pub migrated: Option<(u64, u64)>,
 }
 
 impl Migrating {
-    /// `pc`, migrated at access `at` (`u64::MAX`: never) without `sub`; more than `bound`
+    /// `pc`, migrated to `target` at access `at` (`u64::MAX`: never); more than `bound`
     /// accesses is a hang.
-    pub fn new(pc: PcFloppy, sub: Subsection, at: u64, bound: u64) -> Migrating {
+    pub fn new(pc: PcFloppy, target: Target, at: u64, bound: u64) -> Migrating {
         Migrating {
             pc,
-            sub,
+            target,
             at,
             accesses: 0,
             bound,
-            sent_at: BTreeMap::new(),
+            needed_at: Vec::new(),
             record_sent: false,
             migrated: None,
         }
@@ -84,16 +159,14 @@ impl Migrating {
     fn maybe_migrate(&mut self) -> Result<(), MigratingError> {
         let needed = self.pc.fdc.needed_subsections();
         if self.record_sent {
-            for s in needed.iter() {
-                let at = self.sent_at.entry(s).or_default();
-                if at.last() != Some(&self.accesses) {
-                    at.push(self.accesses);
-                }
+            match self.needed_at.last_mut() {
+                // Looks at the interrupt line between two accesses: what either sends.
+                Some((a, n)) if *a == self.accesses => needed.iter().for_each(|s| n.insert(s)),
+                _ => self.needed_at.push((self.accesses, needed)),
             }
         }
-        let sent = needed.contains(self.sub);
-        if sent && self.migrated.is_none() && self.accesses >= self.at {
-            self.pc.fdc = fdc::destination::migrate_without(&self.pc.fdc, &[(self.sub, None)])?;
+        if self.migrated.is_none() && self.accesses >= self.at && self.target.point(needed) {
+            self.pc.fdc = self.target.destination(&self.pc.fdc)?;
             self.migrated = Some((self.accesses, self.pc.fdc.now()));
         }
         Ok(())
@@ -200,7 +273,7 @@ impl Outcome {
 pub struct ClosedRun {
     /// Workload.
     pub workload: String,
-    /// Subsection dropped.
+    /// Subsection dropped, or the migration between versions ([`Target::name`]).
     pub subsection: &'static str,
     /// Port access before which the migration happened.
     pub access: u64,
@@ -226,8 +299,8 @@ enum End {
 /// What the machine saw during a run.
 #[derive(Clone, Default)]
 struct Seen {
-    /// Per subsection, the port-access counts at which it was sent (when recorded).
-    sent: BTreeMap<Subsection, Vec<u64>>,
+    /// The subsections sent at each port access (when recorded).
+    needed_at: Vec<(u64, SubsectionSet)>,
     /// (access, virtual time) of the migration.
     migrated: Option<(u64, u64)>,
     /// Port accesses made.
@@ -239,10 +312,11 @@ struct Run {
     seen: Seen,
 }
 
-/// Runs `workload` on a fresh model wrapped in `m`. Making the images failing is an
-/// error; everything the driver or the workload reports is the run's end.
+/// Runs `workload` on a fresh model of the target's source implementation wrapped in
+/// `m`. Making the images failing is an error; everything the driver or the workload
+/// reports is the run's end.
 fn run(workload: &str, media: &Media, mut m: Migrating, record_sent: bool) -> std::io::Result<Run> {
-    m.pc = model_for(media)?;
+    m.pc = model_for_as(media, m.target.source())?;
     m.record_sent = record_sent;
     let w = TraceWriter::new(Vec::new(), &TraceHeader::default(), WriteOptions::default())
         .map_err(std::io::Error::other)?;
@@ -279,7 +353,7 @@ impl Drop for Probe {
     fn drop(&mut self) {
         if let Ok(mut g) = self.out.lock() {
             *g = Seen {
-                sent: std::mem::take(&mut self.inner.sent_at),
+                needed_at: std::mem::take(&mut self.inner.needed_at),
                 migrated: self.inner.migrated,
                 accesses: self.inner.accesses,
             };
@@ -321,11 +395,11 @@ impl Machine for Probe {
     }
 }
 
-fn unmigrated(sub: Subsection) -> Migrating {
+fn unmigrated(target: Target) -> Migrating {
     let absent = fdc::DriveConfig::Absent;
     Migrating::new(
         PcFloppy::new(fdc::Fdc::new(absent.clone(), absent)),
-        sub,
+        target,
         u64::MAX,
         u64::MAX,
     )
@@ -341,18 +415,31 @@ pub struct Control {
     end_ns: u64,
     events: Vec<Event>,
     accesses: u64,
-    /// Per subsection, the port-access counts at which QEMU sends it.
-    pub sent: BTreeMap<Subsection, Vec<u64>>,
+    /// The implementation it ran on (the source of the targets compared with it).
+    pub profile: Profile,
+    /// The subsections QEMU sends at each port access.
+    needed_at: Vec<(u64, SubsectionSet)>,
 }
 
 impl Control {
-    /// Makes the workload's images and runs it without migration.
+    /// Makes the workload's images and runs it without migration on QEMU 7.2.
     pub fn new(workload: &str) -> std::io::Result<Control> {
+        Control::new_as(workload, Profile::Qemu72)
+    }
+
+    /// [`Control::new`] on a device of `profile`.
+    pub fn new_as(workload: &str, profile: Profile) -> std::io::Result<Control> {
         let media = prepare(workload)?;
-        let r = run(workload, &media, unmigrated(Subsection::Phase), true)?;
+        // Never migrated: the target only names the implementation.
+        let never = Target::Version {
+            from: profile,
+            into: profile,
+            name: "none",
+        };
+        let r = run(workload, &media, unmigrated(never), true)?;
         let End::Done(commands, retries, end_ns, events) = r.end else {
             return Err(std::io::Error::other(format!(
-                "{workload}: the driver model does not finish without migration"
+                "{workload}: the driver model does not finish without migration on {profile}"
             )));
         };
         Ok(Control {
@@ -363,14 +450,25 @@ impl Control {
             end_ns,
             events,
             accesses: r.seen.accesses,
-            sent: r.seen.sent,
+            profile,
+            needed_at: r.seen.needed_at,
         })
     }
 
-    /// Up to `points` port accesses where `sub` is sent, evenly spaced over them (the
-    /// first one always among them).
-    pub fn chosen(&self, sub: Subsection, points: usize) -> Vec<u64> {
-        let sent = self.sent.get(&sub).map(Vec::as_slice).unwrap_or_default();
+    /// The port accesses that are points of `target` (where QEMU sends the subsection,
+    /// or where the source sends nothing the destination does not know).
+    pub fn candidates(&self, target: Target) -> Vec<u64> {
+        self.needed_at
+            .iter()
+            .filter(|(_, n)| target.point(*n))
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// Up to `points` of the [`Control::candidates`] of `target`, evenly spaced over them
+    /// (the first one always among them).
+    pub fn chosen(&self, target: Target, points: usize) -> Vec<u64> {
+        let sent = self.candidates(target);
         let k = points.min(sent.len());
         (0..k).map(|i| sent[i * sent.len() / k]).collect()
     }
@@ -381,14 +479,15 @@ impl Control {
         self.accesses.saturating_mul(20).saturating_add(1_000_000)
     }
 
-    /// The workload migrated without `sub` at the first port access from `at` on where
-    /// `sub` is sent, compared with this run.
-    pub fn run_at(&self, sub: Subsection, at: u64) -> std::io::Result<ClosedRun> {
-        self.run_bounded(sub, at, self.bound())
+    /// The workload migrated to `target` at the first port access from `at` on that is
+    /// a point of it, compared with this run (whose implementation must be the target's
+    /// source).
+    pub fn run_at(&self, target: Target, at: u64) -> std::io::Result<ClosedRun> {
+        self.run_bounded(target, at, self.bound())
     }
 
-    fn run_bounded(&self, sub: Subsection, at: u64, bound: u64) -> std::io::Result<ClosedRun> {
-        let mut m = unmigrated(sub);
+    fn run_bounded(&self, target: Target, at: u64, bound: u64) -> std::io::Result<ClosedRun> {
+        let mut m = unmigrated(target);
         m.at = at;
         m.bound = bound;
         let r = run(&self.workload, &self.media, m, false)?;
@@ -407,7 +506,7 @@ impl Control {
         };
         Ok(ClosedRun {
             workload: self.workload.clone(),
-            subsection: sub.name(),
+            subsection: target.name(),
             access,
             t_ns,
             outcome,
@@ -423,10 +522,11 @@ pub fn closed_loop(
     points: usize,
 ) -> std::io::Result<Vec<ClosedRun>> {
     let control = Control::new(workload)?;
+    let target = Target::Without(sub);
     control
-        .chosen(sub, points)
+        .chosen(target, points)
         .into_iter()
-        .map(|at| control.run_at(sub, at))
+        .map(|at| control.run_at(target, at))
         .collect()
 }
 
@@ -441,7 +541,9 @@ pub struct ClosedLoopOptions {
     pub workloads: Vec<String>,
     /// Subsections to drop, one at a time.
     pub subsections: Vec<Subsection>,
-    /// Migration points per workload and subsection, at most.
+    /// Migrations between versions to run ([`Target::Version`]s).
+    pub versions: Vec<Target>,
+    /// Migration points per workload and subsection (or version migration), at most.
     pub points: usize,
 }
 
@@ -454,8 +556,24 @@ impl ClosedLoopOptions {
                 .map(|(n, _)| n.to_string())
                 .collect(),
             subsections: Subsection::ALL.to_vec(),
+            versions: vec![Target::BACKWARD, Target::FORWARD],
             points,
         }
+    }
+
+    /// The subsections' targets, then the version migrations.
+    pub fn targets(&self) -> Vec<Target> {
+        let drops = self.subsections.iter().map(|s| Target::Without(*s));
+        drops.chain(self.versions.iter().copied()).collect()
+    }
+
+    /// The implementations the targets start on, in [`Profile::ALL`] order.
+    fn sources(&self) -> Vec<Profile> {
+        let targets = self.targets();
+        Profile::ALL
+            .into_iter()
+            .filter(|p| targets.iter().any(|t| t.source() == *p))
+            .collect()
     }
 }
 
@@ -471,28 +589,46 @@ pub struct ClosedLoop {
     pub runs: Vec<ClosedRun>,
 }
 
-/// The runs without migration of every workload of `opts`, on the current rayon pool, in
-/// the order asked; `tick` is called after each.
+/// The runs without migration of every workload of `opts` on every implementation a
+/// target starts on, on the current rayon pool, in the order asked (workload, then
+/// implementation); `tick` is called after each.
 pub fn controls(
     opts: &ClosedLoopOptions,
     tick: &(dyn Fn() + Sync),
 ) -> std::io::Result<Vec<Control>> {
-    opts.workloads
-        .par_iter()
-        .map(|w| {
-            let c = Control::new(w);
+    let sources = opts.sources();
+    let runs: Vec<(&String, Profile)> = opts
+        .workloads
+        .iter()
+        .flat_map(|w| sources.iter().map(move |p| (w, *p)))
+        .collect();
+    runs.par_iter()
+        .map(|&(w, p)| {
+            let c = Control::new_as(w, p);
             tick();
             c
         })
         .collect()
 }
 
-/// The migrated runs of `opts` from `controls`: (control, subsection, access), in order.
-fn tasks(controls: &[Control], opts: &ClosedLoopOptions) -> Vec<(usize, Subsection, u64)> {
+/// How many runs without migration [`controls`] makes.
+pub fn planned_controls(opts: &ClosedLoopOptions) -> u64 {
+    (opts.workloads.len() * opts.sources().len()) as u64
+}
+
+/// The targets of `opts` that start on `control`'s implementation.
+fn targets_of(control: &Control, opts: &ClosedLoopOptions) -> Vec<Target> {
+    let mut t = opts.targets();
+    t.retain(|t| t.source() == control.profile);
+    t
+}
+
+/// The migrated runs of `opts` from `controls`: (control, target, access), in order.
+fn tasks(controls: &[Control], opts: &ClosedLoopOptions) -> Vec<(usize, Target, u64)> {
     let mut out = Vec::new();
     for (i, c) in controls.iter().enumerate() {
-        for &s in &opts.subsections {
-            out.extend(c.chosen(s, opts.points).into_iter().map(|at| (i, s, at)));
+        for t in targets_of(c, opts) {
+            out.extend(c.chosen(t, opts.points).into_iter().map(|at| (i, t, at)));
         }
     }
     out
@@ -514,10 +650,9 @@ pub fn migrate(
     let candidates = controls
         .iter()
         .map(|c| {
-            let per = opts
-                .subsections
-                .iter()
-                .map(|s| (s.name(), c.sent.get(s).map_or(0, |v| v.len() as u64)))
+            let per = targets_of(c, opts)
+                .into_iter()
+                .map(|t| (t.name(), c.candidates(t).len() as u64))
                 .collect();
             (c.workload.clone(), per)
         })
@@ -591,10 +726,11 @@ mod tests {
     #[test]
     fn beyond_the_bound_is_a_hang() {
         let c = Control::new("dir").unwrap();
-        let at = c.chosen(Subsection::MediaRate, 1)[0];
-        let r = c.run_bounded(Subsection::MediaRate, at, 60).unwrap();
+        let rate = Target::Without(Subsection::MediaRate);
+        let at = c.chosen(rate, 1)[0];
+        let r = c.run_bounded(rate, at, 60).unwrap();
         assert_eq!(r.outcome, Outcome::Hang);
-        let normal = c.run_at(Subsection::MediaRate, at).unwrap();
+        let normal = c.run_at(rate, at).unwrap();
         assert_eq!(normal.outcome, Outcome::CarriesOn);
         let cl = ClosedLoop {
             points: 1,

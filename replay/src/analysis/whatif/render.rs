@@ -90,10 +90,14 @@ migration streams (corpora/whatif/runs).",
     o.push_str(&guest_table(summary).render(markdown));
     heading(&mut o, markdown, "Measured on real guests");
     o.push_str(&real_table(summary).render(markdown));
-    let closed: BTreeMap<String, ClosedOutcomes> = summary
+    let subs = summary
         .subsections
         .iter()
-        .filter_map(|s| Some((s.name.clone(), s.closed_loop.clone()?)))
+        .map(|s| (&s.name, &s.closed_loop));
+    let versions = summary.migrations.iter().map(|m| (&m.name, &m.closed_loop));
+    let closed: BTreeMap<String, ClosedOutcomes> = subs
+        .chain(versions)
+        .filter_map(|(n, c)| Some((n.clone(), c.clone()?)))
         .collect();
     if !closed.is_empty() {
         o.push_str(&render_closed(&closed, markdown));
@@ -373,8 +377,11 @@ pub fn render_closed(closed: &BTreeMap<String, ClosedOutcomes>, markdown: bool) 
         "Each workload of the driver model runs on the model and is migrated once, without the \
 subsection, at one of up to {points} port accesses where QEMU sends it (evenly spaced over the \
 candidates: accesses of the run without migration where it is sent); the driver carries on against \
-the destination and is compared with the run without migration. Extra time: total / largest over the \
-retries runs (ms of guest time)."
+the destination and is compared with the run without migration. Rows backward and forward: the \
+driver starts on qemu-7.2 (qemu-2.3) and the destination is a qemu-2.3 (qemu-7.2) device loaded from \
+the state with that version's load rules, at accesses where nothing the destination does not know is \
+sent; the run is compared with the one without migration on the source's version. Extra time: total / \
+largest over the retries runs (ms of guest time)."
     );
     if markdown {
         o.push('\n');
@@ -394,7 +401,11 @@ retries runs (ms of guest time)."
     ]);
     let mut t = Table::from_strings(h).align_left(1).align_left(13);
     let mut subs: Vec<&String> = closed.keys().collect();
-    subs.sort_by_key(|n| fdc::Subsection::from_name(n));
+    // The subsections in their order, then the migrations between versions.
+    subs.sort_by_key(|n| {
+        let s = fdc::Subsection::from_name(n);
+        (s.is_none(), s, *n)
+    });
     for s in subs {
         let c = &closed[s];
         closed_row(&mut t, s, ALL_GUESTS, &c.all);

@@ -153,6 +153,7 @@ pub fn version_migration(
         points: traces.iter().map(|t| t.points).sum(),
         points_refused: traces.iter().map(|t| t.refused_points).sum(),
         classes: classes_of(&c, false),
+        closed_loop: None,
     }
 }
 
