@@ -11,8 +11,8 @@ use super::super::timeline::{
 };
 use super::record::TraceRecord;
 use super::verdict_block::{
-    classes_text, idle_text, interval_text, one_in_text, rule_text, title, whatif_text, where_text,
-    Roulette, VerdictSummary,
+    accepted_text, classes_text, idle_text, interval_text, one_in_text, rule_text, title,
+    whatif_text, where_text, Roulette, VerdictSummary,
 };
 use super::{opt_pct, pct, secs, Report, Summary, UNKNOWN_2_3};
 use crate::analysis::verdict::{
@@ -108,6 +108,9 @@ fn verdict_section(v: &VerdictSummary) -> Markup {
             p #idle { (idle_text(&v.idle)) }
             h3 { "Backward migration to QEMU 2.3 at a random instant" }
             (roulette_chart(v))
+            @if let Some(b) = &v.backward_accepted {
+                p #backward-accepted { (accepted_text(b)) }
+            }
         }
     }
 }

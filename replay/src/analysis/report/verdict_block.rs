@@ -95,6 +95,18 @@ pub struct IdleVerdict {
     pub needed: Vec<(String, usize)>,
 }
 
+/// The backward migration (QEMU 7.2 -> 2.3) where it is not refused (the source sends
+/// nothing 2.3 lacks): is the old version safe in the prevalent state?
+#[derive(Clone, Debug, Serialize)]
+pub struct BackwardAccepted {
+    /// Points where a QEMU 2.3 destination accepts the stream.
+    pub points: u64,
+    /// Model classes of those points (event-weighted, open loop).
+    pub classes: BTreeMap<String, u64>,
+    /// Closed-loop outcomes of the driver model (all workloads), when run.
+    pub closed_loop: Option<ClosedCounts>,
+}
+
 /// The facts of the verdict block (the JSON's `summary`).
 #[derive(Clone, Debug, Serialize)]
 pub struct VerdictSummary {
@@ -108,6 +120,8 @@ pub struct VerdictSummary {
     pub subsections: Vec<SubsectionVerdict>,
     pub backward_all: Roulette,
     pub backward_per_guest: Vec<Roulette>,
+    /// From the what-if's `backward` migration, when computed.
+    pub backward_accepted: Option<BackwardAccepted>,
     pub idle: IdleVerdict,
 }
 
@@ -251,7 +265,15 @@ impl VerdictSummary {
                 needed.push((s.name().to_string(), n));
             }
         }
+        let backward_accepted = whatif
+            .and_then(|w| w.migrations.iter().find(|m| m.name == "backward"))
+            .map(|m| BackwardAccepted {
+                points: m.points - m.points_refused.min(m.points),
+                classes: m.classes.clone(),
+                closed_loop: m.closed_loop.as_ref().map(|c| c.all.clone()),
+            });
         VerdictSummary {
+            backward_accepted,
             traces: r.per_trace.len(),
             recorded,
             driver_model: r.per_trace.len() - recorded,
@@ -429,6 +451,24 @@ pub fn idle_text(v: &IdleVerdict) -> String {
     )
 }
 
+/// The sentence on the backward migration where it is not refused.
+pub fn accepted_text(b: &BackwardAccepted) -> String {
+    let mut s = format!(
+        "Where it does not fail (nothing 2.3 lacks is sent): a QEMU 2.3 destination gives {} of {} points (model, open loop)",
+        classes_text(&b.classes, &MODEL_CLASSES),
+        b.points
+    );
+    if let Some(c) = &b.closed_loop {
+        let _ = write!(
+            s,
+            "; the Windows 2000 driver model moved to QEMU 2.3: {} of {} runs",
+            classes_text(&c.outcomes, &CLOSED_CLASSES),
+            c.runs
+        );
+    }
+    s + "."
+}
+
 /// The backward-migration sentence (all guests).
 pub fn backward_text(a: &Roulette) -> String {
     format!(
@@ -512,6 +552,9 @@ pub fn render(v: &VerdictSummary, markdown: bool) -> String {
         let _ = writeln!(s, "{}\n", idle_text(&v.idle));
         let _ = writeln!(s, "{}\n", backward_text(&v.backward_all));
         s.push_str(&guest_table(v, true).render(true));
+        if let Some(b) = &v.backward_accepted {
+            let _ = writeln!(s, "\n{}\n", accepted_text(b));
+        }
     } else {
         let _ = writeln!(s, "fdc-replay report: {}", title(v));
         s.push_str(&subsection_table(v, false).render(false));
@@ -521,6 +564,9 @@ pub fn render(v: &VerdictSummary, markdown: bool) -> String {
         let g = guest_table(v, false).render(false);
         for line in g.lines().skip(1) {
             let _ = writeln!(s, "{line}");
+        }
+        if let Some(b) = &v.backward_accepted {
+            let _ = writeln!(s, "{}", accepted_text(b));
         }
     }
     s
@@ -667,5 +713,26 @@ mod tests {
             "lane note"
         );
         assert!(html.contains("rule (a): model stall 12, invisible 28 of 40 points"));
+        assert!(
+            !text.contains("Where it does not fail"),
+            "no backward migration run"
+        );
+
+        // The backward migration: 40 points, 10 refused, the other 30 invisible.
+        let mut w = whatif();
+        w.migrations = vec![crate::analysis::verdict::VersionMigration {
+            name: "backward".into(),
+            points: 40,
+            points_refused: 10,
+            classes: [("invisible".to_string(), 30)].into(),
+            ..Default::default()
+        }];
+        r.whatif = Some(w);
+        let text = r.render(false);
+        assert!(
+            text.contains("Where it does not fail (nothing 2.3 lacks is sent): a QEMU 2.3 destination gives invisible 30 of 30 points (model, open loop)."),
+            "{text}"
+        );
+        assert!(r.to_html().contains("invisible 30 of 30 points"));
     }
 }
