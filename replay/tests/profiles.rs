@@ -293,3 +293,68 @@ fn cli_profile_table_and_migrations_match_the_library_runs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("qemu-7.2-no-rqm-fix"));
 }
+
+/// `whatif --into P` runs the one migration from `--profile` into P: its row equals the
+/// summary's migration of the same pair, and `--points` has one record per point the
+/// destination accepts (nothing dropped: subsection `none (control)`) whose classes are
+/// the row's. An unknown `--into` is refused, naming the option.
+#[test]
+fn cli_into_runs_one_migration_with_records() {
+    use serde_json::Value;
+    let bin = env!("CARGO_BIN_EXE_fdc-replay");
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .args(["whatif", "-q"])
+            .args(args)
+            .arg(&traces)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let summary: Value = serde_json::from_slice(&run(&["--format", "json"])).unwrap();
+    for (k, from, into) in [(0, "qemu-7.2", "qemu-2.3"), (1, "qemu-2.3", "qemu-7.2")] {
+        let args = ["--profile", from, "--into", into];
+        let row: Value =
+            serde_json::from_slice(&run(&[&args[..], &["--format", "json"]].concat())).unwrap();
+        let m = &summary["migrations"][k];
+        assert_eq!(row["name"], format!("{from} -> {into}"));
+        for f in [
+            "source",
+            "destination",
+            "points",
+            "points_refused",
+            "classes",
+        ] {
+            assert_eq!(row[f], m[f], "{f} of {from} -> {into}");
+        }
+        let points = run(&[&args[..], &["--points"]].concat());
+        let mut classes = std::collections::BTreeMap::<String, u64>::new();
+        for line in String::from_utf8(points).unwrap().lines() {
+            let r: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(r["subsection"], "none (control)");
+            *classes
+                .entry(r["class"].as_str().unwrap().into())
+                .or_default() += 1;
+        }
+        for (c, n) in row["classes"].as_object().unwrap() {
+            assert_eq!(
+                classes.get(c).copied().unwrap_or(0),
+                n.as_u64().unwrap(),
+                "{c}"
+            );
+        }
+    }
+    let out = std::process::Command::new(bin)
+        .args(["whatif", "-q", "--into", "qemu-9.0"])
+        .arg(&traces)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--into \"qemu-9.0\""));
+}

@@ -10,7 +10,7 @@ use crate::analysis::whatif::closed::{
     ClosedRun,
 };
 use crate::analysis::whatif::engine::TraceWhatif;
-use crate::analysis::whatif::render::{render, render_closed, render_policy};
+use crate::analysis::whatif::render::{render, render_closed, render_migrations, render_policy};
 use crate::analysis::whatif::summary::{
     guest_totals, policy_rows, profile_share, summarize, version_migration, Policy, PolicyRow,
 };
@@ -45,6 +45,13 @@ pub struct WhatifArgs {
     /// profile table and version migrations cover all three whatever this says.
     #[arg(long, default_value = crate::analysis::whatif::summary::PROFILE)]
     pub profile: String,
+    /// Instead of dropping subsections: the migration from --profile into this version at
+    /// every point (the destination is a device of it loaded with its load rules; refused
+    /// where the source sends a subsection it does not know). Prints that migration's
+    /// row of the summary's migration table, or with --points its records (subsection
+    /// `none (control)`: nothing dropped).
+    #[arg(long, value_name = "P", conflicts_with_all = ["drop", "policy", "closed_loop"])]
+    pub into: Option<String>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Worker threads (default: all cores). The output is the same for any value.
@@ -421,14 +428,14 @@ fn write_points(traces: &[TraceWhatif], w: &mut dyn Write) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The profile named `name`.
+fn parse_profile(name: &str) -> anyhow::Result<Profile> {
+    Profile::from_name(name)
+        .ok_or_else(|| anyhow::anyhow!("{name:?}: not a profile (one of {})", profile_names()))
+}
+
 pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
-    let Some(profile) = Profile::from_name(&args.profile) else {
-        anyhow::bail!(
-            "--profile {:?}: not a profile (one of {})",
-            args.profile,
-            profile_names()
-        );
-    };
+    let profile = parse_profile(&args.profile).map_err(|e| anyhow::anyhow!("--profile {e}"))?;
     if args.closed_loop {
         return run_closed(&args);
     }
@@ -442,14 +449,24 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
         eprintln!("fdc-replay whatif: no *.fdctrace traces under {shown}");
         return Ok(EXIT_NOTHING);
     }
+    let into = args
+        .into
+        .as_deref()
+        .map(|n| parse_profile(n).map_err(|e| anyhow::anyhow!("--into {e}")))
+        .transpose()?;
     let opts = WhatifOptions {
-        subsections: parse_drops(&args.drop)?,
+        subsections: if into.is_some() {
+            Vec::new()
+        } else {
+            parse_drops(&args.drop)?
+        },
         keep_points: args.points,
-        control: false,
+        control: into.is_some(),
         profile,
-        into: None,
+        into,
     };
-    let results = whatif_all(&paths, &opts, args.jobs, args.quiet, !args.points)?;
+    let versions = !args.points && into.is_none();
+    let results = whatif_all(&paths, &opts, args.jobs, args.quiet, versions)?;
     let mut traces = Vec::new();
     let mut versions = Vec::new();
     let mut bad = found.bad.len();
@@ -468,6 +485,15 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     let mut so = std::io::BufWriter::new(std::io::stdout().lock());
     if args.points {
         write_points(&traces, &mut so)?;
+    } else if let Some(into) = into {
+        let run: Vec<&TraceWhatif> = traces.iter().collect();
+        let name = format!("{profile} -> {into}");
+        let m = version_migration(&name, profile, into, &run);
+        let text = match args.format {
+            ReportFormat::Json => serde_json::to_string_pretty(&m)? + "\n",
+            f => render_migrations(std::slice::from_ref(&m), f == ReportFormat::Markdown),
+        };
+        so.write_all(text.as_bytes())?;
     } else {
         // The real outcomes were measured on QEMU 7.2.
         let real = if profile == Profile::Qemu72 {

@@ -6,7 +6,8 @@ use super::Class;
 use crate::analysis::report::{pct, Table};
 use crate::analysis::stats::{proportion, Method, Proportion};
 use crate::analysis::verdict::{
-    Classes, ClosedCounts, ClosedOutcomes, Rule, WhatifSummary, CLOSED_CLASSES, REAL_CLASSES,
+    Classes, ClosedCounts, ClosedOutcomes, Rule, VersionMigration, WhatifSummary, CLOSED_CLASSES,
+    REAL_CLASSES,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -130,7 +131,7 @@ state: those differences are the profile table's). A class can still come from t
 difference when it shows while the states differ in something no read has shown yet. Refused: the \
 source sends a subsection the destination does not know.\n",
     );
-    paragraph_then(&mut o, markdown, &migration_table(summary));
+    paragraph_then(&mut o, markdown, &migration_table(&summary.migrations));
     o
 }
 
@@ -190,7 +191,12 @@ fn profile_table(summary: &WhatifSummary) -> Table {
     t
 }
 
-fn migration_table(summary: &WhatifSummary) -> Table {
+/// The table of migrations between versions (`whatif --into` prints it alone).
+pub fn render_migrations(migrations: &[VersionMigration], markdown: bool) -> String {
+    migration_table(migrations).render(markdown)
+}
+
+fn migration_table(migrations: &[VersionMigration]) -> Table {
     let mut h = vec![
         "migration".to_string(),
         "source".into(),
@@ -200,7 +206,7 @@ fn migration_table(summary: &WhatifSummary) -> Table {
     ];
     h.extend(class_names());
     let mut t = Table::from_strings(h);
-    for m in &summary.migrations {
+    for m in migrations {
         let mut r = vec![
             m.name.clone(),
             m.source.clone(),
