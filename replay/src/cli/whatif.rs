@@ -406,6 +406,59 @@ fn run_closed(args: &WhatifArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `whatif --into`: the migration from `profile` into `into` over `traces`, as `format`.
+fn migration_text(
+    traces: &[TraceWhatif],
+    profile: Profile,
+    into: Profile,
+    format: ReportFormat,
+) -> anyhow::Result<String> {
+    let run: Vec<&TraceWhatif> = traces.iter().collect();
+    let m = version_migration(&format!("{profile} -> {into}"), profile, into, &run);
+    Ok(match format {
+        ReportFormat::Json => serde_json::to_string_pretty(&m)? + "\n",
+        f => render_migrations(std::slice::from_ref(&m), f == ReportFormat::Markdown),
+    })
+}
+
+/// The `whatif` summary of `traces` (with the profile table and version migrations from
+/// `versions`, and the policy rows `args` asks for), as `args.format`.
+fn summary_text(
+    args: &WhatifArgs,
+    traces: &[TraceWhatif],
+    versions: &[Versions],
+    profile: Profile,
+) -> anyhow::Result<String> {
+    // The real outcomes were measured on QEMU 7.2.
+    let real = if profile == Profile::Qemu72 {
+        crate::analysis::whatif::real::load_default(args.real.as_deref())?
+    } else {
+        Default::default()
+    };
+    let mut summary = summarize(traces, &real);
+    add_versions(&mut summary, traces, versions, profile);
+    let rows = args
+        .policy
+        .map(|p| policy_rows(&summary, &guest_totals(traces), p));
+    Ok(match args.format {
+        ReportFormat::Json => {
+            let j = JsonOut {
+                summary: &summary,
+                policy: rows.as_deref(),
+            };
+            serde_json::to_string_pretty(&j)? + "\n"
+        }
+        f => {
+            let md = f == ReportFormat::Markdown;
+            let mut s = render(&summary, md);
+            if let Some(rows) = &rows {
+                s.push_str(&render_policy(rows, md));
+            }
+            s
+        }
+    })
+}
+
 #[derive(Serialize)]
 struct JsonOut<'a> {
     #[serde(flatten)]
@@ -485,43 +538,10 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<i32> {
     let mut so = std::io::BufWriter::new(std::io::stdout().lock());
     if args.points {
         write_points(&traces, &mut so)?;
-    } else if let Some(into) = into {
-        let run: Vec<&TraceWhatif> = traces.iter().collect();
-        let name = format!("{profile} -> {into}");
-        let m = version_migration(&name, profile, into, &run);
-        let text = match args.format {
-            ReportFormat::Json => serde_json::to_string_pretty(&m)? + "\n",
-            f => render_migrations(std::slice::from_ref(&m), f == ReportFormat::Markdown),
-        };
-        so.write_all(text.as_bytes())?;
     } else {
-        // The real outcomes were measured on QEMU 7.2.
-        let real = if profile == Profile::Qemu72 {
-            crate::analysis::whatif::real::load_default(args.real.as_deref())?
-        } else {
-            Default::default()
-        };
-        let mut summary = summarize(&traces, &real);
-        add_versions(&mut summary, &traces, &versions, profile);
-        let rows = args
-            .policy
-            .map(|p| policy_rows(&summary, &guest_totals(&traces), p));
-        let text = match args.format {
-            ReportFormat::Json => {
-                let j = JsonOut {
-                    summary: &summary,
-                    policy: rows.as_deref(),
-                };
-                serde_json::to_string_pretty(&j)? + "\n"
-            }
-            f => {
-                let md = f == ReportFormat::Markdown;
-                let mut s = render(&summary, md);
-                if let Some(rows) = &rows {
-                    s.push_str(&render_policy(rows, md));
-                }
-                s
-            }
+        let text = match into {
+            Some(into) => migration_text(&traces, profile, into, args.format)?,
+            None => summary_text(&args, &traces, &versions, profile)?,
         };
         so.write_all(text.as_bytes())?;
     }
