@@ -505,22 +505,9 @@ impl Migrator {
     /// fields set to the fresh device's values. `None` for `fdc/phase`, whose absence
     /// also changes what the load derives from MSR (use [`Migrator::migrate_without`]).
     pub fn patch_without(&self, control: &Fdc, sub: Subsection) -> Option<Fdc> {
-        let (_, fresh) = self.fresh.as_ref()?;
+        let p = self.fresh_patch(sub)?;
         let mut f = control.clone();
-        match sub {
-            Subsection::Phase => return None,
-            Subsection::ResetSensei => f.reset_sensei = fresh.reset_sensei,
-            Subsection::ResultTimer => f.result_timer = fresh.result_timer,
-            Subsection::MediaChanged | Subsection::MediaRate | Subsection::Perpendicular => {
-                for (d, fd) in f.drives.iter_mut().zip(fresh.drives.iter()) {
-                    match sub {
-                        Subsection::MediaChanged => d.media_changed = fd.media_changed,
-                        Subsection::MediaRate => d.media_rate = fd.media_rate,
-                        _ => d.perpendicular = fd.perpendicular,
-                    }
-                }
-            }
-        }
+        p.put(&mut f);
         Some(f)
     }
 

@@ -60,13 +60,7 @@ fn rows() -> Vec<(&'static str, Vec<u8>, u8, u8)> {
 
 /// Controller reset (DOR), the four reset SENSE INTERRUPTs, motor on; then `bytes`; MSR.
 fn msr_after<M: Machine>(m: &mut M, bytes: &[u8]) -> Result<u8, M::Error> {
-    m.outb(DOR, 0x08)?;
-    m.outb(DOR, 0x0c)?;
-    for _ in 0..4 {
-        m.outb(FIFO, 0x08)?;
-        m.inb(FIFO)?;
-        m.inb(FIFO)?;
-    }
+    reset_and_sense(m)?;
     m.outb(DOR, 0x1c)?;
     for &b in bytes {
         m.outb(FIFO, b)?;

@@ -27,13 +27,7 @@ fn start(drives: [DriveSpec; 2]) -> Oracle {
 
 /// DOR reset and the four SENSE INTERRUPTs that clear the per-drive reset status.
 fn reset_and_clear(o: &mut Oracle) {
-    o.outb(DOR, 0x08).unwrap();
-    o.outb(DOR, 0x0c).unwrap();
-    for _ in 0..4 {
-        o.outb(FIFO, 0x08).unwrap();
-        o.inb(FIFO).unwrap();
-        o.inb(FIFO).unwrap();
-    }
+    reset_and_sense(o).unwrap();
 }
 
 #[test]

@@ -46,13 +46,7 @@ fn blank(bytes: u64) -> DriveConfig {
 
 /// DOR reset and the four SENSE INTERRUPTs, then 1 ms.
 fn reset_and_clear(o: &mut Oracle) {
-    o.outb(DOR, 0x08).unwrap();
-    o.outb(DOR, 0x0c).unwrap();
-    for _ in 0..4 {
-        o.outb(FIFO, 0x08).unwrap();
-        o.inb(FIFO).unwrap();
-        o.inb(FIFO).unwrap();
-    }
+    reset_and_sense(o).unwrap();
     o.advance_ns(1_000_000).unwrap();
 }
 

@@ -26,13 +26,7 @@ fn blank() -> DriveConfig {
 
 /// DOR reset, the four SENSE INTERRUPTs, 1 ms, then READ ID on drive 0, head 0.
 fn read_id<M: Machine>(m: &mut M) -> Result<(), M::Error> {
-    m.outb(DOR, 0x08)?;
-    m.outb(DOR, 0x0c)?;
-    for _ in 0..4 {
-        m.outb(FIFO, 0x08)?;
-        m.inb(FIFO)?;
-        m.inb(FIFO)?;
-    }
+    reset_and_sense(m)?;
     m.advance_ns(1_000_000)?;
     m.outb(FIFO, 0x4a)?;
     m.outb(FIFO, 0x00)

@@ -6,7 +6,6 @@
 use fdc::{Profile, Subsection};
 use fdc_replay::analysis::whatif::{whatif_events, whatif_file, Class, TraceWhatif, WhatifOptions};
 use fdc_replay::analysis::{Ev, EvKind, ReplayModel};
-use std::path::Path;
 
 mod whatif_util;
 use whatif_util::*;
@@ -220,20 +219,14 @@ fn cross_version_lossless_shortcut_is_exact_over_the_corpus() {
 #[test]
 fn cli_profile_table_and_migrations_match_the_library_runs() {
     use serde_json::Value;
-    let bin = env!("CARGO_BIN_EXE_fdc-replay");
-    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
     let json = |profile: &str| -> Value {
-        let out = std::process::Command::new(bin)
-            .args(["whatif", "-q", "--format", "json", "--profile", profile])
-            .arg(&traces)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&whatif_corpus_ok(&[
+            "--format",
+            "json",
+            "--profile",
+            profile,
+        ]))
+        .unwrap()
     };
     let mut no_rqm = 0;
     let mut refused = 0;
@@ -285,11 +278,7 @@ fn cli_profile_table_and_migrations_match_the_library_runs() {
         tables.windows(2).all(|w| w[0] == w[1]),
         "independent of --profile"
     );
-    let out = std::process::Command::new(bin)
-        .args(["whatif", "-q", "--profile", "qemu-9.0"])
-        .arg(&traces)
-        .output()
-        .unwrap();
+    let out = whatif_corpus(&["--profile", "qemu-9.0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("qemu-7.2-no-rqm-fix"));
 }
@@ -301,22 +290,7 @@ fn cli_profile_table_and_migrations_match_the_library_runs() {
 #[test]
 fn cli_into_runs_one_migration_with_records() {
     use serde_json::Value;
-    let bin = env!("CARGO_BIN_EXE_fdc-replay");
-    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(bin)
-            .args(["whatif", "-q"])
-            .args(args)
-            .arg(&traces)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let run = whatif_corpus_ok;
     let summary: Value = serde_json::from_slice(&run(&["--format", "json"])).unwrap();
     for (k, from, into) in [(0, "qemu-7.2", "qemu-2.3"), (1, "qemu-2.3", "qemu-7.2")] {
         let args = ["--profile", from, "--into", into];
@@ -350,11 +324,7 @@ fn cli_into_runs_one_migration_with_records() {
             );
         }
     }
-    let out = std::process::Command::new(bin)
-        .args(["whatif", "-q", "--into", "qemu-9.0"])
-        .arg(&traces)
-        .output()
-        .unwrap();
+    let out = whatif_corpus(&["--into", "qemu-9.0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--into \"qemu-9.0\""));
 }

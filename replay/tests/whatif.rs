@@ -388,11 +388,8 @@ fn closed_loop_migrations_between_versions() {
         .collect();
     assert!(!backward.is_empty() && !unknown.is_empty());
     assert!(backward.is_disjoint(&unknown));
-    let every = c72.candidates(Target::Version {
-        from: Profile::Qemu72,
-        into: Profile::Qemu72,
-        name: "same",
-    });
+    // QEMU 7.2 knows every subsection: every access is a point of a migration into it.
+    let every = c72.candidates(Target::FORWARD);
     assert_eq!(
         every.len(),
         backward.len() + unknown.len(),
@@ -400,12 +397,8 @@ fn closed_loop_migrations_between_versions() {
     );
     let c23 = Control::new_as("dir", Profile::Qemu23).unwrap();
     let forward = c23.candidates(Target::FORWARD);
-    let all23 = c23.candidates(Target::Version {
-        from: Profile::Qemu23,
-        into: Profile::Qemu23,
-        name: "same",
-    });
-    assert_eq!(forward, all23);
+    // A 2.3 device sends only what 2.3 knows.
+    assert_eq!(forward, c23.candidates(Target::BACKWARD));
     let opts = ClosedLoopOptions {
         workloads: vec!["dir".into()],
         subsections: Vec::new(),

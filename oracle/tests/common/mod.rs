@@ -2,6 +2,7 @@
 
 #[allow(unused_imports, reason = "each test file uses a part")]
 pub use fdc::ports::{DIR, DOR, FIFO, MSR};
+use fdc::Machine;
 use fdc_oracle::{find_qemu, OracleConfig};
 
 /// True (with a note naming `what`) when `FDC_SKIP_QEMU=1` asks to skip the real-QEMU
@@ -15,4 +16,18 @@ pub fn skip(what: &str) -> bool {
         panic!("{e} (set FDC_SKIP_QEMU=1 to skip the real-QEMU tests)");
     }
     false
+}
+
+/// Controller reset through DOR (0x08, then 0x0c), then the four SENSE INTERRUPTs that
+/// clear the reset's interrupt (their two result bytes read and dropped).
+#[allow(dead_code, reason = "each test file uses a part")]
+pub fn reset_and_sense<M: Machine>(m: &mut M) -> Result<(), M::Error> {
+    m.outb(DOR, 0x08)?;
+    m.outb(DOR, 0x0c)?;
+    for _ in 0..4 {
+        m.outb(FIFO, 0x08)?;
+        m.inb(FIFO)?;
+        m.inb(FIFO)?;
+    }
+    Ok(())
 }

@@ -63,3 +63,25 @@ pub fn corpus() -> Vec<PathBuf> {
     assert!(v.len() > 20, "the corpus' traces");
     v
 }
+
+/// `fdc-replay whatif -q ARGS... corpora/traces`.
+pub fn whatif_corpus(args: &[&str]) -> std::process::Output {
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/traces");
+    std::process::Command::new(env!("CARGO_BIN_EXE_fdc-replay"))
+        .args(["whatif", "-q"])
+        .args(args)
+        .arg(traces)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of [`whatif_corpus`], which must succeed.
+pub fn whatif_corpus_ok(args: &[&str]) -> Vec<u8> {
+    let out = whatif_corpus(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

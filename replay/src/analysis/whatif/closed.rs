@@ -114,11 +114,11 @@ impl Target {
 }
 
 /// The model, migrated once ([`Target`]) at the first port access from `at` on that is a
-/// point of the target.
+/// point of the target (never without a target).
 pub struct Migrating {
     /// The machine.
     pub pc: PcFloppy,
-    target: Target,
+    target: Option<Target>,
     at: u64,
     accesses: u64,
     bound: u64,
@@ -130,9 +130,9 @@ pub struct Migrating {
 }
 
 impl Migrating {
-    /// `pc`, migrated to `target` at access `at` (`u64::MAX`: never); more than `bound`
+    /// `pc`, migrated to `target` (`None`: never) at access `at`; more than `bound`
     /// accesses is a hang.
-    pub fn new(pc: PcFloppy, target: Target, at: u64, bound: u64) -> Migrating {
+    pub fn new(pc: PcFloppy, target: Option<Target>, at: u64, bound: u64) -> Migrating {
         Migrating {
             pc,
             target,
@@ -165,8 +165,9 @@ impl Migrating {
                 _ => self.needed_at.push((self.accesses, needed)),
             }
         }
-        if self.migrated.is_none() && self.accesses >= self.at && self.target.point(needed) {
-            self.pc.fdc = self.target.destination(&self.pc.fdc)?;
+        let due = self.migrated.is_none() && self.accesses >= self.at;
+        if let Some(t) = self.target.filter(|t| due && t.point(needed)) {
+            self.pc.fdc = t.destination(&self.pc.fdc)?;
             self.migrated = Some((self.accesses, self.pc.fdc.now()));
         }
         Ok(())
@@ -312,11 +313,17 @@ struct Run {
     seen: Seen,
 }
 
-/// Runs `workload` on a fresh model of the target's source implementation wrapped in
-/// `m`. Making the images failing is an error; everything the driver or the workload
-/// reports is the run's end.
-fn run(workload: &str, media: &Media, mut m: Migrating, record_sent: bool) -> std::io::Result<Run> {
-    m.pc = model_for_as(media, m.target.source())?;
+/// Runs `workload` on a fresh model of implementation `profile` wrapped in `m`. Making
+/// the images failing is an error; everything the driver or the workload reports is the
+/// run's end.
+fn run(
+    workload: &str,
+    media: &Media,
+    profile: Profile,
+    mut m: Migrating,
+    record_sent: bool,
+) -> std::io::Result<Run> {
+    m.pc = model_for_as(media, profile)?;
     m.record_sent = record_sent;
     let w = TraceWriter::new(Vec::new(), &TraceHeader::default(), WriteOptions::default())
         .map_err(std::io::Error::other)?;
@@ -395,7 +402,7 @@ impl Machine for Probe {
     }
 }
 
-fn unmigrated(target: Target) -> Migrating {
+fn unmigrated(target: Option<Target>) -> Migrating {
     let absent = fdc::DriveConfig::Absent;
     Migrating::new(
         PcFloppy::new(fdc::Fdc::new(absent.clone(), absent)),
@@ -430,13 +437,7 @@ impl Control {
     /// [`Control::new`] on a device of `profile`.
     pub fn new_as(workload: &str, profile: Profile) -> std::io::Result<Control> {
         let media = prepare(workload)?;
-        // Never migrated: the target only names the implementation.
-        let never = Target::Version {
-            from: profile,
-            into: profile,
-            name: "none",
-        };
-        let r = run(workload, &media, unmigrated(never), true)?;
+        let r = run(workload, &media, profile, unmigrated(None), true)?;
         let End::Done(commands, retries, end_ns, events) = r.end else {
             return Err(std::io::Error::other(format!(
                 "{workload}: the driver model does not finish without migration on {profile}"
@@ -487,10 +488,10 @@ impl Control {
     }
 
     fn run_bounded(&self, target: Target, at: u64, bound: u64) -> std::io::Result<ClosedRun> {
-        let mut m = unmigrated(target);
+        let mut m = unmigrated(Some(target));
         m.at = at;
         m.bound = bound;
-        let r = run(&self.workload, &self.media, m, false)?;
+        let r = run(&self.workload, &self.media, self.profile, m, false)?;
         let (access, t_ns) = r.seen.migrated.unwrap_or((at, 0));
         let outcome = match (r.end, r.seen.migrated) {
             (End::Hang, _) => Outcome::Hang,

@@ -469,8 +469,8 @@ impl Engine<'_> {
                 sub: k as u8,
                 class: Class::Invisible,
             };
-            if let Some(p) = self.shadow_patch(sub, c_same) {
-                self.spawn_shadow(k, src, p, pending);
+            if let Some((s, p)) = self.shadow_patch(sub, c_same) {
+                self.spawn_shadow(k, s, src, p, pending);
                 continue;
             }
             if let Some(j) = self.join_without_load(k, src, c_ref, sub) {
@@ -603,9 +603,9 @@ impl Engine<'_> {
 
     /// The patch of drop `sub`'s destination when it can be a [`Shadow`]: the control
     /// destination is the source itself (`c_same`) and `sub` is `fdrive/media_changed`.
-    fn shadow_patch(&self, sub: Option<Subsection>, c_same: bool) -> Option<Patch> {
+    fn shadow_patch(&self, sub: Option<Subsection>, c_same: bool) -> Option<(Subsection, Patch)> {
         let s = sub.filter(|s| c_same && self.use_shadows && *s == Subsection::MediaChanged)?;
-        self.mig.fresh_patch(s)
+        Some((s, self.mig.fresh_patch(s)?))
     }
 
     /// [`fingerprint`] of the source (computed once per state, when asked for).
@@ -613,10 +613,17 @@ impl Engine<'_> {
         *self.src_fp.get_or_insert_with(|| fingerprint(src))
     }
 
-    /// Point `pending` of drop `k`, whose destination is the source `src` with patch `p`
-    /// put in: equal to the source, or waiting on the shadow (or the real fork of the
-    /// previous point) with that state, or on a new shadow.
-    fn spawn_shadow(&mut self, k: usize, src: &ReplayModel, p: Patch, mut pending: Pending) {
+    /// Point `pending` of drop `k` (subsection `sub`), whose destination is the source
+    /// `src` with patch `p` put in: equal to the source, or waiting on the shadow (or the
+    /// real fork of the previous point) with that state, or on a new shadow.
+    fn spawn_shadow(
+        &mut self,
+        k: usize,
+        sub: Subsection,
+        src: &ReplayModel,
+        p: Patch,
+        mut pending: Pending,
+    ) {
         if p.holds_in(&src.fdc) {
             self.stats.equal_at_load += 1;
             pending.reconverged = Some(0);
@@ -626,7 +633,7 @@ impl Engine<'_> {
         let found = match self.shadows.iter().find(|s| s.patch == p) {
             Some(s) => Some(s.traj),
             None => self
-                .join_without_load(k, src, Some(src), self.opts.subsections.get(k).copied())
+                .join_without_load(k, src, Some(src), Some(sub))
                 .map(|j| self.live[j].traj),
         };
         let traj = match found {
@@ -706,18 +713,22 @@ impl Engine<'_> {
             };
             let traj = self.live.swap_remove(j).traj;
             match self.shadows.iter().find(|s| s.patch == patch) {
-                Some(s) => {
-                    // Equal states: the points follow that shadow from now on.
-                    let t = std::mem::take(&mut self.trajs[traj]);
-                    let into = &mut self.trajs[s.traj];
-                    into.waiting.extend(t.waiting);
-                    into.diffed.extend(t.diffed);
-                    into.sums.extend(t.sums);
-                    self.stats.merged += 1;
-                }
+                // Equal states: the points follow that shadow from now on.
+                Some(s) => self.merge_traj(traj, s.traj),
                 None => self.shadows.push(Shadow { traj, patch }),
             }
         }
+    }
+
+    /// The points of trajectory `from` follow trajectory `into` from now on (their forks'
+    /// states are equal).
+    fn merge_traj(&mut self, from: usize, into: usize) {
+        let t = std::mem::take(&mut self.trajs[from]);
+        let i = &mut self.trajs[into];
+        i.waiting.extend(t.waiting);
+        i.diffed.extend(t.diffed);
+        i.sums.extend(t.sums);
+        self.stats.merged += 1;
     }
 
     /// The points of trajectory `traj` are equal to the source from point `at` on.
@@ -753,12 +764,7 @@ impl Engine<'_> {
                 let (lo, hi) = (k.min(j), k.max(j));
                 if fp2 == fp && !gone[hi] && !gone[lo] && self.live[lo].m == self.live[hi].m {
                     gone[hi] = true;
-                    let (from, into) = (self.live[hi].traj, self.live[lo].traj);
-                    let t = std::mem::take(&mut self.trajs[from]);
-                    self.trajs[into].waiting.extend(t.waiting);
-                    self.trajs[into].diffed.extend(t.diffed);
-                    self.trajs[into].sums.extend(t.sums);
-                    self.stats.merged += 1;
+                    self.merge_traj(self.live[hi].traj, self.live[lo].traj);
                 }
             }
         }
@@ -904,7 +910,19 @@ pub fn whatif_events(
     chunk_ends: &[usize],
     opts: &WhatifOptions,
 ) -> Result<TraceWhatif, ReplayError> {
+    events_with(model, events, chunk_ends, opts, true)
+}
+
+/// [`whatif_events`], with `fdrive/media_changed` forks kept as [`Shadow`]s or not.
+fn events_with(
+    model: ReplayModel,
+    events: &[Ev],
+    chunk_ends: &[usize],
+    opts: &WhatifOptions,
+    shadows: bool,
+) -> Result<TraceWhatif, ReplayError> {
     let mut run = Run::new(model, opts, events.len());
+    run.e.use_shadows = shadows;
     let mut start = 0;
     for &end in chunk_ends.iter().chain([&events.len()]) {
         let end = end.min(events.len());
@@ -1078,14 +1096,7 @@ mod tests {
     fn run(path: &Path, opts: &WhatifOptions, shadows: bool) -> TraceWhatif {
         let (header, events, ends) = read_trace(path).expect("corpus trace");
         let model = ReplayModel::from_header_as(&header, path, opts.profile).expect("model");
-        let mut run = Run::new(model, opts, events.len());
-        run.e.use_shadows = shadows;
-        let mut start = 0;
-        for &end in &ends {
-            run.chunk(&events[start..end]).expect("replay");
-            start = end;
-        }
-        run.finish()
+        events_with(model, &events, &ends, opts, shadows).expect("replay")
     }
 
     /// Shadows change nothing but the cost: at every point of every corpus trace, each
